@@ -1,0 +1,62 @@
+"""The embedded mode's job runner: one daemon thread inside the node's process.
+
+It drains due rows from the same job table production uses (so a slow remote delivery runs
+here, never inside a member's request), then sleeps until the next row is due, a new row is
+announced (`wake()`), or a second passes for housekeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+_last_beat = 0.0
+MAX_SLEEP = 1.0
+
+
+def wake() -> None:
+    _wake.set()
+
+
+def alive() -> bool:
+    """True if the runner thread runs and has looped recently (for /readyz)."""
+    return _thread is not None and _thread.is_alive() and time.monotonic() - _last_beat < 30
+
+
+def started() -> bool:
+    return _thread is not None
+
+
+def _loop() -> None:
+    global _last_beat
+    from jobs import services
+
+    while True:
+        _last_beat = time.monotonic()
+        _wake.clear()
+        try:
+            close_old_connections()
+            services.run_due_jobs()
+            sleep = services.next_due_in()
+        except Exception:
+            logger.exception("embedded job runner iteration failed; retrying in a second")
+            sleep = MAX_SLEEP
+        finally:
+            close_old_connections()
+        _wake.wait(MAX_SLEEP if sleep is None else min(sleep, MAX_SLEEP))
+
+
+def start() -> None:
+    global _thread
+    if _thread is not None:
+        return
+    _thread = threading.Thread(target=_loop, name="united-jobs", daemon=True)
+    _thread.start()
+    logger.info("embedded job runner started")

@@ -1,0 +1,9 @@
+// Browser entry point, bundled by esbuild into static/dist/app.js (no CDN, no inline code).
+import "./htmx-global.js";
+import "htmx-ext-ws";
+
+// CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
+document.addEventListener("htmx:configRequest", (event) => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta) event.detail.headers["X-CSRFToken"] = meta.content;
+});

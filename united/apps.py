@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class UnitedConfig(AppConfig):
+    name = "united"
+    verbose_name = "UNITED node"
+
+    def ready(self) -> None:
+        from united import checks  # noqa: F401  (registers the system checks)

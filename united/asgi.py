@@ -1,0 +1,38 @@
+"""ASGI entry point: HTTP through Django, WebSockets (the gateway) through Channels."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "united.settings")
+
+from united.config import ConfigError  # noqa: E402
+
+try:
+    from django.core.asgi import get_asgi_application
+
+    django_asgi_app = get_asgi_application()
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from messaging.consumers import GatewayConsumer  # noqa: E402
+from united.websocket import GatewayAuthMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": GatewayAuthMiddleware(
+            URLRouter([path("gateway", GatewayConsumer.as_asgi())])
+        ),
+    }
+)
+
+if settings.UNITED_MODE == "embedded" and os.environ.get("UNITED_EMBEDDED_RUNNER", "1") == "1":
+    from jobs import runner
+
+    runner.start()

@@ -1,0 +1,219 @@
+"""The node's configuration, read once from the environment.
+
+Every variable the node understands is listed here with its default, and the README's
+configuration table is written from the same list. Bad values raise `ConfigError`, whose
+message names the variable, so a typo surfaces as one readable line instead of a traceback
+from deep inside Django.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str
+    data_dir: Path
+    secret_key: str
+    secret_key_generated: bool
+    debug: bool
+    allowed_hosts: list[str]
+    database_url: str | None
+    redis_url: str | None
+    storage_backend: str
+    s3_endpoint: str | None
+    s3_bucket: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_region: str | None
+    s3_path_style: bool
+    meili_url: str | None
+    meili_key: str | None
+    federation_domain: str
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: str | None = None
+    host_id: int = 0
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == "embedded"
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range ({lo}..{hi})")
+    return value
+
+
+def _url(env: dict[str, str], name: str, schemes: set[str]) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        allowed = ", ".join(sorted(schemes))
+        raise ConfigError(f"{name}={raw!r}: the scheme must be one of {allowed}")
+    if not parts.hostname and not (parts.scheme.startswith("unix") or parts.path):
+        raise ConfigError(f"{name}={raw!r} has no host")
+    return raw
+
+
+def _secret_key(env: dict[str, str], data_dir: Path, mode: str) -> tuple[str, bool]:
+    key = env.get("UNITED_SECRET_KEY", "").strip()
+    if key:
+        if len(key) < 32:
+            raise ConfigError("UNITED_SECRET_KEY is shorter than 32 characters")
+        return key, False
+    if mode == "production":
+        # checks.py turns this into a loud error; keep settings importable for `doctor`.
+        return "unset-production-secret-key-" + "x" * 32, True
+    # Embedded: generate once and keep it in the data directory so sessions survive restarts.
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip(), True
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key, True
+
+
+def load(env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    database_url = _url(env, "DATABASE_URL", {"postgres", "postgresql", "sqlite"})
+    redis_url = _url(env, "REDIS_URL", {"redis", "rediss", "unix"})
+    if database_url and urlsplit(database_url).scheme.startswith("postgres"):
+        if not urlsplit(database_url).path.strip("/"):
+            raise ConfigError(f"DATABASE_URL={database_url!r} names no database (add /dbname)")
+
+    mode = env.get("UNITED_MODE", "").strip().lower()
+    if not mode:
+        mode = "production" if (database_url or redis_url) else "embedded"
+    if mode not in {"embedded", "production"}:
+        raise ConfigError(f"UNITED_MODE={mode!r}: use embedded or production")
+    if mode == "production":
+        if not database_url:
+            raise ConfigError("DATABASE_URL is required in production mode (postgres://…)")
+        if not redis_url:
+            raise ConfigError("REDIS_URL is required in production mode (redis://…)")
+
+    data_dir = Path(env.get("UNITED_DATA_DIR", "") or BASE_DIR / "data").expanduser().resolve()
+    secret_key, generated = _secret_key(env, data_dir, mode)
+
+    storage_backend = env.get("STORAGE_BACKEND", "local").strip().lower() or "local"
+    if storage_backend not in {"local", "s3"}:
+        raise ConfigError(f"STORAGE_BACKEND={storage_backend!r}: use local or s3")
+    s3 = {k: env.get(k, "").strip() or None for k in ("S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY")}
+    if storage_backend == "s3":
+        missing = [k for k, v in s3.items() if not v]
+        if missing:
+            raise ConfigError(f"STORAGE_BACKEND=s3 needs {', '.join(missing)}")
+
+    hosts_raw = env.get("UNITED_ALLOWED_HOSTS", "")
+    allowed_hosts = [h.strip() for h in hosts_raw.split(",") if h.strip()]
+    federation_domain = env.get("FEDERATION_DOMAIN", "").strip().lower()
+    if not allowed_hosts:
+        allowed_hosts = ["127.0.0.1", "localhost", "[::1]"]
+        if federation_domain:
+            allowed_hosts.append(federation_domain)
+    if not federation_domain:
+        port = env.get("PORT", "8000").strip() or "8000"
+        federation_domain = f"127.0.0.1:{port}" if mode == "embedded" else ""
+
+    log_level = env.get("UNITED_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"UNITED_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+    return Config(
+        mode=mode,
+        data_dir=data_dir,
+        secret_key=secret_key,
+        secret_key_generated=generated,
+        debug=_bool(env, "UNITED_DEBUG", False),
+        allowed_hosts=allowed_hosts,
+        database_url=database_url,
+        redis_url=redis_url,
+        storage_backend=storage_backend,
+        s3_endpoint=_url(env, "S3_ENDPOINT", {"http", "https"}),
+        s3_bucket=s3["S3_BUCKET"],
+        s3_access_key=s3["S3_ACCESS_KEY"],
+        s3_secret_key=s3["S3_SECRET_KEY"],
+        s3_region=env.get("S3_REGION", "").strip() or None,
+        s3_path_style=_bool(env, "S3_PATH_STYLE", True),
+        meili_url=_url(env, "MEILI_URL", {"http", "https"}),
+        meili_key=env.get("MEILI_KEY", "").strip() or None,
+        federation_domain=federation_domain,
+        turn_urls=[u.strip() for u in env.get("TURN_URLS", "").split(",") if u.strip()],
+        turn_secret=env.get("TURN_SECRET", "").strip() or None,
+        host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
+        log_level=log_level,
+    )
+
+
+# Every variable, its default and what it does. README.md's table and `.env.example` follow it.
+VARIABLES: list[tuple[str, str, str]] = [
+    ("UNITED_MODE", "embedded, or production when DATABASE_URL/REDIS_URL is set",
+     "embedded: SQLite + in-process layer and jobs; production: PostgreSQL + Redis + Celery"),
+    ("UNITED_DATA_DIR", "./data", "SQLite file, local media, node keys, generated secret key"),
+    ("PORT", "8000", "port `make run` serves on"),
+    ("HOST", "127.0.0.1", "address `make run` binds"),
+    ("UNITED_SECRET_KEY", "generated into the data dir (embedded); required in production",
+     "Django's secret key, at least 32 characters"),
+    ("UNITED_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1] (+ FEDERATION_DOMAIN)",
+     "comma-separated host names the node answers to"),
+    ("UNITED_DEBUG", "false", "Django debug pages; never in production"),
+    ("UNITED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    ("UNITED_HOST_ID", "0", "0-15, distinct per machine when several run the same node (ids)"),
+    ("DATABASE_URL", "unset (SQLite in the data dir)", "postgres://user:pass@host:5432/db"),
+    ("REDIS_URL", "unset (in-process)", "redis://host:6379/0: channel layer, cache, Celery broker"),
+    ("FEDERATION_DOMAIN", "127.0.0.1:$PORT (embedded); required in production",
+     "the public host name other nodes reach this one at"),
+    ("STORAGE_BACKEND", "local", "local (content-addressed under the data dir) or s3"),
+    ("S3_ENDPOINT", "unset (AWS)", "endpoint URL of an S3-compatible server (MinIO, Garage…)"),
+    ("S3_BUCKET", "unset", "bucket name (required with STORAGE_BACKEND=s3)"),
+    ("S3_ACCESS_KEY", "unset", "access key (required with STORAGE_BACKEND=s3)"),
+    ("S3_SECRET_KEY", "unset", "secret key (required with STORAGE_BACKEND=s3)"),
+    ("S3_REGION", "unset", "region name, if the server wants one"),
+    ("S3_PATH_STYLE", "true", "path-style addressing (MinIO, moto) instead of virtual hosts"),
+    ("MEILI_URL", "unset", "Meilisearch URL; unset uses the database's full-text search"),
+    ("MEILI_KEY", "unset", "Meilisearch API key"),
+    ("TURN_URLS", "unset", "comma-separated turn:/stun: URLs handed to voice clients"),
+    ("TURN_SECRET", "unset", "coturn static-auth-secret for minting TURN credentials"),
+]

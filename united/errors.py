@@ -1,0 +1,150 @@
+"""One error shape for the whole API, modelled on Discord's.
+
+    {"code": 50035, "message": "Invalid Form Body", "errors": {"name": ["This field is required."]}}
+
+`code` is a stable number (Discord's value where the concept exists, see CODES), `message`
+is for people, `errors` maps fields to problems. Rate limits add `retry_after` (seconds).
+Services raise `APIError` (or its helpers); views never build error bodies themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+# Discord's JSON error codes where the concept exists; ours from 90000 on.
+GENERAL = 0
+UNKNOWN_OBJECT = 10000
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_GUILD = 10004
+UNKNOWN_INVITE = 10006
+UNKNOWN_MEMBER = 10007
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_ROLE = 10011
+UNKNOWN_USER = 10013
+UNAUTHORIZED = 40001
+REQUEST_TOO_LARGE = 40005
+MISSING_ACCESS = 50001
+MISSING_PERMISSIONS = 50013
+INVALID_FORM_BODY = 50035
+INVALID_JSON = 50109
+RATE_LIMITED = 20028
+METHOD_NOT_ALLOWED = 90405
+UNSUPPORTED_MEDIA_TYPE = 90415
+
+
+class APIError(Exception):
+    status = 400
+    code = GENERAL
+    message = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        errors: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = self.code if code is None else code
+        self.status = self.status if status is None else status
+        self.errors = errors or {}
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.errors, self.retry_after)
+
+
+class NotFound(APIError):
+    status = 404
+    code = UNKNOWN_OBJECT
+    message = "Unknown object"
+
+
+class Forbidden(APIError):
+    status = 403
+    code = MISSING_PERMISSIONS
+    message = "Missing permissions"
+
+
+class Invalid(APIError):
+    status = 400
+    code = INVALID_FORM_BODY
+    message = "Invalid form body"
+
+
+class RateLimited(APIError):
+    status = 429
+    code = RATE_LIMITED
+    message = "You are being rate limited"
+
+
+def error_body(
+    code: int, message: str, errors: dict[str, Any] | None = None, retry_after: float | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "errors": errors or {}}
+    if retry_after is not None:
+        body["retry_after"] = round(retry_after, 3)
+    return body
+
+
+def json_error(status: int, code: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse(error_body(code, message, **extra), status=status)
+
+
+def _field_errors(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return {k: _field_errors(v) if isinstance(v, dict) else [str(e) for e in _as_list(v)]
+                for k, v in detail.items()}
+    return {"_errors": [str(e) for e in _as_list(detail)]}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error leaves in the shape above."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, APIError):
+        status, body = exc.status, exc.body()
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    elif isinstance(exc, RequestDataTooBig):
+        status, body = 413, error_body(REQUEST_TOO_LARGE, "Request body too large")
+    elif isinstance(exc, drf.ParseError):
+        status, body = 400, error_body(INVALID_JSON, f"The request body is not valid: {exc.detail}")
+    elif isinstance(exc, drf.ValidationError):
+        status, body = 400, error_body(INVALID_FORM_BODY, "Invalid form body",
+                                       _field_errors(exc.detail))
+    elif isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        status, body = 401, error_body(UNAUTHORIZED, str(exc.detail))
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    elif isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
+        status, body = 403, error_body(MISSING_PERMISSIONS, "Missing permissions")
+    elif isinstance(exc, drf.NotFound | Http404):
+        status, body = 404, error_body(UNKNOWN_OBJECT, "Unknown object")
+    elif isinstance(exc, drf.MethodNotAllowed):
+        status, body = 405, error_body(METHOD_NOT_ALLOWED, str(exc.detail))
+    elif isinstance(exc, drf.UnsupportedMediaType):
+        status, body = 415, error_body(UNSUPPORTED_MEDIA_TYPE, str(exc.detail))
+    elif isinstance(exc, drf.Throttled):
+        wait = float(exc.wait or 1)
+        status, body = 429, error_body(RATE_LIMITED, "You are being rate limited",
+                                       retry_after=wait)
+        headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    elif isinstance(exc, drf.APIException):
+        status, body = exc.status_code, error_body(GENERAL, str(exc.detail))
+    else:
+        return None  # a real bug: let Django log it and answer 500 (ApiErrorMiddleware shapes it)
+    set_rollback()
+    return Response(body, status=status, headers=headers)

@@ -1,0 +1,137 @@
+"""`manage.py doctor`: every configuration problem in plain words, each with its fix."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+
+Check = Callable[[], tuple[str, str | None]]  # (what was checked, problem or None)
+
+
+class Problem(Exception):
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+def check_secret_key() -> str:
+    if settings.CONFIG.production and settings.CONFIG.secret_key_generated:
+        raise Problem(
+            "UNITED_SECRET_KEY is not set, so sessions and signatures would use a public key.",
+            "set UNITED_SECRET_KEY to the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`",
+        )
+    return "secret key is set" if not settings.CONFIG.secret_key_generated else (
+        f"secret key is generated and kept in {settings.DATA_DIR / 'secret_key'}"
+    )
+
+
+def check_allowed_hosts() -> str:
+    hosts = settings.ALLOWED_HOSTS
+    if settings.CONFIG.production and set(hosts) <= {"127.0.0.1", "localhost", "[::1]"}:
+        raise Problem(
+            "UNITED_ALLOWED_HOSTS only lists loopback names; visitors to your domain get 400.",
+            "set UNITED_ALLOWED_HOSTS=your.domain (comma-separated for several)",
+        )
+    if "*" in hosts:
+        raise Problem("UNITED_ALLOWED_HOSTS contains '*', which allows Host header spoofing.",
+                      "list your real host names instead")
+    return f"allowed hosts: {', '.join(hosts)}"
+
+
+def check_debug() -> str:
+    if settings.CONFIG.production and settings.DEBUG:
+        raise Problem("UNITED_DEBUG is on in production; error pages would leak internals.",
+                      "unset UNITED_DEBUG")
+    return "debug is off" if not settings.DEBUG else "debug is on (embedded mode)"
+
+
+def check_database() -> str:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    where = "DATABASE_URL" if settings.CONFIG.database_url else "the SQLite file"
+    try:
+        connection.ensure_connection()
+    except Exception as exc:
+        raise Problem(
+            f"cannot connect to the database ({where}): {str(exc).strip().splitlines()[0]}",
+            "check DATABASE_URL (host, port, user, password, database name) and that "
+            "PostgreSQL is running" if settings.CONFIG.database_url else
+            f"check that {settings.DATA_DIR} is writable",
+        ) from None
+    plan = MigrationExecutor(connection).migration_plan(
+        MigrationExecutor(connection).loader.graph.leaf_nodes()
+    )
+    if plan:
+        raise Problem(f"{len(plan)} database migration(s) are not applied.",
+                      "run `python manage.py migrate`")
+    return f"database reachable ({connection.vendor}) and migrated"
+
+
+def check_redis() -> str:
+    url = settings.CONFIG.redis_url
+    if not url:
+        return "no Redis needed (embedded mode: in-process channel layer and jobs)"
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except Exception as exc:
+        raise Problem(f"cannot reach Redis at REDIS_URL: {exc}",
+                      "check REDIS_URL and that redis-server is running") from None
+    finally:
+        client.close()
+    return "Redis reachable"
+
+
+def check_storage() -> str:
+    from django.core.files.storage import default_storage
+
+    name = f"doctor/{uuid.uuid4().hex}.txt"
+    try:
+        saved = default_storage.save(name, ContentFile(b"ok"))
+        default_storage.delete(saved)
+    except Exception as exc:
+        fix = ("check S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY and S3_SECRET_KEY"
+               if settings.CONFIG.storage_backend == "s3"
+               else f"make {settings.MEDIA_ROOT} writable by the node's user")
+        raise Problem(f"file storage is not writable: {exc}", fix) from None
+    return f"file storage writable ({settings.CONFIG.storage_backend})"
+
+
+def check_federation_domain() -> str:
+    if not settings.FEDERATION_DOMAIN:
+        raise Problem("FEDERATION_DOMAIN is not set; other nodes could not address this one.",
+                      "set FEDERATION_DOMAIN to the public host name, e.g. chat.example.org")
+    return f"federation domain: {settings.FEDERATION_DOMAIN}"
+
+
+CHECKS = [check_secret_key, check_allowed_hosts, check_debug, check_database, check_redis,
+          check_storage, check_federation_domain]
+
+
+class Command(BaseCommand):
+    help = "Check this node's configuration and print each problem with its fix."
+    requires_system_checks: list[str] = []
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.stdout.write(f"UNITED doctor — {settings.UNITED_MODE} mode, data in "
+                          f"{settings.DATA_DIR}")
+        problems = 0
+        for check in CHECKS:
+            try:
+                self.stdout.write(self.style.SUCCESS("  ok       ") + check())
+            except Problem as p:
+                problems += 1
+                self.stdout.write(self.style.ERROR("  problem  ") + p.problem)
+                self.stdout.write("           fix: " + p.fix)
+        if problems:
+            raise CommandError(f"{problems} problem(s) found", returncode=1)
+        self.stdout.write(self.style.SUCCESS("No problems found."))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+
+from united import errors
+
+logger = logging.getLogger(__name__)
+
+# No inline scripts or styles anywhere: every page loads its code from /static/.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "font-src 'self'",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Permissions-Policy", "camera=(), geolocation=()")
+        return response
+
+
+class ApiErrorMiddleware:
+    """Keeps the API's error shape for what happens outside DRF: unknown /api/ paths,
+    bodies over the size limit, and unexpected exceptions (500, logged, no traceback out)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/v1/")
+            and response.status_code == 404
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return errors.json_error(404, errors.UNKNOWN_OBJECT, "Unknown endpoint")
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):
+            return errors.json_error(413, errors.REQUEST_TOO_LARGE, "Request body too large")
+        if request.path.startswith("/api/"):
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            return errors.json_error(500, errors.GENERAL, "Internal server error")
+        return None
