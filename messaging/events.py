@@ -26,6 +26,12 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def guild_group(guild_id: int) -> str:
+    """Every gateway session of a guild's members (events carry `guild_id`/`channel_id`;
+    the consumer drops what the session may not see)."""
+    return f"guild.{guild_id}"
+
+
 def publish(group: str, t: str, d: dict[str, Any]) -> None:
     """Send now. Services call `broadcast()`; this is for code running after commit."""
     layer = get_channel_layer()

@@ -9,7 +9,9 @@ The worker number is `host_id` (4 bits, UNITED_HOST_ID, distinct per machine) fo
 dies with its process, so a crashed process frees its slot and two live processes can never
 hold the same one. A forked child drops the parent's lease and takes its own.
 
-A clock that steps backwards does not produce smaller or repeated ids: the generator keeps the
+A process that takes over a slot starts at the millisecond after both its lease time and the
+high-water mark the previous holder left in the slot file (written only when that holder ran
+ahead of the wall clock), so it cannot repeat an id of the slot's previous (exited) holder. A clock that steps backwards does not produce smaller or repeated ids: the generator keeps the
 last timestamp it used and carries on from there until the wall clock catches up.
 """
 
@@ -91,8 +93,18 @@ class SnowflakeGenerator:
 
     @property
     def worker(self) -> int:
+        if os.getpid() != self._pid:
+            self._after_fork()
         if self._worker is None:
             self._worker = self._lease()
+            # The slot's previous holder has exited, but it may have made ids in this very
+            # millisecond, or ahead of the wall clock (its high-water mark in the slot file):
+            # start after both so ours are all larger.
+            raw = os.pread(self._lease_fd, 8, 0) if self._lease_fd is not None else b""
+            high_water = int.from_bytes(raw, "big") if len(raw) == 8 else -1
+            now_ms = self._clock() // 1_000_000 - UNITED_EPOCH_MS
+            self._last_ms = max(self._last_ms, now_ms, high_water)
+            self._sequence = _MAX_SEQUENCE
         return self._worker
 
     def next_id(self) -> int:
@@ -110,6 +122,9 @@ class SnowflakeGenerator:
                 if self._sequence > _MAX_SEQUENCE:
                     self._last_ms += 1
                     self._sequence = 0
+                    if self._last_ms > now_ms and self._lease_fd is not None:
+                        # Ahead of the wall clock: remember it for the slot's next holder.
+                        os.pwrite(self._lease_fd, self._last_ms.to_bytes(8, "big"), 0)
             return (self._last_ms << (_WORKER_BITS + _SEQUENCE_BITS)) | (
                 worker << _SEQUENCE_BITS
             ) | self._sequence

@@ -3,10 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.urls import api_urlpatterns as accounts_api
+from guilds.urls import api_urlpatterns as guilds_api
+from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
 
 api_v1 = [
     *accounts_api,
+    *guilds_api,
+    *moderation_api,
 ]
 
 urlpatterns = [
@@ -18,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
+    path("", include("guilds.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"

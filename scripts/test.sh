@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole suite: system packages, setup, then pytest on the embedded default and again on
+# PostgreSQL + Redis (started by the tests themselves on loopback). Extra args go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v turnserver >/dev/null || need+=(coturn)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing Debian packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    # Debian starts the packaged servers; the tests run their own on free ports.
+    for svc in redis-server postgresql coturn; do
+      command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null || true
+      command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1 || true
+    done
+  else
+    echo "error: missing Debian packages. Run:  sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+scripts/setup.sh
+echo "== suite on the embedded default (SQLite, in-process layer)"
+.venv/bin/python -m pytest "$@"
+echo "== suite on PostgreSQL + Redis (production mode)"
+.venv/bin/python -m pytest --ds=tests.settings_services "$@"

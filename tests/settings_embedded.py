@@ -1,0 +1,10 @@
+"""Settings for the embedded run of the suite: a throwaway data directory per test process."""
+
+import os
+import tempfile
+
+for _name in ("DATABASE_URL", "REDIS_URL", "UNITED_MODE"):
+    os.environ.pop(_name, None)
+os.environ["UNITED_DATA_DIR"] = tempfile.mkdtemp(prefix="united-test-data-")
+
+from united.settings import *  # noqa: E402, F403

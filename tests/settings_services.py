@@ -1,0 +1,29 @@
+"""Settings for the PostgreSQL + Redis run of the suite (`pytest --ds=tests.settings_services`).
+
+Importing this module starts a real PostgreSQL and a real Redis on free loopback ports and
+points the production-mode settings at them; both stop when the test process exits. The
+variables are also exported so the node processes that live tests start inherit them.
+"""
+
+import atexit
+import os
+import tempfile
+
+from tests import services
+
+_base = tempfile.mkdtemp(prefix="united-test-services-")
+os.chmod(_base, 0o755)
+_pg = services.start_postgres()
+_redis = services.start_redis()
+atexit.register(_pg.stop)
+atexit.register(_redis.stop)
+
+os.environ["DATABASE_URL"] = _pg.url
+os.environ["REDIS_URL"] = _redis.url
+os.environ["UNITED_MODE"] = "production"
+os.environ.setdefault("UNITED_SECRET_KEY", "test-secret-key-for-the-services-run-0123456789")
+os.environ.setdefault("FEDERATION_DOMAIN", "test.united.invalid")
+os.environ.setdefault("UNITED_DATA_DIR", _base)
+os.environ["UNITED_TEST_PG_PORT"] = str(_pg.port)
+
+from united.settings import *  # noqa: E402, F403
