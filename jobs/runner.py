@@ -16,6 +16,7 @@ from django.db import close_old_connections
 logger = logging.getLogger(__name__)
 
 _wake = threading.Event()
+_stop = threading.Event()
 _thread: threading.Thread | None = None
 _last_beat = 0.0
 MAX_SLEEP = 1.0
@@ -38,7 +39,7 @@ def _loop() -> None:
     global _last_beat
     from jobs import services
 
-    while True:
+    while not _stop.is_set():
         _last_beat = time.monotonic()
         _wake.clear()
         try:
@@ -57,6 +58,18 @@ def start() -> None:
     global _thread
     if _thread is not None:
         return
+    _stop.clear()
     _thread = threading.Thread(target=_loop, name="united-jobs", daemon=True)
     _thread.start()
     logger.info("embedded job runner started")
+
+
+def stop(timeout: float = 10.0) -> None:
+    """Let the current job finish, then end the thread (tests, orderly shutdown)."""
+    global _thread
+    if _thread is None:
+        return
+    _stop.set()
+    _wake.set()
+    _thread.join(timeout)
+    _thread = None

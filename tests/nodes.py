@@ -51,6 +51,7 @@ class Node:
             )
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"
+            env["UNITED_HTTPS"] = "false"  # loopback tests speak plain HTTP
         env.update(extra_env or {})
         self.env = env
         self._first_port = port
