@@ -44,6 +44,7 @@ class Config:
     turn_secret: str | None = None
     host_id: int = 0
     log_level: str = "INFO"
+    https: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -184,6 +185,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         turn_secret=env.get("TURN_SECRET", "").strip() or None,
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
         log_level=log_level,
+        https=_bool(env, "UNITED_HTTPS", mode == "production"),
     )
 
 
@@ -199,6 +201,8 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("UNITED_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1] (+ FEDERATION_DOMAIN)",
      "comma-separated host names the node answers to"),
     ("UNITED_DEBUG", "false", "Django debug pages; never in production"),
+    ("UNITED_HTTPS", "true in production, false in embedded",
+     "served over HTTPS (behind a proxy): secure cookies, X-Forwarded-Proto trusted"),
     ("UNITED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("UNITED_HOST_ID", "0", "0-15, distinct per machine when several run the same node (ids)"),
     ("DATABASE_URL", "unset (SQLite in the data dir)", "postgres://user:pass@host:5432/db"),
