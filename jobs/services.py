@@ -152,7 +152,7 @@ def _transition(job_id: int, current: str, new: str, **fields: Any) -> bool:
 
 
 def _backoff(spec: JobSpec, attempts: int) -> timedelta:
-    delay = min(spec.backoff_cap, spec.backoff_base ** attempts)
+    delay = min(spec.backoff_cap, spec.backoff_base**attempts)
     return timedelta(seconds=delay * random.uniform(0.8, 1.2))
 
 
@@ -166,8 +166,14 @@ def run_job(job_id: int) -> bool:
     spec = _registry.get(row.name)
     if spec is None:
         logger.error("job %s names no registered handler %r; marking it dead", job_id, row.name)
-        _transition(job_id, JobState.QUEUED, JobState.DEAD, last_error="no handler",
-                    dedupe_key=None, finished_at=now)
+        _transition(
+            job_id,
+            JobState.QUEUED,
+            JobState.DEAD,
+            last_error="no handler",
+            dedupe_key=None,
+            finished_at=now,
+        )
         return False
     claimed = Job.objects.filter(id=job_id, state=JobState.QUEUED, run_at__lte=now).update(
         state=JobState.RUNNING, attempts=F("attempts") + 1, locked_until=now + spec.lease
@@ -180,26 +186,64 @@ def run_job(job_id: int) -> bool:
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if row.attempts >= row.max_attempts:
-            logger.error("job %s (%s) failed for good after %s attempts: %s",
-                         job_id, row.name, row.attempts, error)
-            _transition(job_id, JobState.RUNNING, JobState.DEAD, last_error=error,
-                        dedupe_key=None, finished_at=timezone.now(), locked_until=None)
+            logger.error(
+                "job %s (%s) failed for good after %s attempts: %s",
+                job_id,
+                row.name,
+                row.attempts,
+                error,
+            )
+            _transition(
+                job_id,
+                JobState.RUNNING,
+                JobState.DEAD,
+                last_error=error,
+                dedupe_key=None,
+                finished_at=timezone.now(),
+                locked_until=None,
+            )
         else:
             retry_at = timezone.now() + _backoff(spec, row.attempts)
-            logger.warning("job %s (%s) failed (attempt %s), retrying at %s: %s",
-                           job_id, row.name, row.attempts, retry_at.isoformat(), error)
-            _transition(job_id, JobState.RUNNING, JobState.QUEUED, last_error=error,
-                        run_at=retry_at, locked_until=None, dispatched_at=None)
+            logger.warning(
+                "job %s (%s) failed (attempt %s), retrying at %s: %s",
+                job_id,
+                row.name,
+                row.attempts,
+                retry_at.isoformat(),
+                error,
+            )
+            _transition(
+                job_id,
+                JobState.RUNNING,
+                JobState.QUEUED,
+                last_error=error,
+                run_at=retry_at,
+                locked_until=None,
+                dispatched_at=None,
+            )
         return True
-    _transition(job_id, JobState.RUNNING, JobState.DONE, dedupe_key=None,
-                finished_at=timezone.now(), locked_until=None)
+    _transition(
+        job_id,
+        JobState.RUNNING,
+        JobState.DONE,
+        dedupe_key=None,
+        finished_at=timezone.now(),
+        locked_until=None,
+    )
     return True
 
 
 def retry_now(job_id: int) -> bool:
     """An operator's "retry": a dead job gets a fresh attempt budget."""
-    ok = _transition(job_id, JobState.DEAD, JobState.QUEUED, run_at=timezone.now(), attempts=0,
-                     finished_at=None, dispatched_at=None)
+    ok = _transition(
+        job_id,
+        JobState.DEAD,
+        JobState.QUEUED,
+        run_at=timezone.now(),
+        attempts=0,
+        finished_at=None,
+        dispatched_at=None,
+    )
     if ok:
         announce([job_id])
     return ok
@@ -208,12 +252,22 @@ def retry_now(job_id: int) -> bool:
 def requeue_stale(now: datetime | None = None) -> int:
     """Jobs whose worker died mid-run go back to the queue (or die if out of attempts)."""
     now = now or timezone.now()
-    dead = Job.objects.stale(now).filter(attempts__gte=F("max_attempts")).update(
-        state=JobState.DEAD, last_error="worker lost while running (out of attempts)",
-        dedupe_key=None, finished_at=now, locked_until=None,
+    dead = (
+        Job.objects.stale(now)
+        .filter(attempts__gte=F("max_attempts"))
+        .update(
+            state=JobState.DEAD,
+            last_error="worker lost while running (out of attempts)",
+            dedupe_key=None,
+            finished_at=now,
+            locked_until=None,
+        )
     )
     requeued = Job.objects.stale(now).update(
-        state=JobState.QUEUED, run_at=now, locked_until=None, dispatched_at=None,
+        state=JobState.QUEUED,
+        run_at=now,
+        locked_until=None,
+        dispatched_at=None,
         last_error="worker lost while running",
     )
     if requeued or dead:
@@ -229,9 +283,9 @@ def schedule_periodic(now: datetime | None = None) -> list[int]:
             name=spec.name, defaults={"last_run_at": now - spec.every}
         )
         # Conditional update: of several tickers, exactly one wins each period.
-        won = PeriodicRun.objects.filter(
-            name=spec.name, last_run_at__lte=now - spec.every
-        ).update(last_run_at=now)
+        won = PeriodicRun.objects.filter(name=spec.name, last_run_at__lte=now - spec.every).update(
+            last_run_at=now
+        )
         if won:
             with transaction.atomic():
                 row = enqueue(spec.name, dedupe_key=f"periodic:{spec.name}")
@@ -277,9 +331,12 @@ def run_due_jobs(limit: int = 1000) -> int:
 
 def next_due_in(now: datetime | None = None) -> float | None:
     now = now or timezone.now()
-    nxt = Job.objects.filter(state=JobState.QUEUED).order_by("run_at").values_list(
-        "run_at", flat=True
-    ).first()
+    nxt = (
+        Job.objects.filter(state=JobState.QUEUED)
+        .order_by("run_at")
+        .values_list("run_at", flat=True)
+        .first()
+    )
     if nxt is None:
         return None
     return max(0.0, (nxt - now).total_seconds())

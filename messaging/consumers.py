@@ -36,7 +36,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.groups_joined: list[str] = []
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
-        await self._send(gateway.HELLO, {"heartbeat_interval": settings.GATEWAY_HEARTBEAT_INTERVAL_MS})
+        await self._send(
+            gateway.HELLO, {"heartbeat_interval": settings.GATEWAY_HEARTBEAT_INTERVAL_MS}
+        )
         self._watchdog = asyncio.create_task(self._watch_heartbeats())
 
     async def disconnect(self, code: int) -> None:
@@ -87,7 +89,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
             return
         user = await database_sync_to_async(gateway.authenticate)(
-            token=d.get("token"), scope_user=self.scope.get("user"),
+            token=d.get("token"),
+            scope_user=self.scope.get("user"),
             cookie_auth=self.scope.get("cookie_auth", False),
         )
         if user is None:

@@ -9,6 +9,7 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v turnserver >/dev/null || need+=(coturn)
 command -v chromium >/dev/null || need+=(chromium)
+{ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing Debian packages: ${need[*]}"
@@ -27,6 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 scripts/setup.sh
+echo "== migrations match the models"
+UNITED_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
+  || { echo "error: models changed without a migration: run manage.py makemigrations" >&2; exit 1; }
 echo "== suite on the embedded default (SQLite, in-process layer)"
 .venv/bin/python -m pytest "$@"
 echo "== suite on PostgreSQL + Redis (production mode)"

@@ -34,9 +34,18 @@ class Node:
         self.ports: list[int] = []
         port = free_port()
         env = {
-            k: v for k, v in os.environ.items()
-            if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "UNITED_MODE",
-                         "UNITED_DATA_DIR", "PORT", "FEDERATION_DOMAIN"}
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {
+                "DJANGO_SETTINGS_MODULE",
+                "DATABASE_URL",
+                "REDIS_URL",
+                "UNITED_MODE",
+                "UNITED_DATA_DIR",
+                "PORT",
+                "FEDERATION_DOMAIN",
+            }
         }
         env.update(
             UNITED_DATA_DIR=str(directory / "data"),
@@ -60,12 +69,26 @@ class Node:
     def production(self) -> bool:
         return "DATABASE_URL" in self.env
 
-    def manage(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
+    def manage(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **(env or {})},
-            capture_output=True, text=True, check=check, timeout=timeout,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
         )
+
+    def python(self, code: str) -> str:
+        """Run Python inside the node's Django (a separate process); returns its stdout."""
+        return self.manage("shell", "--no-imports", "-v", "0", "-c", code).stdout.strip()
 
     def start(self) -> Node:
         result = self.manage("migrate", "--noinput", check=False)
@@ -78,9 +101,20 @@ class Node:
         port = port or free_port()
         log = open(self.directory / f"daphne-{port}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "united.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "united.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)
         self.ports.append(port)
@@ -119,7 +153,7 @@ class Node:
             f"u = User.objects.create_user({username!r}, password={password!r});"
             f"u.is_staff = {staff!r}; u.save()"
         )
-        self.manage("shell", "-c", code)
+        self.python(code)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -140,8 +174,12 @@ def login(client: httpx.Client, username: str, password: str) -> None:
     token = client.cookies.get("csrftoken")
     response = client.post(
         "/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": token,
-              "next": "/"},
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": token,
+            "next": "/",
+        },
     )
     if response.status_code != 302:
         raise AssertionError(f"login failed: {response.status_code} {response.text[:300]}")

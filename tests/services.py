@@ -96,9 +96,20 @@ def start_postgres(base: Path | None = None) -> Server:
         os.chown(directory, demote["user"], demote["group"])
     datadir, log = directory / "data", directory / "postgres.log"
     init = subprocess.run(
-        [_pg_bin("initdb"), "-D", str(datadir), "-U", "united", "--auth=trust",
-         "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-        capture_output=True, text=True, **demote,
+        [
+            _pg_bin("initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "united",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
+        **demote,
     )
     if init.returncode != 0:
         raise ServiceUnavailable(f"initdb failed:\n{init.stdout}\n{init.stderr}")
@@ -107,10 +118,28 @@ def start_postgres(base: Path | None = None) -> Server:
     if demote:
         os.chown(log, demote["user"], demote["group"])
     proc = subprocess.Popen(
-        [_pg_bin("postgres"), "-D", str(datadir), "-p", str(port), "-h", "127.0.0.1",
-         "-k", str(directory), "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200"],
-        stdout=logfile, stderr=subprocess.STDOUT, **demote,
+        [
+            _pg_bin("postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(directory),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        **demote,
     )
     try:
         wait_for_port(port, 30, proc)
@@ -127,8 +156,9 @@ def _wait_pg_ready(port: int) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with psycopg.connect(f"postgresql://united@127.0.0.1:{port}/postgres",
-                                 autocommit=True) as conn:
+            with psycopg.connect(
+                f"postgresql://united@127.0.0.1:{port}/postgres", autocommit=True
+            ) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname='united'").fetchone()
                 if not exists:
                     conn.execute("CREATE DATABASE united")
@@ -143,8 +173,7 @@ def create_database(port: int, name: str) -> str:
     """A fresh, empty database in the test PostgreSQL on `port`; returns its URL."""
     import psycopg
 
-    with psycopg.connect(f"postgresql://united@127.0.0.1:{port}/postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(f"postgresql://united@127.0.0.1:{port}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgres://united@127.0.0.1:{port}/{name}"
@@ -153,15 +182,32 @@ def create_database(port: int, name: str) -> str:
 def start_redis(base: Path | None = None, port: int | None = None) -> Server:
     binary = shutil.which("redis-server")
     if not binary:
-        raise ServiceUnavailable("redis-server is not installed: run `sudo apt-get install -y "
-                                 "redis-server`")
+        raise ServiceUnavailable(
+            "redis-server is not installed: run `sudo apt-get install -y redis-server`"
+        )
     directory = Path(tempfile.mkdtemp(prefix="united-redis-", dir=base))
     port = port or free_port()
     log = directory / "redis.log"
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory), "--logfile", str(log), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--logfile",
+            str(log),
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, 15, proc)

@@ -69,8 +69,11 @@ def test_counter_overflow_borrows_next_millisecond():
     assert all(x.pack() < y.pack() for x, y in zip(stamps, stamps[1:], strict=False))
 
 
-@given(st.integers(min_value=0, max_value=2**47), st.integers(min_value=0, max_value=65535),
-       st.text(alphabet="abc.:-0123456789", max_size=30))
+@given(
+    st.integers(min_value=0, max_value=2**47),
+    st.integers(min_value=0, max_value=65535),
+    st.text(alphabet="abc.:-0123456789", max_size=30),
+)
 def test_wire_and_packed_forms_round_trip(ms, counter, node):
     stamp = Stamp(ms, counter, node)
     assert Stamp.decode(stamp.encode()) == stamp

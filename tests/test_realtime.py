@@ -43,8 +43,9 @@ async def test_event_published_by_one_request_reaches_a_websocket(node):
     with httpx.Client(base_url=http_side) as client:
         login(client, "alice", "correct horse battery staple")
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        async with connect(ws_url(ws_side),
-                           additional_headers={"Origin": ws_side, "Cookie": cookie}) as ws:
+        async with connect(
+            ws_url(ws_side), additional_headers={"Origin": ws_side, "Cookie": cookie}
+        ) as ws:
             hello = await recv(ws)
             assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] > 0
             await ws.send(json.dumps({"op": 2, "d": {}}))
@@ -56,7 +57,8 @@ async def test_event_published_by_one_request_reaches_a_websocket(node):
             assert (await recv(ws))["op"] == 11
 
             response = client.patch(
-                "/api/v1/users/@me", json={"global_name": "Alice Liddell"},
+                "/api/v1/users/@me",
+                json={"global_name": "Alice Liddell"},
                 headers={"X-CSRFToken": client.cookies["csrftoken"]},
             )
             assert response.status_code == 200, response.text

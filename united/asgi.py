@@ -26,9 +26,7 @@ from united.websocket import GatewayAuthMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": GatewayAuthMiddleware(
-            URLRouter([path("gateway", GatewayConsumer.as_asgi())])
-        ),
+        "websocket": GatewayAuthMiddleware(URLRouter([path("gateway", GatewayConsumer.as_asgi())])),
     }
 )
 

@@ -13,26 +13,37 @@ def configuration_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
     problems: list[Any] = []
     config = settings.CONFIG
     if config.production and config.secret_key_generated:
-        problems.append(Error(
-            "UNITED_SECRET_KEY is not set in production mode.",
-            hint="Set UNITED_SECRET_KEY to a random string of at least 32 characters.",
-            id="united.E001",
-        ))
+        problems.append(
+            Error(
+                "UNITED_SECRET_KEY is not set in production mode.",
+                hint="Set UNITED_SECRET_KEY to a random string of at least 32 characters.",
+                id="united.E001",
+            )
+        )
     layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
     if config.production and layer.endswith("InMemoryChannelLayer"):
-        problems.append(Error(
-            "The in-memory channel layer cannot carry events between the processes of a "
-            "production node.",
-            hint="Set REDIS_URL.", id="united.E002",
-        ))
+        problems.append(
+            Error(
+                "The in-memory channel layer cannot carry events between the processes of a "
+                "production node.",
+                hint="Set REDIS_URL.",
+                id="united.E002",
+            )
+        )
     if config.production and getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
-        problems.append(Error(
-            "Celery eager mode would run remote deliveries inside members' requests.",
-            hint="Remove CELERY_TASK_ALWAYS_EAGER.", id="united.E003",
-        ))
+        problems.append(
+            Error(
+                "Celery eager mode would run remote deliveries inside members' requests.",
+                hint="Remove CELERY_TASK_ALWAYS_EAGER.",
+                id="united.E003",
+            )
+        )
     if config.production and config.debug:
-        problems.append(Warning(
-            "UNITED_DEBUG is on in production: error pages would show internals.",
-            hint="Unset UNITED_DEBUG.", id="united.W001",
-        ))
+        problems.append(
+            Warning(
+                "UNITED_DEBUG is on in production: error pages would show internals.",
+                hint="Unset UNITED_DEBUG.",
+                id="united.W001",
+            )
+        )
     return problems

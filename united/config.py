@@ -141,7 +141,9 @@ def load(env: dict[str, str] | None = None) -> Config:
     storage_backend = env.get("STORAGE_BACKEND", "local").strip().lower() or "local"
     if storage_backend not in {"local", "s3"}:
         raise ConfigError(f"STORAGE_BACKEND={storage_backend!r}: use local or s3")
-    s3 = {k: env.get(k, "").strip() or None for k in ("S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY")}
+    s3 = {
+        k: env.get(k, "").strip() or None for k in ("S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+    }
     if storage_backend == "s3":
         missing = [k for k, v in s3.items() if not v]
         if missing:
@@ -191,24 +193,39 @@ def load(env: dict[str, str] | None = None) -> Config:
 
 # Every variable, its default and what it does. README.md's table and `.env.example` follow it.
 VARIABLES: list[tuple[str, str, str]] = [
-    ("UNITED_MODE", "embedded, or production when DATABASE_URL/REDIS_URL is set",
-     "embedded: SQLite + in-process layer and jobs; production: PostgreSQL + Redis + Celery"),
+    (
+        "UNITED_MODE",
+        "embedded, or production when DATABASE_URL/REDIS_URL is set",
+        "embedded: SQLite + in-process layer and jobs; production: PostgreSQL + Redis + Celery",
+    ),
     ("UNITED_DATA_DIR", "./data", "SQLite file, local media, node keys, generated secret key"),
     ("PORT", "8000", "port `make run` serves on"),
     ("HOST", "127.0.0.1", "address `make run` binds"),
-    ("UNITED_SECRET_KEY", "generated into the data dir (embedded); required in production",
-     "Django's secret key, at least 32 characters"),
-    ("UNITED_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1] (+ FEDERATION_DOMAIN)",
-     "comma-separated host names the node answers to"),
+    (
+        "UNITED_SECRET_KEY",
+        "generated into the data dir (embedded); required in production",
+        "Django's secret key, at least 32 characters",
+    ),
+    (
+        "UNITED_ALLOWED_HOSTS",
+        "127.0.0.1,localhost,[::1] (+ FEDERATION_DOMAIN)",
+        "comma-separated host names the node answers to",
+    ),
     ("UNITED_DEBUG", "false", "Django debug pages; never in production"),
-    ("UNITED_HTTPS", "true in production, false in embedded",
-     "served over HTTPS (behind a proxy): secure cookies, X-Forwarded-Proto trusted"),
+    (
+        "UNITED_HTTPS",
+        "true in production, false in embedded",
+        "served over HTTPS (behind a proxy): secure cookies, X-Forwarded-Proto trusted",
+    ),
     ("UNITED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("UNITED_HOST_ID", "0", "0-15, distinct per machine when several run the same node (ids)"),
     ("DATABASE_URL", "unset (SQLite in the data dir)", "postgres://user:pass@host:5432/db"),
     ("REDIS_URL", "unset (in-process)", "redis://host:6379/0: channel layer, cache, Celery broker"),
-    ("FEDERATION_DOMAIN", "127.0.0.1:$PORT (embedded); required in production",
-     "the public host name other nodes reach this one at"),
+    (
+        "FEDERATION_DOMAIN",
+        "127.0.0.1:$PORT (embedded); required in production",
+        "the public host name other nodes reach this one at",
+    ),
     ("STORAGE_BACKEND", "local", "local (content-addressed under the data dir) or s3"),
     ("S3_ENDPOINT", "unset (AWS)", "endpoint URL of an S3-compatible server (MinIO, Garage…)"),
     ("S3_BUCKET", "unset", "bucket name (required with STORAGE_BACKEND=s3)"),

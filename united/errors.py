@@ -103,8 +103,10 @@ def json_error(status: int, code: int, message: str, **extra: Any) -> JsonRespon
 
 def _field_errors(detail: Any) -> dict[str, Any]:
     if isinstance(detail, dict):
-        return {k: _field_errors(v) if isinstance(v, dict) else [str(e) for e in _as_list(v)]
-                for k, v in detail.items()}
+        return {
+            k: _field_errors(v) if isinstance(v, dict) else [str(e) for e in _as_list(v)]
+            for k, v in detail.items()
+        }
     return {"_errors": [str(e) for e in _as_list(detail)]}
 
 
@@ -124,8 +126,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, drf.ParseError):
         status, body = 400, error_body(INVALID_JSON, f"The request body is not valid: {exc.detail}")
     elif isinstance(exc, drf.ValidationError):
-        status, body = 400, error_body(INVALID_FORM_BODY, "Invalid form body",
-                                       _field_errors(exc.detail))
+        status, body = (
+            400,
+            error_body(INVALID_FORM_BODY, "Invalid form body", _field_errors(exc.detail)),
+        )
     elif isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         status, body = 401, error_body(UNAUTHORIZED, str(exc.detail))
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -139,8 +143,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         status, body = 415, error_body(UNSUPPORTED_MEDIA_TYPE, str(exc.detail))
     elif isinstance(exc, drf.Throttled):
         wait = float(exc.wait or 1)
-        status, body = 429, error_body(RATE_LIMITED, "You are being rate limited",
-                                       retry_after=wait)
+        status, body = 429, error_body(RATE_LIMITED, "You are being rate limited", retry_after=wait)
         headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     elif isinstance(exc, drf.APIException):
         status, body = exc.status_code, error_body(GENERAL, str(exc.detail))

@@ -41,8 +41,9 @@ def _check_job_broker() -> None:
     if settings.UNITED_MODE == "production":
         import redis
 
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2,
-                                      socket_timeout=2)
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2
+        )
         try:
             client.ping()
         finally:

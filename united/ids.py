@@ -11,7 +11,9 @@ hold the same one. A forked child drops the parent's lease and takes its own.
 
 A process that takes over a slot starts at the millisecond after both its lease time and the
 high-water mark the previous holder left in the slot file (written only when that holder ran
-ahead of the wall clock), so it cannot repeat an id of the slot's previous (exited) holder. A clock that steps backwards does not produce smaller or repeated ids: the generator keeps the
+ahead of the wall clock), so it cannot repeat an id of the slot's previous (exited) holder.
+
+A clock that steps backwards does not produce smaller or repeated ids: the generator keeps the
 last timestamp it used and carries on from there until the wall clock catches up.
 """
 
@@ -125,9 +127,11 @@ class SnowflakeGenerator:
                     if self._last_ms > now_ms and self._lease_fd is not None:
                         # Ahead of the wall clock: remember it for the slot's next holder.
                         os.pwrite(self._lease_fd, self._last_ms.to_bytes(8, "big"), 0)
-            return (self._last_ms << (_WORKER_BITS + _SEQUENCE_BITS)) | (
-                worker << _SEQUENCE_BITS
-            ) | self._sequence
+            return (
+                (self._last_ms << (_WORKER_BITS + _SEQUENCE_BITS))
+                | (worker << _SEQUENCE_BITS)
+                | self._sequence
+            )
 
 
 _generator: SnowflakeGenerator | None = None

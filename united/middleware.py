@@ -61,6 +61,8 @@ class ApiErrorMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return errors.json_error(413, errors.REQUEST_TOO_LARGE, "Request body too large")
         if request.path.startswith("/api/"):
-            logger.exception("unhandled error on %s %s", request.method, request.path)
+            logger.error(
+                "unhandled error on %s %s", request.method, request.path, exc_info=exception
+            )
             return errors.json_error(500, errors.GENERAL, "Internal server error")
         return None

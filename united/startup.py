@@ -30,7 +30,9 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, redis.exceptions.ConnectionError):
         from django.conf import settings
 
-        return f"cannot reach Redis at REDIS_URL ({_redact(settings.CONFIG.redis_url or '')}): {exc}"
+        return (
+            f"cannot reach Redis at REDIS_URL ({_redact(settings.CONFIG.redis_url or '')}): {exc}"
+        )
     return None
 
 

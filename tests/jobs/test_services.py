@@ -48,7 +48,9 @@ def _periodic_jobs_just_ran(request):
     """Keep the node's own periodic jobs out of the counts, except where a test wants them."""
     if "periodic" not in request.node.name:
         for name in services._periodic:
-            PeriodicRun.objects.update_or_create(name=name, defaults={"last_run_at": timezone.now()})
+            PeriodicRun.objects.update_or_create(
+                name=name, defaults={"last_run_at": timezone.now()}
+            )
 
 
 def test_a_job_is_announced_only_after_commit(django_capture_on_commit_callbacks, announced):

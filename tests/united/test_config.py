@@ -22,8 +22,13 @@ def test_no_environment_means_embedded(tmp_path):
 
 
 def test_database_and_redis_mean_production(tmp_path):
-    config = load({"UNITED_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgres://u@db/united",
-                   "REDIS_URL": "redis://cache:6379/0"})
+    config = load(
+        {
+            "UNITED_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://u@db/united",
+            "REDIS_URL": "redis://cache:6379/0",
+        }
+    )
     assert config.production
     assert config.secret_key_generated  # checks.py and doctor refuse this in production
 
@@ -59,18 +64,33 @@ def test_every_variable_is_in_the_readme():
 
 
 def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"DATABASE_URL", "REDIS_URL", "UNITED_MODE", "DJANGO_SETTINGS_MODULE"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT,
-                          env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "UNITED_MODE", "DJANGO_SETTINGS_MODULE"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
         ({"DATABASE_URL": "postgres://nowhere"}, "DATABASE_URL"),
-        ({"DATABASE_URL": "postgres://nowhere.invalid/united", "REDIS_URL": "redis://127.0.0.1:1/0",
-          "UNITED_SECRET_KEY": "k" * 40}, "DATABASE_URL"),
+        (
+            {
+                "DATABASE_URL": "postgres://nowhere.invalid/united",
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "UNITED_SECRET_KEY": "k" * 40,
+            },
+            "DATABASE_URL",
+        ),
         ({"UNITED_MODE": "bogus"}, "UNITED_MODE"),
     ],
 )
@@ -87,9 +107,17 @@ def test_unreachable_redis_is_named(tmp_path):
     from tests.services import free_port
 
     db = tmp_path / "x.sqlite3"
-    result = _manage({"UNITED_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{db}",
-                      "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "UNITED_MODE": "embedded"},
-                     "shell", "-c", "from django.core.cache import cache; cache.get('x')")
+    result = _manage(
+        {
+            "UNITED_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{db}",
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "UNITED_MODE": "embedded",
+        },
+        "shell",
+        "-c",
+        "from django.core.cache import cache; cache.get('x')",
+    )
     assert result.returncode != 0
     assert "REDIS_URL" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr

@@ -23,19 +23,41 @@ def test_doctor_passes_on_a_healthy_node(capsys):
 def test_doctor_explains_production_problems(tmp_path):
     from tests.services import free_port
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "UNITED_MODE", "DJANGO_SETTINGS_MODULE",
-                        "UNITED_SECRET_KEY", "FEDERATION_DOMAIN"}}
-    env.update(UNITED_DATA_DIR=str(tmp_path),
-               DATABASE_URL=f"postgres://u@127.0.0.1:{free_port()}/united",
-               REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    result = subprocess.run([sys.executable, "manage.py", "doctor"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "UNITED_MODE",
+            "DJANGO_SETTINGS_MODULE",
+            "UNITED_SECRET_KEY",
+            "FEDERATION_DOMAIN",
+        }
+    }
+    env.update(
+        UNITED_DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"postgres://u@127.0.0.1:{free_port()}/united",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "doctor"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     out = result.stdout
-    for expected in ("UNITED_SECRET_KEY is not set", "UNITED_ALLOWED_HOSTS only lists loopback",
-                     "cannot connect to the database", "cannot reach Redis at REDIS_URL",
-                     "FEDERATION_DOMAIN is not set"):
+    for expected in (
+        "UNITED_SECRET_KEY is not set",
+        "UNITED_ALLOWED_HOSTS only lists loopback",
+        "cannot connect to the database",
+        "cannot reach Redis at REDIS_URL",
+        "FEDERATION_DOMAIN is not set",
+    ):
         assert expected in out, out
     assert out.count("fix:") == 5
     assert "Traceback" not in result.stderr

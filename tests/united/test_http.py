@@ -26,8 +26,12 @@ def test_readyz_names_a_dead_channel_layer(client):
     from tests.services import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    layers = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                          "CONFIG": {"hosts": [dead]}}}
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [dead]},
+        }
+    }
     with override_settings(CHANNEL_LAYERS=layers):
         response = client.get("/readyz")
     assert response.status_code == 503
@@ -66,15 +70,19 @@ def alice_client(client, make_user):
 
 
 def test_malformed_json_is_a_clear_400(alice_client):
-    response = alice_client.patch("/api/v1/users/@me", data="{not json",
-                                  content_type="application/json")
+    response = alice_client.patch(
+        "/api/v1/users/@me", data="{not json", content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["code"] == 50109
 
 
 def test_field_errors_are_per_field(alice_client):
-    response = alice_client.patch("/api/v1/users/@me", data=json.dumps({"global_name": "x" * 40}),
-                                  content_type="application/json")
+    response = alice_client.patch(
+        "/api/v1/users/@me",
+        data=json.dumps({"global_name": "x" * 40}),
+        content_type="application/json",
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == 50035
@@ -95,8 +103,11 @@ def test_wrong_method_is_405_with_shape(alice_client):
 
 
 def test_profile_update_is_stored(alice_client, make_user):
-    response = alice_client.patch("/api/v1/users/@me", data=json.dumps({"global_name": "Alice"}),
-                                  content_type="application/json")
+    response = alice_client.patch(
+        "/api/v1/users/@me",
+        data=json.dumps({"global_name": "Alice"}),
+        content_type="application/json",
+    )
     assert response.status_code == 200
     assert response.json()["global_name"] == "Alice"
     assert alice_client.get("/api/v1/users/@me").json()["global_name"] == "Alice"

@@ -26,8 +26,10 @@ def check_secret_key() -> str:
             "set UNITED_SECRET_KEY to the output of "
             "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`",
         )
-    return "secret key is set" if not settings.CONFIG.secret_key_generated else (
-        f"secret key is generated and kept in {settings.DATA_DIR / 'secret_key'}"
+    return (
+        "secret key is set"
+        if not settings.CONFIG.secret_key_generated
+        else (f"secret key is generated and kept in {settings.DATA_DIR / 'secret_key'}")
     )
 
 
@@ -39,15 +41,19 @@ def check_allowed_hosts() -> str:
             "set UNITED_ALLOWED_HOSTS=your.domain (comma-separated for several)",
         )
     if "*" in hosts:
-        raise Problem("UNITED_ALLOWED_HOSTS contains '*', which allows Host header spoofing.",
-                      "list your real host names instead")
+        raise Problem(
+            "UNITED_ALLOWED_HOSTS contains '*', which allows Host header spoofing.",
+            "list your real host names instead",
+        )
     return f"allowed hosts: {', '.join(hosts)}"
 
 
 def check_debug() -> str:
     if settings.CONFIG.production and settings.DEBUG:
-        raise Problem("UNITED_DEBUG is on in production; error pages would leak internals.",
-                      "unset UNITED_DEBUG")
+        raise Problem(
+            "UNITED_DEBUG is on in production; error pages would leak internals.",
+            "unset UNITED_DEBUG",
+        )
     return "debug is off" if not settings.DEBUG else "debug is on (embedded mode)"
 
 
@@ -62,15 +68,17 @@ def check_database() -> str:
         raise Problem(
             f"cannot connect to the database ({where}): {str(exc).strip().splitlines()[0]}",
             "check DATABASE_URL (host, port, user, password, database name) and that "
-            "PostgreSQL is running" if settings.CONFIG.database_url else
-            f"check that {settings.DATA_DIR} is writable",
+            "PostgreSQL is running"
+            if settings.CONFIG.database_url
+            else f"check that {settings.DATA_DIR} is writable",
         ) from None
     plan = MigrationExecutor(connection).migration_plan(
         MigrationExecutor(connection).loader.graph.leaf_nodes()
     )
     if plan:
-        raise Problem(f"{len(plan)} database migration(s) are not applied.",
-                      "run `python manage.py migrate`")
+        raise Problem(
+            f"{len(plan)} database migration(s) are not applied.", "run `python manage.py migrate`"
+        )
     return f"database reachable ({connection.vendor}) and migrated"
 
 
@@ -84,8 +92,10 @@ def check_redis() -> str:
     try:
         client.ping()
     except Exception as exc:
-        raise Problem(f"cannot reach Redis at REDIS_URL: {exc}",
-                      "check REDIS_URL and that redis-server is running") from None
+        raise Problem(
+            f"cannot reach Redis at REDIS_URL: {exc}",
+            "check REDIS_URL and that redis-server is running",
+        ) from None
     finally:
         client.close()
     return "Redis reachable"
@@ -99,22 +109,33 @@ def check_storage() -> str:
         saved = default_storage.save(name, ContentFile(b"ok"))
         default_storage.delete(saved)
     except Exception as exc:
-        fix = ("check S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY and S3_SECRET_KEY"
-               if settings.CONFIG.storage_backend == "s3"
-               else f"make {settings.MEDIA_ROOT} writable by the node's user")
+        fix = (
+            "check S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY and S3_SECRET_KEY"
+            if settings.CONFIG.storage_backend == "s3"
+            else f"make {settings.MEDIA_ROOT} writable by the node's user"
+        )
         raise Problem(f"file storage is not writable: {exc}", fix) from None
     return f"file storage writable ({settings.CONFIG.storage_backend})"
 
 
 def check_federation_domain() -> str:
     if not settings.FEDERATION_DOMAIN:
-        raise Problem("FEDERATION_DOMAIN is not set; other nodes could not address this one.",
-                      "set FEDERATION_DOMAIN to the public host name, e.g. chat.example.org")
+        raise Problem(
+            "FEDERATION_DOMAIN is not set; other nodes could not address this one.",
+            "set FEDERATION_DOMAIN to the public host name, e.g. chat.example.org",
+        )
     return f"federation domain: {settings.FEDERATION_DOMAIN}"
 
 
-CHECKS = [check_secret_key, check_allowed_hosts, check_debug, check_database, check_redis,
-          check_storage, check_federation_domain]
+CHECKS = [
+    check_secret_key,
+    check_allowed_hosts,
+    check_debug,
+    check_database,
+    check_redis,
+    check_storage,
+    check_federation_domain,
+]
 
 
 class Command(BaseCommand):
@@ -122,8 +143,9 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stdout.write(f"UNITED doctor — {settings.UNITED_MODE} mode, data in "
-                          f"{settings.DATA_DIR}")
+        self.stdout.write(
+            f"UNITED doctor — {settings.UNITED_MODE} mode, data in {settings.DATA_DIR}"
+        )
         problems = 0
         for check in CHECKS:
             try:
