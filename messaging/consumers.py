@@ -1,14 +1,22 @@
 """The realtime gateway: one WebSocket per client at /gateway, Discord-shaped frames.
 
     server → HELLO {heartbeat_interval}
-    client → IDENTIFY {token?}        (the session cookie counts when the Origin is ours)
+    client → IDENTIFY {token?}              (the session cookie counts when the Origin is ours)
     server → DISPATCH READY {session_id, user}
     client → HEARTBEAT, server → HEARTBEAT_ACK
     server → DISPATCH {t, d, s} for every event of the groups the session joined
+    client → RESUME {session_id, seq}       after a reconnect; missed events are replayed
 
-The consumer only parses frames, calls services (through database_sync_to_async) and
-forwards group events; what a session may receive is decided by the services that choose
-its groups. docs/gateway.md is the protocol's reference.
+No event is silently lost. Stored events (messaging.events.broadcast) carry their id; the
+consumer remembers which ids it sent under which sequence numbers and saves that tail on every
+heartbeat and on disconnect. RESUME replays from the store what came after the client's last
+sequence; each heartbeat also pulls from the store any event the pub/sub layer failed to
+deliver while the socket stayed up. Ids already sent are skipped, so a replay never repeats an
+event the session has confirmed; clients should still de-duplicate by object id, because a
+server that died between two saves re-sends what it had not yet recorded.
+
+The consumer only parses frames, calls services through database_sync_to_async and forwards
+group events; docs/gateway.md is the protocol's reference.
 """
 
 from __future__ import annotations
@@ -17,11 +25,13 @@ import asyncio
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from messaging import gateway
 
@@ -34,11 +44,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.session_id: str | None = None
         self.seq = 0
         self.groups_joined: list[str] = []
+        self.sent: OrderedDict[int, int] = OrderedDict()  # event id → seq, oldest first
+        self.catchup_from = gateway.lookback_from(None, timezone.now())
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
-        await self._send(
-            gateway.HELLO, {"heartbeat_interval": settings.GATEWAY_HEARTBEAT_INTERVAL_MS}
-        )
+        interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS
+        await self._send(gateway.HELLO, {"heartbeat_interval": interval})
         self._watchdog = asyncio.create_task(self._watch_heartbeats())
 
     async def disconnect(self, code: int) -> None:
@@ -46,10 +57,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self._watchdog.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+        if self.session_id:
+            await self._save(connected=False)
 
     async def _watch_heartbeats(self) -> None:
         # A client that stops heartbeating (sleeping laptop, dead NAT mapping) is closed, so
-        # it reconnects instead of sitting on a half-open socket that receives nothing.
+        # it reconnects and resumes instead of sitting on a half-open socket.
         interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS / 1000
         loop = asyncio.get_running_loop()
         while True:
@@ -72,43 +85,108 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         op, d = frame["op"], frame.get("d")
         if op == gateway.HEARTBEAT:
-            self._last_heartbeat = asyncio.get_running_loop().time()
-            await self._send(gateway.HEARTBEAT_ACK, None)
+            await self._heartbeat()
         elif op == gateway.IDENTIFY:
             await self._identify(d if isinstance(d, dict) else {})
         elif op == gateway.RESUME:
-            # Sessions are not yet kept after a disconnect: the client must identify anew.
-            await self._send(gateway.INVALID_SESSION, False)
+            await self._resume(d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.close(code=gateway.CLOSE_NOT_AUTHENTICATED)
         else:
             await self.close(code=gateway.CLOSE_UNKNOWN_OPCODE)
 
-    async def _identify(self, d: dict[str, Any]) -> None:
-        if self.user is not None:
-            await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
-            return
-        user = await database_sync_to_async(gateway.authenticate)(
+    async def _authenticate(self, d: dict[str, Any]) -> Any:
+        return await database_sync_to_async(gateway.authenticate)(
             token=d.get("token"),
             scope_user=self.scope.get("user"),
             cookie_auth=self.scope.get("cookie_auth", False),
         )
+
+    async def _identify(self, d: dict[str, Any]) -> None:
+        if self.user is not None:
+            await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
+            return
+        user = await self._authenticate(d)
         if user is None:
             await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
             return
         self.user = user
         self.session_id = uuid.uuid4().hex
         ready, groups = await database_sync_to_async(gateway.ready_state)(user, self.session_id)
+        await self._join(groups)
+        await self._dispatch("READY", ready)
+
+    async def _resume(self, d: dict[str, Any]) -> None:
+        if self.user is not None:
+            await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
+            return
+        user = await self._authenticate(d)
+        if user is None:
+            await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
+            return
+        try:
+            groups, replay, have = await database_sync_to_async(gateway.resume)(
+                user, d.get("session_id"), d.get("seq")
+            )
+        except gateway.ResumeRefused as refused:
+            logger.info("resume refused: %s", refused)
+            await self._send(gateway.INVALID_SESSION, False)
+            return
+        self.user, self.session_id, self.seq = user, d["session_id"], d["seq"]
+        # What the client has counts as sent at or before its seq (kept for the next RESUME).
+        self.sent = OrderedDict((event_id, self.seq) for event_id in sorted(have))
+        # Listen first, then replay: anything published meanwhile is de-duplicated by id.
+        await self._join(groups)
+        for event in replay:
+            await self._deliver(event.id, event.t, event.d)
+        await self._dispatch("RESUMED", {"replayed": len(replay)})
+
+    async def _join(self, groups: list[str]) -> None:
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = groups
-        await self._dispatch("READY", ready)
 
-    async def _dispatch(self, t: str, d: Any) -> None:
+    async def _heartbeat(self) -> None:
+        self._last_heartbeat = asyncio.get_running_loop().time()
+        await self._send(gateway.HEARTBEAT_ACK, None)
+        if self.user is None:
+            return
+        # Pull whatever the pub/sub layer may have dropped since the last heartbeat.
+        since = self.catchup_from
+        self.catchup_from = gateway.lookback_from(None, timezone.now())
+        missed = await database_sync_to_async(gateway.missed_events)(
+            self.groups_joined, since, set(self.sent)
+        )
+        for event in missed:
+            await self._deliver(event.id, event.t, event.d)
+        await self._save(connected=True)
+
+    async def _save(self, *, connected: bool) -> None:
+        pairs = [[seq, event_id] for event_id, seq in self.sent.items() if seq]
+        await database_sync_to_async(gateway.save_session)(
+            self.session_id, self.seq, pairs, connected=connected
+        )
+
+    async def _dispatch(self, t: str, d: Any) -> int:
         self.seq += 1
         await self._send(gateway.DISPATCH, d, t=t, s=self.seq)
+        return self.seq
+
+    async def _deliver(self, event_id: int | None, t: str, d: dict[str, Any]) -> None:
+        if event_id is not None:
+            if event_id in self.sent:
+                return
+            self.sent[event_id] = 0  # claimed before any await: no double send
+        allowed = await database_sync_to_async(gateway.may_receive)(self.user, t, d)
+        if not allowed:
+            return
+        seq = await self._dispatch(t, d)
+        if event_id is not None:
+            self.sent[event_id] = seq
+            while len(self.sent) > gateway.SENT_BUFFER:
+                self.sent.popitem(last=False)
 
     async def gateway_dispatch(self, event: dict[str, Any]) -> None:
         if self.user is None:
             return
-        await self._dispatch(event["t"], event["d"])
+        await self._deliver(event.get("event_id"), event["t"], event["d"])

@@ -2,9 +2,10 @@
 
 Every event a service publishes is `(group, t, d)`: `t` is a Discord-style event name
 (`USER_UPDATE`, `MESSAGE_CREATE`, …) and `d` its documented payload (docs/gateway.md).
-`broadcast()` defers the publish until the surrounding transaction commits, so a client never
-hears of a change that was rolled back, and a consumer that reacts by reading the database
-finds the row.
+`broadcast()` stores the event (messaging.models.GatewayEvent) in the surrounding transaction
+and publishes it after commit, so a client never hears of a change that was rolled back, a
+consumer that reacts by reading the database finds the row, and a session that missed the
+publish (socket down, Redis blip) gets it from the store on RESUME or its next heartbeat.
 """
 
 from __future__ import annotations
@@ -32,17 +33,28 @@ def guild_group(guild_id: int) -> str:
     return f"guild.{guild_id}"
 
 
-def publish(group: str, t: str, d: dict[str, Any]) -> None:
-    """Send now. Services call `broadcast()`; this is for code running after commit."""
+def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": DISPATCH, "t": t, "d": d})
+        async_to_sync(layer.group_send)(group, message)
     except Exception:
-        # A realtime hiccup must not undo a committed write; RESUME replays what was missed.
-        logger.warning("could not publish %s to %s", t, group, exc_info=True)
+        # A realtime hiccup must not undo a committed write: sessions catch up from the
+        # stored event on their next heartbeat, and RESUME replays it.
+        logger.warning("could not publish %s to %s", message.get("t"), group, exc_info=True)
 
 
 def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: publish(group, t, d))
+    """Store the event with the caller's transaction; publish it once that commits."""
+    from messaging.models import GatewayEvent
+
+    event = GatewayEvent.objects.create(group=group, t=t, d=d)
+    message = {"type": DISPATCH, "t": t, "d": d, "event_id": event.id}
+    transaction.on_commit(lambda: _send(group, message))
+
+
+def broadcast_ephemeral(group: str, t: str, d: dict[str, Any]) -> None:
+    """For events that are worthless later (typing, presence): not stored, never replayed."""
+    message = {"type": DISPATCH, "t": t, "d": d, "event_id": None}
+    transaction.on_commit(lambda: _send(group, message))

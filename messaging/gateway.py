@@ -1,10 +1,17 @@
-"""Gateway protocol constants and the services the consumer calls."""
+"""Gateway protocol constants and the services the consumer calls (all synchronous; the
+consumer wraps them in database_sync_to_async)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
+
 from messaging import events
+from messaging.models import GatewayEvent, GatewaySession
+from united.ids import snowflake_at, snowflake_time
 
 # Opcodes (Discord's numbering).
 DISPATCH = 0
@@ -26,17 +33,106 @@ CLOSE_INVALID_SEQ = 4007
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SESSION_TIMED_OUT = 4009
 
+# How many (seq, event id) pairs a session remembers having sent: RESUME works from any of them.
+SENT_BUFFER = 2000
+# A session can be resumed this long after its socket last reported in.
+RESUME_WINDOW = timedelta(minutes=5)
+# Events are kept this long for RESUME and catch-up, then purged.
+EVENT_RETENTION = timedelta(minutes=30)
+# An event's id is taken when its row is written, but it is published at commit: a transaction
+# slower than this could commit an event older than one already sent. Replays look back this
+# far and skip what the session already has.
+COMMIT_GRACE = timedelta(seconds=10)
+REPLAY_LIMIT = 5000
+
 
 def authenticate(*, token: Any, scope_user: Any, cookie_auth: bool) -> Any:
-    """The user a new gateway session acts as, or None."""
+    """The user a gateway session acts as, or None. Tokens win over cookies."""
+    if isinstance(token, str) and token:
+        from accounts.services import authenticate_access_token
+
+        user = authenticate_access_token(token)
+        return user if user is not None and user.is_active else None
     if cookie_auth and scope_user is not None and scope_user.is_authenticated:
         return scope_user if scope_user.is_active else None
     return None
 
 
+def session_groups(user: Any) -> list[str]:
+    """The groups whose events this user's sessions receive."""
+    return [events.user_group(user.id)]
+
+
 def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
-    """The READY payload and the groups the session listens to."""
+    """Start a session: the READY payload and the groups the session listens to."""
     from accounts.services import serialize_user
 
+    GatewaySession.objects.create(id=session_id, user=user)
     ready = {"v": 1, "session_id": session_id, "user": serialize_user(user)}
-    return ready, [events.user_group(user.id)]
+    return ready, session_groups(user)
+
+
+def may_receive(user: Any, t: str, d: dict[str, Any]) -> bool:
+    """Last check before an event leaves for a session (permissions may have changed)."""
+    return True
+
+
+def save_session(session_id: str, seq: int, sent: list[list[int]], *, connected: bool) -> None:
+    GatewaySession.objects.filter(id=session_id).update(
+        seq=seq, sent=sent[-SENT_BUFFER:], updated_at=timezone.now(), connected=connected
+    )
+
+
+def missed_events(groups: Iterable[str], since_id: int, exclude: set[int]) -> list[GatewayEvent]:
+    """Stored events of `groups` from `since_id` on that the session has not been sent."""
+    rows = GatewayEvent.objects.filter(group__in=list(groups), id__gte=since_id).order_by("id")[
+        :REPLAY_LIMIT
+    ]
+    return [row for row in rows if row.id not in exclude]
+
+
+def lookback_from(event_id: int | None, fallback_time: Any) -> int:
+    moment = snowflake_time(event_id) if event_id else fallback_time
+    return snowflake_at(moment - COMMIT_GRACE)
+
+
+class ResumeRefused(Exception):
+    pass
+
+
+def resume(user: Any, session_id: Any, seq: Any) -> tuple[list[str], list[GatewayEvent], set[int]]:
+    """Check a RESUME and find what the session missed after `seq`.
+
+    Returns the session's groups (recomputed now), the events to replay in order, and the
+    event ids the client already has. Raises ResumeRefused when the client must IDENTIFY.
+    """
+    if not isinstance(session_id, str) or not isinstance(seq, int) or seq < 0:
+        raise ResumeRefused("malformed resume")
+    session = GatewaySession.objects.filter(id=session_id, user=user).first()
+    if session is None or not session.resumable(RESUME_WINDOW):
+        raise ResumeRefused("unknown or expired session")
+    sent = sorted((int(s), int(e)) for s, e in session.sent)
+    if sent and seq < sent[0][0] - 1:
+        raise ResumeRefused("the client is further behind than the session remembers")
+    have = {e for s, e in sent if s <= seq}
+    if have:
+        # Replay what came after the newest event the client confirms having. If the client is
+        # ahead of what was saved (the server died before saving), that is the newest saved.
+        anchor: int | None = max(have)
+    elif sent:
+        anchor = min(e for _, e in sent)  # the client has none of the saved events
+    else:
+        anchor = None  # nothing was sent but READY: replay from the session's start
+    groups = session_groups(user)
+    replay = missed_events(groups, lookback_from(anchor, session.started_at), have)
+    GatewaySession.objects.filter(id=session_id).update(connected=True, updated_at=timezone.now())
+    return groups, replay, have
+
+
+def purge_expired(now: Any = None) -> tuple[int, int]:
+    now = now or timezone.now()
+    events_deleted, _ = GatewayEvent.objects.filter(created_at__lt=now - EVENT_RETENTION).delete()
+    sessions_deleted, _ = GatewaySession.objects.filter(
+        updated_at__lt=now - max(RESUME_WINDOW, EVENT_RETENTION)
+    ).delete()
+    return events_deleted, sessions_deleted

@@ -18,7 +18,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   echo "== installing Python dependencies (requirements.lock)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -r requirements.lock >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: installing Python dependencies failed (output above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
   touch "$stamp"
 fi
 

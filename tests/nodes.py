@@ -45,6 +45,7 @@ class Node:
                 "UNITED_DATA_DIR",
                 "PORT",
                 "FEDERATION_DOMAIN",
+                "UNITED_EMBEDDED_RUNNER",
             }
         }
         env.update(

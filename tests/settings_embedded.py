@@ -6,5 +6,7 @@ import tempfile
 for _name in ("DATABASE_URL", "REDIS_URL", "UNITED_MODE"):
     os.environ.pop(_name, None)
 os.environ["UNITED_DATA_DIR"] = tempfile.mkdtemp(prefix="united-test-data-")
+# Tests drive jobs themselves (run_due_jobs); importing united.asgi must not start the runner.
+os.environ["UNITED_EMBEDDED_RUNNER"] = "0"
 
 from united.settings import *  # noqa: E402, F403

@@ -1,0 +1,180 @@
+"""Gateway sessions through the real ASGI application (in-process layer or Redis pub/sub)."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from accounts.services import check_update_profile
+from messaging import events
+from messaging.models import GatewayEvent, GatewaySession
+from united.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def cookie(alice):
+    client = Client()
+    client.force_login(alice)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+async def connect(cookie: str) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(
+        application,
+        "/gateway",
+        headers=[
+            (b"origin", ORIGIN.encode()),
+            (b"host", b"127.0.0.1:8000"),
+            (b"cookie", cookie.encode()),
+        ],
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    hello = await ws.receive_json_from(timeout=5)
+    assert hello["op"] == 10
+    return ws
+
+
+async def identify(cookie: str) -> tuple[WebsocketCommunicator, dict]:
+    ws = await connect(cookie)
+    await ws.send_json_to({"op": 2, "d": {}})
+    ready = await ws.receive_json_from(timeout=5)
+    assert ready["t"] == "READY" and ready["s"] == 1
+    return ws, ready
+
+
+rename = sync_to_async(lambda user, name: check_update_profile(user, display_name=name))
+
+
+async def test_events_arrive_in_order_with_sequence_numbers(alice, cookie):
+    ws, _ = await identify(cookie)
+    await rename(alice, "one")
+    await rename(alice, "two")
+    first, second = await ws.receive_json_from(timeout=5), await ws.receive_json_from(timeout=5)
+    assert [(e["t"], e["s"], e["d"]["global_name"]) for e in (first, second)] == [
+        ("USER_UPDATE", 2, "one"),
+        ("USER_UPDATE", 3, "two"),
+    ]
+    await ws.disconnect()
+
+
+async def test_resume_replays_exactly_what_was_missed(alice, cookie):
+    ws, ready = await identify(cookie)
+    session_id = ready["d"]["session_id"]
+    await rename(alice, "seen")
+    assert (await ws.receive_json_from(timeout=5))["s"] == 2
+    await ws.disconnect()  # the laptop sleeps
+
+    for name in ("missed-1", "missed-2", "missed-3"):
+        await rename(alice, name)
+
+    ws = await connect(cookie)
+    await ws.send_json_to({"op": 6, "d": {"session_id": session_id, "seq": 2}})
+    frames = [await ws.receive_json_from(timeout=5) for _ in range(4)]
+    assert [(f["t"], f["s"]) for f in frames] == [
+        ("USER_UPDATE", 3),
+        ("USER_UPDATE", 4),
+        ("USER_UPDATE", 5),
+        ("RESUMED", 6),
+    ]
+    assert [f["d"]["global_name"] for f in frames[:3]] == ["missed-1", "missed-2", "missed-3"]
+    assert frames[3]["d"] == {"replayed": 3}
+    # Live again: the next event continues the sequence, and a heartbeat's catch-up
+    # does not send anything twice.
+    await ws.send_json_to({"op": 1, "d": 6})
+    assert (await ws.receive_json_from(timeout=5))["op"] == 11
+    await rename(alice, "live")
+    live = await ws.receive_json_from(timeout=5)
+    assert (live["s"], live["d"]["global_name"]) == (7, "live")
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_resume_from_an_earlier_seq_resends_unconfirmed_events(alice, cookie):
+    ws, ready = await identify(cookie)
+    await rename(alice, "a")
+    await rename(alice, "b")
+    await ws.receive_json_from(timeout=5)
+    await ws.receive_json_from(timeout=5)
+    await ws.disconnect()
+    # The client only processed seq 2 ("a") before the connection died.
+    ws = await connect(cookie)
+    await ws.send_json_to({"op": 6, "d": {"session_id": ready["d"]["session_id"], "seq": 2}})
+    replayed = await ws.receive_json_from(timeout=5)
+    assert (replayed["t"], replayed["s"], replayed["d"]["global_name"]) == ("USER_UPDATE", 3, "b")
+    assert (await ws.receive_json_from(timeout=5))["t"] == "RESUMED"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"session_id": "0" * 32, "seq": 1},
+        {"session_id": 5, "seq": 1},
+        {"seq": 1},
+        {"session_id": "x", "seq": -1},
+    ],
+)
+async def test_unknown_or_malformed_resume_is_invalid_session(cookie, payload):
+    ws = await connect(cookie)
+    await ws.send_json_to({"op": 6, "d": payload})
+    assert await ws.receive_json_from(timeout=5) == {"op": 9, "d": False, "s": None, "t": None}
+    await ws.disconnect()
+
+
+async def test_someone_elses_session_cannot_be_resumed(alice, cookie, make_user):
+    ws, ready = await identify(cookie)
+    await ws.disconnect()
+    bob = await sync_to_async(make_user)("bob")
+    client = Client()
+    await sync_to_async(client.force_login)(bob)
+    bob_cookie = f"sessionid={client.cookies['sessionid'].value}"
+    ws = await connect(bob_cookie)
+    await ws.send_json_to({"op": 6, "d": {"session_id": ready["d"]["session_id"], "seq": 1}})
+    assert (await ws.receive_json_from(timeout=5))["op"] == 9
+    await ws.disconnect()
+
+
+async def test_heartbeat_catches_up_on_a_dropped_publish(alice, cookie, monkeypatch):
+    ws, _ = await identify(cookie)
+    # The pub/sub layer loses this one (e.g. Redis reconnecting): stored, never published.
+    monkeypatch.setattr(events, "_send", lambda group, message: None)
+    await rename(alice, "dropped")
+    monkeypatch.undo()
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.send_json_to({"op": 1, "d": 1})
+    assert (await ws.receive_json_from(timeout=5))["op"] == 11
+    caught = await ws.receive_json_from(timeout=5)
+    assert (caught["t"], caught["s"], caught["d"]["global_name"]) == ("USER_UPDATE", 2, "dropped")
+    await ws.disconnect()
+
+
+async def test_session_state_is_saved_and_purged(alice, cookie):
+    ws, ready = await identify(cookie)
+    await rename(alice, "x")
+    await ws.receive_json_from(timeout=5)
+    await ws.disconnect()
+    session = await GatewaySession.objects.aget(id=ready["d"]["session_id"])
+    assert session.seq == 2 and not session.connected and len(session.sent) == 1
+
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.gateway import purge_expired
+
+    later = timezone.now() + timedelta(hours=2)
+    await sync_to_async(purge_expired)(later)
+    assert not await GatewayEvent.objects.aexists()
+    assert not await GatewaySession.objects.aexists()
