@@ -193,12 +193,12 @@ LOGIN_URL = "/login/"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = CONFIG.production
-CSRF_COOKIE_SECURE = CONFIG.production
+SESSION_COOKIE_SECURE = CONFIG.https
+CSRF_COOKIE_SECURE = CONFIG.https
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if CONFIG.production else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if CONFIG.https else None
 if FEDERATION_DOMAIN:
     CSRF_TRUSTED_ORIGINS = [f"https://{FEDERATION_DOMAIN}", f"http://{FEDERATION_DOMAIN}"]
 
@@ -209,6 +209,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -231,6 +232,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
+UNITED_LOG_IPS = CONFIG.log_ips
+UNITED_REGISTRATION = CONFIG.registration
 
 # --- gateway ---------------------------------------------------------------------------------
 GATEWAY_HEARTBEAT_INTERVAL_MS = 41_250
