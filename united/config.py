@@ -45,6 +45,8 @@ class Config:
     host_id: int = 0
     log_level: str = "INFO"
     https: bool = False
+    log_ips: bool = False
+    registration: str = "open"
 
     @property
     def embedded(self) -> bool:
@@ -164,6 +166,10 @@ def load(env: dict[str, str] | None = None) -> Config:
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"UNITED_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
+    registration = env.get("UNITED_REGISTRATION", "open").strip().lower() or "open"
+    if registration not in {"open", "invite", "closed"}:
+        raise ConfigError(f"UNITED_REGISTRATION={registration!r}: use open, invite or closed")
+
     return Config(
         mode=mode,
         data_dir=data_dir,
@@ -188,6 +194,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
         log_level=log_level,
         https=_bool(env, "UNITED_HTTPS", mode == "production"),
+        log_ips=_bool(env, "UNITED_LOG_IPS", False),
+        registration=registration,
     )
 
 
@@ -218,6 +226,16 @@ VARIABLES: list[tuple[str, str, str]] = [
         "served over HTTPS (behind a proxy): secure cookies, X-Forwarded-Proto trusted",
     ),
     ("UNITED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    (
+        "UNITED_LOG_IPS",
+        "false",
+        "store client IP addresses in the auth audit log (the privacy manifest says so when on)",
+    ),
+    (
+        "UNITED_REGISTRATION",
+        "open",
+        "open, invite (an operator-issued invite code is required) or closed",
+    ),
     ("UNITED_HOST_ID", "0", "0-15, distinct per machine when several run the same node (ids)"),
     ("DATABASE_URL", "unset (SQLite in the data dir)", "postgres://user:pass@host:5432/db"),
     ("REDIS_URL", "unset (in-process)", "redis://host:6379/0: channel layer, cache, Celery broker"),

@@ -214,6 +214,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -236,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
+UNITED_LOG_IPS = CONFIG.log_ips
+UNITED_REGISTRATION = CONFIG.registration
 
 # --- gateway ---------------------------------------------------------------------------------
 GATEWAY_HEARTBEAT_INTERVAL_MS = 41_250

@@ -1,6 +1,8 @@
 // Browser entry point, bundled by esbuild into static/dist/app.js (no CDN, no inline code).
 import "./htmx-global.js";
 import "htmx-ext-ws";
+import "./accounts-passkeys.js";
+import "./accounts-recovery.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import User
+from messaging import events
+from united.errors import Invalid, NotFound
+
+DISPLAY_NAME_MAX = 32
+
+
+def serialize_user(user: User) -> dict[str, Any]:
+    """The public user object (Discord's shape where it applies)."""
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "global_name": user.display_name or None,
+        "avatar": user.avatar or None,
+        "bot": False,
+    }
+
+
+def check_update_profile(user: User, *, display_name: Any = None) -> User:
+    if display_name is not None:
+        if not isinstance(display_name, str):
+            raise Invalid(errors={"global_name": ["Must be a string."]})
+        display_name = display_name.strip()
+        if len(display_name) > DISPLAY_NAME_MAX:
+            raise Invalid(errors={"global_name": [f"At most {DISPLAY_NAME_MAX} characters."]})
+        if any(ord(c) < 32 for c in display_name):
+            raise Invalid(errors={"global_name": ["Control characters are not allowed."]})
+    return do_update_profile(user, display_name=display_name)
+
+
+@transaction.atomic
+def do_update_profile(user: User, *, display_name: str | None = None) -> User:
+    if display_name is not None:
+        user.display_name = display_name
+    user.save(update_fields=["display_name"])
+    events.broadcast(events.user_group(user.id), "USER_UPDATE", serialize_user(user))
+    return user
+
+
+# --- signed profiles --------------------------------------------------------------------------
+# The member's device signs the canonical JSON of its profile with its Ed25519 identity key;
+# the node stores the exact bytes and signature, so any other node can check them against the
+# identity key from the key bundle. Canonical: keys sorted, no whitespace, UTF-8.
+PROFILE_LIMITS = {"display_name": DISPLAY_NAME_MAX, "avatar": 200, "bio": 190, "pronouns": 40}
+PROFILE_KEYS = {"user_id", "node", "updated_at", *PROFILE_LIMITS}
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_profile_payload(user: User, payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, str) or len(payload) > 4096:
+        raise Invalid(errors={"payload": ["Expected the canonical profile JSON string."]})
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise Invalid(errors={"payload": ["Not valid JSON."]}) from None
+    if not isinstance(data, dict) or set(data) != PROFILE_KEYS:
+        raise Invalid(errors={"payload": [f"Keys must be exactly {sorted(PROFILE_KEYS)}."]})
+    if data["user_id"] != str(user.id) or data["node"] != settings.FEDERATION_DOMAIN:
+        raise Invalid(errors={"payload": ["user_id and node must name this account."]})
+    for key, limit in PROFILE_LIMITS.items():
+        value = data[key]
+        if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 for c in value):
+            raise Invalid(errors={key: [f"A string of at most {limit} printable characters."]})
+    if not isinstance(data["updated_at"], str):
+        raise Invalid(errors={"updated_at": ["An ISO 8601 timestamp string."]})
+    if canonical_json(data) != payload:
+        raise Invalid(errors={"payload": ["Not in canonical form (sorted keys, no spaces)."]})
+    return data
+
+
+def check_publish_signed_profile(
+    user: User, *, payload: Any, signature: Any, device_id: Any
+) -> User:
+    from accounts.services import crypto, keys
+
+    device = keys.access_own_device(user, device_id)
+    data = _check_profile_payload(user, payload)
+    sig = crypto.decode_key(signature, "signature", crypto.SIGNATURE_BYTES)
+    identity = crypto.decode_key(device.identity_key, "identity_key")
+    if not crypto.verify(identity, payload.encode(), sig):
+        raise Invalid(
+            "Bad signature",
+            errors={"signature": ["Does not verify with the device's identity key."]},
+        )
+    return do_publish_signed_profile(user, data, payload, crypto.encode(sig), device)
+
+
+@transaction.atomic
+def do_publish_signed_profile(
+    user: User, data: dict[str, Any], payload: str, signature: str, device: Any
+) -> User:
+    for key in PROFILE_LIMITS:
+        setattr(user, key, data[key])
+    user.profile_payload, user.profile_signature, user.profile_device = payload, signature, device
+    user.save(
+        update_fields=[*PROFILE_LIMITS, "profile_payload", "profile_signature", "profile_device"]
+    )
+    events.broadcast(events.user_group(user.id), "USER_UPDATE", serialize_user(user))
+    return user
+
+
+def signed_profile(user_id: Any) -> dict[str, Any]:
+    try:
+        user = User.objects.select_related("profile_device").get(pk=int(user_id), is_active=True)
+    except (User.DoesNotExist, TypeError, ValueError):
+        raise NotFound("Unknown user") from None
+    device = user.profile_device
+    signed = bool(user.profile_payload and device is not None and device.revoked_at is None)
+    return {
+        "user_id": str(user.id),
+        "profile": {k: getattr(user, k) for k in PROFILE_LIMITS},
+        "payload": user.profile_payload if signed else None,
+        "signature": user.profile_signature if signed else None,
+        "device_id": str(device.id) if signed else None,
+        "identity_key": device.identity_key if signed else None,
+    }

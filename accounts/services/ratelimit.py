@@ -1,0 +1,100 @@
+"""Rate limits and lockout for the authentication endpoints, kept in Django's cache.
+
+Two counters guard every auth action: one per client address and one per account, each a fixed
+window. Failed sign-ins additionally feed a per-account lockout with exponential back-off:
+after `FREE_FAILURES` misses, each further miss doubles the wait (capped at an hour); a success
+clears it. Cache keys hold a keyed digest of the address, never the address itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from accounts.services.audit import client_ip
+from united.errors import RateLimited
+
+# action: (per address, per account, window seconds)
+LIMITS: dict[str, tuple[int, int, int]] = {
+    "register": (10, 10, 3600),
+    "login": (30, 10, 60),
+    "second_factor": (30, 10, 60),
+    "refresh": (60, 30, 60),
+    "challenge": (30, 10, 60),
+    "recovery": (10, 5, 3600),
+    "password": (10, 5, 600),
+    "two_factor_setup": (30, 10, 600),
+    "keys": (120, 60, 60),
+    "passkey": (30, 20, 60),
+    "account": (20, 10, 600),
+}
+
+FREE_FAILURES = 5
+BACKOFF_BASE = 30
+BACKOFF_CAP = 3600
+FAILURE_MEMORY = 24 * 3600
+
+
+def _digest(value: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, value.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _hit(key: str, limit: int, window: int) -> None:
+    now = time.time()
+    bucket = int(now // window)
+    full = f"auth:rl:{key}:{bucket}"
+    cache.add(full, 0, window + 1)
+    try:
+        count = cache.incr(full)
+    except ValueError:  # evicted between add and incr
+        cache.set(full, 1, window + 1)
+        count = 1
+    if count > limit:
+        raise RateLimited(retry_after=(bucket + 1) * window - now)
+
+
+def limit(action: str, request: HttpRequest | None, account: str | int | None = None) -> None:
+    """Count one attempt at `action`; raise RateLimited (429) when a window is full."""
+    per_ip, per_account, window = LIMITS[action]
+    ip = client_ip(request)
+    if ip:
+        _hit(f"{action}:ip:{_digest(ip)}", per_ip, window)
+    if account not in (None, ""):
+        _hit(f"{action}:acct:{_digest(str(account))}", per_account, window)
+
+
+def _lock_keys(account: str) -> tuple[str, str]:
+    d = _digest(account)
+    return f"auth:fail:{d}", f"auth:lock:{d}"
+
+
+def check_lockout(account: str) -> None:
+    _, lock_key = _lock_keys(account)
+    until = cache.get(lock_key)
+    if until is not None and until > time.time():
+        raise RateLimited(
+            "Too many failed attempts; try again later", retry_after=until - time.time()
+        )
+
+
+def record_failure(account: str) -> None:
+    fail_key, lock_key = _lock_keys(account)
+    cache.add(fail_key, 0, FAILURE_MEMORY)
+    try:
+        failures = cache.incr(fail_key)
+    except ValueError:
+        cache.set(fail_key, 1, FAILURE_MEMORY)
+        failures = 1
+    if failures >= FREE_FAILURES:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - FREE_FAILURES))
+        cache.set(lock_key, time.time() + delay, delay)
+
+
+def record_success(account: str) -> None:
+    cache.delete_many(list(_lock_keys(account)))

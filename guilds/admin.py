@@ -1,0 +1,185 @@
+"""Operator admin. Listings and inlines are read-only: changes to guilds go through the
+services (permissions, audit log, gateway events); the bulk actions call them too."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from guilds.models import Channel, Guild, GuildTag, Invite, Member, Role
+from guilds.services.directory import do_set_directory_hidden
+from guilds.services.guilds import do_delete_guild
+from guilds.services.invites import do_revoke_invite
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ChannelInline(ReadOnlyInline):
+    model = Channel
+    fk_name = "guild"
+    fields = ("name", "type", "parent", "position", "nsfw", "rate_limit_per_user")
+    readonly_fields = fields
+    ordering = ("parent_id", "position")
+
+
+class RoleInline(ReadOnlyInline):
+    model = Role
+    fields = ("name", "position", "permissions", "hoist", "mentionable")
+    readonly_fields = fields
+
+
+class TagInline(ReadOnlyInline):
+    model = GuildTag
+    fields = ("tag",)
+    readonly_fields = fields
+
+
+@admin.register(Guild)
+class GuildAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "owner",
+        "member_count",
+        "verification_level",
+        "discoverable",
+        "directory_hidden",
+        "created_at",
+    )
+    list_filter = ("discoverable", "directory_hidden", "verification_level", "created_at")
+    search_fields = ("name", "description", "owner__username", "=id")
+    readonly_fields = (
+        "id",
+        "name",
+        "icon",
+        "description",
+        "owner",
+        "default_channel",
+        "system_channel",
+        "verification_level",
+        "settings",
+        "discoverable",
+        "last_activity_at",
+        "created_at",
+    )
+    fields = (*readonly_fields, "directory_hidden")
+    inlines = [ChannelInline, RoleInline, TagInline]
+    actions = ["hide_from_directory", "show_in_directory", "delete_guilds"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Guild]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("owner")
+            .annotate(_members=Count("members", distinct=True))
+        )
+
+    @admin.display(ordering="_members", description="members")
+    def member_count(self, guild: Guild) -> int:
+        return guild._members
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Guild, form, change: bool) -> None:
+        do_set_directory_hidden([obj.id], obj.directory_hidden)
+
+    @admin.action(description="Hide from the public directory")
+    def hide_from_directory(self, request: HttpRequest, queryset: QuerySet[Guild]) -> None:
+        count = do_set_directory_hidden(list(queryset.values_list("id", flat=True)), True)
+        self.message_user(request, f"{count} guild(s) hidden from the directory.")
+
+    @admin.action(description="Show in the public directory again")
+    def show_in_directory(self, request: HttpRequest, queryset: QuerySet[Guild]) -> None:
+        count = do_set_directory_hidden(list(queryset.values_list("id", flat=True)), False)
+        self.message_user(request, f"{count} guild(s) shown in the directory.")
+
+    @admin.action(description="Delete selected guilds (cannot be undone)", permissions=["change"])
+    def delete_guilds(self, request: HttpRequest, queryset: QuerySet[Guild]) -> None:
+        guilds = list(queryset)
+        for guild in guilds:
+            do_delete_guild(guild)
+        self.message_user(request, f"{len(guilds)} guild(s) deleted.", messages.WARNING)
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ("user", "guild", "nick", "joined_at", "temporary")
+    list_filter = ("temporary", "joined_at")
+    search_fields = ("user__username", "nick", "guild__name")
+    list_select_related = ("user", "guild")
+    readonly_fields = ("guild", "user", "nick", "roles", "joined_at", "temporary")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "guild",
+        "channel",
+        "inviter",
+        "uses",
+        "max_uses",
+        "expires_at",
+        "revoked_at",
+        "temporary",
+    )
+    list_filter = ("temporary", "created_at", "revoked_at")
+    search_fields = ("code", "guild__name", "inviter__username")
+    list_select_related = ("guild", "channel", "inviter")
+    readonly_fields = (
+        "code",
+        "guild",
+        "channel",
+        "inviter",
+        "max_age",
+        "max_uses",
+        "uses",
+        "temporary",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+    )
+    actions = ["revoke"]
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected invites", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
+        invites = list(queryset.filter(revoked_at__isnull=True).select_related("guild"))
+        for invite in invites:
+            do_revoke_invite(invite, None, reason="revoked by the node operator")
+        self.message_user(request, f"{len(invites)} invite(s) revoked.")

@@ -1,0 +1,218 @@
+"""Who may see and do what: loads rows, then asks the pure `guilds.permissions`.
+
+Visibility rule (403 vs 404): what a user may not *see* answers 404, what they may see but
+not *change* answers 403. A guild you are not a member of is "Unknown Guild" (10004) and
+everything in it "Unknown Channel/Role/Member"; a channel you lack VIEW_CHANNEL for is
+"Unknown Channel" (10003) even to members. A 403 would confirm to a member that a private
+channel exists, which a privacy-first node does not leak. Inside a visible object a missing
+permission or a role-hierarchy violation is 403 "Missing Permissions" (50013).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from accounts.models import User
+from guilds import permissions as perms
+from guilds.models import TEXT_TYPES, Channel, Guild, Member, PermissionOverwrite, Role
+from guilds.permissions import Overwrite
+from united import errors
+from united.errors import Forbidden, NotFound
+
+OWNER_RANK = 1 << 62
+
+
+def unknown_guild() -> NotFound:
+    return NotFound("Unknown Guild", code=errors.UNKNOWN_GUILD)
+
+
+def unknown_channel() -> NotFound:
+    return NotFound("Unknown Channel", code=errors.UNKNOWN_CHANNEL)
+
+
+def unknown_role() -> NotFound:
+    return NotFound("Unknown Role", code=errors.UNKNOWN_ROLE)
+
+
+def unknown_member() -> NotFound:
+    return NotFound("Unknown Member", code=errors.UNKNOWN_MEMBER)
+
+
+def missing_permissions(what: str = "") -> Forbidden:
+    return Forbidden(f"Missing Permissions{': ' + what if what else ''}")
+
+
+def _as_overwrite(row: PermissionOverwrite) -> Overwrite:
+    return Overwrite(id=row.target_id, type=row.type, allow=row.allow, deny=row.deny)
+
+
+def overwrites_by_channel(guild_id: int) -> dict[int, list[Overwrite]]:
+    table: dict[int, list[Overwrite]] = defaultdict(list)
+    for row in PermissionOverwrite.objects.filter(channel__guild_id=guild_id):
+        table[row.channel_id].append(_as_overwrite(row))
+    return table
+
+
+def own_overwrites(channel: Channel) -> list[Overwrite]:
+    return [_as_overwrite(r) for r in PermissionOverwrite.objects.filter(channel=channel)]
+
+
+def effective_overwrites(
+    channel: Channel, table: dict[int, list[Overwrite]] | None = None
+) -> list[Overwrite]:
+    if table is None:
+        ids = [channel.id] + ([channel.parent_id] if channel.parent_id else [])
+        table = defaultdict(list)
+        for row in PermissionOverwrite.objects.filter(channel_id__in=ids):
+            table[row.channel_id].append(_as_overwrite(row))
+    parent = table.get(channel.parent_id, []) if channel.parent_id else None
+    return perms.effective_overwrites(
+        table.get(channel.id, []), parent, synced=channel.permission_synced
+    )
+
+
+@dataclass
+class GuildContext:
+    """One member's standing in one guild, loaded once per request."""
+
+    guild: Guild
+    user: User
+    member: Member
+    roles: dict[int, Role]
+    role_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.guild.owner_id == self.user.id
+
+    @cached_property
+    def base(self) -> int:
+        return perms.compute_permissions(
+            guild_id=self.guild.id,
+            owner_id=self.guild.owner_id,
+            member_id=self.user.id,
+            member_role_ids=self.role_ids,
+            role_permissions={r.id: r.permissions for r in self.roles.values()},
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return perms.has(self.base, perms.P.ADMINISTRATOR)
+
+    @cached_property
+    def top_position(self) -> int:
+        """Rank in the role hierarchy: the owner outranks every role."""
+        if self.is_owner:
+            return OWNER_RANK
+        return max((self.roles[r].position for r in self.role_ids if r in self.roles), default=0)
+
+    def channel_permissions(
+        self, channel: Channel, table: dict[int, list[Overwrite]] | None = None
+    ) -> int:
+        return perms.compute_permissions(
+            guild_id=self.guild.id,
+            owner_id=self.guild.owner_id,
+            member_id=self.user.id,
+            member_role_ids=self.role_ids,
+            role_permissions={r.id: r.permissions for r in self.roles.values()},
+            overwrites=effective_overwrites(channel, table),
+            text_channel=channel.type in TEXT_TYPES,
+        )
+
+    def require(self, flag: int, channel: Channel | None = None) -> None:
+        granted = self.base if channel is None else self.channel_permissions(channel)
+        if not perms.has(granted, flag):
+            raise missing_permissions(perms.Permissions(flag).name or "")
+
+    def require_above(self, position: int, what: str = "role") -> None:
+        """Members act only on what sits strictly below their highest role."""
+        if not self.top_position > position:
+            raise missing_permissions(f"that {what} is not below your highest role")
+
+    def member_rank(self, member: Member) -> int:
+        if member.user_id == self.guild.owner_id:
+            return OWNER_RANK
+        return max(
+            (self.roles[r].position for r in member_role_ids(member) if r in self.roles),
+            default=0,
+        )
+
+
+def member_role_ids(member: Member) -> frozenset[int]:
+    cached = getattr(member, "_prefetched_objects_cache", {}).get("roles")
+    if cached is not None:
+        return frozenset(r.id for r in cached)
+    return frozenset(member.roles.values_list("id", flat=True))
+
+
+def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildContext:
+    """`lock` takes the guild row's lock (call inside a transaction): every change that
+    renumbers positions or depends on the hierarchy serialises on it."""
+    if not user.is_authenticated:
+        raise unknown_guild()
+    guilds = Guild.objects.select_for_update() if lock else Guild.objects
+    try:
+        guild = guilds.get(id=guild_id)
+        member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
+    except (Guild.DoesNotExist, Member.DoesNotExist):
+        raise unknown_guild() from None
+    roles = {r.id: r for r in Role.objects.filter(guild=guild)}
+    return GuildContext(guild, user, member, roles, member_role_ids(member))
+
+
+def access_guild(user: User, guild_id: int) -> Guild:
+    return guild_context(user, guild_id).guild
+
+
+@dataclass
+class ChannelAccess:
+    ctx: GuildContext
+    channel: Channel
+    permissions: int
+
+    def require(self, flag: int) -> None:
+        if not perms.has(self.permissions, flag):
+            raise missing_permissions(perms.Permissions(flag).name or "")
+
+
+def access_channel(user: User, channel_id: int, *, lock: bool = False) -> ChannelAccess:
+    """The channel if the user can see it (VIEW_CHANNEL), else 404 Unknown Channel."""
+    try:
+        channel = Channel.objects.get(id=channel_id)
+    except Channel.DoesNotExist:
+        raise unknown_channel() from None
+    try:
+        ctx = guild_context(user, channel.guild_id, lock=lock)
+    except NotFound:
+        raise unknown_channel() from None
+    if lock:
+        # Re-read under the guild lock: a concurrent move or delete may have committed.
+        channel = Channel.objects.filter(id=channel_id).first()
+        if channel is None:
+            raise unknown_channel()
+    granted = ctx.channel_permissions(channel)
+    if not perms.has(granted, perms.P.VIEW_CHANNEL):
+        raise unknown_channel()
+    return ChannelAccess(ctx, channel, granted)
+
+
+def visible_channels(ctx: GuildContext) -> list[tuple[Channel, list[Overwrite]]]:
+    """The guild's channels this member can see, each with its effective overwrites."""
+    table = overwrites_by_channel(ctx.guild.id)
+    visible = []
+    for channel in Channel.objects.filter(guild=ctx.guild).order_by("position", "id"):
+        if perms.has(ctx.channel_permissions(channel, table), perms.P.VIEW_CHANNEL):
+            visible.append((channel, effective_overwrites(channel, table)))
+    return visible
+
+
+def visible_channel_ids(user: User, guild: Guild) -> set[int]:
+    """Channel ids of `guild` that `user` may see; empty if not a member. The gateway uses
+    this to drop events about channels a session may not see."""
+    try:
+        ctx = guild_context(user, guild.id)
+    except NotFound:
+        return set()
+    return {channel.id for channel, _ in visible_channels(ctx)}

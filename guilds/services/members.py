@@ -1,0 +1,274 @@
+"""Membership: join, leave, nicknames, member roles, the member list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import serialize_user
+from guilds import permissions as perms
+from guilds.models import Guild, Member, Role
+from guilds.serialize import serialize_member, serialize_role
+from guilds.services.access import (
+    GuildContext,
+    guild_context,
+    member_role_ids,
+    unknown_member,
+    unknown_role,
+)
+from guilds.services.fields import FieldErrors, reason_of, snowflake, text
+from messaging import events
+from moderation.models import AuditLogEvent
+from moderation.services import record_audit
+from united.errors import Invalid
+
+MEMBER_PAGE_MAX = 1000
+
+
+def _member_event(member: Member, role_ids: Iterable[int] | None = None) -> dict[str, Any]:
+    return {**serialize_member(member, role_ids), "guild_id": str(member.guild_id)}
+
+
+@transaction.atomic
+def do_add_member(guild: Guild, user: User, *, temporary: bool = False) -> tuple[Member, bool]:
+    """Add `user` to `guild`; (member, created). Joining twice changes nothing."""
+    existing = Member.objects.filter(guild=guild, user=user).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            member = Member.objects.create(guild=guild, user=user, temporary=temporary)
+    except IntegrityError:
+        return Member.objects.get(guild=guild, user=user), False
+    Guild.objects.filter(id=guild.id).update(last_activity_at=timezone.now())
+    events.broadcast(events.guild_group(guild.id), "GUILD_MEMBER_ADD", _member_event(member, ()))
+    from guilds.services.guilds import guild_payload
+
+    ctx = guild_context(user, guild.id)
+    events.broadcast(events.user_group(user.id), "GUILD_CREATE", guild_payload(ctx))
+    return member, True
+
+
+@transaction.atomic
+def do_remove_member(
+    guild: Guild, user: User, *, actor: User | None, audit: bool = True, reason: str = ""
+) -> bool:
+    deleted, _ = Member.objects.filter(guild_id=guild.id, user_id=user.id).delete()
+    if not deleted:
+        return False
+    if audit:
+        record_audit(guild, actor, AuditLogEvent.MEMBER_KICK, user.id, reason=reason_of(reason))
+    events.broadcast(
+        events.guild_group(guild.id),
+        "GUILD_MEMBER_REMOVE",
+        {"guild_id": str(guild.id), "user": serialize_user(user)},
+    )
+    events.broadcast(
+        events.user_group(user.id), "GUILD_DELETE", {"id": str(guild.id), "guild_id": str(guild.id)}
+    )
+    return True
+
+
+def do_prune_temporary_member(guild: Guild, user: User) -> bool:
+    """A temporary member who leaves the gateway without having been given a role is
+    removed (Discord's temporary membership); the gateway calls this on disconnect."""
+    member = Member.objects.filter(guild=guild, user=user, temporary=True).first()
+    if member is None or member_role_ids(member):
+        return False
+    return do_remove_member(guild, user, actor=None, audit=False)
+
+
+def _target(ctx: GuildContext, user_id: int) -> Member:
+    member = (
+        Member.objects.select_related("user")
+        .prefetch_related("roles")
+        .filter(guild=ctx.guild, user_id=user_id)
+        .first()
+    )
+    if member is None:
+        raise unknown_member()
+    return member
+
+
+def get_member(user: User, guild_id: int, user_id: int) -> dict[str, Any]:
+    ctx = guild_context(user, guild_id)
+    return serialize_member(_target(ctx, user_id))
+
+
+def list_members(
+    user: User, guild_id: int, *, limit: int = 1, after: int = 0
+) -> list[dict[str, Any]]:
+    """Discord's GET /guilds/{id}/members: ordered by user id, paged with `after`."""
+    ctx = guild_context(user, guild_id)
+    if not 1 <= limit <= MEMBER_PAGE_MAX:
+        raise Invalid(errors={"limit": [f"Between 1 and {MEMBER_PAGE_MAX}."]})
+    members = (
+        Member.objects.filter(guild=ctx.guild, user_id__gt=after)
+        .select_related("user")
+        .prefetch_related("roles")
+        .order_by("user_id")[:limit]
+    )
+    return [serialize_member(m) for m in members]
+
+
+def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]:
+    """The sidebar member list: online members grouped under their highest hoisted role
+    (highest first), then the other online members, then everyone offline. Presence comes
+    from the gateway, which passes the ids it knows to be online."""
+    roles = {r.id: r for r in Role.objects.filter(guild=guild)}
+    hoisted = sorted(
+        (r for r in roles.values() if r.hoist and r.id != guild.id), key=lambda r: -r.position
+    )
+    groups: dict[str, list[dict[str, Any]]] = {str(r.id): [] for r in hoisted}
+    groups["online"], groups["offline"] = [], []
+    members = Member.objects.filter(guild=guild).select_related("user").prefetch_related("roles")
+    for member in sorted(members, key=lambda m: (m.nick or m.user.shown_name).lower()):
+        entry = serialize_member(member)
+        if member.user_id not in online_user_ids:
+            groups["offline"].append(entry)
+            continue
+        top = max(
+            (roles[r.id] for r in member.roles.all() if r.id in roles and roles[r.id].hoist),
+            key=lambda r: r.position,
+            default=None,
+        )
+        groups[str(top.id) if top else "online"].append(entry)
+    out = [
+        {"id": str(r.id), "name": r.name, "role": serialize_role(r), "members": groups[str(r.id)]}
+        for r in hoisted
+        if groups[str(r.id)]
+    ]
+    for key, name in (("online", "Online"), ("offline", "Offline")):
+        if groups[key]:
+            out.append({"id": key, "name": name, "role": None, "members": groups[key]})
+    return out
+
+
+def check_update_member(
+    user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
+) -> dict[str, Any]:
+    """Discord's PATCH /guilds/{id}/members/{uid}: `nick` and/or the full `roles` list."""
+    with transaction.atomic():
+        ctx = guild_context(user, guild_id, lock=True)
+        target = _target(ctx, user_id)
+        errors = FieldErrors()
+        nick = None
+        if "nick" in changes:
+            nick = changes["nick"]
+            if nick is not None:
+                nick = text(errors, "nick", nick, max_length=32) or None
+            if target.user_id == user.id and not ctx.is_owner:
+                ctx.require(perms.P.CHANGE_NICKNAME)
+            elif target.user_id != user.id:
+                ctx.require(perms.P.MANAGE_NICKNAMES)
+                ctx.require_above(ctx.member_rank(target), "member")
+        wanted: set[int] | None = None
+        if "roles" in changes:
+            if not isinstance(changes["roles"], list):
+                errors.add("roles", "Must be a list of role ids.")
+            else:
+                wanted = {
+                    snowflake(errors, "roles", r, nullable=False) or 0 for r in changes["roles"]
+                }
+        errors.raise_if_any()
+        if "nick" in changes:
+            do_set_nick(ctx, target, nick, reason=reason)
+        if wanted is not None:
+            current = member_role_ids(target)
+            do_change_member_roles(
+                ctx, target, add=wanted - current, remove=current - wanted, reason=reason
+            )
+        return serialize_member(_target(ctx, user_id))
+
+
+def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: str = "") -> None:
+    if target.nick == nick:
+        return
+    change = {"key": "nick", "old_value": target.nick, "new_value": nick}
+    target.nick = nick
+    target.save(update_fields=["nick"])
+    record_audit(
+        ctx.guild,
+        ctx.user,
+        AuditLogEvent.MEMBER_UPDATE,
+        target.user_id,
+        [change],
+        reason_of(reason),
+    )
+    events.broadcast(
+        events.guild_group(ctx.guild.id),
+        "GUILD_MEMBER_UPDATE",
+        _member_event(target, member_role_ids(target)),
+    )
+
+
+def check_member_role(
+    user: User, guild_id: int, user_id: int, role_id: int, *, add: bool, reason: str = ""
+) -> None:
+    """PUT/DELETE /guilds/{id}/members/{uid}/roles/{rid}."""
+    with transaction.atomic():
+        ctx = guild_context(user, guild_id, lock=True)
+        target = _target(ctx, user_id)
+        if role_id not in ctx.roles:
+            raise unknown_role()
+        current = member_role_ids(target)
+        add_ids = {role_id} - current if add else set()
+        remove_ids = {role_id} & current if not add else set()
+        do_change_member_roles(
+            ctx, target, add=add_ids, remove=remove_ids, reason=reason, checked={role_id}
+        )
+
+
+def do_change_member_roles(
+    ctx: GuildContext,
+    target: Member,
+    *,
+    add: set[int],
+    remove: set[int],
+    reason: str = "",
+    checked: set[int] | None = None,
+) -> None:
+    """Needs MANAGE_ROLES, and every role given or taken must sit below the actor's highest
+    role; @everyone is never assigned."""
+    touched = add | remove | (checked or set())
+    if not touched:
+        return
+    ctx.require(perms.P.MANAGE_ROLES)
+    for role_id in touched:
+        role = ctx.roles.get(role_id)
+        if role is None or role.is_everyone:
+            raise unknown_role()
+        ctx.require_above(role.position)
+    if not add and not remove:
+        return
+    target.roles.add(*add)
+    target.roles.remove(*remove)
+    if add and target.temporary:
+        target.temporary = False
+        target.save(update_fields=["temporary"])
+    changes = []
+    for key, ids in (("$add", add), ("$remove", remove)):
+        if ids:
+            changes.append(
+                {
+                    "key": key,
+                    "new_value": [{"id": str(i), "name": ctx.roles[i].name} for i in sorted(ids)],
+                }
+            )
+    record_audit(
+        ctx.guild,
+        ctx.user,
+        AuditLogEvent.MEMBER_ROLE_UPDATE,
+        target.user_id,
+        changes,
+        reason_of(reason),
+    )
+    events.broadcast(
+        events.guild_group(ctx.guild.id),
+        "GUILD_MEMBER_UPDATE",
+        _member_event(target, member_role_ids(target)),
+    )

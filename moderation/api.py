@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from moderation import services
+from united.errors import Invalid
+
+AuditLogSchema = inline_serializer(
+    "AuditLog",
+    {
+        "audit_log_entries": serializers.ListField(
+            child=inline_serializer(
+                "AuditLogEntry",
+                {
+                    "id": serializers.CharField(),
+                    "guild_id": serializers.CharField(),
+                    "user_id": serializers.CharField(allow_null=True),
+                    "target_id": serializers.CharField(allow_null=True),
+                    "action_type": serializers.IntegerField(),
+                    "changes": serializers.ListField(),
+                    "reason": serializers.CharField(allow_null=True),
+                },
+            )
+        ),
+        "users": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+def _int(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        raise Invalid(errors={name: ["Must be a non-negative integer."]})
+    return int(raw)
+
+
+class AuditLogView(APIView):
+    @extend_schema(
+        responses=AuditLogSchema,
+        tags=["moderation"],
+        summary="The guild's audit log (VIEW_AUDIT_LOG), newest first",
+        parameters=[
+            OpenApiParameter(n, str, required=False)
+            for n in ("user_id", "action_type", "before", "after", "limit")
+        ],
+    )
+    def get(self, request: Request, guild_id: int) -> Response:
+        return Response(
+            services.check_list_audit_log(
+                request.user,
+                guild_id,
+                user_id=_int(request, "user_id"),
+                action_type=_int(request, "action_type"),
+                before=_int(request, "before"),
+                after=_int(request, "after"),
+                limit=_int(request, "limit", 50),
+            )
+        )

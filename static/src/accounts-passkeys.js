@@ -1,0 +1,75 @@
+// Passkeys on the account pages: add one (security settings), sign in with one (login page,
+// passwordless) or use one as the second step (login/2fa). The node's JSON API does the
+// ceremony; this file only talks to the authenticator through @simplewebauthn/browser.
+import { startAuthentication, startRegistration } from "@simplewebauthn/browser";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify(body || {}),
+  });
+  const data = response.status === 204 ? {} : await response.json();
+  if (!response.ok) {
+    const fields = Object.values(data.errors || {}).flat();
+    throw new Error([data.message, ...fields].filter(Boolean).join(" "));
+  }
+  return data;
+}
+
+function showError(button, error) {
+  const box = button.closest("main").querySelector("[data-passkey-error]");
+  if (!box) return;
+  box.textContent = error.name === "NotAllowedError" ? "The passkey prompt was cancelled." : error.message;
+  box.hidden = false;
+}
+
+async function addPasskey(button) {
+  const nameInput = document.querySelector("[data-passkey-name]");
+  const { state, options } = await postJSON("/api/v1/users/@me/passkeys/options");
+  const credential = await startRegistration({ optionsJSON: options });
+  await postJSON("/api/v1/users/@me/passkeys", {
+    state,
+    credential,
+    name: nameInput && nameInput.value.trim() ? nameInput.value.trim() : "Passkey",
+  });
+  window.location.reload();
+}
+
+async function signIn(button) {
+  const ticket = button.dataset.ticket;
+  const { state, options } = await postJSON("/api/v1/auth/passkeys/options", ticket ? { ticket } : {});
+  const credential = await startAuthentication({ optionsJSON: options });
+  const result = await postJSON("/login/passkey/", { state, credential, next: button.dataset.next || "" });
+  window.location.assign(result.redirect || "/");
+}
+
+function bind(selector, action) {
+  document.querySelectorAll(selector).forEach((button) => {
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      action(button)
+        .catch((error) => showError(button, error))
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.PublicKeyCredential) {
+    document.querySelectorAll("[data-passkey-register], [data-passkey-login]").forEach((b) => {
+      b.hidden = true;
+    });
+    return;
+  }
+  bind("[data-passkey-register]", addPasskey);
+  bind("[data-passkey-login]", signIn);
+});
