@@ -45,6 +45,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.seq = 0
         self.groups_joined: list[str] = []
         self.sent: OrderedDict[int, int] = OrderedDict()  # event id → seq, oldest first
+        self.visible: dict[int, set[int]] = {}  # guild id → channel ids this session may see
         self.catchup_from = gateway.lookback_from(None, timezone.now())
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
@@ -177,14 +178,50 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             if event_id in self.sent:
                 return
             self.sent[event_id] = 0  # claimed before any await: no double send
-        allowed = await database_sync_to_async(gateway.may_receive)(self.user, t, d)
-        if not allowed:
+        if not await self._allowed(t, d):
             return
         seq = await self._dispatch(t, d)
         if event_id is not None:
             self.sent[event_id] = seq
             while len(self.sent) > gateway.SENT_BUFFER:
                 self.sent.popitem(last=False)
+
+    async def _allowed(self, t: str, d: dict[str, Any]) -> bool:
+        """Permission filter, evaluated per session when the event leaves, so a role or
+        overwrite change takes effect on live connections at once."""
+        guild_id = gateway.event_guild(d)
+        if t in ("GUILD_CREATE", "GUILD_DELETE") and isinstance(d, dict) and d.get("id"):
+            # Joined or left a guild: follow (or stop following) its group.
+            guild_id = int(d["id"])
+            group = gateway.events.guild_group(guild_id)
+            self.visible.pop(guild_id, None)
+            if t == "GUILD_CREATE" and group not in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined.append(group)
+            elif t == "GUILD_DELETE" and group in self.groups_joined:
+                if not await database_sync_to_async(gateway.is_member)(self.user, guild_id):
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                    self.groups_joined.remove(group)
+            return True
+        if guild_id is None:
+            return True
+        channel_id = gateway.event_channel(t, d)
+        was_visible = channel_id in self.visible.get(guild_id, ()) if channel_id else False
+        if t in gateway.VISIBILITY_EVENTS:
+            self.visible.pop(guild_id, None)
+        if guild_id not in self.visible:
+            self.visible[guild_id] = await database_sync_to_async(gateway.visible_channels)(
+                self.user, guild_id
+            )
+            if not self.visible[guild_id] and not await database_sync_to_async(gateway.is_member)(
+                self.user, guild_id
+            ):
+                return False  # no longer a member: nothing of this guild
+        if channel_id is None:
+            return True
+        if t in ("CHANNEL_DELETE",):
+            return was_visible
+        return channel_id in self.visible[guild_id]
 
     async def gateway_dispatch(self, event: dict[str, Any]) -> None:
         if self.user is None:

@@ -33,6 +33,11 @@ def guild_group(guild_id: int) -> str:
     return f"guild.{guild_id}"
 
 
+def publish(group: str, t: str, d: dict[str, Any], event_id: int | None = None) -> None:
+    """Send now (after commit). Tests replace this to capture what services publish."""
+    _send(group, {"type": DISPATCH, "t": t, "d": d, "event_id": event_id})
+
+
 def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -50,11 +55,9 @@ def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
     from messaging.models import GatewayEvent
 
     event = GatewayEvent.objects.create(group=group, t=t, d=d)
-    message = {"type": DISPATCH, "t": t, "d": d, "event_id": event.id}
-    transaction.on_commit(lambda: _send(group, message))
+    transaction.on_commit(lambda: publish(group, t, d, event.id))
 
 
 def broadcast_ephemeral(group: str, t: str, d: dict[str, Any]) -> None:
     """For events that are worthless later (typing, presence): not stored, never replayed."""
-    message = {"type": DISPATCH, "t": t, "d": d, "event_id": None}
-    transaction.on_commit(lambda: _send(group, message))
+    transaction.on_commit(lambda: publish(group, t, d))

@@ -104,6 +104,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # Tests use a file too: SQLite's shared-cache in-memory database has table locks
+            # that ignore busy_timeout, unlike the WAL file a node runs on.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
