@@ -33,7 +33,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from messaging import gateway
+from messaging import gateway, presence
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.session_id:
             await self._save(connected=False)
+            await database_sync_to_async(presence.disconnected)(self.user, self.channel_name)
 
     async def _watch_heartbeats(self) -> None:
         # A client that stops heartbeating (sleeping laptop, dead NAT mapping) is closed, so
@@ -91,6 +92,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._identify(d if isinstance(d, dict) else {})
         elif op == gateway.RESUME:
             await self._resume(d if isinstance(d, dict) else {})
+        elif op == gateway.PRESENCE_UPDATE and self.user is not None:
+            await self._set_presence(d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.close(code=gateway.CLOSE_NOT_AUTHENTICATED)
         else:
@@ -116,6 +119,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         ready, groups = await database_sync_to_async(gateway.ready_state)(user, self.session_id)
         await self._join(groups)
         await self._dispatch("READY", ready)
+        await database_sync_to_async(presence.connected)(user, self.channel_name)
 
     async def _resume(self, d: dict[str, Any]) -> None:
         if self.user is not None:
@@ -141,6 +145,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         for event in replay:
             await self._deliver(event.id, event.t, event.d)
         await self._dispatch("RESUMED", {"replayed": len(replay)})
+        await database_sync_to_async(presence.connected)(user, self.channel_name)
 
     async def _join(self, groups: list[str]) -> None:
         for group in groups:
@@ -161,6 +166,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         for event in missed:
             await self._deliver(event.id, event.t, event.d)
         await self._save(connected=True)
+        await database_sync_to_async(presence.heartbeat)(self.user, self.channel_name)
+
+    async def _set_presence(self, d: dict[str, Any]) -> None:
+        from united.errors import APIError
+
+        try:
+            await database_sync_to_async(presence.check_set_presence)(self.user, d)
+        except APIError:
+            await self.close(code=gateway.CLOSE_DECODE_ERROR)
 
     async def _save(self, *, connected: bool) -> None:
         pairs = [[seq, event_id] for event_id, seq in self.sent.items() if seq]

@@ -17,6 +17,7 @@ from united.ids import snowflake_at, snowflake_time
 DISPATCH = 0
 HEARTBEAT = 1
 IDENTIFY = 2
+PRESENCE_UPDATE = 3
 RESUME = 6
 INVALID_SESSION = 9
 HELLO = 10
@@ -83,12 +84,19 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
         guilds.append(payload)
         ids = [int(c["id"]) for c in payload.get("channels", [])]
         channels.extend(Channel.objects.filter(id__in=ids, type__in=(0, 5, 11)))
+    from messaging.presence import guild_presences
+
+    guild_ids = [int(g["id"]) for g in guilds]
+    member_ids = list(
+        Member.objects.filter(guild_id__in=guild_ids).values_list("user_id", flat=True).distinct()
+    )
     ready = {
         "v": 1,
         "session_id": session_id,
         "user": serialize_user(user),
         "guilds": guilds,
         "read_state": read_states(user, channels),
+        "presences": guild_presences(member_ids),
     }
     return ready, session_groups(user)
 

@@ -166,3 +166,22 @@ class ReadState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.channel_id} to {self.last_message_id}"
+
+
+class Presence(models.Model):
+    """The status a user chose (shown while any of their sessions is connected)."""
+
+    STATUSES = ("online", "idle", "dnd", "invisible")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="presence",
+    )
+    status = models.CharField(max_length=10, default="online")
+    custom_status = models.CharField(max_length=128, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

@@ -17,3 +17,10 @@ def expire_messages() -> None:
 
     while expire_due():
         pass
+
+
+@periodic("messaging.presence_sweep", every=timedelta(seconds=30))
+def presence_sweep() -> None:
+    from messaging import presence
+
+    presence.sweep()

