@@ -33,7 +33,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from messaging import gateway
+from messaging import gateway, presence
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.seq = 0
         self.groups_joined: list[str] = []
         self.sent: OrderedDict[int, int] = OrderedDict()  # event id → seq, oldest first
+        self.visible: dict[int, set[int]] = {}  # guild id → channel ids this session may see
         self.catchup_from = gateway.lookback_from(None, timezone.now())
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
@@ -59,6 +60,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.session_id:
             await self._save(connected=False)
+            await database_sync_to_async(presence.disconnected)(self.user, self.channel_name)
 
     async def _watch_heartbeats(self) -> None:
         # A client that stops heartbeating (sleeping laptop, dead NAT mapping) is closed, so
@@ -90,6 +92,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._identify(d if isinstance(d, dict) else {})
         elif op == gateway.RESUME:
             await self._resume(d if isinstance(d, dict) else {})
+        elif op == gateway.PRESENCE_UPDATE and self.user is not None:
+            await self._set_presence(d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.close(code=gateway.CLOSE_NOT_AUTHENTICATED)
         else:
@@ -115,6 +119,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         ready, groups = await database_sync_to_async(gateway.ready_state)(user, self.session_id)
         await self._join(groups)
         await self._dispatch("READY", ready)
+        await database_sync_to_async(presence.connected)(user, self.channel_name)
 
     async def _resume(self, d: dict[str, Any]) -> None:
         if self.user is not None:
@@ -140,6 +145,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         for event in replay:
             await self._deliver(event.id, event.t, event.d)
         await self._dispatch("RESUMED", {"replayed": len(replay)})
+        await database_sync_to_async(presence.connected)(user, self.channel_name)
 
     async def _join(self, groups: list[str]) -> None:
         for group in groups:
@@ -160,6 +166,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         for event in missed:
             await self._deliver(event.id, event.t, event.d)
         await self._save(connected=True)
+        await database_sync_to_async(presence.heartbeat)(self.user, self.channel_name)
+
+    async def _set_presence(self, d: dict[str, Any]) -> None:
+        from united.errors import APIError
+
+        try:
+            await database_sync_to_async(presence.check_set_presence)(self.user, d)
+        except APIError:
+            await self.close(code=gateway.CLOSE_DECODE_ERROR)
 
     async def _save(self, *, connected: bool) -> None:
         pairs = [[seq, event_id] for event_id, seq in self.sent.items() if seq]
@@ -177,14 +192,50 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             if event_id in self.sent:
                 return
             self.sent[event_id] = 0  # claimed before any await: no double send
-        allowed = await database_sync_to_async(gateway.may_receive)(self.user, t, d)
-        if not allowed:
+        if not await self._allowed(t, d):
             return
         seq = await self._dispatch(t, d)
         if event_id is not None:
             self.sent[event_id] = seq
             while len(self.sent) > gateway.SENT_BUFFER:
                 self.sent.popitem(last=False)
+
+    async def _allowed(self, t: str, d: dict[str, Any]) -> bool:
+        """Permission filter, evaluated per session when the event leaves, so a role or
+        overwrite change takes effect on live connections at once."""
+        guild_id = gateway.event_guild(d)
+        if t in ("GUILD_CREATE", "GUILD_DELETE") and isinstance(d, dict) and d.get("id"):
+            # Joined or left a guild: follow (or stop following) its group.
+            guild_id = int(d["id"])
+            group = gateway.events.guild_group(guild_id)
+            self.visible.pop(guild_id, None)
+            if t == "GUILD_CREATE" and group not in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined.append(group)
+            elif t == "GUILD_DELETE" and group in self.groups_joined:
+                if not await database_sync_to_async(gateway.is_member)(self.user, guild_id):
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                    self.groups_joined.remove(group)
+            return True
+        if guild_id is None:
+            return True
+        channel_id = gateway.event_channel(t, d)
+        was_visible = channel_id in self.visible.get(guild_id, ()) if channel_id else False
+        if t in gateway.VISIBILITY_EVENTS:
+            self.visible.pop(guild_id, None)
+        if guild_id not in self.visible:
+            self.visible[guild_id] = await database_sync_to_async(gateway.visible_channels)(
+                self.user, guild_id
+            )
+            if not self.visible[guild_id] and not await database_sync_to_async(gateway.is_member)(
+                self.user, guild_id
+            ):
+                return False  # no longer a member: nothing of this guild
+        if channel_id is None:
+            return True
+        if t in ("CHANNEL_DELETE",):
+            return was_visible
+        return channel_id in self.visible[guild_id]
 
     async def gateway_dispatch(self, event: dict[str, Any]) -> None:
         if self.user is None:

@@ -17,6 +17,7 @@ from united.ids import snowflake_at, snowflake_time
 DISPATCH = 0
 HEARTBEAT = 1
 IDENTIFY = 2
+PRESENCE_UPDATE = 3
 RESUME = 6
 INVALID_SESSION = 9
 HELLO = 10
@@ -59,22 +60,95 @@ def authenticate(*, token: Any, scope_user: Any, cookie_auth: bool) -> Any:
 
 
 def session_groups(user: Any) -> list[str]:
-    """The groups whose events this user's sessions receive."""
-    return [events.user_group(user.id)]
+    """The groups whose events this user's sessions receive: their own and each guild's.
+    Guild events are filtered per session by channel visibility (`event_channel`)."""
+    from guilds.models import Member
+
+    guild_ids = Member.objects.filter(user=user).values_list("guild_id", flat=True)
+    return [events.user_group(user.id), *(events.guild_group(g) for g in guild_ids)]
 
 
 def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
     """Start a session: the READY payload and the groups the session listens to."""
     from accounts.services import serialize_user
+    from guilds.models import Channel, Member
+    from guilds.services.access import guild_context
+    from guilds.services.guilds import guild_payload
+    from messaging.services.readstates import read_states
 
     GatewaySession.objects.create(id=session_id, user=user)
-    ready = {"v": 1, "session_id": session_id, "user": serialize_user(user)}
+    guilds, channels = [], []
+    for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
+        ctx = guild_context(user, guild_id)
+        payload = guild_payload(ctx)
+        guilds.append(payload)
+        ids = [int(c["id"]) for c in payload.get("channels", [])]
+        channels.extend(Channel.objects.filter(id__in=ids, type__in=(0, 5, 11)))
+    from messaging.presence import guild_presences
+
+    guild_ids = [int(g["id"]) for g in guilds]
+    member_ids = list(
+        Member.objects.filter(guild_id__in=guild_ids).values_list("user_id", flat=True).distinct()
+    )
+    ready = {
+        "v": 1,
+        "session_id": session_id,
+        "user": serialize_user(user),
+        "guilds": guilds,
+        "read_state": read_states(user, channels),
+        "presences": guild_presences(member_ids),
+    }
     return ready, session_groups(user)
 
 
-def may_receive(user: Any, t: str, d: dict[str, Any]) -> bool:
-    """Last check before an event leaves for a session (permissions may have changed)."""
-    return True
+# Events after which a session must recompute which channels of the guild it may see.
+VISIBILITY_EVENTS = frozenset(
+    {
+        "CHANNEL_CREATE",
+        "CHANNEL_UPDATE",
+        "CHANNEL_DELETE",
+        "THREAD_CREATE",
+        "GUILD_UPDATE",
+        "GUILD_ROLE_CREATE",
+        "GUILD_ROLE_UPDATE",
+        "GUILD_ROLE_DELETE",
+        "GUILD_MEMBER_UPDATE",
+        "GUILD_MEMBER_REMOVE",
+        "GUILD_CREATE",
+        "GUILD_DELETE",
+    }
+)
+
+
+def event_guild(d: dict[str, Any]) -> int | None:
+    raw = d.get("guild_id") if isinstance(d, dict) else None
+    return int(raw) if raw else None
+
+
+def event_channel(t: str, d: dict[str, Any]) -> int | None:
+    """The channel an event is about, if any (its visibility decides who gets it)."""
+    if not isinstance(d, dict):
+        return None
+    raw = (
+        d.get("id")
+        if t.startswith(("CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE", "THREAD_"))
+        else d.get("channel_id")
+    )
+    return int(raw) if raw else None
+
+
+def visible_channels(user: Any, guild_id: int) -> set[int]:
+    from guilds.models import Guild
+    from guilds.services.access import visible_channel_ids
+
+    guild = Guild.objects.filter(id=guild_id).first()
+    return visible_channel_ids(user, guild) if guild else set()
+
+
+def is_member(user: Any, guild_id: int) -> bool:
+    from guilds.models import Member
+
+    return Member.objects.filter(user=user, guild_id=guild_id).exists()
 
 
 def save_session(session_id: str, seq: int, sent: list[list[int]], *, connected: bool) -> None:

@@ -47,3 +47,141 @@ class GatewaySession(models.Model):
 
     def resumable(self, window: timedelta) -> bool:
         return self.updated_at >= timezone.now() - window
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def live(self) -> MessageQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+    def in_order(self) -> MessageQuerySet:
+        return self.order_by("hlc", "id")
+
+
+class Message(models.Model):
+    """A message in a guild channel, thread or DM. History is ordered by (hlc, id), so
+    messages merged from several nodes sort the same way everywhere."""
+
+    DEFAULT = 0
+    REPLY = 19
+    THREAD_STARTER = 21
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    channel = models.ForeignKey("guilds.Channel", on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="messages"
+    )
+    type = models.PositiveSmallIntegerField(default=DEFAULT)
+    content = models.TextField(blank=True)
+    content_html = models.TextField(blank=True)
+    hlc = models.BigIntegerField()
+    hlc_node = models.CharField(max_length=255, blank=True)
+    nonce = models.CharField(max_length=64, null=True, blank=True)
+    reference = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    thread = models.OneToOneField(
+        "guilds.Channel",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="starter_message",
+    )
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
+    )
+    mention_roles = models.ManyToManyField("guilds.Role", blank=True, related_name="+")
+    mention_everyone = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "hlc", "id"], name="message_history_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "author", "nonce"],
+                name="message_nonce_unique",
+                condition=models.Q(nonce__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.id} in {self.channel_id}"
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class MessageEdit(models.Model):
+    """The text a message had before each edit (its history)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    content = models.TextField(blank=True)
+    replaced_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"edit of {self.message_id}"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions"
+    )
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="reaction_once_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} on {self.message_id}"
+
+
+class ReadState(models.Model):
+    """Where a user has read up to in a channel; unread and mention counts derive from it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_states"
+    )
+    channel = models.ForeignKey(
+        "guilds.Channel", on_delete=models.CASCADE, related_name="read_states"
+    )
+    last_message_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel"], name="read_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.channel_id} to {self.last_message_id}"
+
+
+class Presence(models.Model):
+    """The status a user chose (shown while any of their sessions is connected)."""
+
+    STATUSES = ("online", "idle", "dnd", "invisible")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="presence",
+    )
+    status = models.CharField(max_length=10, default="online")
+    custom_status = models.CharField(max_length=128, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

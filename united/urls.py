@@ -4,12 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.urls import api_urlpatterns as accounts_api
 from guilds.urls import api_urlpatterns as guilds_api
+from messaging.urls import api_urlpatterns as messaging_api
 from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
 
 api_v1 = [
     *accounts_api,
     *guilds_api,
+    *messaging_api,
     *moderation_api,
 ]
 

@@ -1,0 +1,179 @@
+"""REST doors to the messaging services (Discord's HTTP API paths and shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging.services import messages, reactions, readstates
+from messaging.services.serialize import serialize_message
+
+
+class MessageCreate(serializers.Serializer):
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    nonce = serializers.CharField(required=False, max_length=64)
+    message_reference = serializers.DictField(required=False)
+    ttl = serializers.IntegerField(required=False, help_text="Seconds until hard deletion")
+
+
+class MessageEdit(serializers.Serializer):
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ThreadCreate(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        from united.errors import Invalid
+
+        raise Invalid(errors={"_errors": ["Expected a JSON object."]})
+    return data
+
+
+class ChannelMessages(APIView):
+    @extend_schema(
+        summary="Channel history, newest first (ordered by HLC)",
+        parameters=[
+            OpenApiParameter(n, str, required=False) for n in ("before", "after", "around", "limit")
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request, channel_id: int) -> Response:
+        q = request.query_params
+        return Response(
+            messages.history(
+                request.user,
+                channel_id,
+                before=q.get("before"),
+                after=q.get("after"),
+                around=q.get("around"),
+                limit=q.get("limit", 50),
+            )
+        )
+
+    @extend_schema(
+        summary="Send a message (idempotent by nonce)", request=MessageCreate, responses={200: dict}
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        data = _body(request)
+        reference = data.get("message_reference") or {}
+        message, created = messages.check_send_message(
+            request.user,
+            channel_id,
+            content=data.get("content"),
+            nonce=data.get("nonce"),
+            reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
+            ttl_seconds=data.get("ttl"),
+        )
+        return Response(
+            serialize_message(message, viewer_id=request.user.id),
+            status=200 if not created else 200,
+        )
+
+
+class ChannelMessage(APIView):
+    @extend_schema(summary="One message", responses={200: dict})
+    def get(self, request: Request, channel_id: int, message_id: int) -> Response:
+        return Response(messages.get_message(request.user, channel_id, message_id))
+
+    @extend_schema(
+        summary="Edit your message (history kept)", request=MessageEdit, responses={200: dict}
+    )
+    def patch(self, request: Request, channel_id: int, message_id: int) -> Response:
+        message = messages.check_edit_message(
+            request.user, channel_id, message_id, content=_body(request).get("content")
+        )
+        return Response(serialize_message(message, viewer_id=request.user.id))
+
+    @extend_schema(summary="Delete a message (leaves a tombstone)", responses={204: None})
+    def delete(self, request: Request, channel_id: int, message_id: int) -> Response:
+        messages.check_delete_message(request.user, channel_id, message_id)
+        return Response(status=204)
+
+
+class OwnReaction(APIView):
+    @extend_schema(summary="React with a Unicode emoji", request=None, responses={204: None})
+    def put(self, request: Request, channel_id: int, message_id: int, emoji: str) -> Response:
+        reactions.check_add_reaction(request.user, channel_id, message_id, emoji)
+        return Response(status=204)
+
+    @extend_schema(summary="Remove your reaction", responses={204: None})
+    def delete(self, request: Request, channel_id: int, message_id: int, emoji: str) -> Response:
+        reactions.check_remove_reaction(request.user, channel_id, message_id, emoji)
+        return Response(status=204)
+
+
+class UserReaction(APIView):
+    @extend_schema(summary="Remove someone's reaction (MANAGE_MESSAGES)", responses={204: None})
+    def delete(
+        self, request: Request, channel_id: int, message_id: int, emoji: str, user_id: int
+    ) -> Response:
+        reactions.check_remove_reaction(request.user, channel_id, message_id, emoji, user_id)
+        return Response(status=204)
+
+
+class Reactors(APIView):
+    @extend_schema(summary="Who reacted with this emoji", responses={200: dict})
+    def get(self, request: Request, channel_id: int, message_id: int, emoji: str) -> Response:
+        return Response(
+            reactions.reactors(
+                request.user, channel_id, message_id, emoji, request.query_params.get("limit", 25)
+            )
+        )
+
+
+class Pins(APIView):
+    @extend_schema(summary="Pinned messages", responses={200: dict})
+    def get(self, request: Request, channel_id: int) -> Response:
+        return Response(messages.pins(request.user, channel_id))
+
+
+class Pin(APIView):
+    @extend_schema(summary="Pin a message (MANAGE_MESSAGES)", request=None, responses={204: None})
+    def put(self, request: Request, channel_id: int, message_id: int) -> Response:
+        messages.check_pin(request.user, channel_id, message_id, pinned=True)
+        return Response(status=204)
+
+    @extend_schema(summary="Unpin a message (MANAGE_MESSAGES)", responses={204: None})
+    def delete(self, request: Request, channel_id: int, message_id: int) -> Response:
+        messages.check_pin(request.user, channel_id, message_id, pinned=False)
+        return Response(status=204)
+
+
+class Typing(APIView):
+    @extend_schema(
+        summary="Show that you are typing (ephemeral)", request=None, responses={204: None}
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        messages.check_typing(request.user, channel_id)
+        return Response(status=204)
+
+
+class Ack(APIView):
+    @extend_schema(
+        summary="Mark the channel read up to this message", request=None, responses={204: None}
+    )
+    def post(self, request: Request, channel_id: int, message_id: int) -> Response:
+        readstates.check_mark_read(request.user, channel_id, message_id)
+        return Response(status=204)
+
+
+class StartThread(APIView):
+    @extend_schema(
+        summary="Start a thread from a message", request=ThreadCreate, responses={201: dict}
+    )
+    def post(self, request: Request, channel_id: int, message_id: int) -> Response:
+        from guilds.serialize import serialize_channel
+
+        thread = messages.check_start_thread(
+            request.user, channel_id, message_id, name=_body(request).get("name")
+        )
+        return Response(serialize_channel(thread), status=201)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from guilds.models import Channel, ChannelType
+from guilds.permissions import Permissions as P
+from guilds.services.access import ChannelAccess, access_channel, unknown_channel
+
+TEXTUAL = frozenset(
+    {ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT, ChannelType.PUBLIC_THREAD}
+)
+
+
+def access_text_channel(user, channel_id: int, *, lock: bool = False) -> ChannelAccess:
+    """The channel if the user can see it and it holds messages, else 404 Unknown Channel.
+
+    A thread has no permissions of its own: a member has in it what they have in its parent.
+    """
+    access = access_channel(user, channel_id, lock=lock)
+    if access.channel.type not in TEXTUAL:
+        raise unknown_channel()
+    if access.channel.type == ChannelType.PUBLIC_THREAD and access.channel.parent_id:
+        parent = access_channel(user, access.channel.parent_id)
+        return ChannelAccess(parent.ctx, access.channel, parent.permissions)
+    return access
+
+
+def can_read_history(access: ChannelAccess) -> bool:
+    return bool(access.permissions & P.READ_MESSAGE_HISTORY)
+
+
+def channel_of(channel_id: int) -> Channel:
+    try:
+        return Channel.objects.get(id=channel_id)
+    except Channel.DoesNotExist:
+        raise unknown_channel() from None

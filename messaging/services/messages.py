@@ -1,0 +1,421 @@
+"""Sending, editing, deleting and paging messages."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from guilds.models import Channel, ChannelType, Member, Role
+from guilds.permissions import Permissions as P
+from guilds.services.access import ChannelAccess, missing_permissions
+from messaging import events, markdown
+from messaging.models import Message, MessageEdit
+from messaging.services.access import access_text_channel, can_read_history
+from messaging.services.serialize import prefetched, serialize_message
+from united import errors
+from united.errors import APIError, Invalid, NotFound, RateLimited
+from united.hlc import clock
+
+MAX_LENGTH = 4000
+MAX_NONCE = 64
+MAX_PAGE = 100
+MAX_TTL = timedelta(days=7)
+SLOWMODE_CODE = 20016
+EMPTY_MESSAGE_CODE = 50006
+EDIT_OTHERS_CODE = 50005
+
+_USER_MENTION = re.compile(r"<@!?(\d{1,20})>")
+_ROLE_MENTION = re.compile(r"<@&(\d{1,20})>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+def unknown_message() -> NotFound:
+    return NotFound("Unknown message", code=errors.UNKNOWN_MESSAGE)
+
+
+def guild_group_of(channel: Channel) -> str:
+    return events.guild_group(channel.guild_id)
+
+
+def _validate_content(content: Any) -> str:
+    if not isinstance(content, str):
+        raise Invalid(errors={"content": ["Must be a string."]})
+    if len(content) > MAX_LENGTH:
+        raise Invalid(errors={"content": [f"Must be {MAX_LENGTH} or fewer in length."]})
+    if not content.strip():
+        raise APIError("Cannot send an empty message", code=EMPTY_MESSAGE_CODE)
+    return content
+
+
+def _mentions(access: ChannelAccess, content: str) -> tuple[list[int], list[int], bool]:
+    guild_id = access.channel.guild_id
+    wanted_users = {int(x) for x in _USER_MENTION.findall(content)}
+    users = list(
+        Member.objects.filter(guild_id=guild_id, user_id__in=wanted_users).values_list(
+            "user_id", flat=True
+        )
+    )
+    may_mention_all = bool(access.permissions & P.MENTION_EVERYONE)
+    roles = Role.objects.filter(
+        guild_id=guild_id, id__in={int(x) for x in _ROLE_MENTION.findall(content)}
+    )
+    role_ids = [r.id for r in roles if r.mentionable or may_mention_all]
+    everyone = bool(_EVERYONE.search(content)) and may_mention_all
+    return users, role_ids, everyone
+
+
+def _check_slowmode(access: ChannelAccess, author) -> None:
+    channel = access.channel
+    if not channel.rate_limit_per_user:
+        return
+    if access.permissions & (P.MANAGE_MESSAGES | P.MANAGE_CHANNELS):
+        return
+    last = (
+        Message.objects.filter(channel=channel, author=author)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return
+    wait = channel.rate_limit_per_user - (timezone.now() - last).total_seconds()
+    if wait > 0:
+        raise RateLimited(
+            f"Slow mode: you can send again in {wait:.0f}s", code=SLOWMODE_CODE, retry_after=wait
+        )
+
+
+def check_send_message(
+    user,
+    channel_id: int,
+    *,
+    content: Any,
+    nonce: Any = None,
+    reply_to: Any = None,
+    ttl_seconds: Any = None,
+) -> tuple[Message, bool]:
+    """Validate and send. Returns (message, created); a repeated nonce returns the first."""
+    content = _validate_content(content)
+    if nonce is not None:
+        nonce = str(nonce)
+        if not nonce or len(nonce) > MAX_NONCE:
+            raise Invalid(errors={"nonce": [f"1 to {MAX_NONCE} characters."]})
+    expires_at = None
+    if ttl_seconds is not None:
+        if (
+            not isinstance(ttl_seconds, int)
+            or isinstance(ttl_seconds, bool)
+            or not (1 <= ttl_seconds <= MAX_TTL.total_seconds())
+        ):
+            raise Invalid(errors={"ttl": [f"Seconds from 1 to {int(MAX_TTL.total_seconds())}."]})
+        expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+    with transaction.atomic():
+        access = access_text_channel(user, channel_id)
+        access.require(P.SEND_MESSAGES)
+        if nonce is not None:
+            existing = Message.objects.filter(
+                channel=access.channel, author=user, nonce=nonce
+            ).first()
+            if existing is not None:
+                return existing, False
+        reference = None
+        if reply_to is not None:
+            if not can_read_history(access):
+                raise missing_permissions("READ_MESSAGE_HISTORY")
+            try:
+                reference = Message.objects.get(id=int(reply_to), channel=access.channel)
+            except (Message.DoesNotExist, ValueError, TypeError):
+                raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
+        _check_slowmode(access, user)
+        try:
+            with transaction.atomic():
+                message = do_send_message(
+                    access, user, content, nonce=nonce, reference=reference, expires_at=expires_at
+                )
+        except IntegrityError:
+            # A concurrent retry with the same nonce won the race: that one is the message.
+            existing = Message.objects.filter(
+                channel=access.channel, author=user, nonce=nonce
+            ).first()
+            if existing is None:
+                raise
+            return existing, False
+    return message, True
+
+
+def do_send_message(
+    access: ChannelAccess,
+    author,
+    content: str,
+    *,
+    nonce: str | None = None,
+    reference: Message | None = None,
+    expires_at=None,
+) -> Message:
+    users, roles, everyone = _mentions(access, content)
+    stamp = clock().now()
+    message = Message.objects.create(
+        channel=access.channel,
+        author=author,
+        content=content,
+        content_html=markdown.render(content),
+        hlc=stamp.pack(),
+        hlc_node=stamp.node,
+        nonce=nonce,
+        reference=reference,
+        mention_everyone=everyone,
+        type=Message.REPLY if reference else Message.DEFAULT,
+        expires_at=expires_at,
+    )
+    if users:
+        message.mentions.set(users)
+    if roles:
+        message.mention_roles.set(roles)
+    from guilds.services.guilds import note_activity
+    from messaging.services.readstates import do_mark_read
+
+    note_activity(access.channel.guild_id)
+    do_mark_read(author, access.channel, message.id, notify=False)
+    message = prefetched(Message.objects.filter(id=message.id)).get()
+    events.broadcast(guild_group_of(access.channel), "MESSAGE_CREATE", serialize_message(message))
+    return message
+
+
+def access_message(user, channel_id: int, message_id: int) -> tuple[ChannelAccess, Message]:
+    access = access_text_channel(user, channel_id)
+    if not can_read_history(access):
+        raise unknown_message()
+    try:
+        message = prefetched(Message.objects.filter(id=message_id, channel=access.channel)).get()
+    except Message.DoesNotExist:
+        raise unknown_message() from None
+    return access, message
+
+
+def get_message(user, channel_id: int, message_id: int) -> dict[str, Any]:
+    _, message = access_message(user, channel_id, message_id)
+    return serialize_message(message, viewer_id=user.id)
+
+
+def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) -> Message:
+    content = _validate_content(content)
+    with transaction.atomic():
+        access, message = access_message(user, channel_id, message_id)
+        if message.author_id != user.id:
+            raise APIError(
+                "Cannot edit a message authored by another user", code=EDIT_OTHERS_CODE, status=403
+            )
+        if message.deleted:
+            raise unknown_message()
+        return do_edit_message(access, message, content)
+
+
+def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Message:
+    if content == message.content:
+        return message
+    MessageEdit.objects.create(message=message, content=message.content)
+    users, roles, everyone = _mentions(access, content)
+    message.content = content
+    message.content_html = markdown.render(content)
+    message.edited_at = timezone.now()
+    message.mention_everyone = everyone
+    message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
+    message.mentions.set(users)
+    message.mention_roles.set(roles)
+    message = prefetched(Message.objects.filter(id=message.id)).get()
+    events.broadcast(guild_group_of(access.channel), "MESSAGE_UPDATE", serialize_message(message))
+    return message
+
+
+def check_delete_message(user, channel_id: int, message_id: int) -> None:
+    with transaction.atomic():
+        access, message = access_message(user, channel_id, message_id)
+        if message.deleted:
+            raise unknown_message()
+        if message.author_id != user.id:
+            access.require(P.MANAGE_MESSAGES)
+        do_delete_message(message)
+
+
+def do_delete_message(message: Message, *, hard: bool = False) -> None:
+    """Soft delete leaves a tombstone (id, author, time) so replies and federated copies still
+    line up; the content, its edit history and reactions are gone. `hard` (TTL expiry)
+    removes the row altogether."""
+    channel = message.channel
+    payload = {
+        "id": str(message.id),
+        "channel_id": str(channel.id),
+        "guild_id": str(channel.guild_id),
+    }
+    if hard:
+        message.delete()
+    else:
+        message.edits.all().delete()
+        message.reactions.all().delete()
+        message.mentions.clear()
+        message.mention_roles.clear()
+        Message.objects.filter(id=message.id).update(
+            content="", content_html="", deleted_at=timezone.now(), pinned=False
+        )
+    events.broadcast(events.guild_group(channel.guild_id), "MESSAGE_DELETE", payload)
+
+
+def _cursor(channel: Channel, message_id: Any, name: str) -> tuple[int, int]:
+    try:
+        row = (
+            Message.objects.filter(channel=channel, id=int(message_id))
+            .values_list("hlc", "id")
+            .get()
+        )
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Invalid(errors={name: ["Unknown message"]}) from None
+    return row
+
+
+def history(
+    user,
+    channel_id: int,
+    *,
+    before: Any = None,
+    after: Any = None,
+    around: Any = None,
+    limit: Any = 50,
+) -> list[dict[str, Any]]:
+    """Discord's GET /channels/{id}/messages: newest first, at most 100, by (hlc, id)."""
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise Invalid(errors={"limit": ["Must be a number."]}) from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(errors={"limit": [f"From 1 to {MAX_PAGE}."]})
+    if sum(x is not None for x in (before, after, around)) > 1:
+        raise Invalid(errors={"_errors": ["Use only one of before, after and around."]})
+    access = access_text_channel(user, channel_id)
+    if not can_read_history(access):
+        return []
+    base = prefetched(Message.objects.filter(channel=access.channel))
+    if before is not None:
+        hlc, mid = _cursor(access.channel, before, "before")
+        rows = list(base.filter(_lt(hlc, mid)).order_by("-hlc", "-id")[:limit])
+    elif after is not None:
+        hlc, mid = _cursor(access.channel, after, "after")
+        rows = list(base.filter(_gt(hlc, mid)).order_by("hlc", "id")[:limit])[::-1]
+    elif around is not None:
+        hlc, mid = _cursor(access.channel, around, "around")
+        older = list(
+            base.filter(_lt(hlc, mid) | _eq(hlc, mid)).order_by("-hlc", "-id")[: (limit + 1) // 2]
+        )
+        newer = list(base.filter(_gt(hlc, mid)).order_by("hlc", "id")[: limit // 2])[::-1]
+        rows = newer + older
+    else:
+        rows = list(base.order_by("-hlc", "-id")[:limit])
+    return [serialize_message(m, viewer_id=user.id) for m in rows]
+
+
+def _lt(hlc: int, mid: int):
+    from django.db.models import Q
+
+    return Q(hlc__lt=hlc) | Q(hlc=hlc, id__lt=mid)
+
+
+def _gt(hlc: int, mid: int):
+    from django.db.models import Q
+
+    return Q(hlc__gt=hlc) | Q(hlc=hlc, id__gt=mid)
+
+
+def _eq(hlc: int, mid: int):
+    from django.db.models import Q
+
+    return Q(hlc=hlc, id=mid)
+
+
+def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
+    with transaction.atomic():
+        access, message = access_message(user, channel_id, message_id)
+        access.require(P.MANAGE_MESSAGES)
+        if message.deleted:
+            raise unknown_message()
+        if message.pinned == pinned:
+            return
+        message.pinned = pinned
+        message.save(update_fields=["pinned"])
+        group = guild_group_of(access.channel)
+        events.broadcast(group, "MESSAGE_UPDATE", serialize_message(message))
+        events.broadcast(
+            group,
+            "CHANNEL_PINS_UPDATE",
+            {
+                "channel_id": str(access.channel.id),
+                "guild_id": str(access.channel.guild_id),
+                "last_pin_timestamp": timezone.now().isoformat(),
+            },
+        )
+
+
+def pins(user, channel_id: int) -> list[dict[str, Any]]:
+    access = access_text_channel(user, channel_id)
+    if not can_read_history(access):
+        return []
+    rows = prefetched(Message.objects.live().filter(channel=access.channel, pinned=True))
+    return [serialize_message(m, viewer_id=user.id) for m in rows.order_by("-hlc", "-id")]
+
+
+def check_typing(user, channel_id: int) -> None:
+    access = access_text_channel(user, channel_id)
+    access.require(P.SEND_MESSAGES)
+    events.broadcast_ephemeral(
+        guild_group_of(access.channel),
+        "TYPING_START",
+        {
+            "channel_id": str(access.channel.id),
+            "guild_id": str(access.channel.guild_id),
+            "user_id": str(user.id),
+            "timestamp": int(timezone.now().timestamp()),
+        },
+    )
+
+
+def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> Channel:
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        raise Invalid(errors={"name": ["1 to 100 characters."]})
+    with transaction.atomic():
+        access, message = access_message(user, channel_id, message_id)
+        access.require(P.SEND_MESSAGES)
+        if access.channel.type == ChannelType.PUBLIC_THREAD:
+            raise Invalid(errors={"_errors": ["Threads cannot be started inside a thread."]})
+        if message.thread_id:
+            raise APIError("A thread has already been created for this message", code=160004)
+        thread = Channel.objects.create(
+            guild_id=access.channel.guild_id,
+            type=ChannelType.PUBLIC_THREAD,
+            name=name.strip(),
+            parent=access.channel,
+            permission_synced=True,
+            position=0,
+        )
+        message.thread = thread
+        message.save(update_fields=["thread"])
+        from guilds.serialize import serialize_channel
+
+        payload = serialize_channel(thread)
+        events.broadcast(guild_group_of(access.channel), "THREAD_CREATE", payload)
+        events.broadcast(
+            guild_group_of(access.channel), "MESSAGE_UPDATE", serialize_message(message)
+        )
+        return thread
+
+
+def expire_due(now=None, batch: int = 500) -> int:
+    """Hard-delete messages whose TTL ran out, telling connected clients."""
+    now = now or timezone.now()
+    done = 0
+    for message in Message.objects.filter(expires_at__lte=now).select_related("channel")[:batch]:
+        with transaction.atomic():
+            do_delete_message(message, hard=True)
+        done += 1
+    return done

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from messaging import api
+
+M = "channels/<int:channel_id>/messages/<int:message_id>"
+
+api_urlpatterns = [
+    path("channels/<int:channel_id>/messages", api.ChannelMessages.as_view()),
+    path(M, api.ChannelMessage.as_view()),
+    path(f"{M}/reactions/<str:emoji>/@me", api.OwnReaction.as_view()),
+    path(f"{M}/reactions/<str:emoji>/<int:user_id>", api.UserReaction.as_view()),
+    path(f"{M}/reactions/<str:emoji>", api.Reactors.as_view()),
+    path(f"{M}/ack", api.Ack.as_view()),
+    path(f"{M}/threads", api.StartThread.as_view()),
+    path("channels/<int:channel_id>/pins", api.Pins.as_view()),
+    path("channels/<int:channel_id>/pins/<int:message_id>", api.Pin.as_view()),
+    path("channels/<int:channel_id>/typing", api.Typing.as_view()),
+]
