@@ -77,7 +77,9 @@ def admin_role(make_role):
 def published(monkeypatch):
     """Every gateway event the code under test publishes, as (group, t, d)."""
     seen: list[tuple[str, str, dict]] = []
-    monkeypatch.setattr(events, "publish", lambda group, t, d: seen.append((group, t, d)))
+    monkeypatch.setattr(
+        events, "publish", lambda group, t, d, event_id=None: seen.append((group, t, d))
+    )
     return seen
 
 

@@ -194,3 +194,34 @@ async def test_session_state_is_saved_and_purged(alice, cookie):
     await sync_to_async(purge_expired)(later)
     assert not await GatewayEvent.objects.aexists()
     assert not await GatewaySession.objects.aexists()
+
+
+async def test_a_bot_identifies_with_an_access_token(alice):
+    from rest_framework.test import APIClient
+
+    def login():
+        client = APIClient()
+        response = client.post(
+            "/api/v1/auth/login",
+            {"username": "alice", "password": "correct horse battery staple"},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+        return response.json()["access_token"]
+
+    token = await sync_to_async(login)()
+    ws = WebsocketCommunicator(application, "/gateway")  # no Origin, no cookie: a program
+    assert (await ws.connect())[0]
+    await ws.receive_json_from(timeout=5)
+    await ws.send_json_to({"op": 2, "d": {"token": token}})
+    ready = await recv(ws)
+    assert ready["t"] == "READY" and ready["d"]["user"]["username"] == "alice"
+    await ws.disconnect()
+
+
+async def test_a_cookie_without_origin_does_not_authenticate(cookie):
+    ws = WebsocketCommunicator(application, "/gateway", headers=[(b"cookie", cookie.encode())])
+    assert (await ws.connect())[0]
+    await ws.receive_json_from(timeout=5)
+    await ws.send_json_to({"op": 2, "d": {}})
+    assert (await ws.receive_output(timeout=5))["code"] == 4004
