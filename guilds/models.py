@@ -25,7 +25,9 @@ class VerificationLevel(models.IntegerChoices):
 
 class ChannelType(models.IntegerChoices):
     GUILD_TEXT = 0, "Text"
+    DM = 1, "Direct message"
     GUILD_VOICE = 2, "Voice"
+    GROUP_DM = 3, "Group direct message"
     GUILD_CATEGORY = 4, "Category"
     GUILD_ANNOUNCEMENT = 5, "Announcement"
     PUBLIC_THREAD = 11, "Public thread"
@@ -87,8 +89,12 @@ class GuildTag(models.Model):
 
 
 class Channel(models.Model):
+    """A guild channel, or (guild unset) a direct-message channel between `recipients`."""
+
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
-    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="channels")
+    guild = models.ForeignKey(
+        Guild, on_delete=models.CASCADE, related_name="channels", null=True, blank=True
+    )
     type = models.PositiveSmallIntegerField(choices=ChannelType.choices)
     name = models.CharField(max_length=100)
     topic = models.CharField(max_length=1024, blank=True)
@@ -102,6 +108,18 @@ class Channel(models.Model):
     bitrate = models.PositiveIntegerField(default=64000)
     permission_synced = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Direct messages only (messaging.services.dms).
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="dm_channels"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    dm_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["position", "id"]

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.services import messages, reactions, readstates
+from messaging.services import dms, messages, reactions, readstates
 from messaging.services.serialize import serialize_message
 
 
@@ -177,3 +177,35 @@ class StartThread(APIView):
             request.user, channel_id, message_id, name=_body(request).get("name")
         )
         return Response(serialize_channel(thread), status=201)
+
+
+class DMCreate(serializers.Serializer):
+    recipient_id = serializers.CharField(required=False)
+    recipients = serializers.ListField(child=serializers.CharField(), required=False)
+    name = serializers.CharField(required=False, max_length=100)
+
+
+class PrivateChannels(APIView):
+    @extend_schema(summary="Your DM and group DM channels", responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(dms.list_dms(request.user))
+
+    @extend_schema(
+        summary="Open a DM ({recipient_id}) or create a group DM ({recipients, name})",
+        request=DMCreate,
+        responses={200: dict},
+    )
+    def post(self, request: Request) -> Response:
+        data = _body(request)
+        if "recipients" in data:
+            channel = dms.check_create_group_dm(request.user, data["recipients"], data.get("name"))
+        else:
+            channel, _ = dms.check_open_dm(request.user, data.get("recipient_id"))
+        return Response(dms.serialize_dm(channel))
+
+
+class LeaveGroupDM(APIView):
+    @extend_schema(summary="Leave a group DM", responses={204: None})
+    def delete(self, request: Request, channel_id: int) -> Response:
+        dms.check_leave_group_dm(request.user, channel_id)
+        return Response(status=204)

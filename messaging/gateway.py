@@ -90,11 +90,15 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
     member_ids = list(
         Member.objects.filter(guild_id__in=guild_ids).values_list("user_id", flat=True).distinct()
     )
+    from messaging.services.dms import DM_TYPES, list_dms
+
+    channels.extend(Channel.objects.filter(recipients=user, type__in=DM_TYPES))
     ready = {
         "v": 1,
         "session_id": session_id,
         "user": serialize_user(user),
         "guilds": guilds,
+        "private_channels": list_dms(user),
         "read_state": read_states(user, channels),
         "presences": guild_presences(member_ids),
     }

@@ -15,4 +15,6 @@ api_urlpatterns = [
     path("channels/<int:channel_id>/pins", api.Pins.as_view()),
     path("channels/<int:channel_id>/pins/<int:message_id>", api.Pin.as_view()),
     path("channels/<int:channel_id>/typing", api.Typing.as_view()),
+    path("users/@me/channels", api.PrivateChannels.as_view()),
+    path("channels/<int:channel_id>/recipients/@me", api.LeaveGroupDM.as_view()),
 ]

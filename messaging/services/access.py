@@ -14,6 +14,11 @@ def access_text_channel(user, channel_id: int, *, lock: bool = False) -> Channel
 
     A thread has no permissions of its own: a member has in it what they have in its parent.
     """
+    from messaging.services.dms import DM_TYPES, access_dm
+
+    channel = Channel.objects.filter(id=channel_id).first()
+    if channel is not None and channel.type in DM_TYPES:
+        return access_dm(user, channel)
     access = access_channel(user, channel_id, lock=lock)
     if access.channel.type not in TEXTUAL:
         raise unknown_channel()

@@ -15,6 +15,7 @@ from guilds.services.access import ChannelAccess, missing_permissions
 from messaging import events, markdown
 from messaging.models import Message, MessageEdit
 from messaging.services.access import access_text_channel, can_read_history
+from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.serialize import prefetched, serialize_message
 from united import errors
 from united.errors import APIError, Invalid, NotFound, RateLimited
@@ -37,8 +38,8 @@ def unknown_message() -> NotFound:
     return NotFound("Unknown message", code=errors.UNKNOWN_MESSAGE)
 
 
-def guild_group_of(channel: Channel) -> str:
-    return events.guild_group(channel.guild_id)
+def _gid(channel: Channel) -> str | None:
+    return str(channel.guild_id) if channel.guild_id else None
 
 
 def _validate_content(content: Any) -> str:
@@ -53,6 +54,10 @@ def _validate_content(content: Any) -> str:
 
 def _mentions(access: ChannelAccess, content: str) -> tuple[list[int], list[int], bool]:
     guild_id = access.channel.guild_id
+    if guild_id is None:  # a DM: only its recipients can be mentioned
+        wanted = {int(x) for x in _USER_MENTION.findall(content)}
+        ids = access.channel.recipients.filter(id__in=wanted).values_list("id", flat=True)
+        return list(ids), [], False
     wanted_users = {int(x) for x in _USER_MENTION.findall(content)}
     users = list(
         Member.objects.filter(guild_id=guild_id, user_id__in=wanted_users).values_list(
@@ -178,10 +183,11 @@ def do_send_message(
     from guilds.services.guilds import note_activity
     from messaging.services.readstates import do_mark_read
 
-    note_activity(access.channel.guild_id)
+    if access.channel.guild_id:
+        note_activity(access.channel.guild_id)
     do_mark_read(author, access.channel, message.id, notify=False)
     message = prefetched(Message.objects.filter(id=message.id)).get()
-    events.broadcast(guild_group_of(access.channel), "MESSAGE_CREATE", serialize_message(message))
+    broadcast_to_channel(access.channel, "MESSAGE_CREATE", serialize_message(message))
     return message
 
 
@@ -227,7 +233,7 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     message.mentions.set(users)
     message.mention_roles.set(roles)
     message = prefetched(Message.objects.filter(id=message.id)).get()
-    events.broadcast(guild_group_of(access.channel), "MESSAGE_UPDATE", serialize_message(message))
+    broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
     return message
 
 
@@ -249,7 +255,7 @@ def do_delete_message(message: Message, *, hard: bool = False) -> None:
     payload = {
         "id": str(message.id),
         "channel_id": str(channel.id),
-        "guild_id": str(channel.guild_id),
+        "guild_id": _gid(channel),
     }
     if hard:
         message.delete()
@@ -261,7 +267,7 @@ def do_delete_message(message: Message, *, hard: bool = False) -> None:
         Message.objects.filter(id=message.id).update(
             content="", content_html="", deleted_at=timezone.now(), pinned=False
         )
-    events.broadcast(events.guild_group(channel.guild_id), "MESSAGE_DELETE", payload)
+    broadcast_to_channel(channel, "MESSAGE_DELETE", payload)
 
 
 def _cursor(channel: Channel, message_id: Any, name: str) -> tuple[int, int]:
@@ -337,21 +343,21 @@ def _eq(hlc: int, mid: int):
 def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
-        access.require(P.MANAGE_MESSAGES)
+        if access.ctx is not None:  # in a DM any participant may pin
+            access.require(P.MANAGE_MESSAGES)
         if message.deleted:
             raise unknown_message()
         if message.pinned == pinned:
             return
         message.pinned = pinned
         message.save(update_fields=["pinned"])
-        group = guild_group_of(access.channel)
-        events.broadcast(group, "MESSAGE_UPDATE", serialize_message(message))
-        events.broadcast(
-            group,
+        broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
+        broadcast_to_channel(
+            access.channel,
             "CHANNEL_PINS_UPDATE",
             {
                 "channel_id": str(access.channel.id),
-                "guild_id": str(access.channel.guild_id),
+                "guild_id": _gid(access.channel),
                 "last_pin_timestamp": timezone.now().isoformat(),
             },
         )
@@ -368,16 +374,14 @@ def pins(user, channel_id: int) -> list[dict[str, Any]]:
 def check_typing(user, channel_id: int) -> None:
     access = access_text_channel(user, channel_id)
     access.require(P.SEND_MESSAGES)
-    events.broadcast_ephemeral(
-        guild_group_of(access.channel),
-        "TYPING_START",
-        {
-            "channel_id": str(access.channel.id),
-            "guild_id": str(access.channel.guild_id),
-            "user_id": str(user.id),
-            "timestamp": int(timezone.now().timestamp()),
-        },
-    )
+    payload = {
+        "channel_id": str(access.channel.id),
+        "guild_id": _gid(access.channel),
+        "user_id": str(user.id),
+        "timestamp": int(timezone.now().timestamp()),
+    }
+    for group in channel_groups(access.channel):
+        events.broadcast_ephemeral(group, "TYPING_START", payload)
 
 
 def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> Channel:
@@ -386,8 +390,8 @@ def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> 
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         access.require(P.SEND_MESSAGES)
-        if access.channel.type == ChannelType.PUBLIC_THREAD:
-            raise Invalid(errors={"_errors": ["Threads cannot be started inside a thread."]})
+        if access.channel.type == ChannelType.PUBLIC_THREAD or access.ctx is None:
+            raise Invalid(errors={"_errors": ["Threads start from guild channel messages."]})
         if message.thread_id:
             raise APIError("A thread has already been created for this message", code=160004)
         thread = Channel.objects.create(
@@ -403,10 +407,8 @@ def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> 
         from guilds.serialize import serialize_channel
 
         payload = serialize_channel(thread)
-        events.broadcast(guild_group_of(access.channel), "THREAD_CREATE", payload)
-        events.broadcast(
-            guild_group_of(access.channel), "MESSAGE_UPDATE", serialize_message(message)
-        )
+        broadcast_to_channel(access.channel, "THREAD_CREATE", payload)
+        broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
         return thread
 
 

@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.services import serialize_user
 from guilds.permissions import Permissions as P
-from messaging import events
 from messaging.models import Reaction
-from messaging.services.messages import access_message, guild_group_of, unknown_message
+from messaging.services.dms import broadcast_to_channel
+from messaging.services.messages import access_message, unknown_message
 from united.errors import APIError, Invalid
 
 UNKNOWN_EMOJI = 10014
@@ -43,7 +43,7 @@ def _payload(message, user_id: int, emoji: str) -> dict[str, Any]:
         "user_id": str(user_id),
         "message_id": str(message.id),
         "channel_id": str(message.channel_id),
-        "guild_id": str(message.channel.guild_id),
+        "guild_id": str(message.channel.guild_id) if message.channel.guild_id else None,
         "emoji": {"id": None, "name": emoji},
     }
 
@@ -64,9 +64,8 @@ def check_add_reaction(user, channel_id: int, message_id: int, emoji: Any) -> bo
         except IntegrityError:
             return False  # already reacted: PUT is idempotent
         payload = _payload(message, user.id, emoji)
-        if access.ctx.member is not None:
-            payload["member"] = {"user": serialize_user(user)}
-        events.broadcast(guild_group_of(access.channel), "MESSAGE_REACTION_ADD", payload)
+        payload["member"] = {"user": serialize_user(user)}
+        broadcast_to_channel(access.channel, "MESSAGE_REACTION_ADD", payload)
         return True
 
 
@@ -82,10 +81,8 @@ def check_remove_reaction(
         deleted, _ = Reaction.objects.filter(message=message, user_id=target, emoji=emoji).delete()
         if not deleted:
             return False
-        events.broadcast(
-            guild_group_of(access.channel),
-            "MESSAGE_REACTION_REMOVE",
-            _payload(message, target, emoji),
+        broadcast_to_channel(
+            access.channel, "MESSAGE_REACTION_REMOVE", _payload(message, target, emoji)
         )
         return True
 

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from messaging.models import Message
+
+pytestmark = pytest.mark.django_db
+
+
+def open_dm(client, recipient):
+    return client.post(
+        "/api/v1/users/@me/channels", {"recipient_id": str(recipient.id)}, format="json"
+    )
+
+
+def test_members_of_a_shared_guild_can_open_one_dm(world, api):
+    first = open_dm(api(world.bob), world.alice)
+    assert first.status_code == 200
+    again = open_dm(api(world.alice), world.bob)  # from the other side: the same channel
+    assert again.json()["id"] == first.json()["id"]
+    assert {u["username"] for u in first.json()["recipients"]} == {"alice", "bob"}
+    assert first.json()["type"] == 1
+
+
+def test_strangers_cannot_dm(world, api, make_user):
+    stranger = make_user("mallory")
+    response = open_dm(api(stranger), world.alice)
+    assert response.status_code == 403 and response.json()["code"] == 50007
+    assert open_dm(api(world.bob), world.bob).status_code == 400
+    assert (
+        api(world.bob)
+        .post("/api/v1/users/@me/channels", {"recipient_id": "999"}, format="json")
+        .status_code
+        == 404
+    )
+
+
+def test_dm_messages_reach_only_the_two(world, api):
+    dm = open_dm(api(world.bob), world.alice).json()
+    path = f"/api/v1/channels/{dm['id']}/messages"
+    sent = api(world.bob).post(path, {"content": f"hi <@{world.alice.id}>"}, format="json")
+    assert sent.status_code == 200
+    assert sent.json()["guild_id"] is None
+    assert [u["username"] for u in sent.json()["mentions"]] == ["alice"]
+    assert [m["content"] for m in api(world.alice).get(path).json()] == [f"hi <@{world.alice.id}>"]
+    assert api(world.carol).get(path).status_code == 404
+    assert api(world.carol).post(path, {"content": "x"}, format="json").status_code == 404
+    mid = sent.json()["id"]
+    assert api(world.alice).put(f"/api/v1/channels/{dm['id']}/pins/{mid}").status_code == 204
+    assert api(world.alice).delete(f"{path}/{mid}").status_code == 403  # not the author
+
+
+def test_group_dm_create_list_and_leave(world, api):
+    created = api(world.alice).post(
+        "/api/v1/users/@me/channels",
+        {"recipients": [str(world.bob.id), str(world.carol.id)], "name": "trio"},
+        format="json",
+    )
+    assert created.status_code == 200
+    cid = created.json()["id"]
+    assert created.json()["type"] == 3 and len(created.json()["recipients"]) == 3
+    listed = api(world.carol).get("/api/v1/users/@me/channels").json()
+    assert cid in {c["id"] for c in listed}
+    assert api(world.carol).delete(f"/api/v1/channels/{cid}/recipients/@me").status_code == 204
+    assert api(world.carol).get(f"/api/v1/channels/{cid}/messages").status_code == 404
+    assert (
+        api(world.bob)
+        .post(f"/api/v1/channels/{cid}/messages", {"content": "still here"}, format="json")
+        .status_code
+        == 200
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_dm_events_over_the_gateway(world, api):
+    from tests.messaging.test_realtime_chat import cookie_for, open_session
+
+    cookies = await sync_to_async(
+        lambda: [cookie_for(u) for u in (world.alice, world.bob, world.carol)]
+    )()
+    alice, bob, carol = [await open_session(c) for c in cookies]
+    dm = (await sync_to_async(open_dm)(api(world.bob), world.alice)).json()
+    assert (await alice.next_of("CHANNEL_CREATE"))["d"]["id"] == dm["id"]
+    await sync_to_async(api(world.bob).post)(
+        f"/api/v1/channels/{dm['id']}/messages", {"content": "psst"}, format="json"
+    )
+    assert (await alice.next_of("MESSAGE_CREATE"))["d"]["content"] == "psst"
+    while not await carol.nothing(0.5):
+        frame = await carol.next()
+        assert frame.get("t") not in ("MESSAGE_CREATE", "CHANNEL_CREATE"), frame
+    for s in (alice, bob, carol):
+        await s.ws.disconnect()
+    assert await Message.objects.filter(channel_id=int(dm["id"])).acount() == 1
+
+
+def test_ready_lists_private_channels(world, api):
+    from messaging.gateway import ready_state
+
+    open_dm(api(world.bob), world.alice)
+    ready, groups = ready_state(world.alice, "s" * 32)
+    assert len(ready["private_channels"]) == 1
+    assert ready["private_channels"][0]["recipients"][0]["username"] in {"alice", "bob"}
