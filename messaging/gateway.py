@@ -84,9 +84,9 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
         guilds.append(payload)
         ids = [int(c["id"]) for c in payload.get("channels", [])]
         channels.extend(Channel.objects.filter(id__in=ids, type__in=(0, 5, 11)))
-    from messaging.presence import guild_presences
+    from messaging.presence import LARGE_GUILD, guild_presences
 
-    guild_ids = [int(g["id"]) for g in guilds]
+    guild_ids = [int(g["id"]) for g in guilds if g.get("member_count", 0) <= LARGE_GUILD]
     member_ids = list(
         Member.objects.filter(guild_id__in=guild_ids).values_list("user_id", flat=True).distinct()
     )

@@ -7,8 +7,9 @@ production the registrations live in Redis (one sorted set per user, scored by e
 web processes agree; the embedded mode keeps them in memory (it has one process).
 
 What others see is the status the user chose (online, idle, dnd) while connected, and
-"offline" otherwise or when they chose "invisible". Presence events are ephemeral: never
-stored, never replayed (a reconnecting client gets fresh presences in READY).
+"offline" otherwise or when they chose "invisible". Guilds above LARGE_GUILD members get no
+pushed presence changes (clients fetch the presences of members they display). Presence
+events are ephemeral: never stored, never replayed (READY carries fresh ones).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from messaging.models import Presence
 from united.errors import Invalid
 
 TTL_SECONDS = settings.GATEWAY_HEARTBEAT_INTERVAL_MS / 1000 * 2 + 5
+# Like Discord's large_threshold: in bigger guilds a presence change is not pushed to every
+# member (a connect storm would cost members² events); clients ask for the presences of the
+# members they show (READY carries them only for small guilds).
+LARGE_GUILD = 250
 CUSTOM_STATUS_MAX = 128
 
 
@@ -176,10 +181,20 @@ def payload(user, presence: Presence, live: bool, guild_id: int | None = None) -
 
 def announce(user, live: bool) -> None:
     """PRESENCE_UPDATE to every guild the user is in and to their own sessions."""
+    from django.db.models import Count
+
     from guilds.models import Member
 
     presence = chosen(user)
-    for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
+    guild_ids = Member.objects.filter(user=user).values_list("guild_id", flat=True)
+    small = (
+        Member.objects.filter(guild_id__in=list(guild_ids))
+        .values("guild_id")
+        .annotate(n=Count("id"))
+        .filter(n__lte=LARGE_GUILD)
+        .values_list("guild_id", flat=True)
+    )
+    for guild_id in small:
         events.broadcast_ephemeral(
             events.guild_group(guild_id), "PRESENCE_UPDATE", payload(user, presence, live, guild_id)
         )

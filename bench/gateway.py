@@ -1,0 +1,197 @@
+"""Gateway fan-out: N clients in one channel, one sender.
+
+For each N it prints deliveries per second and p50/p99 send→receive latency for a real node
+(embedded mode; then production mode on PostgreSQL + Redis started here), beside a bare
+`websockets` broadcast server measured in the same run as the baseline. The baseline does
+nothing but relay a frame to every socket: the gap is the cost of the node's work per message
+(authorisation, storage of the event, Markdown, JSON, the channel layer). The node's sender
+waits for each POST to answer (the real send path); the baseline's sender does not.
+
+    .venv/bin/python bench/gateway.py --clients 1,100,1000 --messages 30 \
+        --modes embedded,production
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from tests import services  # noqa: E402
+from tests.nodes import Node  # noqa: E402
+
+SETUP = """
+import json
+from accounts.models import AuthSession, User
+from accounts.services.tokens import issue_tokens
+from guilds.models import Member
+from guilds.services import channels, guilds
+N = {n}
+owner = User.objects.create_user("bench-owner", password=None)
+guild = guilds.check_create_guild(owner, name="Bench", description="")
+channel = channels.check_create_channel(owner, guild.id, {{"name": "bench", "type": 0}})
+users = User.objects.bulk_create([User(username=f"bench-{{i}}") for i in range(N)])
+Member.objects.bulk_create([Member(guild=guild, user=u) for u in users])
+def token(user):
+    return issue_tokens(AuthSession.objects.create(user=user, kind="api"))["access_token"]
+print(json.dumps({{"channel": str(channel.id), "owner": token(owner),
+                  "clients": [token(u) for u in users]}}))
+"""
+
+BASELINE = """
+import asyncio, sys
+from websockets.asyncio.server import serve, broadcast
+clients = set()
+async def handler(ws):
+    clients.add(ws)
+    try:
+        async for frame in ws:
+            broadcast(clients - {ws}, frame)
+    finally:
+        clients.discard(ws)
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), compression=None, max_queue=None):
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+async def open_clients(url: str, tokens: list[str] | None, count: int) -> list:
+    sockets = []
+    for i in range(count):
+        ws = await connect(url, compression=None, max_size=None, open_timeout=30)
+        if tokens is not None:
+            json.loads(await ws.recv())  # HELLO
+            await ws.send(json.dumps({"op": 2, "d": {"token": tokens[i]}}))
+            while json.loads(await ws.recv()).get("t") != "READY":
+                pass
+        sockets.append(ws)
+    return sockets
+
+
+async def collect(ws, expected: int, latencies: list[float], marker: str) -> None:
+    got = 0
+    while got < expected:
+        frame = json.loads(await ws.recv())
+        d = frame.get("d") if frame.get("t", marker) == marker else None
+        content = d.get("content") if isinstance(d, dict) else None
+        if content and content.startswith("bench "):
+            latencies.append(time.perf_counter() - float(content.split()[1]))
+            got += 1
+
+
+async def run(url: str, tokens, send, n: int, messages: int, marker: str) -> tuple[float, ...]:
+    sockets = await open_clients(url, tokens, n)
+    latencies: list[float] = []
+    receivers = [asyncio.create_task(collect(ws, messages, latencies, marker)) for ws in sockets]
+    start = time.perf_counter()
+    for _ in range(messages):
+        await send(f"bench {time.perf_counter():.9f}")
+    await asyncio.wait_for(asyncio.gather(*receivers), timeout=600)
+    elapsed = time.perf_counter() - start
+    for ws in sockets:
+        await ws.close()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
+
+
+async def bench_node(node: Node, n: int, messages: int) -> tuple[float, ...]:
+    data = json.loads(node.python(SETUP.format(n=n)).splitlines()[-1])
+    api = httpx.AsyncClient(base_url=node.url, headers={"Authorization": f"Bearer {data['owner']}"})
+
+    async def send(text: str) -> None:
+        r = await api.post(f"/api/v1/channels/{data['channel']}/messages", json={"content": text})
+        r.raise_for_status()
+
+    try:
+        return await run(
+            node.url.replace("http", "ws") + "/gateway",
+            data["clients"],
+            send,
+            n,
+            messages,
+            "MESSAGE_CREATE",
+        )
+    finally:
+        await api.aclose()
+
+
+async def bench_baseline(n: int, messages: int) -> tuple[float, ...]:
+    port = services.free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BASELINE, str(port)])
+    try:
+        services.wait_for_port(port, 20, proc)
+        url = f"ws://127.0.0.1:{port}"
+        sender = await connect(url, compression=None)
+
+        async def send(text: str) -> None:
+            await sender.send(json.dumps({"op": 0, "t": "MESSAGE_CREATE", "d": {"content": text}}))
+
+        result = await run(url, None, send, n, messages, "MESSAGE_CREATE")
+        await sender.close()
+        return result
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def start_node(mode: str, workdir: Path, pg, redis) -> Node:
+    for key in ("UNITED_TEST_PG_PORT", "REDIS_URL"):
+        os.environ.pop(key, None)
+    if mode == "production":
+        os.environ["UNITED_TEST_PG_PORT"] = str(pg.port)
+        os.environ["REDIS_URL"] = redis.url
+    node = Node(f"bench{mode[0]}", workdir / mode)
+    return node.start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1,100,1000")
+    parser.add_argument("--messages", type=int, default=30)
+    parser.add_argument("--modes", default="embedded,production")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.clients.split(",")]
+    modes = args.modes.split(",")
+    workdir = Path(tempfile.mkdtemp(prefix="united-bench-gw-"))
+    pg = redis = None
+    if "production" in modes:
+        pg, redis = services.start_postgres(), services.start_redis()
+    rows = []
+    try:
+        for n in sizes:
+            rows.append(("baseline websockets", n, *asyncio.run(bench_baseline(n, args.messages))))
+            for mode in modes:
+                node = start_node(mode, workdir / str(n), pg, redis)
+                try:
+                    rows.append(
+                        (f"node {mode}", n, *asyncio.run(bench_node(node, n, args.messages)))
+                    )
+                finally:
+                    node.stop()
+    finally:
+        for server in (pg, redis):
+            if server:
+                server.stop()
+    print(f"\n{'server':<22} {'clients':>7} {'deliveries/s':>13} {'p50 ms':>9} {'p99 ms':>9}")
+    for name, n, rate, p50, p99 in rows:
+        print(f"{name:<22} {n:>7} {rate:>13.0f} {p50:>9.1f} {p99:>9.1f}")
+    print(f"\n{args.messages} messages per run, one sender, all clients in one channel.")
+
+
+if __name__ == "__main__":
+    main()
