@@ -107,6 +107,8 @@ class Channel(models.Model):
     user_limit = models.PositiveIntegerField(default=0)
     bitrate = models.PositiveIntegerField(default=64000)
     permission_synced = models.BooleanField(default=False)
+    # Seconds after which new messages are hard-deleted everywhere (0: kept).
+    default_message_ttl = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     # Direct messages only (messaging.services.dms).
     recipients = models.ManyToManyField(

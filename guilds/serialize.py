@@ -59,6 +59,7 @@ def serialize_channel(
         "parent_id": sid(channel.parent_id),
         "nsfw": channel.nsfw,
         "rate_limit_per_user": channel.rate_limit_per_user,
+        "default_message_ttl": channel.default_message_ttl,
         "user_limit": channel.user_limit,
         "bitrate": channel.bitrate,
         "permission_synced": channel.permission_synced,

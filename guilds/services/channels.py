@@ -76,6 +76,10 @@ def _parse(
         values["rate_limit_per_user"] = integer(
             errors, "rate_limit_per_user", data["rate_limit_per_user"], low=0, high=SLOWMODE_MAX
         )
+    if "default_message_ttl" in data:
+        values["default_message_ttl"] = integer(
+            errors, "default_message_ttl", data["default_message_ttl"], low=0, high=7 * 86400
+        )
     if "user_limit" in data:
         values["user_limit"] = integer(
             errors, "user_limit", data["user_limit"], low=0, high=USER_LIMIT_MAX
@@ -127,6 +131,7 @@ def _snapshot(channel: Channel) -> dict[str, Any]:
         "topic": channel.topic,
         "nsfw": channel.nsfw,
         "rate_limit_per_user": channel.rate_limit_per_user,
+        "default_message_ttl": channel.default_message_ttl,
         "user_limit": channel.user_limit,
         "bitrate": channel.bitrate,
         "parent_id": str(channel.parent_id) if channel.parent_id else None,

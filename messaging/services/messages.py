@@ -136,6 +136,8 @@ def check_send_message(
             except (Message.DoesNotExist, ValueError, TypeError):
                 raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
         _check_slowmode(access, user)
+        if expires_at is None and access.channel.default_message_ttl:
+            expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
         try:
             with transaction.atomic():
                 message = do_send_message(

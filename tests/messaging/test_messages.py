@@ -257,3 +257,16 @@ def test_read_state_and_mention_counts(world, api):
         "mention_count": 0,
         "unread": False,
     }
+
+
+def test_channel_default_ttl_applies_to_new_messages(world, api):
+    updated = api(world.alice).patch(
+        f"/api/v1/channels/{world.channel.id}", {"default_message_ttl": 3600}, format="json"
+    )
+    assert updated.status_code == 200 and updated.json()["default_message_ttl"] == 3600
+    sent = send(api(world.bob), world, "fleeting").json()
+    assert sent["expires_at"] is not None
+    bad = api(world.alice).patch(
+        f"/api/v1/channels/{world.channel.id}", {"default_message_ttl": -1}, format="json"
+    )
+    assert bad.status_code == 400
