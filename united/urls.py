@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.urls import api_urlpatterns as accounts_api
+from federation.urls import api_urlpatterns as federation_api
 from guilds.urls import api_urlpatterns as guilds_api
 from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
@@ -11,6 +12,7 @@ api_v1 = [
     *accounts_api,
     *guilds_api,
     *moderation_api,
+    *federation_api,
 ]
 
 urlpatterns = [
@@ -23,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("guilds.urls")),
+    path("", include("federation.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"
