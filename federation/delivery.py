@@ -212,8 +212,10 @@ def _send(node: RemoteNode, delivery: Delivery) -> bool:
         return True
     detail = f"HTTP {response.status}: {response.content[:200].decode(errors='replace')}"
     permanent = response.status in PERMANENT_STATUSES
-    # A refusal is an answer: the node is up, only this delivery is in trouble.
-    _failed(node, delivery, detail, response.status, permanent=permanent, node_down=False)
+    # A 4xx is an answer: the node is up, only this delivery is in trouble. A 5xx (often a
+    # proxy in front of a dead node) counts towards marking the node unreachable.
+    node_down = response.status >= 500
+    _failed(node, delivery, detail, response.status, permanent=permanent, node_down=node_down)
     return False
 
 

@@ -88,6 +88,7 @@ class Recorder:
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    port: int = 0
 
     @property
     def base(self) -> str:
@@ -128,7 +129,7 @@ class Recorder:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
