@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,12 @@ def fed_node(node_factory: Callable[..., Node], tmp_path: Path) -> Iterator[Call
         started.append(fed)
         return fed
 
+    def start_many(*names: str, **env: str) -> list[FedNode]:
+        # Nodes start in parallel: migrating a fresh database is most of a node's start-up.
+        with ThreadPoolExecutor(len(names)) as pool:
+            return list(pool.map(lambda name: start(name, **env), names))
+
+    start.many = start_many  # type: ignore[attr-defined]
     yield start
     for fed in started:
         fed.stop_worker()

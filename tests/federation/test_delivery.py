@@ -136,7 +136,9 @@ def test_admin_dashboard(foreign, make_user, admin_client):
     assert b"1 retrying" in page.content
     for name in ("delivery", "inboxitem", "inboxrejection", "remoteactor", "activity"):
         assert admin_client.get(f"/admin/federation/{name}/").status_code == 200
-    assert admin_client.get(f"/admin/federation/remotenode/{actor.node_id}/change/").status_code == 200
+    assert (
+        admin_client.get(f"/admin/federation/remotenode/{actor.node_id}/change/").status_code == 200
+    )
     response = admin_client.post(
         "/admin/federation/remotenode/",
         {"action": "block", "_selected_action": [actor.node_id]},
