@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -96,6 +97,28 @@ def _pinned(url: str) -> tuple[str, str, int]:
     return pinned, parts.hostname, port
 
 
+_local = threading.local()
+
+
+MAX_CLIENTS = 64
+
+
+def _client(hostname: str) -> httpx.Client:
+    """One client per thread and host name, so deliveries to a node reuse its connection.
+    Pools are keyed by the checked address (the URL is pinned); one client per name keeps a
+    TLS connection verified for one name from serving another name on the same address."""
+    clients: dict[str, httpx.Client] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    client = clients.get(hostname)
+    if client is None:
+        if len(clients) >= MAX_CLIENTS:
+            clients.pop(next(iter(clients))).close()
+        client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+        clients[hostname] = client
+    return client
+
+
 def request(
     method: str,
     url: str,
@@ -117,23 +140,24 @@ def request(
         hop_headers["Host"] = urlsplit(url).netloc
         extensions = {"sni_hostname": hostname} if url.startswith("https:") else {}
         try:
-            with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-                req = client.build_request(
-                    method, pinned, headers=hop_headers, content=content, extensions=extensions
-                )
-                response = client.send(req, stream=True)
-                try:
-                    if response.is_redirect and follow_redirects:
-                        url = urljoin(url, response.headers.get("location", ""))
-                        continue
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body.extend(chunk)
-                        if len(body) > max_bytes:
-                            raise FetchError("too_large", f"{url} sent more than {max_bytes} B")
-                    return Response(url, response.status_code, response.headers, bytes(body))
-                finally:
-                    response.close()
+            client = _client(hostname)
+            req = client.build_request(
+                method, pinned, headers=hop_headers, content=content, extensions=extensions
+            )
+            req.extensions["timeout"] = TIMEOUT.as_dict()
+            response = client.send(req, stream=True)
+            try:
+                if response.is_redirect and follow_redirects:
+                    url = urljoin(url, response.headers.get("location", ""))
+                    continue
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > max_bytes:
+                        raise FetchError("too_large", f"{url} sent more than {max_bytes} B")
+                return Response(url, response.status_code, response.headers, bytes(body))
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise FetchError("timeout", f"{url}: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:

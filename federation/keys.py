@@ -75,12 +75,19 @@ def _seal(private: PrivateKey) -> bytes:
     return bytes(_box().encrypt(der))
 
 
+_unsealed: dict[int, SigningKey] = {}
+
+
 def _unseal(row: NodeKey) -> SigningKey:
+    # Keys never change under an id: unseal each once per process.
+    if row.id in _unsealed:
+        return _unsealed[row.id]
     der = _box().decrypt(bytes(row.private_sealed))
     private = serialization.load_der_private_key(der, password=None)
     if not isinstance(private, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise TypeError(f"node key {row.id} is neither Ed25519 nor RSA")
-    return SigningKey(row.id, row.algorithm, private, row.public_pem)
+    _unsealed[row.id] = SigningKey(row.id, row.algorithm, private, row.public_pem)
+    return _unsealed[row.id]
 
 
 def _create(algorithm: str) -> NodeKey:

@@ -1,0 +1,137 @@
+"""Federation throughput between two real nodes on loopback: what HTTP signatures cost.
+
+Node A posts the same N activities to node B's shared inbox three ways, in one run:
+signed with A's Ed25519 key (hs2019, what UNITED nodes use between themselves), signed with
+A's RSA key (rsa-sha256, what the wider fediverse verifies), and unsigned. Signed requests are
+verified and stored by B (202); unsigned ones are refused by B at the signature check (401), so
+the unsigned line is the cost of HTTP, body handling and the inbox view without cryptography.
+The ratio signed/unsigned is the signing + verification overhead. A last line measures the
+whole engine: activities written to A's outbox until B has stored them all.
+
+    .venv/bin/python bench/federation.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.nodes import Node  # noqa: E402
+
+ENV = {"FEDERATION_ALLOW_PRIVATE": "127.0.0.1/32", "FEDERATION_SCHEME": "http"}
+
+SCRIPT = """
+import json, time
+import httpx
+from accounts.models import User
+from federation import actors, keys, remote
+from federation.models import KeyAlgorithm
+from federation.signatures import sign_request
+
+N = {n}
+alice = User.objects.create_user("alice", password="correct horse battery staple")
+bob = remote.webfinger("bob@{b_domain}")
+inbox = bob.shared_inbox or bob.inbox
+me = actors.user_uri("alice")
+bodies = [
+    json.dumps({{"@context": "https://www.w3.org/ns/activitystreams",
+                "id": f"{{actors.base_url()}}/activities/bench-{{kind}}-{{i}}",
+                "type": "Follow", "actor": me, "object": bob.uri}}).encode()
+    for kind in ("ed", "rsa", "plain") for i in range(N)
+]
+ed = keys.signing_key(KeyAlgorithm.ED25519)
+rsa = keys.signing_key(KeyAlgorithm.RSA)
+results = {{}}
+with httpx.Client(timeout=30) as client:
+    def run(label, chunk, sign):
+        statuses = set()
+        started = time.perf_counter()
+        for body in chunk:
+            headers = {{"Content-Type": "application/activity+json"}}
+            headers.update(sign(body))
+            statuses.add(client.post(inbox, content=body, headers=headers).status_code)
+        results[label] = (time.perf_counter() - started, sorted(statuses))
+    ed_id = f"{{me}}#ed25519-{{ed.fingerprint}}"
+    # Warm-up: B fetches and caches A's keys once.
+    client.post(inbox, content=b"{{}}", headers=sign_request("POST", inbox, b"{{}}", ed_id, ed.private))
+    run("signed hs2019 (Ed25519)", bodies[:N], lambda b: sign_request("POST", inbox, b, ed_id, ed.private))
+    run("signed rsa-sha256", bodies[N:2 * N], lambda b: sign_request("POST", inbox, b, me + "#main-key", rsa.private))
+    run("unsigned (refused at signature)", bodies[:N], lambda b: {{}})
+print("RESULT " + json.dumps(results))
+"""
+
+ENGINE = """
+import time
+from accounts.models import User
+from federation import activities, actors, delivery
+from federation.models import RemoteActor
+bob = RemoteActor.objects.get(uri="http://{b_domain}/users/bob")
+me = actors.user_uri("alice")
+started = time.time()
+from django.db import transaction
+with transaction.atomic():
+    for i in range({n}):
+        delivery.fan_out(activities.follow(me, bob.uri), [bob])
+print("STARTED", started)
+"""
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    with tempfile.TemporaryDirectory(prefix="united-bench-fed-") as tmp:
+        a = Node("a", Path(tmp) / "a", extra_env=ENV)
+        b = Node("b", Path(tmp) / "b", extra_env=ENV)
+        try:
+            a.start()
+            b.start()
+            b.create_user("bob", "correct horse battery staple")
+            b_domain = b.env["FEDERATION_DOMAIN"]
+            out = a.python(SCRIPT.format(n=n, b_domain=b_domain))
+            line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+            results = json.loads(line[len("RESULT ") :])
+            engine = _engine(a, b, n, b_domain)
+        finally:
+            a.stop()
+            b.stop()
+    unsigned = results["unsigned (refused at signature)"][0]
+    print(f"federation bench: {n} Follow activities per line, node A → node B on loopback")
+    print(f"{'mode':<36}{'HTTP':>10}{'seconds':>10}{'act/s':>10}{'× unsigned':>12}")
+    for label, (seconds, statuses) in results.items():
+        codes = ",".join(str(s) for s in statuses)
+        print(
+            f"{label:<36}{codes:>10}{seconds:>10.2f}{n / seconds:>10.0f}{seconds / unsigned:>12.2f}"
+        )
+    seconds = engine
+    label = "delivery engine (outbox → B stored)"
+    print(f"{label:<36}{'202':>10}{seconds:>10.2f}{n / seconds:>10.0f}{seconds / unsigned:>12.2f}")
+
+
+def _engine(a: Node, b: Node, n: int, b_domain: str) -> float:
+    import sqlite3
+    import time
+
+    out = a.python(ENGINE.format(n=n, b_domain=b_domain))
+    started = float(next(x for x in out.splitlines() if x.startswith("STARTED")).split()[1])
+    db = Path(b.env["UNITED_DATA_DIR"]) / "united.sqlite3"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        conn = sqlite3.connect(db, timeout=20)
+        try:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM federation_inboxitem WHERE activity_uri NOT LIKE '%bench-%'"
+            ).fetchone()
+        finally:
+            conn.close()
+        if count >= n:
+            return time.time() - started
+        time.sleep(0.05)
+    raise SystemExit("the delivery engine did not deliver everything within 10 minutes")
+
+
+if __name__ == "__main__":
+    main()
