@@ -57,10 +57,15 @@ with httpx.Client(timeout=30) as client:
             statuses.add(client.post(inbox, content=body, headers=headers).status_code)
         results[label] = (time.perf_counter() - started, sorted(statuses))
     ed_id = f"{{me}}#ed25519-{{ed.fingerprint}}"
+    rsa_id = me + "#main-key"
+    def by_ed(b):
+        return sign_request("POST", inbox, b, ed_id, ed.private)
+    def by_rsa(b):
+        return sign_request("POST", inbox, b, rsa_id, rsa.private)
     # Warm-up: B fetches and caches A's keys once.
-    client.post(inbox, content=b"{{}}", headers=sign_request("POST", inbox, b"{{}}", ed_id, ed.private))
-    run("signed hs2019 (Ed25519)", bodies[:N], lambda b: sign_request("POST", inbox, b, ed_id, ed.private))
-    run("signed rsa-sha256", bodies[N:2 * N], lambda b: sign_request("POST", inbox, b, me + "#main-key", rsa.private))
+    client.post(inbox, content=b"{{}}", headers=by_ed(b"{{}}"))
+    run("signed hs2019 (Ed25519)", bodies[:N], by_ed)
+    run("signed rsa-sha256", bodies[N:2 * N], by_rsa)
     run("unsigned (refused at signature)", bodies[:N], lambda b: {{}})
 print("RESULT " + json.dumps(results))
 """
