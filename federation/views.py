@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from federation import actors, inbox, manifest, nodeinfo, policy, remote, webfinger
 from federation.models import Activity, Follow
-from federation.signatures import SignatureError, parse_signature_header, verify_request
+from federation.signatures import SignatureError
 
 ACTIVITY_JSON = "application/activity+json"
 
@@ -38,18 +38,19 @@ def _check_signed_get(request: HttpRequest) -> HttpResponse | None:
     headers = {k.lower(): v for k, v in request.headers.items()}
     if "signature" not in headers:
         return None
-    rejection: inbox.Rejected
     try:
-        key_id = parse_signature_header(headers["signature"]).key_id
+        key_id = inbox.signer(headers)
         domain = remote.domain_of(key_id)
         refusal = policy.refusal(domain)
         if refusal:
-            rejection = inbox.Rejected(403, refusal, f"{domain} is {refusal}", domain, key_id)
-        else:
-            verify_request("GET", request.get_full_path(), headers, b"", remote.resolve_key)
-            return None
-    except SignatureError as exc:
-        rejection = inbox.Rejected(401, exc.reason, exc.detail)
+            raise inbox.Rejected(403, refusal, f"{domain} is {refusal}", domain, key_id)
+        try:
+            inbox.verify_any("GET", request.get_full_path(), headers, b"")
+        except SignatureError as exc:
+            raise inbox.Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+        return None
+    except inbox.Rejected as rejected:
+        rejection = rejected
     inbox.record_rejection(request.path, rejection)
     return _error(rejection.status, rejection.reason, rejection.detail)
 

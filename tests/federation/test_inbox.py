@@ -165,3 +165,38 @@ def test_manifest_policy_refuses_ip_logging_nodes(client, eve):
         node, {"software": {"name": "united"}, "privacy_manifest": {"ip_logging": False}}
     )
     assert post_signed(client, eve, follow(eve)).status_code == 202
+
+
+def test_rfc9421_signed_follow_is_accepted_and_tampering_refused(client, eve, bob):
+    import json
+
+    from federation import rfc9421
+
+    body = json.dumps(follow(eve, 7)).encode()
+    headers = rfc9421.sign_request("POST", "http://testserver/inbox", body, eve.key_id, eve.key)
+    sent = client.post(
+        "/inbox",
+        data=body,
+        content_type="application/activity+json",
+        headers={**headers, "Host": "testserver"},
+    )
+    assert sent.status_code == 202, sent.content
+    tampered = client.post(
+        "/users/bob/inbox",
+        data=body,
+        content_type="application/activity+json",
+        headers={**headers, "Host": "testserver"},
+    )
+    assert tampered.status_code == 401  # the signature covers the target URI
+    rejection("bad_signature")
+
+
+def test_signed_get_is_verified_when_present(client, eve, bob):
+    from federation.signatures import sign_request
+
+    good = sign_request("GET", "http://testserver/users/bob", None, eve.key_id, eve.key)
+    assert client.get("/users/bob", headers=good).status_code == 200
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad = sign_request("GET", "http://testserver/users/bob", None, eve.key_id, forger)
+    assert client.get("/users/bob", headers=bad).status_code == 401
+    assert client.get("/users/bob").status_code == 200  # unsigned fetches are served
