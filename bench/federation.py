@@ -33,41 +33,53 @@ from federation import actors, keys, remote
 from federation.models import KeyAlgorithm
 from federation.signatures import sign_request
 
-N = {n}
-alice = User.objects.create_user("alice", password="correct horse battery staple")
+N, MODE = {n}, {mode!r}
+alice = User.objects.get_or_create(username="alice")[0]
 bob = remote.webfinger("bob@{b_domain}")
 inbox = bob.shared_inbox or bob.inbox
 me = actors.user_uri("alice")
 bodies = [
     json.dumps({{"@context": "https://www.w3.org/ns/activitystreams",
-                "id": f"{{actors.base_url()}}/activities/bench-{{kind}}-{{i}}",
+                "id": f"{{actors.base_url()}}/activities/bench-{{MODE}}-{{i}}",
                 "type": "Follow", "actor": me, "object": bob.uri}}).encode()
-    for kind in ("ed", "rsa", "plain") for i in range(N)
+    for i in range(N)
 ]
 ed = keys.signing_key(KeyAlgorithm.ED25519)
 rsa = keys.signing_key(KeyAlgorithm.RSA)
-results = {{}}
+ed_id = f"{{me}}#ed25519-{{ed.fingerprint}}"
+rsa_id = me + "#main-key"
+sign = {{
+    "ed": lambda b: sign_request("POST", inbox, b, ed_id, ed.private),
+    "rsa": lambda b: sign_request("POST", inbox, b, rsa_id, rsa.private),
+    "plain": lambda b: {{}},
+}}[MODE]
 with httpx.Client(timeout=30) as client:
-    def run(label, chunk, sign):
-        statuses = set()
-        started = time.perf_counter()
-        for body in chunk:
-            headers = {{"Content-Type": "application/activity+json"}}
-            headers.update(sign(body))
-            statuses.add(client.post(inbox, content=body, headers=headers).status_code)
-        results[label] = (time.perf_counter() - started, sorted(statuses))
-    ed_id = f"{{me}}#ed25519-{{ed.fingerprint}}"
-    rsa_id = me + "#main-key"
-    def by_ed(b):
-        return sign_request("POST", inbox, b, ed_id, ed.private)
-    def by_rsa(b):
-        return sign_request("POST", inbox, b, rsa_id, rsa.private)
-    # Warm-up: B fetches and caches A's keys once.
-    client.post(inbox, content=b"{{}}", headers=by_ed(b"{{}}"))
-    run("signed hs2019 (Ed25519)", bodies[:N], by_ed)
-    run("signed rsa-sha256", bodies[N:2 * N], by_rsa)
-    run("unsigned (refused at signature)", bodies[:N], lambda b: {{}})
-print("RESULT " + json.dumps(results))
+    # Warm-up: B fetches and caches A's keys; the connection is opened.
+    for warm in (sign_request("POST", inbox, b"{{}}", ed_id, ed.private),
+                 sign_request("POST", inbox, b"{{}}", rsa_id, rsa.private)):
+        client.post(inbox, content=b"{{}}", headers=warm)
+    statuses = set()
+    started = time.perf_counter()
+    for body in bodies:
+        headers = {{"Content-Type": "application/activity+json"}}
+        headers.update(sign(body))
+        statuses.add(client.post(inbox, content=body, headers=headers).status_code)
+    print("RESULT " + json.dumps([time.perf_counter() - started, sorted(statuses)]))
+"""
+
+CRYPTO = """
+import time
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from federation.signatures import sign_request, verify_request
+body = b'{{"type": "Follow"}}' * 10
+for label, key in (("ed", ed25519.Ed25519PrivateKey.generate()),
+                   ("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048))):
+    public = key.public_key()
+    started = time.perf_counter()
+    for _ in range({n}):
+        headers = sign_request("POST", "http://b.example/inbox", body, "k", key)
+        verify_request("POST", "/inbox", headers, body, lambda k, r: public)
+    print("CRYPTO", label, (time.perf_counter() - started) / {n})
 """
 
 ENGINE = """
@@ -86,8 +98,16 @@ print("STARTED", started)
 """
 
 
+LABELS = {
+    "ed": "signed hs2019 (Ed25519)",
+    "rsa": "signed rsa-sha256 (RSA-2048)",
+    "plain": "unsigned (refused at signature)",
+}
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    results: dict[str, tuple[float, list[int]]] = {}
     with tempfile.TemporaryDirectory(prefix="united-bench-fed-") as tmp:
         a = Node("a", Path(tmp) / "a", extra_env=ENV)
         b = Node("b", Path(tmp) / "b", extra_env=ENV)
@@ -95,25 +115,55 @@ def main() -> None:
             a.start()
             b.start()
             b.create_user("bob", "correct horse battery staple")
+            a.create_user("alice", "correct horse battery staple")
             b_domain = b.env["FEDERATION_DOMAIN"]
-            out = a.python(SCRIPT.format(n=n, b_domain=b_domain))
-            line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-            results = json.loads(line[len("RESULT ") :])
+            for mode in ("plain", "ed", "rsa"):
+                out = a.python(SCRIPT.format(n=n, b_domain=b_domain, mode=mode))
+                line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+                seconds, statuses = json.loads(line[len("RESULT ") :])
+                results[LABELS[mode]] = (seconds, statuses)
+                _drain(b)  # B's background processing must not slow the next line down
             engine = _engine(a, b, n, b_domain)
+            crypto = {
+                line.split()[1]: float(line.split()[2])
+                for line in a.python(CRYPTO.format(n=n)).splitlines()
+                if line.startswith("CRYPTO")
+            }
         finally:
             a.stop()
             b.stop()
-    unsigned = results["unsigned (refused at signature)"][0]
+    unsigned = results[LABELS["plain"]][0]
     print(f"federation bench: {n} Follow activities per line, node A → node B on loopback")
-    print(f"{'mode':<36}{'HTTP':>10}{'seconds':>10}{'act/s':>10}{'× unsigned':>12}")
+    print(f"{'mode':<38}{'HTTP':>6}{'seconds':>10}{'act/s':>10}{'time × unsigned':>17}")
     for label, (seconds, statuses) in results.items():
         codes = ",".join(str(s) for s in statuses)
         print(
-            f"{label:<36}{codes:>10}{seconds:>10.2f}{n / seconds:>10.0f}{seconds / unsigned:>12.2f}"
+            f"{label:<38}{codes:>6}{seconds:>10.2f}{n / seconds:>10.0f}{seconds / unsigned:>17.2f}"
         )
-    seconds = engine
-    label = "delivery engine (outbox → B stored)"
-    print(f"{label:<36}{'202':>10}{seconds:>10.2f}{n / seconds:>10.0f}{seconds / unsigned:>12.2f}")
+    label = "delivery engine (A outbox → B stored)"
+    print(f"{label:<38}{'202':>6}{engine:>10.2f}{n / engine:>10.0f}{engine / unsigned:>17.2f}")
+    for name, per in crypto.items():
+        print(f"sign + verify in-process, {name:<12}{per * 1000:>8.2f} ms per request")
+
+
+def _drain(b: Node) -> None:
+    import sqlite3
+    import time
+
+    db = Path(b.env["UNITED_DATA_DIR"]) / "united.sqlite3"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        conn = sqlite3.connect(db, timeout=20)
+        try:
+            (busy,) = conn.execute(
+                "SELECT count(*) FROM jobs_job WHERE state IN ('queued', 'running') "
+                "AND name != 'federation.sweep'"
+            ).fetchone()
+        finally:
+            conn.close()
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def _engine(a: Node, b: Node, n: int, b_domain: str) -> float:
