@@ -93,6 +93,7 @@ def receive(
         raise Rejected(413, "too_large", f"{len(body)} bytes is over the {MAX_BODY} B limit")
     key_id = signer(headers)
     domain = remote.domain_of(key_id)
+    remote.first_contact(domain)  # judge a new node's manifest before anything else
     refusal = policy.refusal(domain)
     if refusal:
         raise Rejected(403, refusal, f"{domain} is {refusal}", domain, key_id)

@@ -49,12 +49,14 @@ class RemoteIdentity:
 
 def remote_identity(uri: str = "https://remote.example/users/eve") -> RemoteIdentity:
     """A remote actor with an RSA key, cached through the same service a fetch would use."""
-    from federation import remote
+    from federation import policy, remote
 
     identity = RemoteIdentity(
         uri, rsa.generate_private_key(public_exponent=65537, key_size=2048), f"{uri}/inbox"
     )
-    remote.remember_actor(identity.document())
+    actor = remote.remember_actor(identity.document())
+    # A foreign (non-UNITED) server: no manifest, judged as such, as on first contact.
+    policy.record_manifest(actor.node, None)
     return identity
 
 

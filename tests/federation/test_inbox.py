@@ -200,3 +200,30 @@ def test_signed_get_is_verified_when_present(client, eve, bob):
     bad = sign_request("GET", "http://testserver/users/bob", None, eve.key_id, forger)
     assert client.get("/users/bob", headers=bad).status_code == 401
     assert client.get("/users/bob").status_code == 200  # unsigned fetches are served
+
+
+def test_first_contact_judges_the_manifest_before_anything_else(client, settings):
+    import json
+
+    from tests.federation.fixtures import Recorder, RemoteIdentity
+
+    settings.FEDERATION_ALLOW_PRIVATE = ["127.0.0.1/32"]
+    FederationPolicy.objects.update_or_create(pk=1, defaults={"refuse_ip_logging": True})
+    server = Recorder().start()
+    try:
+        ident = RemoteIdentity(
+            f"{server.base}/users/mallory",
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            f"{server.base}/users/mallory/inbox",
+        )
+        manifest = {"software": {"name": "united"}, "privacy_manifest": {"ip_logging": True}}
+        server.routes["/.well-known/federation"] = (200, {}, json.dumps(manifest).encode())
+        server.routes["/users/mallory"] = (200, {}, json.dumps(ident.document()).encode())
+        activity = follow(ident) | {"id": f"{server.base}/activities/1"}
+        assert post_signed(client, ident, activity).status_code == 403
+        rejection("manifest")
+        node = RemoteNode.objects.get(domain=server.base.removeprefix("http://"))
+        assert node.is_united and node.manifest_problems
+        assert not RemoteActor.objects.exists()  # we did not even fetch its actor
+    finally:
+        server.stop()
