@@ -4,6 +4,7 @@ faults a federation must survive (a peer down for a while, a worker killed mid-d
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -130,10 +131,14 @@ def test_three_nodes_follow_each_other(fed_node):
     a, b, c = fed_node.many("a", "b", "c")
     for node, name in ((a, "alice"), (b, "bob"), (c, "carol")):
         users(node, name)
-    follow_via_api(a, "alice", f"bob@{b.domain}")
-    follow_via_api(b, "bob", f"carol@{c.domain}")
-    follow_via_api(c, "carol", f"alice@{a.domain}")
-    follow_via_api(c, "carol", f"bob@{b.domain}")
+    requests = [
+        (a, "alice", f"bob@{b.domain}"),
+        (b, "bob", f"carol@{c.domain}"),
+        (c, "carol", f"alice@{a.domain}"),
+        (c, "carol", f"bob@{b.domain}"),
+    ]
+    with ThreadPoolExecutor(len(requests)) as pool:  # members on three nodes, at once
+        list(pool.map(lambda r: follow_via_api(*r), requests))
     for node, user, target in (
         (a, "alice", f"http://{b.domain}/users/bob"),
         (b, "bob", f"http://{c.domain}/users/carol"),
