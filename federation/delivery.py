@@ -247,12 +247,14 @@ def _failed(
 
 
 def probe(node_id: int) -> bool:
-    """Is an unreachable node back? Any HTTP answer counts; then its queue resumes now."""
+    """Is an unreachable node back? Any answer below 500 counts; then its queue resumes."""
     node = RemoteNode.objects.get(id=node_id)
     url = f"{_scheme()}://{node.domain}/.well-known/nodeinfo"
     now = timezone.now()
     try:
-        http.request("GET", url, max_bytes=64 * 1024)
+        answer = http.request("GET", url, max_bytes=64 * 1024)
+        if answer.status >= 500:  # a proxy answering for a node that is still down
+            raise http.FetchError("status", f"{url} answered {answer.status}")
     except http.FetchError:
         delay = min(PROBE_CAP, PROBE_BASE * 2**node.probes)
         RemoteNode.objects.filter(id=node_id).update(

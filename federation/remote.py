@@ -217,7 +217,9 @@ def webfinger(acct: str) -> RemoteActor:
         if (
             isinstance(link, dict)
             and link.get("rel") == "self"
-            and link.get("type", "").startswith(("application/activity+json", "application/ld"))
+            and str(link.get("type") or "").startswith(
+                ("application/activity+json", "application/ld")
+            )
             and isinstance(link.get("href"), str)
         ):
             return fetch_actor(link["href"])

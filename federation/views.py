@@ -147,13 +147,30 @@ def outbox(request: HttpRequest, name: str, kind: str = "user") -> HttpResponse:
     return _json(_collection(actor_kind.render(obj)["outbox"], 0))
 
 
+def _parties(value: Any) -> set[str]:
+    """Origins of every remote URL an activity names (its counterparties)."""
+    found: set[str] = set()
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        if not actors.is_local(value):
+            found.add(remote.origin(value))
+    elif isinstance(value, dict):
+        for key in ("actor", "object"):
+            found |= _parties(value.get(key))
+    return found
+
+
 @require_GET
 def activity(request: HttpRequest, activity_id: int) -> HttpResponse:
+    """An activity of ours, only to a signed request from one of its counterparties: a Follow
+    must not tell strangers who follows whom."""
+    if "signature" not in request.headers:
+        return _error(401, "unsigned", "activities are served to signed requests only")
     refused = _check_signed_get(request)
     if refused:
         return refused
     row = Activity.objects.filter(uri=f"{actors.base_url()}/activities/{activity_id}").first()
-    if row is None:
+    key_id = inbox.signer({k.lower(): v for k, v in request.headers.items()})
+    if row is None or remote.origin(key_id) not in _parties(row.payload):
         raise Http404("no such activity")
     return _json(row.payload)
 

@@ -227,3 +227,20 @@ def test_first_contact_judges_the_manifest_before_anything_else(client, settings
         assert not RemoteActor.objects.exists()  # we did not even fetch its actor
     finally:
         server.stop()
+
+
+def test_our_activities_are_served_only_to_their_counterparties(client, eve, bob):
+    from federation import services
+    from federation.models import Activity
+    from federation.signatures import sign_request
+    from tests.federation.fixtures import remote_identity
+
+    services.do_follow(bob, RemoteActor.objects.get(uri=eve.uri))
+    path = Activity.objects.get().uri.removeprefix("http://127.0.0.1:8000")
+    url = f"http://testserver{path}"
+    assert client.get(path).status_code == 401
+    as_eve = sign_request("GET", url, None, eve.key_id, eve.key)
+    assert client.get(path, headers=as_eve).json()["type"] == "Follow"
+    stranger = remote_identity("https://elsewhere.example/users/sam")
+    as_stranger = sign_request("GET", url, None, stranger.key_id, stranger.key)
+    assert client.get(path, headers=as_stranger).status_code == 404
