@@ -115,7 +115,7 @@ def fed_node(node_factory: Callable[..., Node], tmp_path: Path) -> Iterator[Call
         extra = {**FED_ENV, **env}
         if services_mode():
             base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-            extra.setdefault("REDIS_URL", f"{base}/{next(_redis_db) % 16}")
+            extra.setdefault("REDIS_URL", f"{base}/{next(_redis_db) % 15 + 1}")
         fed = FedNode(node_factory(name, **extra), tmp_path)
         started.append(fed)
         return fed
