@@ -8,6 +8,7 @@ from deep inside Django.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ class Config:
     https: bool = False
     log_ips: bool = False
     registration: str = "open"
+    federation_scheme: str = "https"
+    federation_allow_private: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -162,6 +165,20 @@ def load(env: dict[str, str] | None = None) -> Config:
         port = env.get("PORT", "8000").strip() or "8000"
         federation_domain = f"127.0.0.1:{port}" if mode == "embedded" else ""
 
+    federation_scheme = env.get("FEDERATION_SCHEME", "https").strip().lower() or "https"
+    if federation_scheme not in {"http", "https"}:
+        raise ConfigError(f"FEDERATION_SCHEME={federation_scheme!r}: use https or http")
+    allow_private = tuple(
+        c.strip() for c in env.get("FEDERATION_ALLOW_PRIVATE", "").split(",") if c.strip()
+    )
+    for cidr in allow_private:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"FEDERATION_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
+            ) from None
+
     log_level = env.get("UNITED_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"UNITED_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -196,6 +213,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         https=_bool(env, "UNITED_HTTPS", mode == "production"),
         log_ips=_bool(env, "UNITED_LOG_IPS", False),
         registration=registration,
+        federation_scheme=federation_scheme,
+        federation_allow_private=allow_private,
     )
 
 
@@ -243,6 +262,16 @@ VARIABLES: list[tuple[str, str, str]] = [
         "FEDERATION_DOMAIN",
         "127.0.0.1:$PORT (embedded); required in production",
         "the public host name other nodes reach this one at",
+    ),
+    (
+        "FEDERATION_SCHEME",
+        "https",
+        "scheme of this node's ActivityPub ids; http only for loopback test nodes",
+    ),
+    (
+        "FEDERATION_ALLOW_PRIVATE",
+        "unset (none)",
+        "comma-separated CIDRs that remote fetches may reach although private/loopback",
     ),
     ("STORAGE_BACKEND", "local", "local (content-addressed under the data dir) or s3"),
     ("S3_ENDPOINT", "unset (AWS)", "endpoint URL of an S3-compatible server (MinIO, Garage…)"),

@@ -22,6 +22,8 @@ SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 FEDERATION_DOMAIN = CONFIG.federation_domain
+FEDERATION_SCHEME = CONFIG.federation_scheme
+FEDERATION_ALLOW_PRIVATE = list(CONFIG.federation_allow_private)
 
 INSTALLED_APPS = [
     "daphne",

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.urls import api_urlpatterns as accounts_api
+from federation.urls import api_urlpatterns as federation_api
 from guilds.urls import api_urlpatterns as guilds_api
 from messaging.urls import api_urlpatterns as messaging_api
 from moderation.urls import api_urlpatterns as moderation_api
@@ -13,6 +14,7 @@ api_v1 = [
     *guilds_api,
     *messaging_api,
     *moderation_api,
+    *federation_api,
 ]
 
 urlpatterns = [
@@ -25,6 +27,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("guilds.urls")),
+    path("", include("federation.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"

@@ -1,0 +1,149 @@
+"""The inbox door: cheap checks, then store and acknowledge (STYLE 9).
+
+`receive()` runs in the request: size limit, blocked or refused origin, the HTTP signature
+(fetching the signer's key on first contact), JSON/AS2 shape, and the rule that an activity's
+actor and id live on the origin of the key that signed it. What passes is stored as an
+InboxItem, unique on the activity id, with a processing job in the same transaction; the
+caller answers 202. A redelivery finds the row and is acknowledged without a second job.
+Every refusal is recorded as an InboxRejection (no IP address) and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from federation import policy, remote, rfc9421
+from federation.activities import object_id
+from federation.models import InboxItem, InboxRejection
+from federation.signatures import SignatureError, parse_signature_header, verify_request
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024
+
+
+@dataclass
+class Rejected(Exception):
+    status: int
+    reason: str
+    detail: str
+    domain: str = ""
+    key_id: str = ""
+    activity_uri: str = ""
+
+
+def signer(headers: Mapping[str, str]) -> str:
+    """The keyId a request claims to be signed with (not yet verified)."""
+    if "signature-input" in headers:
+        try:
+            inputs = rfc9421.parse_signature_input(headers["signature-input"])
+        except SignatureError as exc:
+            raise Rejected(401, exc.reason, exc.detail) from None
+        key_id = inputs[0].params.get("keyid")
+        if not isinstance(key_id, str) or not key_id:
+            raise Rejected(401, "malformed", "the message signature names no keyid")
+        return key_id
+    value = headers.get("signature") or headers.get("authorization", "").removeprefix("Signature ")
+    if not value:
+        raise Rejected(401, "unsigned", "the request carries no signature")
+    try:
+        return parse_signature_header(value).key_id
+    except SignatureError as exc:
+        raise Rejected(401, exc.reason, exc.detail) from None
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        activity = json.loads(body)
+    except ValueError:
+        raise Rejected(400, "invalid_json", "the body is not JSON") from None
+    if not isinstance(activity, dict):
+        raise Rejected(400, "invalid_activity", "the body is not a JSON object")
+    for name in ("id", "type", "actor"):
+        if name == "actor":
+            if object_id(activity.get("actor")) is None:
+                raise Rejected(400, "invalid_activity", "the activity has no actor")
+        elif not isinstance(activity.get(name), str) or not activity[name]:
+            raise Rejected(400, "invalid_activity", f"the activity has no {name}")
+    return activity
+
+
+def verify_any(method: str, target: str, headers: Mapping[str, str], body: bytes) -> None:
+    """RFC 9421 when the request has Signature-Input, draft-cavage otherwise."""
+    if "signature-input" in headers:
+        url = f"{settings.FEDERATION_SCHEME}://{headers.get('host', '')}{target}"
+        rfc9421.verify_request(method, url, headers, body, remote.resolve_key)
+    else:
+        verify_request(method, target, headers, body, remote.resolve_key)
+
+
+def receive(
+    method: str, target: str, headers: Mapping[str, str], body: bytes
+) -> tuple[InboxItem, bool]:
+    """Check and store one delivery. Returns (item, created); raises Rejected."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    if len(body) > MAX_BODY:
+        raise Rejected(413, "too_large", f"{len(body)} bytes is over the {MAX_BODY} B limit")
+    key_id = signer(headers)
+    domain = remote.domain_of(key_id)
+    remote.first_contact(domain)  # judge a new node's manifest before anything else
+    refusal = policy.refusal(domain)
+    if refusal:
+        raise Rejected(403, refusal, f"{domain} is {refusal}", domain, key_id)
+    try:
+        verify_any(method, target, headers, body)
+    except SignatureError as exc:
+        raise Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+    activity = _parse(body)
+    uri, actor = activity["id"], object_id(activity["actor"]) or ""
+    origin = remote.origin(key_id)
+    if remote.origin(actor) != origin or remote.origin(uri) != origin:
+        raise Rejected(
+            401, "wrong_origin", f"{actor} / {uri} is not on {origin}", domain, key_id, uri
+        )
+    if policy.actor_blocked(actor):
+        raise Rejected(403, "actor_blocked", f"{actor} is blocked", domain, key_id, uri)
+    existing = InboxItem.objects.filter(activity_uri=uri).first()
+    if existing is not None:
+        return existing, False
+    node = remote.node_for(domain)
+    try:
+        with transaction.atomic():
+            item = InboxItem.objects.create(
+                activity_uri=uri,
+                type=str(activity["type"])[:30],
+                actor_uri=actor,
+                node=node,
+                key_id=key_id,
+                payload=activity,
+            )
+            from jobs.services import enqueue
+
+            enqueue("federation.process_inbox", {"item_id": item.id})
+    except IntegrityError:  # the same activity arrived twice at once
+        return InboxItem.objects.get(activity_uri=uri), False
+    return item, True
+
+
+def record_rejection(path: str, rejected: Rejected) -> None:
+    logger.warning(
+        "inbox refused a request from %s: %s (%s)",
+        rejected.domain or "?",
+        rejected.reason,
+        rejected.detail,
+    )
+    InboxRejection.objects.create(
+        domain=rejected.domain[:255],
+        key_id=rejected.key_id[:500],
+        activity_uri=rejected.activity_uri[:500],
+        path=path[:300],
+        reason=rejected.reason[:40],
+        detail=rejected.detail[:500],
+    )

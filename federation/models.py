@@ -1,0 +1,265 @@
+"""Federation state: this node's keys, what we know of other nodes and actors, the inbox, the
+outbox and its deliveries. The rows are the source of truth; jobs only carry ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from united.ids import new_id
+
+
+class KeyAlgorithm(models.TextChoices):
+    ED25519 = "ed25519"
+    RSA = "rsa"
+
+
+class NodeKey(models.Model):
+    """One of this node's signing keys. The newest unretired key of each algorithm signs; a
+    retired key stays published until `expires_at` so requests signed just before a rotation
+    still verify (overlap)."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    algorithm = models.CharField(max_length=10, choices=KeyAlgorithm.choices)
+    public_pem = models.TextField()
+    private_sealed = models.BinaryField()  # SecretBox under a key derived from SECRET_KEY
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        state = "retired" if self.retired_at else "active"
+        return f"{self.algorithm} key {self.id} ({state})"
+
+
+class NodeStatus(models.TextChoices):
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+
+
+class RemoteNode(models.Model):
+    """Another node (any ActivityPub server), keyed by its host[:port]."""
+
+    domain = models.CharField(max_length=255, unique=True)
+    software = models.CharField(max_length=100, blank=True)
+    software_version = models.CharField(max_length=50, blank=True)
+    is_united = models.BooleanField(default=False)
+    manifest = models.JSONField(default=dict, blank=True)
+    public_keys = models.JSONField(default=list, blank=True)
+    manifest_checked_at = models.DateTimeField(null=True, blank=True)
+    manifest_problems = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=NodeStatus.choices, default=NodeStatus.OK)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    probes = models.PositiveIntegerField(default=0)
+    blocked = models.BooleanField(default=False)
+    blocked_reason = models.CharField(max_length=300, blank=True)
+    allowed = models.BooleanField(default=False, help_text="Listed for allowlist-only mode.")
+    latency_ms = models.FloatField(null=True, blank=True)  # moving average of deliveries
+    sending_until = models.DateTimeField(null=True, blank=True)  # one sender per destination
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class FederationPolicy(models.Model):
+    """The operator's federation policy (one row). The privacy manifest publishes it."""
+
+    allowlist_only = models.BooleanField(default=False)
+    refuse_ip_logging = models.BooleanField(
+        default=False, help_text="Refuse nodes whose manifest says they log IP addresses."
+    )
+    max_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Refuse nodes that keep logs longer than this."
+    )
+    require_manifest = models.BooleanField(
+        default=False, help_text="Refuse nodes that publish no privacy manifest."
+    )
+
+    class Meta:
+        verbose_name_plural = "federation policy"
+
+    def __str__(self) -> str:
+        return "Federation policy"
+
+    @classmethod
+    def current(cls) -> FederationPolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class RemoteActor(models.Model):
+    """A cached remote actor document: where to deliver and which keys speak for it."""
+
+    uri = models.URLField(max_length=500, unique=True)
+    node = models.ForeignKey(RemoteNode, on_delete=models.CASCADE, related_name="actors")
+    kind = models.CharField(max_length=30)
+    username = models.CharField(max_length=200, blank=True)
+    inbox = models.URLField(max_length=500)
+    shared_inbox = models.URLField(max_length=500, blank=True)
+    document = models.JSONField(default=dict)
+    blocked = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def acct(self) -> str:
+        return f"{self.username}@{self.node.domain}"
+
+
+class RemoteKey(models.Model):
+    """A remote public key by its keyId (draft-cavage `keyId`, RFC 9421 `keyid`)."""
+
+    key_id = models.URLField(max_length=500, unique=True)
+    actor = models.ForeignKey(RemoteActor, on_delete=models.CASCADE, related_name="keys")
+    algorithm = models.CharField(max_length=10, choices=KeyAlgorithm.choices)
+    public_pem = models.TextField()
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class FollowState(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Follow(models.Model):
+    """A follow between a local user and a remote actor; `outgoing` when ours follows theirs."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    local_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="federated_follows"
+    )
+    remote_actor = models.ForeignKey(RemoteActor, on_delete=models.CASCADE, related_name="follows")
+    outgoing = models.BooleanField()
+    state = models.CharField(max_length=10, choices=FollowState.choices)
+    activity_uri = models.URLField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["local_user", "remote_actor", "outgoing"], name="follow_unique_pair"
+            )
+        ]
+
+    def __str__(self) -> str:
+        arrow = "→" if self.outgoing else "←"
+        return f"{self.local_user} {arrow} {self.remote_actor} ({self.state})"
+
+
+class Activity(models.Model):
+    """The outbox: an activity this node sent, written in the transaction of the change."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    uri = models.URLField(max_length=500, unique=True)
+    type = models.CharField(max_length=30)
+    actor_uri = models.URLField(max_length=500)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.uri}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class Delivery(models.Model):
+    """One activity to one inbox. States and their transitions live in `federation.delivery`."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="deliveries")
+    node = models.ForeignKey(RemoteNode, on_delete=models.CASCADE, related_name="deliveries")
+    inbox = models.URLField(max_length=500)
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "inbox"], name="delivery_unique_inbox")
+        ]
+        indexes = [models.Index(fields=["node", "state", "activity"], name="delivery_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.activity_id} → {self.inbox} ({self.state})"
+
+    def age(self, now: datetime | None = None) -> float:
+        return ((now or timezone.now()) - self.created_at).total_seconds()
+
+
+class InboxState(models.TextChoices):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class InboxItem(models.Model):
+    """A verified incoming activity, stored before any processing; unique on its id so a
+    redelivery has no second effect."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    activity_uri = models.URLField(max_length=500, unique=True)
+    type = models.CharField(max_length=30)
+    actor_uri = models.URLField(max_length=500)
+    node = models.ForeignKey(RemoteNode, on_delete=models.CASCADE, related_name="inbox_items")
+    key_id = models.URLField(max_length=500)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=InboxState.choices, default=InboxState.RECEIVED)
+    detail = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.activity_uri} ({self.state})"
+
+
+class InboxRejection(models.Model):
+    """Why an incoming request was refused, for the operator. Holds no IP address."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    at = models.DateTimeField(default=timezone.now)
+    domain = models.CharField(max_length=255, blank=True)
+    key_id = models.CharField(max_length=500, blank=True)
+    activity_uri = models.CharField(max_length=500, blank=True)
+    path = models.CharField(max_length=300)
+    reason = models.CharField(max_length=40)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.reason} from {self.domain or '?'}"
