@@ -30,7 +30,9 @@ fi
 scripts/setup.sh
 echo "== migrations match the models"
 UNITED_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check --dry-run
-echo "== suite on the embedded default (SQLite, in-process layer)"
-.venv/bin/python -m pytest "$@"
-echo "== suite on PostgreSQL + Redis (production mode)"
-.venv/bin/python -m pytest --ds=tests.settings_services "$@"
+# Two workers by default: much of the suite waits on sockets and child processes.
+workers=${PYTEST_WORKERS:-2}
+echo "== suite on the embedded default (SQLite, in-process layer), $workers workers"
+.venv/bin/python -m pytest -n "$workers" "$@"
+echo "== suite on PostgreSQL + Redis (production mode), $workers workers"
+.venv/bin/python -m pytest -n "$workers" --ds=tests.settings_services "$@"
