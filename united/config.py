@@ -45,6 +45,8 @@ class Config:
     host_id: int = 0
     log_level: str = "INFO"
     https: bool = False
+    max_upload_bytes: int = 100 * 1024 * 1024
+    user_quota_bytes: int = 5 * 1024 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
@@ -188,6 +190,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
         log_level=log_level,
         https=_bool(env, "UNITED_HTTPS", mode == "production"),
+        max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
+        user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
     )
 
 
@@ -233,6 +237,16 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("S3_SECRET_KEY", "unset", "secret key (required with STORAGE_BACKEND=s3)"),
     ("S3_REGION", "unset", "region name, if the server wants one"),
     ("S3_PATH_STYLE", "true", "path-style addressing (MinIO, moto) instead of virtual hosts"),
+    (
+        "UNITED_MAX_UPLOAD_BYTES",
+        "104857600 (100 MiB)",
+        "largest file one upload may carry; bigger ones get 413",
+    ),
+    (
+        "UNITED_USER_QUOTA_BYTES",
+        "5368709120 (5 GiB)",
+        "total bytes one member may have uploaded; 0 turns uploads off",
+    ),
     ("MEILI_URL", "unset", "Meilisearch URL; unset uses the database's full-text search"),
     ("MEILI_KEY", "unset", "Meilisearch API key"),
     ("TURN_URLS", "unset", "comma-separated turn:/stun: URLs handed to voice clients"),
