@@ -4,12 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.urls import api_urlpatterns as accounts_api
 from guilds.urls import api_urlpatterns as guilds_api
+from media.urls import api_urlpatterns as media_api
 from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
 
 api_v1 = [
     *accounts_api,
     *guilds_api,
+    *media_api,
     *moderation_api,
 ]
 

@@ -6,13 +6,11 @@ STORAGE_BACKEND; Django resets its storage handler when the setting changes.
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Iterator
 
 import boto3
 import pytest
-from PIL import Image
 
 from tests.services import free_port, wait_for_port
 
@@ -98,7 +96,17 @@ def backend(request, settings, tmp_path) -> str:
     return request.param
 
 
-def png_bytes(size=(64, 48), color=(200, 30, 30), mode="RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, "PNG")
-    return out.getvalue()
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
