@@ -96,6 +96,12 @@ def backend(request, settings, tmp_path) -> str:
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Argon2 is the point in production and seconds per user here; these tests use sessions.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(make_user):
     return make_user("alice")
