@@ -71,3 +71,12 @@ def body_of(response) -> bytes:
     if response.streaming:
         return b"".join(response.streaming_content)
     return response.content
+
+
+def mp4_bytes(seconds_ms: int = 12345) -> bytes:
+    mvhd = box(b"mvhd", struct.pack(">IIIII", 0, 0, 0, 1000, seconds_ms) + b"\0" * 80)
+    return box(b"ftyp", b"isom\0\0\0\0isom") + box(b"moov", mvhd)
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 
 import pytest
 from django.test import Client
@@ -12,7 +13,14 @@ from PIL import ExifTags, Image
 from media.access import register_scope_resolver, unregister_scope_resolver
 from media.models import Attachment, Blob
 from media.storage import blob_store
-from tests.media.helpers import animated_gif, body_of, jpeg_with_gps, png_bytes, upload
+from tests.media.helpers import (
+    animated_gif,
+    body_of,
+    jpeg_with_gps,
+    mp4_bytes,
+    png_bytes,
+    upload,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -115,6 +123,17 @@ def test_encrypted_upload_is_opaque(as_alice):
     served = as_alice.get(meta["url"])
     assert served["Content-Type"] == "application/octet-stream"
     assert served["Content-Disposition"].startswith("attachment")
+
+
+def test_video_gets_metadata_and_plays_inline(as_alice):
+    meta = upload(as_alice, mp4_bytes(), "clip.mp4", claimed="video/mp4").json()
+    assert meta["kind"] == "video" and meta["content_type"] == "video/mp4"
+    assert meta["duration_secs"] == 12.345
+    if shutil.which("ffmpeg") is None:
+        assert meta["thumbnails"] == [] and meta["placeholder"] is None  # a generic card
+    served = as_alice.get(meta["url"], headers={"Range": "bytes=0-7"})
+    assert served.status_code == 206 and served["Content-Type"] == "video/mp4"
+    assert served["Content-Disposition"].startswith("inline")
 
 
 def test_avatar_is_cropped_square_and_public(as_alice):
