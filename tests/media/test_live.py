@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 import httpx
@@ -84,6 +86,68 @@ def test_upload_and_ranged_download_through_a_node(live):
     assert part.status_code == 206 and part.content == data[1048576:2097152]
     assert database_counts(node) == {"attachments": 1, "blobs": 1}
     assert len(stored_keys(node, env)) == 1
+
+
+def server_rss(node) -> int:
+    status = Path(f"/proc/{node.procs[0].pid}/status").read_text()
+    return next(int(line.split()[1]) * 1024 for line in status.splitlines() if "VmRSS" in line)
+
+
+def test_a_large_upload_and_download_keep_the_server_small(live, tmp_path):
+    node, client, _ = live
+    size = 96 * 1024 * 1024
+    source = tmp_path / "large.bin"
+    block = os.urandom(1024 * 1024)
+    source.write_bytes(block * 96)
+    body_head, boundary = multipart(b"", "large.bin")
+    head, tail = body_head.split(b"\r\n--" + boundary.encode() + b"--")[0], None
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def stream():
+        yield head
+        with source.open("rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                yield chunk
+        yield tail
+
+    peak, running = [0], [True]
+
+    def sample():
+        while running[0]:
+            peak[0] = max(peak[0], server_rss(node))
+            time.sleep(0.01)
+
+    # Warm up first: the first S3 call loads botocore's service model (tens of MiB, once).
+    warm = client.post(
+        "/api/v1/upload",
+        files={"file": ("warm.bin", os.urandom(9 * 1024 * 1024), "application/octet-stream")},
+        headers={"X-CSRFToken": client.cookies["csrftoken"]},
+    )
+    assert client.get(warm.json()["url"]).status_code == 200
+    before = server_rss(node)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        response = client.post(
+            "/api/v1/upload",
+            content=stream(),
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + size + len(tail)),
+                "X-CSRFToken": client.cookies["csrftoken"],
+            },
+        )
+        assert response.status_code == 201, response.text
+        got = 0
+        with client.stream("GET", response.json()["url"]) as download:
+            for chunk in download.iter_bytes(1024 * 1024):
+                got += len(chunk)
+        assert got == size
+    finally:
+        running[0] = False
+        sampler.join()
+    # Streaming both ways: the server grows by far less than the file (96 MiB).
+    assert peak[0] - before < 32 * 1024 * 1024, (before, peak[0])
 
 
 def test_upload_cut_off_mid_body_leaves_nothing(live):
