@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import resource
 import tracemalloc
 
@@ -35,6 +36,30 @@ def test_file_over_the_limit_gets_413(as_alice, settings):
     assert response.status_code == 413
     body = response.json()
     assert body["code"] == 40005 and "100000" in body["message"] and body["errors"]["file"]
+    assert nothing_left(settings)
+
+
+class UnreadableBody(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+    readinto = read
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading_the_body(as_alice, settings):
+    settings.UNITED_MAX_UPLOAD_BYTES = 100_000
+    response = as_alice.generic(
+        "POST",
+        "/api/v1/upload",
+        CONTENT_TYPE="multipart/form-data; boundary=xyz",
+        CONTENT_LENGTH=str(50 * 1024**3),
+        **{"wsgi.input": UnreadableBody()},
+    )
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == 40005
     assert nothing_left(settings)
 
 
