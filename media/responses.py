@@ -93,7 +93,8 @@ def serve_blob(
         "Content-Disposition": content_disposition_header(not inline, filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": DOWNLOAD_CSP,
-        "Cross-Origin-Resource-Policy": "same-site",
+        # Avatars and icons are shown by other nodes' pages too; the rest only by ours.
+        "Cross-Origin-Resource-Policy": "cross-origin" if public else "same-site",
         "Accept-Ranges": "bytes",
         "ETag": f'"{sha256}"',
         # Content-addressed: the bytes behind this URL never change.

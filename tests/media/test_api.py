@@ -139,7 +139,9 @@ def test_video_gets_metadata_and_plays_inline(as_alice):
 def test_avatar_is_cropped_square_and_public(as_alice):
     meta = upload(as_alice, png_bytes((300, 200)), "me.png", purpose="avatar").json()
     assert (meta["width"], meta["height"]) == (512, 512)
-    assert Client().get(meta["url"]).status_code == 200
+    public = Client().get(meta["url"])
+    assert public.status_code == 200 and public["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert "public" in public["Cache-Control"]
     bad = upload(as_alice, b"just text, not a picture", "me.txt", purpose="icon")
     assert bad.status_code == 400 and "file" in bad.json()["errors"]
 
