@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import resource
 import tracemalloc
 
@@ -10,7 +11,7 @@ import pytest
 
 from media.models import Attachment, Blob
 from media.storage import blob_store
-from tests.media.helpers import png_bomb, png_bytes, png_header_only, upload
+from tests.media.helpers import multipart, png_bomb, png_bytes, png_header_only, upload
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -119,4 +120,18 @@ def test_malformed_images_are_rejected_cleanly(as_alice, settings, data):
     response = upload(as_alice, data, "broken.img")
     assert response.status_code == 400, response.content
     assert response.json()["code"] == 50035
+    assert nothing_left(settings)
+
+
+def test_body_that_ends_early_leaves_nothing(as_alice, settings):
+    # The live test cuts a socket; here the WSGI stream ends at half the declared length.
+    body, boundary = multipart(os.urandom(300_000), "cut.bin")
+    response = as_alice.generic(
+        "POST",
+        "/api/v1/upload",
+        CONTENT_TYPE=f"multipart/form-data; boundary={boundary}",
+        CONTENT_LENGTH=str(len(body)),
+        **{"wsgi.input": io.BytesIO(body[: len(body) // 2])},
+    )
+    assert response.status_code == 400
     assert nothing_left(settings)

@@ -7,7 +7,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import boto3
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from tests.media.conftest import S3_KEY, S3_REGION, S3_SECRET, new_bucket, s3_env
+from tests.media.helpers import multipart
 from tests.nodes import login
 
 pytestmark = pytest.mark.live
@@ -57,15 +57,6 @@ def database_counts(node) -> dict[str, int]:
         " 'blobs': Blob.objects.count()}))"
     )
     return json.loads(out.splitlines()[-1])
-
-
-def multipart(data: bytes, filename: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), boundary
 
 
 def test_upload_and_ranged_download_through_a_node(live):
