@@ -7,7 +7,11 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "united.settings")
 
+from united import bodies  # noqa: E402
 from united.config import ConfigError  # noqa: E402
+
+# Before daphne serves anything: large request bodies wait on disk, not in memory.
+bodies.install()
 
 try:
     from django.core.asgi import get_asgi_application

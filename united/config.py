@@ -50,6 +50,8 @@ class Config:
     registration: str = "open"
     federation_scheme: str = "https"
     federation_allow_private: tuple[str, ...] = ()
+    max_upload_bytes: int = 100 * 1024 * 1024
+    user_quota_bytes: int = 5 * 1024 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
@@ -215,6 +217,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         registration=registration,
         federation_scheme=federation_scheme,
         federation_allow_private=allow_private,
+        max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
+        user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
     )
 
 
@@ -280,6 +284,16 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("S3_SECRET_KEY", "unset", "secret key (required with STORAGE_BACKEND=s3)"),
     ("S3_REGION", "unset", "region name, if the server wants one"),
     ("S3_PATH_STYLE", "true", "path-style addressing (MinIO, moto) instead of virtual hosts"),
+    (
+        "UNITED_MAX_UPLOAD_BYTES",
+        "104857600 (100 MiB)",
+        "largest file one upload may carry; bigger ones get 413",
+    ),
+    (
+        "UNITED_USER_QUOTA_BYTES",
+        "5368709120 (5 GiB)",
+        "total bytes one member may have uploaded; 0 turns uploads off",
+    ),
     ("MEILI_URL", "unset", "Meilisearch URL; unset uses the database's full-text search"),
     ("MEILI_KEY", "unset", "Meilisearch API key"),
     ("TURN_URLS", "unset", "comma-separated turn:/stun: URLs handed to voice clients"),

@@ -212,6 +212,10 @@ if FEDERATION_DOMAIN:
 # Request bodies: API payloads are small; uploads stream through their own view (media app).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
+UNITED_MAX_UPLOAD_BYTES = CONFIG.max_upload_bytes
+UNITED_USER_QUOTA_BYTES = CONFIG.user_quota_bytes
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

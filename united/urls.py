@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.urls import api_urlpatterns as accounts_api
 from federation.urls import api_urlpatterns as federation_api
 from guilds.urls import api_urlpatterns as guilds_api
+from media.urls import api_urlpatterns as media_api
 from messaging.urls import api_urlpatterns as messaging_api
 from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
@@ -13,6 +14,7 @@ api_v1 = [
     *accounts_api,
     *guilds_api,
     *messaging_api,
+    *media_api,
     *moderation_api,
     *federation_api,
 ]

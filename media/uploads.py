@@ -1,0 +1,117 @@
+"""A Django upload handler that streams the one file of an upload to disk while hashing it.
+
+Django's default handlers keep small files in memory and large ones in a temp file, and hash
+nothing. This one writes every chunk straight to a temp file in FILE_UPLOAD_TEMP_DIR (the same
+filesystem as local media, so storing it is a rename), feeds the same chunk to SHA-256, and
+stops the request as soon as the file outgrows the size limit or the member's quota. The
+declared Content-Length is checked in `handle_raw_input`, before the body is read.
+
+`cleanup()` removes the temp file whatever happened (limit hit, body cut off, bad image);
+the view calls it in a `finally`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler
+
+from united.errors import APIError, Invalid
+
+# Multipart framing around the file: boundaries, part headers and the small form fields.
+MULTIPART_SLACK = 64 * 1024
+
+
+class TooLarge(APIError):
+    status = 413
+    code = 40005  # Discord's "Request entity too large"
+    message = "Request entity too large"
+
+
+@dataclass
+class StreamedUpload:
+    path: Path
+    sha256: str
+    size: int
+    filename: str
+    declared_type: str
+
+
+class StreamingUploadHandler(FileUploadHandler):
+    def __init__(self, request: Any, max_bytes: int, quota_left: Callable[[], int]) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self._quota_left = quota_left
+        self.quota_left = max_bytes
+        self.path: Path | None = None
+        self._file: Any = None
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self.upload: StreamedUpload | None = None
+
+    def _check(self, size: int, *, declared: bool = False) -> None:
+        slack = MULTIPART_SLACK if declared else 0
+        if size > self.max_bytes + slack:
+            self.cleanup()
+            raise TooLarge(
+                f"The file is larger than the upload limit of {self.max_bytes} bytes",
+                errors={"file": [f"At most {self.max_bytes} bytes."]},
+            )
+        if size > self.quota_left + slack:
+            self.cleanup()
+            raise TooLarge(
+                "This upload would exceed your storage quota",
+                errors={"file": [f"{max(self.quota_left, 0)} bytes of your quota are left."]},
+            )
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        # Asked only now: the request is authenticated by the time its body is parsed.
+        self.quota_left = self._quota_left()
+        if content_length:
+            self._check(content_length, declared=True)
+        return None
+
+    def new_file(self, field_name: str, file_name: str, content_type: str, *args, **kwargs):
+        super().new_file(field_name, file_name, content_type, *args, **kwargs)
+        if field_name != "file" or self._file is not None:
+            self.cleanup()
+            raise Invalid(
+                "Send exactly one file, in the form field 'file'",
+                errors={"file": ["Exactly one file, in the field named 'file'."]},
+            )
+        directory = Path(settings.FILE_UPLOAD_TEMP_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in file_complete
+            dir=directory, prefix="upload-", suffix=".part", delete=False
+        )
+        self.path = Path(self._file.name)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self._size += len(raw_data)
+        self._check(self._size)
+        self._hash.update(raw_data)
+        self._file.write(raw_data)
+        return None
+
+    def file_complete(self, file_size: int) -> None:
+        self._file.close()
+        self.upload = StreamedUpload(
+            self.path, self._hash.hexdigest(), self._size, self.file_name or "", self.content_type
+        )
+        # Returning None keeps Django from building an UploadedFile: the view reads .upload.
+        return None
+
+    def upload_interrupted(self) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

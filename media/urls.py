@@ -1,0 +1,18 @@
+from django.urls import path
+
+from media import api
+
+api_urlpatterns = [
+    path("upload", api.UploadView.as_view(), name="api-upload"),
+    path("attachments/<str:attachment_id>", api.AttachmentView.as_view(), name="api-attachment"),
+    path(
+        "attachments/<str:attachment_id>/content",
+        api.ContentView.as_view(),
+        name="api-attachment-content",
+    ),
+    path(
+        "attachments/<str:attachment_id>/thumbnails/<int:size>",
+        api.ThumbnailView.as_view(),
+        name="api-attachment-thumbnail",
+    ),
+]
