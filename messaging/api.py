@@ -19,6 +19,11 @@ class MessageCreate(serializers.Serializer):
     nonce = serializers.CharField(required=False, max_length=64)
     message_reference = serializers.DictField(required=False)
     ttl = serializers.IntegerField(required=False, help_text="Seconds until hard deletion")
+    attachments = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Ids of your uploads (POST /upload) to attach; content may then be empty",
+    )
 
 
 class MessageEdit(serializers.Serializer):
@@ -72,6 +77,7 @@ class ChannelMessages(APIView):
             nonce=data.get("nonce"),
             reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
             ttl_seconds=data.get("ttl"),
+            attachments=data.get("attachments"),
         )
         return Response(
             serialize_message(message, viewer_id=request.user.id),

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging and the realtime gateway"
+
+    def ready(self) -> None:
+        from media.access import register_scope_resolver
+        from messaging.services.access import can_read_channel
+
+        register_scope_resolver("channel", can_read_channel)

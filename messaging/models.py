@@ -90,6 +90,7 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
     )
     mention_roles = models.ManyToManyField("guilds.Role", blank=True, related_name="+")
+    attachments = models.ManyToManyField("media.Attachment", blank=True, related_name="messages")
     mention_everyone = models.BooleanField(default=False)
     pinned = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

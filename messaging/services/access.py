@@ -37,3 +37,14 @@ def channel_of(channel_id: int) -> Channel:
         return Channel.objects.get(id=channel_id)
     except Channel.DoesNotExist:
         raise unknown_channel() from None
+
+
+def can_read_channel(user, channel_id: str) -> bool:
+    """Media's resolver for attachments sent in a channel: readable by whoever can read the
+    channel's history right now (guild permissions, or DM recipients)."""
+    from united.errors import APIError
+
+    try:
+        return can_read_history(access_text_channel(user, int(channel_id)))
+    except (APIError, ValueError):
+        return False

@@ -22,6 +22,7 @@ from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 
 MAX_LENGTH = 4000
+MAX_ATTACHMENTS = 10
 MAX_NONCE = 64
 MAX_PAGE = 100
 MAX_TTL = timedelta(days=7)
@@ -42,14 +43,37 @@ def _gid(channel: Channel) -> str | None:
     return str(channel.guild_id) if channel.guild_id else None
 
 
-def _validate_content(content: Any) -> str:
+def _validate_content(content: Any, *, allow_empty: bool = False) -> str:
+    if content is None and allow_empty:
+        return ""
     if not isinstance(content, str):
         raise Invalid(errors={"content": ["Must be a string."]})
     if len(content) > MAX_LENGTH:
         raise Invalid(errors={"content": [f"Must be {MAX_LENGTH} or fewer in length."]})
-    if not content.strip():
+    if not content.strip() and not allow_empty:
         raise APIError("Cannot send an empty message", code=EMPTY_MESSAGE_CODE)
     return content
+
+
+def _claim_attachments(user, raw: Any) -> list:
+    """The sender's own, not yet sent uploads named by `raw` (ids or {id} objects)."""
+    from media.models import Attachment, Purpose
+
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS:
+        raise Invalid(errors={"attachments": [f"A list of at most {MAX_ATTACHMENTS}."]})
+    try:
+        ids = [int(item["id"] if isinstance(item, dict) else item) for item in raw]
+    except (KeyError, TypeError, ValueError):
+        raise Invalid(errors={"attachments": ["Each item is an attachment id."]}) from None
+    found = list(
+        Attachment.objects.filter(id__in=ids, uploader=user, scope="", purpose=Purpose.ATTACHMENT)
+    )
+    if len(found) != len(set(ids)):
+        raise Invalid(errors={"attachments": ["Unknown, foreign or already sent attachment."]})
+    order = {i: n for n, i in enumerate(ids)}
+    return sorted(found, key=lambda a: order[a.id])
 
 
 def _mentions(access: ChannelAccess, content: str) -> tuple[list[int], list[int], bool]:
@@ -102,9 +126,10 @@ def check_send_message(
     nonce: Any = None,
     reply_to: Any = None,
     ttl_seconds: Any = None,
+    attachments: Any = None,
 ) -> tuple[Message, bool]:
     """Validate and send. Returns (message, created); a repeated nonce returns the first."""
-    content = _validate_content(content)
+    content = _validate_content(content, allow_empty=bool(attachments))
     if nonce is not None:
         nonce = str(nonce)
         if not nonce or len(nonce) > MAX_NONCE:
@@ -121,6 +146,9 @@ def check_send_message(
     with transaction.atomic():
         access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
+        files = _claim_attachments(user, attachments)
+        if files:
+            access.require(P.ATTACH_FILES)
         if nonce is not None:
             existing = Message.objects.filter(
                 channel=access.channel, author=user, nonce=nonce
@@ -141,7 +169,13 @@ def check_send_message(
         try:
             with transaction.atomic():
                 message = do_send_message(
-                    access, user, content, nonce=nonce, reference=reference, expires_at=expires_at
+                    access,
+                    user,
+                    content,
+                    nonce=nonce,
+                    reference=reference,
+                    expires_at=expires_at,
+                    attachments=files,
                 )
         except IntegrityError:
             # A concurrent retry with the same nonce won the race: that one is the message.
@@ -162,6 +196,7 @@ def do_send_message(
     nonce: str | None = None,
     reference: Message | None = None,
     expires_at=None,
+    attachments: list | None = None,
 ) -> Message:
     users, roles, everyone = _mentions(access, content)
     stamp = clock().now()
@@ -182,6 +217,14 @@ def do_send_message(
         message.mentions.set(users)
     if roles:
         message.mention_roles.set(roles)
+    if attachments:
+        from media.models import Attachment
+
+        # From now on the files are readable by whoever can read this channel.
+        Attachment.objects.filter(id__in=[a.id for a in attachments]).update(
+            scope=f"channel:{access.channel.id}"
+        )
+        message.attachments.set(attachments)
     from guilds.services.guilds import note_activity
     from messaging.services.readstates import do_mark_read
 
@@ -251,14 +294,18 @@ def check_delete_message(user, channel_id: int, message_id: int) -> None:
 
 def do_delete_message(message: Message, *, hard: bool = False) -> None:
     """Soft delete leaves a tombstone (id, author, time) so replies and federated copies still
-    line up; the content, its edit history and reactions are gone. `hard` (TTL expiry)
-    removes the row altogether."""
+    line up; the content, its edit history, reactions and attachments are gone. `hard` (TTL
+    expiry) removes the row altogether."""
+    from media.services import do_delete_attachment
+
     channel = message.channel
     payload = {
         "id": str(message.id),
         "channel_id": str(channel.id),
         "guild_id": _gid(channel),
     }
+    for attachment in list(message.attachments.all()):
+        do_delete_attachment(attachment)
     if hard:
         message.delete()
     else:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from accounts.services import serialize_user
+from media.services import serialize_attachment
 from messaging.models import Message
 
 
@@ -49,6 +50,7 @@ def serialize_message(message: Message, viewer_id: int | None = None) -> dict[st
         "pinned": message.pinned,
         "nonce": message.nonce,
         "reactions": reaction_summary(message, viewer_id),
+        "attachments": [serialize_attachment(a) for a in message.attachments.all()],
         "hlc": Stamp.unpack(message.hlc, message.hlc_node).encode(),
         "deleted": message.deleted,
         "expires_at": _iso(message.expires_at),
@@ -63,11 +65,11 @@ def serialize_message(message: Message, viewer_id: int | None = None) -> dict[st
         data["thread"] = {"id": str(message.thread_id)}
     if message.deleted:
         data["content"] = data["content_html"] = ""
-        data["reactions"] = []
+        data["reactions"] = data["attachments"] = []
     return data
 
 
 def prefetched(queryset):
     return queryset.select_related("author", "channel").prefetch_related(
-        "reactions", "mentions", "mention_roles"
+        "reactions", "mentions", "mention_roles", "attachments__thumbnails"
     )
