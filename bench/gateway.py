@@ -69,6 +69,15 @@ asyncio.run(main())
 """
 
 
+async def heartbeat(ws, every: float) -> None:
+    try:
+        while True:
+            await asyncio.sleep(every)
+            await ws.send(json.dumps({"op": 1, "d": None}))
+    except Exception:  # the socket closed: the run is over
+        return
+
+
 async def open_clients(url: str, tokens: list[str] | None, count: int) -> list:
     sockets = []
     for i in range(count):
@@ -78,7 +87,10 @@ async def open_clients(url: str, tokens: list[str] | None, count: int) -> list:
             url, compression=None, max_size=None, open_timeout=60, ping_interval=None
         )
         if tokens is not None:
-            json.loads(await ws.recv())  # HELLO
+            hello = json.loads(await ws.recv())
+            # Like a real client: heartbeat, or the gateway closes the socket as a zombie.
+            interval = hello["d"]["heartbeat_interval"] / 1000 / 2
+            ws.heartbeat = asyncio.create_task(heartbeat(ws, interval))
             await ws.send(json.dumps({"op": 2, "d": {"token": tokens[i]}}))
             while json.loads(await ws.recv()).get("t") != "READY":
                 pass
