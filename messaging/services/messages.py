@@ -14,6 +14,7 @@ from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
 from messaging import events, markdown
 from messaging.models import Message, MessageEdit
+from messaging.search.indexing import note_change
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.serialize import prefetched, serialize_message
 from united import errors
@@ -180,6 +181,7 @@ def do_send_message(
 
     note_activity(access.channel.guild_id)
     do_mark_read(author, access.channel, message.id, notify=False)
+    note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     events.broadcast(guild_group_of(access.channel), "MESSAGE_CREATE", serialize_message(message))
     return message
@@ -226,6 +228,7 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
     message.mentions.set(users)
     message.mention_roles.set(roles)
+    note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     events.broadcast(guild_group_of(access.channel), "MESSAGE_UPDATE", serialize_message(message))
     return message
@@ -251,6 +254,7 @@ def do_delete_message(message: Message, *, hard: bool = False) -> None:
         "channel_id": str(channel.id),
         "guild_id": str(channel.guild_id),
     }
+    note_change(message)
     if hard:
         message.delete()
     else:
@@ -344,6 +348,7 @@ def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
             return
         message.pinned = pinned
         message.save(update_fields=["pinned"])
+        note_change(message)
         group = guild_group_of(access.channel)
         events.broadcast(group, "MESSAGE_UPDATE", serialize_message(message))
         events.broadcast(
