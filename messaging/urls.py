@@ -15,4 +15,5 @@ api_urlpatterns = [
     path("channels/<int:channel_id>/pins", api.Pins.as_view()),
     path("channels/<int:channel_id>/pins/<int:message_id>", api.Pin.as_view()),
     path("channels/<int:channel_id>/typing", api.Typing.as_view()),
+    path("guilds/<int:guild_id>/messages/search", api.GuildMessageSearch.as_view()),
 ]
