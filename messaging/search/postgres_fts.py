@@ -49,23 +49,24 @@ class PostgresFTSBackend(SearchBackend):
     def upsert(self, documents: list[Document]) -> None:
         if not documents:
             return
+        # One statement per batch: the rows travel as parallel arrays.
+        columns = (
+            [d.id for d in documents],
+            [d.content for d in documents],
+            [index_text(d.content) for d in documents],
+            [" ".join(d.has) for d in documents],
+            [" ".join(str(i) for i in d.mentions) for d in documents],
+        )
         with connection.cursor() as cursor:
-            cursor.executemany(
+            cursor.execute(
                 f"INSERT INTO {TABLE} (message_id, body, tsv, has, mentions)"
-                " VALUES (%s, %s, to_tsvector(%s::regconfig, %s), %s, %s)"
+                " SELECT id, body, to_tsvector(%s::regconfig, words),"
+                " string_to_array(has, ' '), string_to_array(mentions, ' ')::bigint[]"
+                " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " AS u(id, body, words, has, mentions)"
                 " ON CONFLICT (message_id) DO UPDATE SET body = EXCLUDED.body,"
                 " tsv = EXCLUDED.tsv, has = EXCLUDED.has, mentions = EXCLUDED.mentions",
-                [
-                    (
-                        d.id,
-                        d.content,
-                        language(),
-                        index_text(d.content),
-                        list(d.has),
-                        list(d.mentions),
-                    )
-                    for d in documents
-                ],
+                [language(), *columns],
             )
 
     def remove(self, ids: list[int]) -> None:

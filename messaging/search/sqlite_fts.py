@@ -101,7 +101,9 @@ class SQLiteFTSBackend(SearchBackend):
         where, params = filters(query)
         match = match_expression(query)
         if match:
-            source = f"{TABLE} JOIN messaging_message m ON m.id = {TABLE}.rowid"
+            # CROSS JOIN pins the join order: match first, then look rows up by primary key
+            # (the planner otherwise may walk a channel's messages and re-run the match).
+            source = f"{TABLE} CROSS JOIN messaging_message m ON m.id = {TABLE}.rowid"
             where.insert(0, f"{TABLE} MATCH %s")
             params.insert(0, match)
         else:

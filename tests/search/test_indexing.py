@@ -101,3 +101,17 @@ def test_reindex_rebuilds_from_the_database_with_progress(world, send, find):
     assert "6/6" in err.getvalue() and "100%" in err.getvalue()
     assert "Indexed 6 message(s)" in out.getvalue()
     assert find(world.alice, "archive")["total_results"] == 6
+
+
+def test_an_unreachable_meilisearch_raises_so_the_job_retries(world, send):
+    """Runs on every engine: nothing listens on a fresh port, so the job must fail loudly."""
+    from django.test import override_settings
+
+    from messaging.search import SearchUnavailable, get_backend
+    from tests.services import free_port
+
+    message = send(world.bob, world.general, "for meilisearch")
+    with override_settings(MEILI_URL=f"http://127.0.0.1:{free_port()}"):
+        backend = get_backend("meili")
+        with pytest.raises(SearchUnavailable):
+            indexing.sync_message(message.id, backend)
