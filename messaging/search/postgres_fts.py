@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from messaging.search import BackendQuery, Document, Hit, Results, SearchBackend
-from messaging.search.sqlite_fts import date_order, filters
+from messaging.search.sql import date_order, filters
 from messaging.search.text import index_text
 
 TABLE = "messaging_search_document"
