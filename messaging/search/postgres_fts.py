@@ -16,8 +16,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 
-from messaging.search import BackendQuery, Document, Hit, Results, SearchBackend
-from messaging.search.sql import date_order, filters
+from messaging.search import BackendQuery, Document, Results, SearchBackend
+from messaging.search.sql import filters, page
 from messaging.search.text import index_text
 
 TABLE = "messaging_search_document"
@@ -84,13 +84,13 @@ class PostgresFTSBackend(SearchBackend):
         where, params = filters(query)
         head: list = []
         source = f"{TABLE} d JOIN messaging_message m ON m.id = d.message_id"
-        rank = ""
+        score = None
         if query.terms:
             tsquery = " & ".join(f"{t}:*" for t in query.terms)
             source += ", to_tsquery(%s::regconfig, %s) q"
             head += [language(), tsquery]
             where.insert(0, "d.tsv @@ q")
-            rank = "ts_rank(d.tsv, q) DESC, "
+            score = ("ts_rank(d.tsv, q)", "DESC")
         if query.has:
             where.append("d.has @> %s::text[]")
             params.append(sorted(query.has))
@@ -99,19 +99,7 @@ class PostgresFTSBackend(SearchBackend):
             params.append(sorted(query.mention_ids))
         condition = " AND ".join(where)
         params = head + params
-        if rank and query.sort_by == "relevance":
-            order = rank + "m.hlc DESC, m.id DESC"
-        else:
-            order = date_order(query)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {source} WHERE {condition}", params)
-            total = cursor.fetchone()[0]
-            cursor.execute(
-                f"SELECT m.id FROM {source} WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",
-                [*params, query.limit, query.offset],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        return Results(total=total, hits=[Hit(id=i) for i in ids])
+        return page(source, condition, params, query, score)
 
     def indexed_text(self, message_id: int) -> str | None:
         with connection.cursor() as cursor:

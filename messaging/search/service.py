@@ -30,6 +30,8 @@ from united.errors import Invalid
 
 MAX_LIMIT = 25
 MAX_OFFSET = 5000
+MAX_QUERY_CHARS = 512
+MAX_TERMS = 32
 READ = P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY
 _USER_REF = re.compile(r"^<@!?(\d{1,20})>$|^(\d{1,20})$")
 _CHANNEL_REF = re.compile(r"^<#(\d{1,20})>$|^(\d{1,20})$")
@@ -166,8 +168,12 @@ def search_guild(
         raise Invalid(errors={"sort_order": ["asc or desc."]})
     offset = _int(offset, "offset", 0, MAX_OFFSET)
     limit = _int(limit, "limit", 1, MAX_LIMIT)
+    if len(q or "") + len(content or "") > MAX_QUERY_CHARS:
+        raise Invalid(errors={"q": [f"At most {MAX_QUERY_CHARS} characters."]})
     parsed = parse(q)
     parsed.terms += words(content or "")
+    if len(set(parsed.terms)) > MAX_TERMS:
+        raise Invalid(errors={"q": [f"At most {MAX_TERMS} words."]})
     parsed.authors += _ids(author_ids, "author_id")
     parsed.channels += _ids(channel_ids, "channel_id")
     parsed.mentions += _ids(mentions, "mentions")

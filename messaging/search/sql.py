@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from messaging.search import BackendQuery
+from messaging.search import BackendQuery, Hit, Results
 
 
 def filters(query: BackendQuery, alias: str = "m") -> tuple[list[str], list]:
@@ -31,6 +31,32 @@ def filters(query: BackendQuery, alias: str = "m") -> tuple[list[str], list]:
     return where, params
 
 
-def date_order(query: BackendQuery, alias: str = "m") -> str:
+def page(
+    source: str,
+    condition: str,
+    params: list,
+    query: BackendQuery,
+    score: tuple[str, str] | None = None,
+) -> Results:
+    """One page and the total in one pass (a window count), so the match runs once; only a
+    page past the end needs a separate count. `score` is (SQL expression, "ASC" or "DESC"
+    for best first), used when sorting by relevance."""
     direction = "DESC" if query.descending else "ASC"
-    return f"{alias}.hlc {direction}, {alias}.id {direction}"
+    columns = "m.id AS id, m.hlc AS hlc"
+    order = f"r.hlc {direction}, r.id {direction}"
+    if score is not None and query.sort_by == "relevance":
+        columns += f", {score[0]} AS score"
+        order = f"r.score {score[1]}, r.hlc DESC, r.id DESC"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.id, COUNT(*) OVER () FROM (SELECT {columns} FROM {source}"
+            f" WHERE {condition}) r ORDER BY {order} LIMIT %s OFFSET %s",
+            [*params, query.limit, query.offset],
+        )
+        rows = cursor.fetchall()
+        if rows:
+            total = rows[0][1]
+        else:
+            cursor.execute(f"SELECT COUNT(*) FROM {source} WHERE {condition}", params)
+            total = cursor.fetchone()[0]
+    return Results(total=total, hits=[Hit(id=row[0]) for row in rows])

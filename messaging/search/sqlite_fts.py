@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from django.db import connection
 
-from messaging.search import BackendQuery, Document, Hit, Results, SearchBackend
-from messaging.search.sql import date_order, filters
+from messaging.search import BackendQuery, Document, Results, SearchBackend
+from messaging.search.sql import filters, page
 
 TABLE = "messaging_search_fts"
 CREATE = (
@@ -83,19 +83,8 @@ class SQLiteFTSBackend(SearchBackend):
             source = "messaging_message m"
             where.append(f"EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.rowid = m.id)")
         condition = " AND ".join(where)
-        if match and query.sort_by == "relevance":
-            order = f"bm25({TABLE}, 10.0, 0.0, 0.0), m.hlc DESC, m.id DESC"
-        else:
-            order = date_order(query)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {source} WHERE {condition}", params)
-            total = cursor.fetchone()[0]
-            cursor.execute(
-                f"SELECT m.id FROM {source} WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",
-                [*params, query.limit, query.offset],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        return Results(total=total, hits=[Hit(id=i) for i in ids])
+        score = (f"bm25({TABLE}, 10.0, 0.0, 0.0)", "ASC") if match else None
+        return page(source, condition, params, query, score)
 
     def indexed_text(self, message_id: int) -> str | None:
         with connection.cursor() as cursor:
