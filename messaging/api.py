@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging.search import service as search_service
 from messaging.services import dms, messages, reactions, readstates
 from messaging.services.serialize import serialize_message
 
@@ -215,3 +216,39 @@ class LeaveGroupDM(APIView):
     def delete(self, request: Request, channel_id: int) -> Response:
         dms.check_leave_group_dm(request.user, channel_id)
         return Response(status=204)
+
+
+class GuildMessageSearch(APIView):
+    @extend_schema(
+        summary="Search a guild's messages (Discord's shape, plus `q` syntax and highlights)",
+        description="`q` takes free text and from:, in:, has:, mentions:, before:, after:, "
+        "during:, pinned: (docs/search.md). Only channels the caller can read are searched.",
+        parameters=[
+            OpenApiParameter(n, str, required=False)
+            for n in ("q", "content", "pinned", "sort_by", "sort_order", "offset", "limit")
+        ]
+        + [
+            OpenApiParameter(n, str, required=False, many=True)
+            for n in ("author_id", "channel_id", "mentions", "has")
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request, guild_id: int) -> Response:
+        q = request.query_params
+        return Response(
+            search_service.search_guild(
+                request.user,
+                guild_id,
+                q=q.get("q", ""),
+                content=q.get("content", ""),
+                author_ids=q.getlist("author_id"),
+                channel_ids=q.getlist("channel_id"),
+                mentions=q.getlist("mentions"),
+                has=q.getlist("has"),
+                pinned=q.get("pinned"),
+                sort_by=q.get("sort_by", "timestamp"),
+                sort_order=q.get("sort_order", "desc"),
+                offset=q.get("offset", 0),
+                limit=q.get("limit", search_service.MAX_LIMIT),
+            )
+        )

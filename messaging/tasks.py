@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from jobs.services import periodic
 from messaging import gateway
+from messaging.search import indexing  # noqa: F401  (registers the search sync job)
 
 
 @periodic("messaging.purge_gateway", every=timedelta(minutes=5))

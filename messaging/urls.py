@@ -17,4 +17,5 @@ api_urlpatterns = [
     path("channels/<int:channel_id>/typing", api.Typing.as_view()),
     path("users/@me/channels", api.PrivateChannels.as_view()),
     path("channels/<int:channel_id>/recipients/@me", api.LeaveGroupDM.as_view()),
+    path("guilds/<int:guild_id>/messages/search", api.GuildMessageSearch.as_view()),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,6 +42,8 @@ class Config:
     meili_url: str | None
     meili_key: str | None
     federation_domain: str
+    search_backend: str = "sqlite"
+    search_language: str = "simple"
     turn_urls: list[str] = field(default_factory=list)
     turn_secret: str | None = None
     host_id: int = 0
@@ -185,6 +188,25 @@ def load(env: dict[str, str] | None = None) -> Config:
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"UNITED_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
+    meili_url = _url(env, "MEILI_URL", {"http", "https"})
+    is_postgres = bool(database_url and urlsplit(database_url).scheme.startswith("postgres"))
+    search_backend = env.get("UNITED_SEARCH_BACKEND", "").strip().lower()
+    if not search_backend:
+        search_backend = "meili" if meili_url else "postgres" if is_postgres else "sqlite"
+    if search_backend not in {"sqlite", "postgres", "meili"}:
+        raise ConfigError(
+            f"UNITED_SEARCH_BACKEND={search_backend!r}: use sqlite, postgres or meili"
+        )
+    if search_backend == "meili" and not meili_url:
+        raise ConfigError("UNITED_SEARCH_BACKEND=meili needs MEILI_URL")
+    if search_backend == "postgres" and not is_postgres:
+        raise ConfigError("UNITED_SEARCH_BACKEND=postgres needs a postgres:// DATABASE_URL")
+    if search_backend == "sqlite" and is_postgres:
+        raise ConfigError("UNITED_SEARCH_BACKEND=sqlite needs the SQLite database")
+    search_language = env.get("UNITED_SEARCH_LANGUAGE", "simple").strip().lower() or "simple"
+    if not re.fullmatch(r"[a-z_]{1,63}", search_language):
+        raise ConfigError(f"UNITED_SEARCH_LANGUAGE={search_language!r} is not a configuration name")
+
     registration = env.get("UNITED_REGISTRATION", "open").strip().lower() or "open"
     if registration not in {"open", "invite", "closed"}:
         raise ConfigError(f"UNITED_REGISTRATION={registration!r}: use open, invite or closed")
@@ -205,9 +227,11 @@ def load(env: dict[str, str] | None = None) -> Config:
         s3_secret_key=s3["S3_SECRET_KEY"],
         s3_region=env.get("S3_REGION", "").strip() or None,
         s3_path_style=_bool(env, "S3_PATH_STYLE", True),
-        meili_url=_url(env, "MEILI_URL", {"http", "https"}),
+        meili_url=meili_url,
         meili_key=env.get("MEILI_KEY", "").strip() or None,
         federation_domain=federation_domain,
+        search_backend=search_backend,
+        search_language=search_language,
         turn_urls=[u.strip() for u in env.get("TURN_URLS", "").split(",") if u.strip()],
         turn_secret=env.get("TURN_SECRET", "").strip() or None,
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
@@ -296,6 +320,16 @@ VARIABLES: list[tuple[str, str, str]] = [
     ),
     ("MEILI_URL", "unset", "Meilisearch URL; unset uses the database's full-text search"),
     ("MEILI_KEY", "unset", "Meilisearch API key"),
+    (
+        "UNITED_SEARCH_BACKEND",
+        "meili with MEILI_URL, else postgres or sqlite after the database",
+        "message search engine: sqlite (FTS5), postgres (full-text) or meili",
+    ),
+    (
+        "UNITED_SEARCH_LANGUAGE",
+        "simple",
+        "PostgreSQL text search configuration (simple, english, french…); reindex after a change",
+    ),
     ("TURN_URLS", "unset", "comma-separated turn:/stun: URLs handed to voice clients"),
     ("TURN_SECRET", "unset", "coturn static-auth-secret for minting TURN credentials"),
 ]

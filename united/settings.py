@@ -246,6 +246,13 @@ ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 UNITED_LOG_IPS = CONFIG.log_ips
 UNITED_REGISTRATION = CONFIG.registration
 
+# --- search ----------------------------------------------------------------------------------
+SEARCH_BACKEND = CONFIG.search_backend
+SEARCH_LANGUAGE = CONFIG.search_language
+MEILI_URL = CONFIG.meili_url
+MEILI_KEY = CONFIG.meili_key
+SEARCH_MEILI_INDEX = "united-messages"
+
 # --- gateway ---------------------------------------------------------------------------------
 GATEWAY_HEARTBEAT_INTERVAL_MS = 41_250
 

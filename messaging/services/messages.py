@@ -14,6 +14,7 @@ from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
 from messaging import events, markdown
 from messaging.models import Message, MessageEdit
+from messaging.search.indexing import note_change
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.serialize import prefetched, serialize_message
@@ -231,6 +232,7 @@ def do_send_message(
     if access.channel.guild_id:
         note_activity(access.channel.guild_id)
     do_mark_read(author, access.channel, message.id, notify=False)
+    note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     broadcast_to_channel(access.channel, "MESSAGE_CREATE", serialize_message(message))
     return message
@@ -277,6 +279,7 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
     message.mentions.set(users)
     message.mention_roles.set(roles)
+    note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
     return message
@@ -306,6 +309,7 @@ def do_delete_message(message: Message, *, hard: bool = False) -> None:
     }
     for attachment in list(message.attachments.all()):
         do_delete_attachment(attachment)
+    note_change(message)
     if hard:
         message.delete()
     else:
@@ -400,6 +404,7 @@ def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
             return
         message.pinned = pinned
         message.save(update_fields=["pinned"])
+        note_change(message)
         broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
         broadcast_to_channel(
             access.channel,

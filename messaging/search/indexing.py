@@ -1,0 +1,146 @@
+"""From the outbox to the index.
+
+`note_change(message)` is called by the messaging services inside the transaction that
+creates, edits, pins, deletes or expires a message. It writes a `messaging.search.sync` job
+row in that transaction (jobs.services.enqueue), so the change cannot be committed without
+its indexing work, and an outage of the worker or the engine only delays it: the job fails,
+stays queued with back-off and runs again later.
+
+The job carries only the message id. It re-reads the row and makes the engine agree with it:
+upsert when the message is live and indexable, remove otherwise (deleted, expired, gone, or in
+an encrypted channel). That makes it idempotent, so a retry or a duplicate run converges on
+one document, never two, and never an old text.
+
+Jobs are deduplicated per message while queued. A job that is already running may have read
+the row before this transaction commits, so a change that finds its message's job running
+enqueues a second one, which runs after the commit and sees the new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from django.db import transaction
+
+from guilds.models import Channel
+from jobs.models import JobState
+from jobs.services import enqueue, job
+from messaging.models import Message
+from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_backend
+from messaging.search.text import has_kinds
+
+JOB = "messaging.search.sync"
+
+EncryptionCheck = Callable[[Channel], bool]
+_encryption_checks: list[EncryptionCheck] = []
+
+
+def register_encryption_check(check: EncryptionCheck) -> None:
+    """The E2E code registers how it tells an encrypted channel; such channels are never
+    indexed (the node holds only ciphertext there, and not even that goes to an index)."""
+    if check not in _encryption_checks:
+        _encryption_checks.append(check)
+
+
+def unregister_encryption_check(check: EncryptionCheck) -> None:
+    if check in _encryption_checks:
+        _encryption_checks.remove(check)
+
+
+def is_encrypted(channel: Channel) -> bool:
+    return any(check(channel) for check in _encryption_checks)
+
+
+def note_change(message: Message) -> None:
+    """Schedule the index to follow this message (call inside the changing transaction)."""
+    payload = {"message_id": message.id}
+    row = enqueue(JOB, payload, dedupe_key=f"search:{message.id}")
+    if row.state != JobState.QUEUED:
+        enqueue(JOB, payload)
+
+
+def document_for(message: Message) -> Document:
+    content = message.content.replace(MARK_START, "").replace(MARK_END, "")
+    mentions = getattr(message, "_search_mentions", None)
+    if mentions is None:
+        mentions = message.mentions.values_list("id", flat=True)
+    return Document(
+        id=message.id,
+        guild_id=message.channel.guild_id,
+        channel_id=message.channel_id,
+        author_id=message.author_id,
+        content=content,
+        created_at=message.created_at,
+        pinned=message.pinned,
+        mentions=tuple(sorted(mentions)),
+        has=has_kinds(content),
+    )
+
+
+def indexable(message: Message) -> bool:
+    return (
+        message.deleted_at is None
+        and bool(message.content.strip())
+        and not is_encrypted(message.channel)
+    )
+
+
+def sync_message(message_id: int, backend: SearchBackend | None = None) -> str:
+    """Make the index agree with the database for one message. Returns what it did."""
+    backend = backend or get_backend()
+    message = Message.objects.select_related("channel").filter(id=message_id).first()
+    # A savepoint: on PostgreSQL a failed statement must not poison the caller's transaction.
+    with transaction.atomic():
+        if message is not None and indexable(message):
+            backend.upsert([document_for(message)])
+            return "upserted"
+        backend.remove([message_id])
+        return "removed"
+
+
+@job(JOB, max_attempts=20, backoff_base=2.0, backoff_cap=600.0)
+def sync(message_id: int) -> None:
+    sync_message(message_id)
+
+
+def documents(batch: int = 2000) -> Iterator[list[Document]]:
+    """Every indexable message as documents, in id order, `batch` at a time."""
+    last = 0
+    base = Message.objects.live().select_related("channel").exclude(content="")
+    while True:
+        rows = list(base.filter(id__gt=last).order_by("id")[:batch])
+        if not rows:
+            return
+        last = rows[-1].id
+        mentions: dict[int, list[int]] = {}
+        through = Message.mentions.through.objects.filter(message_id__in=[m.id for m in rows])
+        for message_id, user_id in through.values_list("message_id", "user_id"):
+            mentions.setdefault(message_id, []).append(user_id)
+        out = []
+        for message in rows:
+            if is_encrypted(message.channel):
+                continue
+            message._search_mentions = mentions.get(message.id, [])
+            out.append(document_for(message))
+        yield out
+
+
+def reindex(
+    backend: SearchBackend | None = None,
+    *,
+    batch: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Rebuild an engine's index from the database. Returns how many documents it holds."""
+    backend = backend or get_backend()
+    backend.ensure()
+    backend.clear()
+    total = Message.objects.live().exclude(content="").count()
+    done = 0
+    for docs in documents(batch):
+        with transaction.atomic():
+            backend.upsert(docs)
+        done += len(docs)
+        if progress:
+            progress(done, total)
+    return done
