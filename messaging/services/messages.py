@@ -16,6 +16,7 @@ from messaging import events, markdown
 from messaging.models import Message, MessageEdit
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.serialize import prefetched, serialize_message
+from moderation.services import check_message_allowed, check_not_timed_out
 from united import errors
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
@@ -116,6 +117,7 @@ def check_send_message(
     with transaction.atomic():
         access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
+        check_message_allowed(access, user, content)
         if nonce is not None:
             existing = Message.objects.filter(
                 channel=access.channel, author=user, nonce=nonce
@@ -368,6 +370,7 @@ def pins(user, channel_id: int) -> list[dict[str, Any]]:
 def check_typing(user, channel_id: int) -> None:
     access = access_text_channel(user, channel_id)
     access.require(P.SEND_MESSAGES)
+    check_not_timed_out(user, access.channel)
     events.broadcast_ephemeral(
         guild_group_of(access.channel),
         "TYPING_START",
@@ -386,6 +389,7 @@ def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> 
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         access.require(P.SEND_MESSAGES)
+        check_not_timed_out(user, access.channel)
         if access.channel.type == ChannelType.PUBLIC_THREAD:
             raise Invalid(errors={"_errors": ["Threads cannot be started inside a thread."]})
         if message.thread_id:

@@ -1,0 +1,33 @@
+from moderation.models.audit import AppendOnly, AuditLogEntry, AuditLogEvent, ModlogHead
+from moderation.models.reports import (
+    CASE_TRANSITIONS,
+    SEVERITY,
+    UNRESOLVED,
+    CaseAction,
+    CaseNote,
+    CaseState,
+    Category,
+    Report,
+    ReportCase,
+    TargetKind,
+)
+from moderation.models.sanctions import GuildBan, MemberTimeout
+
+__all__ = [
+    "CASE_TRANSITIONS",
+    "SEVERITY",
+    "UNRESOLVED",
+    "AppendOnly",
+    "AuditLogEntry",
+    "AuditLogEvent",
+    "CaseAction",
+    "CaseNote",
+    "CaseState",
+    "Category",
+    "GuildBan",
+    "MemberTimeout",
+    "ModlogHead",
+    "Report",
+    "ReportCase",
+    "TargetKind",
+]
