@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation.api import audit, sanctions
+from moderation.api import audit, reports, sanctions
 
 G = "guilds/<int:guild_id>"
 
@@ -10,6 +10,18 @@ api_urlpatterns = [
     path(f"{G}/modlog/export", audit.ModlogExportView.as_view(), name="api-modlog-export"),
     path(f"{G}/bans", sanctions.BansView.as_view(), name="api-bans"),
     path(f"{G}/bans/<int:user_id>", sanctions.BanView.as_view(), name="api-ban"),
+    path("reports", reports.ReportsView.as_view(), name="api-reports"),
+    path(f"{G}/report-cases", reports.GuildCasesView.as_view(), name="api-guild-cases"),
+    path("report-cases", reports.NodeCasesView.as_view(), name="api-node-cases"),
+    path("report-cases/<int:case_id>", reports.CaseView.as_view(), name="api-case"),
+    path(
+        "report-cases/<int:case_id>/notes", reports.CaseNotesView.as_view(), name="api-case-notes"
+    ),
+    path(
+        "report-cases/<int:case_id>/actions",
+        reports.CaseActionsView.as_view(),
+        name="api-case-actions",
+    ),
 ]
 
 urlpatterns: list = []
