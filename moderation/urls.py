@@ -1,5 +1,6 @@
 from django.urls import path
 
+from moderation import views
 from moderation.api import audit, reports, sanctions
 
 G = "guilds/<int:guild_id>"
@@ -24,4 +25,13 @@ api_urlpatterns = [
     ),
 ]
 
-urlpatterns: list = []
+urlpatterns = [
+    path("guilds/<int:guild_id>/moderation/", views.queue_page, name="moderation-queue"),
+    path("guilds/<int:guild_id>/moderation/log/", views.modlog_page, name="moderation-log"),
+    path(
+        "guilds/<int:guild_id>/moderation/members/<int:user_id>/",
+        views.member_page,
+        name="moderation-member",
+    ),
+    path("moderation/cases/<int:case_id>/", views.case_page, name="moderation-case"),
+]

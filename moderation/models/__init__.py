@@ -11,7 +11,7 @@ from moderation.models.reports import (
     ReportCase,
     TargetKind,
 )
-from moderation.models.sanctions import GuildBan, MemberTimeout
+from moderation.models.sanctions import GuildBan, MemberTimeout, ModeratedMember
 
 __all__ = [
     "CASE_TRANSITIONS",
@@ -26,6 +26,7 @@ __all__ = [
     "Category",
     "GuildBan",
     "MemberTimeout",
+    "ModeratedMember",
     "ModlogHead",
     "Report",
     "ReportCase",

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from guilds.models import Member
+
 
 class GuildBan(models.Model):
     guild = models.ForeignKey("guilds.Guild", on_delete=models.CASCADE, related_name="bans")
@@ -60,3 +62,12 @@ class MemberTimeout(models.Model):
     def __str__(self) -> str:
         where = f"#{self.channel_id}" if self.channel_id else "guild"
         return f"{self.user_id} timed out in {self.guild_id} ({where}) until {self.until}"
+
+
+class ModeratedMember(Member):
+    """Guild members as the operators' admin shows them, with sanction actions."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "member sanction"
+        verbose_name_plural = "member sanctions"
