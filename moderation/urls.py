@@ -1,7 +1,7 @@
 from django.urls import path
 
 from moderation import views
-from moderation.api import audit, reports, sanctions
+from moderation.api import audit, automod, reports, sanctions
 
 G = "guilds/<int:guild_id>"
 
@@ -11,6 +11,12 @@ api_urlpatterns = [
     path(f"{G}/modlog/export", audit.ModlogExportView.as_view(), name="api-modlog-export"),
     path(f"{G}/bans", sanctions.BansView.as_view(), name="api-bans"),
     path(f"{G}/bans/<int:user_id>", sanctions.BanView.as_view(), name="api-ban"),
+    path(f"{G}/auto-moderation/rules", automod.RulesView.as_view(), name="api-automod-rules"),
+    path(
+        f"{G}/auto-moderation/rules/<int:rule_id>",
+        automod.RuleView.as_view(),
+        name="api-automod-rule",
+    ),
     path("reports", reports.ReportsView.as_view(), name="api-reports"),
     path(f"{G}/report-cases", reports.GuildCasesView.as_view(), name="api-guild-cases"),
     path("report-cases", reports.NodeCasesView.as_view(), name="api-node-cases"),

@@ -114,10 +114,12 @@ def check_send_message(
         ):
             raise Invalid(errors={"ttl": [f"Seconds from 1 to {int(MAX_TTL.total_seconds())}."]})
         expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+    # Moderation (timeouts, automod) decides before the write transaction opens, so what it
+    # records about a refused message outlives the refusal.
+    check_message_allowed(user, channel_id, content, nonce=nonce)
     with transaction.atomic():
         access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
-        check_message_allowed(access, user, content)
         if nonce is not None:
             existing = Message.objects.filter(
                 channel=access.channel, author=user, nonce=nonce

@@ -1,4 +1,5 @@
 from moderation.models.audit import AppendOnly, AuditLogEntry, AuditLogEvent, ModlogHead
+from moderation.models.automod import AutomodAction, AutomodRule
 from moderation.models.reports import (
     CASE_TRANSITIONS,
     SEVERITY,
@@ -20,6 +21,8 @@ __all__ = [
     "AppendOnly",
     "AuditLogEntry",
     "AuditLogEvent",
+    "AutomodAction",
+    "AutomodRule",
     "CaseAction",
     "CaseNote",
     "CaseState",
