@@ -256,6 +256,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined.remove(group)
 
+    async def gateway_disconnect(self, event: dict[str, Any]) -> None:
+        """The account was deactivated: its sessions end now."""
+        await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
+
     async def gateway_dispatch(self, event: dict[str, Any]) -> None:
         if self.user is None:
             return

@@ -71,3 +71,11 @@ def revoke_guild_access(user_id: int, guild_id: int) -> None:
     (an internal message to the consumers, not a dispatch; the client hears GUILD_DELETE)."""
     message = {"type": REVOKE_GUILD, "guild_id": guild_id}
     transaction.on_commit(lambda: _send(user_group(user_id), message))
+
+
+DISCONNECT = "gateway.disconnect"
+
+
+def disconnect_user(user_id: int) -> None:
+    """After the account is deactivated: close every live gateway socket of the user."""
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": DISCONNECT}))

@@ -102,11 +102,20 @@ class ModeratedMemberAdmin(ReadOnlyAdmin):
         )
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Member], act, verb: str) -> None:
+        from moderation.services.operators import record_node_audit
+
         done, refused = 0, []
         for member in queryset.select_related("user", "guild"):
             try:
                 act(member)
                 done += 1
+                if request.user.is_superuser:
+                    record_node_audit(
+                        request.user,
+                        "member_" + verb.replace(" ", "_"),
+                        user=member.user,
+                        guild=member.guild,
+                    )
             except APIError as exc:
                 refused.append(f"{member.user.username}: {exc.message}")
         if done:
@@ -319,3 +328,6 @@ def _index_with_counts(index):
 
 admin.site.index = _index_with_counts(admin.site.index)
 admin.site.index_template = "moderation/admin_index.html"
+
+
+from moderation import operators_admin  # noqa: E402, F401  (registers the operator-only pages)

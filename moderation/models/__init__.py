@@ -1,5 +1,11 @@
 from moderation.models.audit import AppendOnly, AuditLogEntry, AuditLogEvent, ModlogHead
 from moderation.models.automod import AutomodAction, AutomodRule
+from moderation.models.operators import (
+    GuildSuspension,
+    NodeAccount,
+    NodeAuditEntry,
+    OperatedGuild,
+)
 from moderation.models.reports import (
     CASE_TRANSITIONS,
     SEVERITY,
@@ -28,7 +34,11 @@ __all__ = [
     "CaseState",
     "Category",
     "GuildBan",
+    "GuildSuspension",
     "MemberTimeout",
+    "NodeAccount",
+    "NodeAuditEntry",
+    "OperatedGuild",
     "ModeratedMember",
     "ModlogHead",
     "Report",
