@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.test import Client
 
 from accounts.models import AuthSession
@@ -95,3 +96,4 @@ async def test_node_ban_closes_live_gateway_sockets(world, root):
         closed = await session.ws.receive_output(timeout=5)
     assert closed["code"] == 4004
     await session.ws.wait(timeout=5)  # let the consumer finish its disconnect bookkeeping
+    await sync_to_async(close_old_connections)()
