@@ -46,6 +46,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.groups_joined: list[str] = []
         self.sent: OrderedDict[int, int] = OrderedDict()  # event id → seq, oldest first
         self.visible: dict[int, set[int]] = {}  # guild id → channel ids this session may see
+        self.revoked: set[int] = set()  # guilds this user was banned or kicked from
         self.catchup_from = gateway.lookback_from(None, timezone.now())
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
@@ -209,6 +210,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             guild_id = int(d["id"])
             group = gateway.events.guild_group(guild_id)
             self.visible.pop(guild_id, None)
+            if t == "GUILD_CREATE":
+                # A replayed (stale) GUILD_CREATE must not re-join a guild the user has
+                # since been banned or kicked from.
+                if not await database_sync_to_async(gateway.is_member)(self.user, guild_id):
+                    return False
+                self.revoked.discard(guild_id)
             if t == "GUILD_CREATE" and group not in self.groups_joined:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups_joined.append(group)
@@ -219,6 +226,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return True
         if guild_id is None:
             return True
+        if guild_id in self.revoked:
+            return False
         channel_id = gateway.event_channel(t, d)
         was_visible = channel_id in self.visible.get(guild_id, ()) if channel_id else False
         if t in gateway.VISIBILITY_EVENTS:
@@ -236,6 +245,20 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if t in ("CHANNEL_DELETE",):
             return was_visible
         return channel_id in self.visible[guild_id]
+
+    async def gateway_revoke_guild(self, event: dict[str, Any]) -> None:
+        """Banned or kicked: drop the guild's group and everything of it still in flight."""
+        guild_id = int(event["guild_id"])
+        self.revoked.add(guild_id)
+        self.visible.pop(guild_id, None)
+        group = gateway.events.guild_group(guild_id)
+        if group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.remove(group)
+
+    async def gateway_disconnect(self, event: dict[str, Any]) -> None:
+        """The account was deactivated: its sessions end now."""
+        await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
 
     async def gateway_dispatch(self, event: dict[str, Any]) -> None:
         if self.user is None:

@@ -61,3 +61,21 @@ def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
 def broadcast_ephemeral(group: str, t: str, d: dict[str, Any]) -> None:
     """For events that are worthless later (typing, presence): not stored, never replayed."""
     transaction.on_commit(lambda: publish(group, t, d))
+
+
+REVOKE_GUILD = "gateway.revoke_guild"
+
+
+def revoke_guild_access(user_id: int, guild_id: int) -> None:
+    """After a ban or kick: every live session of the user stops following the guild at once
+    (an internal message to the consumers, not a dispatch; the client hears GUILD_DELETE)."""
+    message = {"type": REVOKE_GUILD, "guild_id": guild_id}
+    transaction.on_commit(lambda: _send(user_group(user_id), message))
+
+
+DISCONNECT = "gateway.disconnect"
+
+
+def disconnect_user(user_id: int) -> None:
+    """After the account is deactivated: close every live gateway socket of the user."""
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": DISCONNECT}))

@@ -75,11 +75,15 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
     from guilds.services.access import guild_context
     from guilds.services.guilds import guild_payload
     from messaging.services.readstates import read_states
+    from united.errors import NotFound
 
     GatewaySession.objects.create(id=session_id, user=user)
     guilds, channels = [], []
     for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
-        ctx = guild_context(user, guild_id)
+        try:
+            ctx = guild_context(user, guild_id)
+        except NotFound:  # suspended by the operator
+            continue
         payload = guild_payload(ctx)
         guilds.append(payload)
         ids = [int(c["id"]) for c in payload.get("channels", [])]

@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("guilds.urls")),
     path("", include("federation.urls")),
+    path("", include("moderation.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"

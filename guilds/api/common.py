@@ -218,6 +218,9 @@ class RoleWrite(serializers.Serializer):
 class MemberPatch(serializers.Serializer):
     nick = serializers.CharField(required=False, allow_null=True)
     roles = serializers.ListField(child=Snowflake(), required=False)
+    communication_disabled_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Timeout until (MODERATE_MEMBERS); null lifts"
+    )
 
 
 class InviteCreate(serializers.Serializer):

@@ -110,7 +110,7 @@ class MemberView(APIView):
         request=MemberPatch,
         responses=MemberSchema,
         parameters=[REASON_HEADER],
-        summary="Change a member's nickname or roles",
+        summary="Change a member's nickname, roles or timeout",
         tags=["members"],
     )
     def patch(self, request: Request, guild_id: int, user_id: int) -> Response:
@@ -119,6 +119,18 @@ class MemberView(APIView):
                 request.user, guild_id, user_id, body(request), reason=reason(request)
             )
         )
+
+    @extend_schema(
+        responses={204: None},
+        parameters=[REASON_HEADER],
+        summary="Kick a member (KICK_MEMBERS)",
+        tags=["members"],
+    )
+    def delete(self, request: Request, guild_id: int, user_id: int) -> Response:
+        from moderation.services.sanctions import check_kick
+
+        check_kick(request.user, guild_id, user_id, reason=reason(request))
+        return Response(status=204)
 
 
 class MemberRoleView(APIView):

@@ -158,6 +158,11 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
         member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
     except (Guild.DoesNotExist, Member.DoesNotExist):
         raise unknown_guild() from None
+    from moderation.services.operators import is_suspended
+
+    if is_suspended(guild.id):
+        # Suspended by the node operator: nobody reads or writes it until it is lifted.
+        raise unknown_guild()
     roles = {r.id: r for r in Role.objects.filter(guild=guild)}
     return GuildContext(guild, user, member, roles, member_role_ids(member))
 

@@ -151,7 +151,8 @@ def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]
 def check_update_member(
     user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
 ) -> dict[str, Any]:
-    """Discord's PATCH /guilds/{id}/members/{uid}: `nick` and/or the full `roles` list."""
+    """Discord's PATCH /guilds/{id}/members/{uid}: `nick`, the full `roles` list and/or
+    `communication_disabled_until` (a timeout, checked by moderation)."""
     with transaction.atomic():
         ctx = guild_context(user, guild_id, lock=True)
         target = _target(ctx, user_id)
@@ -182,7 +183,13 @@ def check_update_member(
             do_change_member_roles(
                 ctx, target, add=wanted - current, remove=current - wanted, reason=reason
             )
-        return serialize_member(_target(ctx, user_id))
+        # Discord's timeout field: moderation owns the check (MODERATE_MEMBERS, hierarchy).
+        from moderation.services.timeouts import check_timeout, member_payload, parse_until
+
+        if "communication_disabled_until" in changes:
+            until = parse_until(changes["communication_disabled_until"])
+            check_timeout(user, guild_id, user_id, until, reason=reason)
+        return member_payload(_target(ctx, user_id))
 
 
 def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: str = "") -> None:

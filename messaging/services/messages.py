@@ -18,6 +18,7 @@ from messaging.search.indexing import note_change
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.serialize import prefetched, serialize_message
+from moderation.services import check_message_allowed, check_not_timed_out
 from united import errors
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
@@ -144,6 +145,9 @@ def check_send_message(
         ):
             raise Invalid(errors={"ttl": [f"Seconds from 1 to {int(MAX_TTL.total_seconds())}."]})
         expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+    # Moderation (timeouts, automod) decides before the write transaction opens, so what it
+    # records about a refused message outlives the refusal.
+    check_message_allowed(user, channel_id, content, nonce=nonce)
     with transaction.atomic():
         access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
@@ -428,6 +432,7 @@ def pins(user, channel_id: int) -> list[dict[str, Any]]:
 def check_typing(user, channel_id: int) -> None:
     access = access_text_channel(user, channel_id)
     access.require(P.SEND_MESSAGES)
+    check_not_timed_out(user, access.channel)
     payload = {
         "channel_id": str(access.channel.id),
         "guild_id": _gid(access.channel),
@@ -444,6 +449,7 @@ def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> 
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         access.require(P.SEND_MESSAGES)
+        check_not_timed_out(user, access.channel)
         if access.channel.type == ChannelType.PUBLIC_THREAD or access.ctx is None:
             raise Invalid(errors={"_errors": ["Threads start from guild channel messages."]})
         if message.thread_id:

@@ -12,6 +12,7 @@ from guilds.permissions import Permissions as P
 from messaging.models import Reaction
 from messaging.services.dms import broadcast_to_channel
 from messaging.services.messages import access_message, unknown_message
+from moderation.services import check_not_timed_out
 from united.errors import APIError, Invalid
 
 UNKNOWN_EMOJI = 10014
@@ -54,6 +55,7 @@ def check_add_reaction(user, channel_id: int, message_id: int, emoji: Any) -> bo
         access, message = access_message(user, channel_id, message_id)
         if message.deleted:
             raise unknown_message()
+        check_not_timed_out(user, access.channel)
         exists = Reaction.objects.filter(message=message, emoji=emoji).exists()
         # Adding to an existing reaction only needs to read; a new emoji needs ADD_REACTIONS.
         if not exists:

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from moderation import services
+from moderation.services import audit as services
 from united.errors import Invalid
 
 AuditLogSchema = inline_serializer(
@@ -62,3 +62,14 @@ class AuditLogView(APIView):
                 limit=_int(request, "limit", 50),
             )
         )
+
+
+class ModlogExportView(APIView):
+    @extend_schema(
+        responses={200: dict},
+        tags=["moderation"],
+        summary="The signed, hash-chained moderation log as JSON (VIEW_AUDIT_LOG)",
+        description="Verify offline with moderation/verify.py and the node's public key.",
+    )
+    def get(self, request: Request, guild_id: int) -> Response:
+        return Response(services.check_export_modlog(request.user, guild_id))
