@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "moderation",
     "federation",
     "voice",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("guilds.urls")),
+    path("app/", include("web.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"

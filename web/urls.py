@@ -1,0 +1,36 @@
+from django.urls import path
+
+from web.views import chat, manage, messages, onboarding
+
+CHANNEL = "channels/<int:channel_id>/"
+MESSAGE = CHANNEL + "messages/<int:message_id>/"
+
+urlpatterns = [
+    path("", chat.home, name="web-home"),
+    path("start/", onboarding.start, name="web-start"),
+    path("start/join/", onboarding.join, name="web-join"),
+    path("start/create/", onboarding.create, name="web-create"),
+    path("invites/<str:code>/accept/", onboarding.accept, name="web-accept-invite"),
+    path("rail/", chat.rail, name="web-rail"),
+    path("switcher.json", chat.switcher, name="web-switcher"),
+    path("guilds/<int:guild_id>/", chat.guild, name="web-guild"),
+    path("guilds/<int:guild_id>/channels/", chat.channel_list, name="web-channel-list"),
+    path(
+        "guilds/<int:guild_id>/channels/create/",
+        manage.create_channel,
+        name="web-create-channel",
+    ),
+    path("guilds/<int:guild_id>/members/", chat.member_list, name="web-members"),
+    path("guilds/<int:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
+    path(CHANNEL + "messages/", chat.older, name="web-older"),
+    path(CHANNEL + "messages/send/", messages.send, name="web-send"),
+    path(CHANNEL + "pins/", messages.pins, name="web-pins"),
+    path(CHANNEL + "typing/", messages.typing, name="web-typing"),
+    path(CHANNEL + "read/", messages.read, name="web-read"),
+    path(CHANNEL + "invite/", manage.create_invite, name="web-create-invite"),
+    path(MESSAGE + "fragment/", messages.fragment, name="web-message"),
+    path(MESSAGE + "edit/", messages.edit, name="web-edit"),
+    path(MESSAGE + "delete/", messages.delete, name="web-delete"),
+    path(MESSAGE + "react/", messages.react, name="web-react"),
+    path(MESSAGE + "pin/", messages.pin, name="web-pin"),
+]
