@@ -38,6 +38,15 @@ export function encodeMentions(text) {
     .replace(/(^|\s)#([\w-]{1,100})/g, (whole, lead, name) => (chans.has(name.toLowerCase()) ? `${lead}<#${chans.get(name.toLowerCase())}>` : whole));
 }
 
+// The reverse, for editing: "<@id>" → "@username", "<#id>" → "#name".
+export function decodeMentions(text) {
+  const users = new Map(members().map((m) => [m.id, m.key]));
+  const chans = new Map(channels().map((c) => [c.id, c.key]));
+  return text
+    .replace(/<@!?(\d+)>/g, (whole, id) => (users.has(id) ? `@${users.get(id)}` : whole))
+    .replace(/<#(\d+)>/g, (whole, id) => (chans.has(id) ? `#${chans.get(id)}` : whole));
+}
+
 export class Composer {
   constructor(form, pane) {
     this.form = form;

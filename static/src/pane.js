@@ -1,9 +1,31 @@
 // The message pane: scrolling, inserting and refreshing server-rendered message fragments,
 // the message toolbar (react, reply, edit in place, pin, delete), unread and read markers.
-import { PICKER } from "./emoji.js";
+import { decodeMentions, encodeMentions } from "./composer.js";
+import { PICKER, replaceShortcodes } from "./emoji.js";
 import { errorText, fragmentNodes, getText, postForm } from "./http.js";
 
 const GROUP_WINDOW_MS = 7 * 60 * 1000;
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: "short" });
+
+// "Today at 14:05", "Yesterday at 09:12", else the date: in the reader's own time zone.
+export function friendlyTimes(root) {
+  const today = new Date().toDateString();
+  const yesterday = new Date(Date.now() - 86400000).toDateString();
+  root.querySelectorAll("time.msg-time, time.msg-hover-time").forEach((el) => {
+    const when = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    el.title = when.toLocaleString();
+    if (el.classList.contains("msg-hover-time")) {
+      el.textContent = clock.format(when);
+      return;
+    }
+    const date = when.toDateString();
+    const prefix = date === today ? "Today" : date === yesterday ? "Yesterday" : day.format(when);
+    el.textContent = `${prefix} at ${clock.format(when)}`;
+  });
+}
 
 export class Pane {
   constructor(root) {
@@ -16,6 +38,8 @@ export class Pane {
     this.jumpBottom = root.querySelector("[data-jump-bottom]");
     this.picker = document.querySelector("[data-emoji-picker]");
     this.listen();
+    friendlyTimes(this.list);
+    new MutationObserver(() => friendlyTimes(this.list)).observe(this.list, { childList: true });
     this.scrollToBottom();
     this.markReadSoon();
   }
@@ -157,7 +181,7 @@ export class Pane {
     form.dataset.editForm = "";
     form.className = "edit-form";
     const area = document.createElement("textarea");
-    area.value = message.dataset.content;
+    area.value = decodeMentions(message.dataset.content);
     area.setAttribute("aria-label", "Edit message");
     area.rows = Math.min(8, area.value.split("\n").length + 1);
     const hint = document.createElement("p");
@@ -173,8 +197,9 @@ export class Pane {
       body.hidden = false;
     };
     const save = () => {
-      if (area.value.trim() === message.dataset.content.trim()) cancel();
-      else this.act(this.url(message.dataset.messageId, "edit"), { content: area.value }, message);
+      const content = encodeMentions(replaceShortcodes(area.value));
+      if (content.trim() === message.dataset.content.trim()) cancel();
+      else this.act(this.url(message.dataset.messageId, "edit"), { content }, message);
     };
     area.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {

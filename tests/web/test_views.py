@@ -50,7 +50,7 @@ def test_channel_page_renders_the_shell(browser, owner, guild, general, member):
     assert page.status_code == 200
     assert "<strong>world</strong>" in html
     assert 'aria-label="Communities"' in html and 'aria-label="Members"' in html
-    assert 'data-member data-user-id="%s"' % member.id in html
+    assert f'data-member data-user-id="{member.id}"' in html
     assert "Test Guild" in html and "#general" in html
 
 
