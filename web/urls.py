@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import chat, manage, messages, onboarding
+from web.views import chat, manage, messages, onboarding, settings
 
 CHANNEL = "channels/<int:channel_id>/"
 MESSAGE = CHANNEL + "messages/<int:message_id>/"
@@ -21,6 +21,33 @@ urlpatterns = [
         name="web-create-channel",
     ),
     path("guilds/<int:guild_id>/members/", chat.member_list, name="web-members"),
+    path("guilds/<int:guild_id>/settings/", settings.index, name="web-settings"),
+    path(
+        "guilds/<int:guild_id>/settings/overview/",
+        settings.overview,
+        name="web-settings-overview",
+    ),
+    path("guilds/<int:guild_id>/settings/roles/", settings.roles, name="web-settings-roles"),
+    path(
+        "guilds/<int:guild_id>/settings/roles/<int:role_id>/",
+        settings.role,
+        name="web-settings-role",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/channels/",
+        settings.channels,
+        name="web-settings-channels",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/channels/<int:channel_id>/",
+        settings.channel_permissions,
+        name="web-settings-channel",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/invites/",
+        settings.invites,
+        name="web-settings-invites",
+    ),
     path("guilds/<int:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
     path(CHANNEL + "messages/", chat.older, name="web-older"),
     path(CHANNEL + "messages/send/", messages.send, name="web-send"),

@@ -199,6 +199,23 @@ def journey(node, expect, sync_playwright) -> None:
         phone.click("[aria-label='Show channels']")
         shot(phone, "11-phone-channels")
 
+        # Guild settings: a role with its permission editor, then a channel's overwrites.
+        alice.click("[aria-label='Community settings']")
+        alice.click("a:has-text('Roles')")
+        alice.fill("#new-role-name", "Moderators")
+        alice.click("button:has-text('Create role')")
+        expect(alice.locator("#settings-title")).to_contain_text("Moderators")
+        alice.check("input[name=hoist]")
+        alice.check("label:has-text('Manage messages') input")
+        alice.click("button:has-text('Save changes')")
+        expect(alice.locator(".notice")).to_be_visible()
+        shot(alice, "12-settings-role")
+        settings_role_url = alice.url.split("?")[0]
+        alice.click("a:has-text('Channel permissions')")
+        alice.click("a:has-text('general')")
+        shot(alice, "13-settings-overwrites")
+        settings_channel_url = alice.url
+
         assert not problems, problems
 
         # Accessibility: axe-core needs its script injected, so this context skips the CSP.
@@ -211,7 +228,13 @@ def journey(node, expect, sync_playwright) -> None:
         for theme in ("dark", "light"):
             page.goto(node.url + "/app/start/")
             page.evaluate(f"() => localStorage.setItem('united-theme', '{theme}')")
-            for url in (general_url, node.url + "/app/start/", invite_url):
+            for url in (
+                general_url,
+                node.url + "/app/start/",
+                invite_url,
+                settings_role_url,
+                settings_channel_url,
+            ):
                 page.goto(url)
                 found = axe_violations(page)
                 assert not found, (theme, url, found)

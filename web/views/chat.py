@@ -50,6 +50,8 @@ def _shell(request: HttpRequest, ctx, current) -> dict[str, Any]:
         "member_groups": sidebar.members(ctx),
         "can_manage_channels": sidebar.can(ctx, perms.P.MANAGE_CHANNELS),
         "can_manage_guild": sidebar.can(ctx, perms.P.MANAGE_GUILD),
+        "can_settings": sidebar.can(ctx, perms.P.MANAGE_GUILD)
+        or sidebar.can(ctx, perms.P.MANAGE_ROLES),
         "my_status": presence.chosen(request.user).status,
     }
 
