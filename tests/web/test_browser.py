@@ -174,6 +174,14 @@ def journey(node, expect, sync_playwright) -> None:
         shot(alice, "06-channel")
         shot(bob, "07-channel-bob")
 
+        # Bob's connection drops: a visible banner, then RESUME replays what he missed.
+        bob.evaluate("() => window.unitedGateway.socket.close()")
+        expect(bob.locator("[data-conn-banner]")).to_be_visible()
+        alice.fill("#composer-input", "did you get this while away?")
+        alice.keyboard.press("Enter")
+        expect(message(bob, "did you get this while away?")).to_be_visible()
+        expect(bob.locator("[data-conn-banner]")).to_be_hidden()
+
         # A reload keeps everything; the private channel never shows up for Bob.
         bob.reload()
         kept = message(bob, "great to meet you")
