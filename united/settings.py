@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "moderation",
     "federation",
     "voice",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("guilds.urls")),
     path("", include("federation.urls")),
     path("", include("moderation.urls")),
+    path("app/", include("web.urls")),
 ]
 
 admin.site.site_header = "UNITED node administration"

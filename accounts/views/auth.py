@@ -43,7 +43,8 @@ def _after_first_factor(request: HttpRequest, result: dict[str, Any], next_url: 
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     mode = getattr(settings, "UNITED_REGISTRATION", "open")
-    context: dict[str, Any] = {"mode": mode, "values": {}}
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    context: dict[str, Any] = {"mode": mode, "values": {}, "next": next_url}
     status = 200
     if request.method == "POST":
         context["values"] = {
@@ -63,7 +64,8 @@ def register(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             signin.finish_sign_in(request, user, method="register", web=True)
-            return redirect("security")
+            # Onboarding (the chat client, an invite) passes where to go next.
+            return redirect(next_url if next_url != "/" else "security")
     return render(request, "accounts/register.html", context, status=status)
 
 

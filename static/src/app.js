@@ -3,6 +3,8 @@ import "./htmx-global.js";
 import "htmx-ext-ws";
 import "./accounts-passkeys.js";
 import "./accounts-recovery.js";
+import "./theme.js";
+import "./chat.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

@@ -1,0 +1,273 @@
+// The composer: Enter sends (Shift+Enter is a new line), a client nonce makes a retry safe,
+// :shortcodes: become emoji, @name/#channel autocomplete (turned into <@id>/<#id> on send),
+// typing notices, replies, slow-mode countdown.
+import { replaceShortcodes } from "./emoji.js";
+import { errorText, postForm } from "./http.js";
+
+const TYPING_EVERY_MS = 8000;
+const TRIGGER = /(^|\s)([@#])([\w.-]{0,32})$/;
+
+function newNonce() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function members() {
+  return Array.from(document.querySelectorAll("[data-member]"), (el) => ({
+    id: el.dataset.userId,
+    key: el.dataset.username,
+    label: el.dataset.name,
+  }));
+}
+
+function channels() {
+  return Array.from(document.querySelectorAll("[data-channel-link]"), (el) => ({
+    id: el.dataset.channelLink,
+    key: el.dataset.channelName,
+    label: el.dataset.channelName,
+  }));
+}
+
+// "@alice" → "<@id>", "#general" → "<#id>" for names that exist here; the rest stays text.
+export function encodeMentions(text) {
+  const users = new Map(members().map((m) => [m.key.toLowerCase(), m.id]));
+  const chans = new Map(channels().map((c) => [c.key.toLowerCase(), c.id]));
+  return text
+    .replace(/(^|\s)@([\w.-]{1,32})/g, (whole, lead, name) => (users.has(name.toLowerCase()) ? `${lead}<@${users.get(name.toLowerCase())}>` : whole))
+    .replace(/(^|\s)#([\w-]{1,100})/g, (whole, lead, name) => (chans.has(name.toLowerCase()) ? `${lead}<#${chans.get(name.toLowerCase())}>` : whole));
+}
+
+// The reverse, for editing: "<@id>" → "@username", "<#id>" → "#name".
+export function decodeMentions(text) {
+  const users = new Map(members().map((m) => [m.id, m.key]));
+  const chans = new Map(channels().map((c) => [c.id, c.key]));
+  return text
+    .replace(/<@!?(\d+)>/g, (whole, id) => (users.has(id) ? `@${users.get(id)}` : whole))
+    .replace(/<#(\d+)>/g, (whole, id) => (chans.has(id) ? `#${chans.get(id)}` : whole));
+}
+
+export class Composer {
+  constructor(form, pane) {
+    this.form = form;
+    this.pane = pane;
+    this.input = form.querySelector("[data-composer-input]");
+    this.nonce = form.querySelector("[data-nonce]");
+    this.replyTo = form.querySelector("[data-reply-to]");
+    this.replyBanner = form.querySelector("[data-reply-banner]");
+    this.error = form.querySelector("[data-composer-error]");
+    this.slowStatus = form.querySelector("[data-slowmode-status]");
+    this.list = form.querySelector("[data-autocomplete]");
+    this.slowmode = Number(form.dataset.slowmode || 0);
+    this.typingUrl = pane.root.dataset.typingUrl;
+    this.lastTyping = 0;
+    this.waitUntil = 0;
+    this.sending = false;
+    this.choices = [];
+    this.active = 0;
+    this.nonce.value = newNonce();
+    this.listen();
+  }
+
+  autosize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 240)}px`;
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.error.hidden = !text;
+  }
+
+  async send() {
+    const content = encodeMentions(replaceShortcodes(this.input.value)).trim();
+    if (!content || this.sending) return;
+    if (Date.now() < this.waitUntil) {
+      this.showError("Slow mode is on: wait for the countdown.");
+      return;
+    }
+    this.sending = true;
+    let response;
+    try {
+      response = await postForm(this.form.action, { content, nonce: this.nonce.value, reply_to: this.replyTo.value });
+    } catch (error) {
+      // Same nonce on the next try: the node keeps one message per nonce.
+      this.showError("Not sent: the connection dropped. Press Enter to try again.");
+      this.sending = false;
+      return;
+    }
+    const html = await response.text();
+    this.sending = false;
+    if (response.status === 429) {
+      this.countdown(Number(response.headers.get("Retry-After") || this.slowmode || 5));
+      this.showError(errorText(html));
+      return;
+    }
+    if (!response.ok) {
+      this.showError(errorText(html));
+      return;
+    }
+    this.showError("");
+    this.input.value = "";
+    this.autosize();
+    this.nonce.value = newNonce();
+    this.cancelReply();
+    this.pane.place(html);
+    this.pane.scrollToBottom();
+    if (this.slowmode) this.countdown(this.slowmode);
+  }
+
+  countdown(seconds) {
+    this.waitUntil = Date.now() + seconds * 1000;
+    clearInterval(this.slowTimer);
+    const tick = () => {
+      const left = Math.ceil((this.waitUntil - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(this.slowTimer);
+        this.slowStatus.textContent = this.slowmode ? `Slow mode is on: one message every ${this.slowmode}s.` : "";
+        this.form.classList.remove("waiting");
+        return;
+      }
+      this.form.classList.add("waiting");
+      this.slowStatus.textContent = `Slow mode: you can send again in ${left}s.`;
+    };
+    tick();
+    this.slowTimer = setInterval(tick, 1000);
+  }
+
+  typing() {
+    if (Date.now() - this.lastTyping < TYPING_EVERY_MS || !this.input.value.trim()) return;
+    this.lastTyping = Date.now();
+    postForm(this.typingUrl, {}).catch(() => {});
+  }
+
+  reply(message) {
+    this.replyTo.value = message.dataset.messageId;
+    const author = message.querySelector(".msg-author");
+    let name = author ? author.textContent : "";
+    for (let prev = message; !name && prev; prev = prev.previousElementSibling) {
+      const head = prev.querySelector && prev.querySelector(".msg-author");
+      if (head) name = head.textContent;
+    }
+    this.replyBanner.querySelector("[data-reply-name]").textContent = name;
+    this.replyBanner.hidden = false;
+    this.input.focus();
+  }
+
+  cancelReply() {
+    this.replyTo.value = "";
+    this.replyBanner.hidden = true;
+  }
+
+  suggest() {
+    const before = this.input.value.slice(0, this.input.selectionStart);
+    const match = before.match(TRIGGER);
+    if (!match) return this.closeSuggestions();
+    const [, , sigil, query] = match;
+    const pool = sigil === "@" ? members() : channels();
+    const q = query.toLowerCase();
+    this.choices = pool.filter((c) => c.key.toLowerCase().startsWith(q) || c.label.toLowerCase().startsWith(q)).slice(0, 8);
+    this.sigil = sigil;
+    this.query = query;
+    if (!this.choices.length) return this.closeSuggestions();
+    this.active = 0;
+    this.renderSuggestions();
+    return undefined;
+  }
+
+  renderSuggestions() {
+    this.list.replaceChildren(
+      ...this.choices.map((choice, index) => {
+        const item = document.createElement("li");
+        item.role = "option";
+        item.id = `ac-${index}`;
+        item.className = index === this.active ? "active" : "";
+        item.setAttribute("aria-selected", index === this.active ? "true" : "false");
+        item.textContent = `${this.sigil}${choice.key}`;
+        if (choice.label !== choice.key) {
+          const hint = document.createElement("span");
+          hint.className = "muted";
+          hint.textContent = ` ${choice.label}`;
+          item.append(hint);
+        }
+        item.addEventListener("mousedown", (event) => {
+          event.preventDefault();
+          this.pick(index);
+        });
+        return item;
+      }),
+    );
+    this.list.hidden = false;
+    this.input.setAttribute("aria-activedescendant", `ac-${this.active}`);
+  }
+
+  closeSuggestions() {
+    this.choices = [];
+    this.list.hidden = true;
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  pick(index) {
+    const choice = this.choices[index];
+    const caret = this.input.selectionStart;
+    const start = caret - this.query.length - 1;
+    const text = `${this.sigil}${choice.key} `;
+    this.input.value = this.input.value.slice(0, start) + text + this.input.value.slice(caret);
+    this.input.setSelectionRange(start + text.length, start + text.length);
+    this.closeSuggestions();
+    this.input.focus();
+  }
+
+  liveShortcodes() {
+    const caret = this.input.selectionStart;
+    const before = this.input.value.slice(0, caret);
+    const replaced = replaceShortcodes(before);
+    if (replaced !== before) {
+      this.input.value = replaced + this.input.value.slice(caret);
+      this.input.setSelectionRange(replaced.length, replaced.length);
+    }
+  }
+
+  listen() {
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      if (this.choices.length) {
+        if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+          event.preventDefault();
+          const step = event.key === "ArrowDown" ? 1 : -1;
+          this.active = (this.active + step + this.choices.length) % this.choices.length;
+          this.renderSuggestions();
+          return;
+        }
+        if (event.key === "Enter" || event.key === "Tab") {
+          event.preventDefault();
+          this.pick(this.active);
+          return;
+        }
+        if (event.key === "Escape") {
+          event.preventDefault();
+          event.stopPropagation();
+          this.closeSuggestions();
+          return;
+        }
+      }
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      } else if (event.key === "ArrowUp" && !this.input.value) {
+        if (this.pane.editLast()) event.preventDefault();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      this.liveShortcodes();
+      this.autosize();
+      this.suggest();
+      this.typing();
+    });
+    this.replyBanner.querySelector("[data-reply-cancel]").addEventListener("click", () => this.cancelReply());
+    document.addEventListener("united:reply", (event) => this.reply(event.detail.message));
+  }
+}

@@ -1,0 +1,299 @@
+// The message pane: scrolling, inserting and refreshing server-rendered message fragments,
+// the message toolbar (react, reply, edit in place, pin, delete), unread and read markers.
+import { decodeMentions, encodeMentions } from "./composer.js";
+import { PICKER, replaceShortcodes } from "./emoji.js";
+import { errorText, fragmentNodes, getText, postForm } from "./http.js";
+
+const GROUP_WINDOW_MS = 7 * 60 * 1000;
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: "short" });
+
+// "Today at 14:05", "Yesterday at 09:12", else the date: in the reader's own time zone.
+export function friendlyTimes(root) {
+  const today = new Date().toDateString();
+  const yesterday = new Date(Date.now() - 86400000).toDateString();
+  root.querySelectorAll("time.msg-time, time.msg-hover-time").forEach((el) => {
+    const when = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    el.title = when.toLocaleString();
+    if (el.classList.contains("msg-hover-time")) {
+      el.textContent = clock.format(when);
+      return;
+    }
+    const date = when.toDateString();
+    const prefix = date === today ? "Today" : date === yesterday ? "Yesterday" : day.format(when);
+    el.textContent = `${prefix} at ${clock.format(when)}`;
+  });
+}
+
+export class Pane {
+  constructor(root) {
+    this.root = root;
+    this.list = root.querySelector("[data-messages]");
+    this.scroller = root.querySelector("[data-scroller]");
+    this.base = root.dataset.fragmentBase;
+    this.readUrl = root.dataset.lastReadUrl;
+    this.acked = "0";
+    this.jumpBottom = root.querySelector("[data-jump-bottom]");
+    this.picker = document.querySelector("[data-emoji-picker]");
+    this.listen();
+    friendlyTimes(this.list);
+    new MutationObserver(() => friendlyTimes(this.list)).observe(this.list, { childList: true });
+    this.scrollToBottom();
+    this.markReadSoon();
+  }
+
+  messages() {
+    return this.list.querySelectorAll("[data-message]");
+  }
+
+  lastMessage() {
+    const all = this.messages();
+    return all.length ? all[all.length - 1] : null;
+  }
+
+  nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  groupedAfter(previous, authorId, timestamp) {
+    if (!previous || previous.dataset.authorId !== authorId) return false;
+    return new Date(timestamp) - new Date(previous.dataset.timestamp) < GROUP_WINDOW_MS;
+  }
+
+  url(id, action) {
+    return `${this.base}${id}/${action}/`;
+  }
+
+  // Insert or replace: the same message may arrive from the composer and from the gateway.
+  place(html) {
+    const stick = this.nearBottom();
+    fragmentNodes(html).forEach((node) => {
+      const existing = node.id ? document.getElementById(node.id) : null;
+      if (existing) existing.replaceWith(node);
+      else this.list.appendChild(node);
+    });
+    if (stick) this.scrollToBottom();
+    else if (this.jumpBottom) this.jumpBottom.hidden = false;
+    this.markReadSoon();
+  }
+
+  async add(id, authorId, timestamp) {
+    if (document.getElementById(`message-${id}`)) return;
+    const grouped = this.groupedAfter(this.lastMessage(), authorId, timestamp) ? "1" : "0";
+    this.place(await getText(`${this.url(id, "fragment")}?grouped=${grouped}`));
+  }
+
+  async refresh(id) {
+    const element = document.getElementById(`message-${id}`);
+    if (!element) return;
+    const grouped = element.classList.contains("grouped") ? "1" : "0";
+    const html = await getText(`${this.url(id, "fragment")}?grouped=${grouped}`);
+    const [node] = fragmentNodes(html);
+    if (node && document.getElementById(`message-${id}`)) document.getElementById(`message-${id}`).replaceWith(node);
+  }
+
+  remove(id) {
+    const element = document.getElementById(`message-${id}`);
+    if (!element) return;
+    const next = element.nextElementSibling;
+    // The next message of the run now needs its own header: refetch it ungrouped.
+    element.remove();
+    if (next && next.classList.contains("grouped")) {
+      next.classList.remove("grouped");
+      this.refresh(next.dataset.messageId);
+    }
+  }
+
+  async act(url, fields, message) {
+    const grouped = message.classList.contains("grouped") ? "1" : "0";
+    const response = await postForm(`${url}?grouped=${grouped}`, fields);
+    const html = await response.text();
+    if (!response.ok) {
+      this.flash(errorText(html));
+      return;
+    }
+    if (html.trim()) message.replaceWith(...fragmentNodes(html));
+    else this.remove(message.dataset.messageId);
+  }
+
+  flash(text) {
+    const region = document.querySelector("[data-composer-error]");
+    if (!region) return;
+    region.textContent = text;
+    region.hidden = false;
+    setTimeout(() => {
+      region.hidden = true;
+    }, 6000);
+  }
+
+  markReadSoon() {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => this.markRead(false), 800);
+  }
+
+  async markRead(force) {
+    const last = this.lastMessage();
+    if (!last || document.visibilityState !== "visible") return;
+    if (!force && !this.nearBottom()) return;
+    const id = last.dataset.messageId;
+    if (BigInt(id) <= BigInt(this.acked)) return;
+    this.acked = id;
+    const response = await postForm(this.readUrl, { message_id: id });
+    if (response.ok) {
+      const bar = this.root.querySelector("[data-new-bar]");
+      if (bar) bar.hidden = true;
+    }
+  }
+
+  openPicker(button, message) {
+    const picker = this.picker;
+    picker.replaceChildren(
+      ...PICKER.map((emoji) => {
+        const choice = document.createElement("button");
+        choice.type = "button";
+        choice.textContent = emoji;
+        choice.setAttribute("aria-label", `React with ${emoji}`);
+        choice.addEventListener("click", () => {
+          picker.hidden = true;
+          this.act(this.url(message.dataset.messageId, "react"), { emoji }, message);
+        });
+        return choice;
+      }),
+    );
+    const rect = button.getBoundingClientRect();
+    picker.hidden = false;
+    picker.style.top = `${Math.max(8, rect.top - picker.offsetHeight - 6)}px`;
+    picker.style.left = `${Math.max(8, rect.right - picker.offsetWidth)}px`;
+    picker.querySelector("button").focus();
+  }
+
+  edit(message) {
+    if (message.querySelector("[data-edit-form]")) return;
+    const body = message.querySelector("[data-body]");
+    const form = document.createElement("form");
+    form.dataset.editForm = "";
+    form.className = "edit-form";
+    const area = document.createElement("textarea");
+    area.value = decodeMentions(message.dataset.content);
+    area.setAttribute("aria-label", "Edit message");
+    area.rows = Math.min(8, area.value.split("\n").length + 1);
+    const hint = document.createElement("p");
+    hint.className = "small muted";
+    hint.textContent = "Esc to cancel · Enter to save";
+    form.append(area, hint);
+    body.hidden = true;
+    body.after(form);
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    const cancel = () => {
+      form.remove();
+      body.hidden = false;
+    };
+    const save = () => {
+      const content = encodeMentions(replaceShortcodes(area.value));
+      if (content.trim() === message.dataset.content.trim()) cancel();
+      else this.act(this.url(message.dataset.messageId, "edit"), { content }, message);
+    };
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        cancel();
+      } else if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        save();
+      }
+    });
+  }
+
+  editLast() {
+    const mine = this.list.querySelectorAll("[data-message][data-mine]:not(.deleted)");
+    if (mine.length) this.edit(mine[mine.length - 1]);
+    return mine.length > 0;
+  }
+
+  jumpTo(id) {
+    const target = document.getElementById(`message-${id}`);
+    if (!target) {
+      this.flash("The original message is further back in history: scroll up to load it.");
+      return;
+    }
+    target.scrollIntoView({ block: "center" });
+    target.classList.add("highlight");
+    target.focus({ preventScroll: true });
+    setTimeout(() => target.classList.remove("highlight"), 2000);
+  }
+
+  listen() {
+    this.list.addEventListener("click", (event) => {
+      const message = event.target.closest("[data-message]");
+      const jump = event.target.closest("[data-jump-to]");
+      if (jump) {
+        event.preventDefault();
+        this.jumpTo(jump.dataset.jumpTo);
+        return;
+      }
+      if (!message) return;
+      const chip = event.target.closest("[data-react]");
+      if (chip) {
+        this.act(this.url(message.dataset.messageId, "react"), { emoji: chip.dataset.react }, message);
+        return;
+      }
+      const button = event.target.closest("[data-action]");
+      if (!button) return;
+      const id = message.dataset.messageId;
+      const action = button.dataset.action;
+      if (action === "react") this.openPicker(button, message);
+      else if (action === "edit") this.edit(message);
+      else if (action === "reply") document.dispatchEvent(new CustomEvent("united:reply", { detail: { message } }));
+      else if (action === "pin") this.act(this.url(id, "pin"), { pinned: button.dataset.pinned }, message);
+      else if (action === "delete" && window.confirm("Delete this message? This cannot be undone.")) {
+        this.act(this.url(id, "delete"), {}, message);
+      }
+    });
+    document.addEventListener("click", (event) => {
+      const jump = event.target.closest("#pins-dialog [data-jump-to]");
+      if (jump) {
+        event.preventDefault();
+        jump.closest("dialog").close();
+        this.jumpTo(jump.dataset.jumpTo);
+      }
+      if (!this.picker.hidden && !event.target.closest("[data-emoji-picker], [data-action='react']")) this.picker.hidden = true;
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !this.picker.hidden) this.picker.hidden = true;
+    });
+    this.scroller.addEventListener("scroll", () => {
+      if (this.nearBottom()) {
+        if (this.jumpBottom) this.jumpBottom.hidden = true;
+        this.markReadSoon();
+      }
+    });
+    if (this.jumpBottom) this.jumpBottom.addEventListener("click", () => this.scrollToBottom());
+    const jumpUnread = this.root.querySelector("[data-jump-unread]");
+    if (jumpUnread) jumpUnread.addEventListener("click", () => document.getElementById("unread-marker")?.scrollIntoView({ block: "center" }));
+    const markRead = this.root.querySelector("[data-mark-read]");
+    if (markRead) markRead.addEventListener("click", () => this.markRead(true));
+    document.addEventListener("visibilitychange", () => this.markReadSoon());
+    // Older pages load above what is on screen: keep the reader's place.
+    let fromBottom = null;
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      if (event.detail.target.matches && event.detail.target.matches("[data-sentinel]")) {
+        fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
+      }
+    });
+    document.body.addEventListener("htmx:afterSettle", () => {
+      if (fromBottom !== null) {
+        this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+        fromBottom = null;
+      }
+    });
+  }
+}

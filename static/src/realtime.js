@@ -1,0 +1,130 @@
+// Gateway events → the page: messages of the open channel are fetched as server-rendered
+// fragments; everything else (unread marks, channel list, members, presence) refreshes the
+// sidebar fragments through HTMX, debounced so a burst of events costs one request each.
+import htmx from "./htmx-global.js";
+import { fragmentNodes, getText } from "./http.js";
+
+function debounced(fn, ms) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
+const trigger = (name) => () => htmx.trigger(document.body, name);
+
+export function wire(gw, shell, pane) {
+  const channelId = shell.dataset.channelId;
+  const guildId = shell.dataset.guildId;
+  const me = shell.dataset.userId;
+  const refreshChannels = debounced(trigger("refresh-channels"), 300);
+  const refreshRail = debounced(trigger("refresh-rail"), 300);
+  const refreshMembers = debounced(trigger("refresh-members"), 400);
+  const typingBox = document.querySelector("[data-typing]");
+  const typers = new Map();
+
+  const drawTyping = () => {
+    if (!typingBox) return;
+    const names = Array.from(typers.keys()).map((id) => {
+      const member = document.querySelector(`[data-member][data-user-id="${id}"]`);
+      return member ? member.dataset.name : "Someone";
+    });
+    typingBox.textContent = !names.length
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length < 4
+          ? `${names.join(", ")} are typing…`
+          : "Several people are typing…";
+    typingBox.classList.toggle("active", names.length > 0);
+  };
+
+  const stopTyping = (userId) => {
+    clearTimeout(typers.get(userId));
+    typers.delete(userId);
+    drawTyping();
+  };
+
+  const resync = async () => {
+    refreshChannels();
+    refreshRail();
+    refreshMembers();
+    if (!pane) return;
+    // Events missed while no session existed: redraw the pane from the server.
+    const html = await getText(window.location.href);
+    const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-messages]");
+    if (fresh) {
+      pane.list.replaceChildren(...fragmentNodes(fresh.innerHTML));
+      htmx.process(pane.list);
+      pane.scrollToBottom();
+    }
+  };
+
+  gw.on((t, d) => {
+    const here = pane && d && d.channel_id === channelId;
+    switch (t) {
+      case "MESSAGE_CREATE":
+        if (here) {
+          if (d.author) stopTyping(d.author.id);
+          pane.add(d.id, d.author ? d.author.id : "", d.timestamp);
+        } else {
+          refreshChannels();
+          refreshRail();
+        }
+        break;
+      case "MESSAGE_UPDATE":
+      case "MESSAGE_REACTION_ADD":
+      case "MESSAGE_REACTION_REMOVE":
+        if (here) pane.refresh(d.message_id || d.id);
+        break;
+      case "MESSAGE_DELETE":
+        if (here) pane.remove(d.id);
+        refreshChannels();
+        break;
+      case "MESSAGE_ACK":
+        refreshChannels();
+        refreshRail();
+        break;
+      case "TYPING_START":
+        if (here && d.user_id !== me) {
+          clearTimeout(typers.get(d.user_id));
+          typers.set(d.user_id, setTimeout(() => stopTyping(d.user_id), 10000));
+          drawTyping();
+        }
+        break;
+      case "PRESENCE_UPDATE":
+        if (d.user && d.user.id === me) {
+          document.querySelectorAll("[data-my-status-dot]").forEach((dot) => {
+            dot.dataset.status = d.status === "offline" ? "invisible" : d.status;
+          });
+        }
+        if (!d.guild_id || d.guild_id === guildId) refreshMembers();
+        break;
+      case "GUILD_MEMBER_ADD":
+      case "GUILD_MEMBER_REMOVE":
+      case "GUILD_MEMBER_UPDATE":
+        if (d.guild_id === guildId) refreshMembers();
+        break;
+      case "CHANNEL_CREATE":
+      case "CHANNEL_UPDATE":
+        if (d.guild_id === guildId) refreshChannels();
+        break;
+      case "CHANNEL_DELETE":
+        if (d.id === channelId) window.location.assign(`/app/guilds/${guildId}/`);
+        else refreshChannels();
+        break;
+      case "GUILD_CREATE":
+      case "GUILD_UPDATE":
+      case "GUILD_DELETE":
+        refreshRail();
+        if (t === "GUILD_DELETE" && d.id === guildId) window.location.assign("/app/");
+        break;
+      case "RESYNC":
+        resync();
+        break;
+      default:
+        break;
+    }
+  });
+}

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WebConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "web"
+    verbose_name = "Web client"

@@ -1,0 +1,128 @@
+"""What the chat shell shows around the message pane, assembled from the owning services:
+the guild rail (unread dot, mention badge), one guild's channel tree and its member list.
+Nothing here decides access; every list comes from a service that already filtered it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from guilds import permissions as perms
+from guilds.models import TEXT_TYPES, Channel, ChannelType
+from guilds.services.access import GuildContext, guild_context, visible_channels
+from guilds.services.guilds import list_user_guilds
+from guilds.services.members import member_list
+from messaging.presence import guild_presences
+from messaging.services.readstates import read_states
+
+
+@dataclass
+class ChannelItem:
+    channel: Channel
+    unread: bool = False
+    mentions: int = 0
+    last_read_id: int = 0
+
+    @property
+    def is_text(self) -> bool:
+        return self.channel.type in TEXT_TYPES
+
+    @property
+    def is_voice(self) -> bool:
+        return self.channel.type == ChannelType.GUILD_VOICE
+
+
+@dataclass
+class Category:
+    channel: Channel | None
+    items: list[ChannelItem] = field(default_factory=list)
+
+
+def initials(name: str) -> str:
+    words = [w for w in name.replace("-", " ").split() if w]
+    letters = "".join(w[0] for w in words[:2]) if len(words) > 1 else name[:2]
+    return letters.upper()
+
+
+def _states(user, channels: list[Channel]) -> dict[int, dict[str, Any]]:
+    text = [c for c in channels if c.type in TEXT_TYPES]
+    return {int(s["id"]): s for s in read_states(user, text)}
+
+
+def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
+    channels = [c for c, _ in visible_channels(ctx)]
+    states = _states(user, channels)
+    items = []
+    for channel in channels:
+        state = states.get(channel.id, {})
+        items.append(
+            ChannelItem(
+                channel,
+                unread=bool(state.get("unread")),
+                mentions=int(state.get("mention_count") or 0),
+                last_read_id=int(state.get("last_message_id") or 0),
+            )
+        )
+    return items
+
+
+def channel_tree(items: list[ChannelItem]) -> list[Category]:
+    """Uncategorised channels first, then each category with its children (Discord's order)."""
+    loose = Category(None)
+    categories: dict[int, Category] = {}
+    for item in items:
+        if item.channel.type == ChannelType.GUILD_CATEGORY:
+            categories[item.channel.id] = Category(item.channel)
+    for item in items:
+        if item.channel.type == ChannelType.GUILD_CATEGORY:
+            continue
+        parent = categories.get(item.channel.parent_id or 0)
+        (parent or loose).items.append(item)
+    tree = [loose] if loose.items else []
+    return tree + sorted(categories.values(), key=lambda c: (c.channel.position, c.channel.id))
+
+
+def default_channel(ctx: GuildContext, items: list[ChannelItem]) -> Channel | None:
+    text = [i.channel for i in items if i.is_text]
+    preferred = ctx.guild.default_channel_id
+    for channel in text:
+        if channel.id == preferred:
+            return channel
+    return text[0] if text else None
+
+
+def rail(user) -> list[dict[str, Any]]:
+    """The user's guilds with an unread dot and a mention badge each."""
+    out = []
+    for entry in list_user_guilds(user):
+        ctx = guild_context(user, int(entry["id"]))
+        items = channel_items(user, ctx)
+        out.append(
+            {
+                "id": entry["id"],
+                "name": entry["name"],
+                "initials": initials(entry["name"]),
+                "unread": any(i.unread for i in items),
+                "mentions": sum(i.mentions for i in items),
+            }
+        )
+    return out
+
+
+def members(ctx: GuildContext) -> list[dict[str, Any]]:
+    """Member list groups (hoisted roles, online, offline), each member with a status."""
+    user_ids = list(ctx.guild.members.values_list("user_id", flat=True))
+    statuses = {int(p["user"]["id"]): p["status"] for p in guild_presences(user_ids)}
+    groups = member_list(ctx.guild, set(statuses))
+    for group in groups:
+        for member in group["members"]:
+            member["status"] = statuses.get(int(member["user"]["id"]), "offline")
+            shown = member["nick"] or member["user"]["global_name"] or member["user"]["username"]
+            member["shown_name"] = shown
+            member["initials"] = initials(shown)
+    return groups
+
+
+def can(ctx: GuildContext, flag: int, channel: Channel | None = None) -> bool:
+    granted = ctx.base if channel is None else ctx.channel_permissions(channel)
+    return perms.has(granted, flag)

@@ -1,0 +1,104 @@
+"""Turns the messaging service's Discord-shaped message dicts into what the pane draws: day
+separators, runs of consecutive messages by one author, the unread divider, mentions of the
+viewer, and the quoted original of a reply."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils.html import escape
+
+from messaging.services.messages import get_message
+from united.errors import APIError
+
+GROUP_WINDOW = timedelta(minutes=7)
+_MENTION = re.compile(r"&lt;(@!?|@&amp;|#)(\d{1,20})&gt;")
+
+
+def shown_name(author: dict[str, Any] | None) -> str:
+    if not author:
+        return "Deleted user"
+    return author.get("global_name") or author["username"]
+
+
+def mentionize(html: str, names: dict[str, str], channels: dict[str, str]) -> str:
+    """`content_html` is sanitised and shows `<@id>` escaped; draw those as mention chips.
+    Only ids and already-escaped names go into the markup."""
+
+    def chip(match: re.Match) -> str:
+        kind, ident = match.group(1), match.group(2)
+        if kind == "#":
+            name = channels.get(ident)
+            return f'<span class="mention">#{escape(name)}</span>' if name else match.group(0)
+        if kind == "@&amp;":
+            return match.group(0)
+        name = names.get(ident)
+        return f'<span class="mention">@{escape(name)}</span>' if name else match.group(0)
+
+    return _MENTION.sub(chip, html)
+
+
+def annotate(
+    user,
+    messages: list[dict[str, Any]],
+    *,
+    names: dict[str, str],
+    channels: dict[str, str],
+    role_ids: set[str] | frozenset[str] = frozenset(),
+    last_read_id: int | None = None,
+    previous: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """`messages` oldest first; `previous` is the message drawn just above them, if any."""
+    me = str(user.id)
+    unread_marked = False
+    for message in messages:
+        moment = datetime.fromisoformat(message["timestamp"])
+        message["moment"] = moment
+        message["author_name"] = shown_name(message["author"])
+        message["author_initials"] = message["author_name"][:2].upper()
+        message["mine"] = bool(message["author"]) and message["author"]["id"] == me
+        message["html"] = mentionize(message["content_html"], names, channels)
+        message["mentioned"] = (
+            message["mention_everyone"]
+            or any(u["id"] == me for u in message["mentions"])
+            or bool(role_ids & set(message["mention_roles"]))
+        )
+        before = previous
+        message["new_day"] = before is None or before["moment"].date() != moment.date()
+        message["grouped"] = bool(
+            before
+            and not message["new_day"]
+            and "message_reference" not in message
+            and before["author"]
+            and message["author"]
+            and before["author"]["id"] == message["author"]["id"]
+            and moment - before["moment"] < GROUP_WINDOW
+        )
+        if (
+            last_read_id is not None
+            and not unread_marked
+            and int(message["id"]) > last_read_id
+            and not message["mine"]
+        ):
+            message["first_unread"] = unread_marked = True
+            message["grouped"] = False
+        reference = message.get("message_reference")
+        if reference:
+            message["replied"] = _original(user, reference, names, channels)
+        previous = message
+    return messages
+
+
+def _original(user, reference: dict[str, Any], names, channels) -> dict[str, Any] | None:
+    try:
+        original = get_message(user, int(reference["channel_id"]), int(reference["message_id"]))
+    except APIError:
+        return None
+    return {
+        "id": original["id"],
+        "author_name": shown_name(original["author"]),
+        "deleted": original["deleted"],
+        "html": mentionize(original["content_html"], names, channels),
+    }

@@ -1,0 +1,63 @@
+from django.urls import path
+
+from web.views import chat, manage, messages, onboarding, settings
+
+CHANNEL = "channels/<int:channel_id>/"
+MESSAGE = CHANNEL + "messages/<int:message_id>/"
+
+urlpatterns = [
+    path("", chat.home, name="web-home"),
+    path("start/", onboarding.start, name="web-start"),
+    path("start/join/", onboarding.join, name="web-join"),
+    path("start/create/", onboarding.create, name="web-create"),
+    path("invites/<str:code>/accept/", onboarding.accept, name="web-accept-invite"),
+    path("rail/", chat.rail, name="web-rail"),
+    path("switcher.json", chat.switcher, name="web-switcher"),
+    path("guilds/<int:guild_id>/", chat.guild, name="web-guild"),
+    path("guilds/<int:guild_id>/channels/", chat.channel_list, name="web-channel-list"),
+    path(
+        "guilds/<int:guild_id>/channels/create/",
+        manage.create_channel,
+        name="web-create-channel",
+    ),
+    path("guilds/<int:guild_id>/members/", chat.member_list, name="web-members"),
+    path("guilds/<int:guild_id>/settings/", settings.index, name="web-settings"),
+    path(
+        "guilds/<int:guild_id>/settings/overview/",
+        settings.overview,
+        name="web-settings-overview",
+    ),
+    path("guilds/<int:guild_id>/settings/roles/", settings.roles, name="web-settings-roles"),
+    path(
+        "guilds/<int:guild_id>/settings/roles/<int:role_id>/",
+        settings.role,
+        name="web-settings-role",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/channels/",
+        settings.channels,
+        name="web-settings-channels",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/channels/<int:channel_id>/",
+        settings.channel_permissions,
+        name="web-settings-channel",
+    ),
+    path(
+        "guilds/<int:guild_id>/settings/invites/",
+        settings.invites,
+        name="web-settings-invites",
+    ),
+    path("guilds/<int:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
+    path(CHANNEL + "messages/", chat.older, name="web-older"),
+    path(CHANNEL + "messages/send/", messages.send, name="web-send"),
+    path(CHANNEL + "pins/", messages.pins, name="web-pins"),
+    path(CHANNEL + "typing/", messages.typing, name="web-typing"),
+    path(CHANNEL + "read/", messages.read, name="web-read"),
+    path(CHANNEL + "invite/", manage.create_invite, name="web-create-invite"),
+    path(MESSAGE + "fragment/", messages.fragment, name="web-message"),
+    path(MESSAGE + "edit/", messages.edit, name="web-edit"),
+    path(MESSAGE + "delete/", messages.delete, name="web-delete"),
+    path(MESSAGE + "react/", messages.react, name="web-react"),
+    path(MESSAGE + "pin/", messages.pin, name="web-pin"),
+]

@@ -1,0 +1,169 @@
+"""The chat shell: guild rail, channel tree, message pane, member list, and the fragments
+the page refreshes when the gateway says something changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+
+from guilds import permissions as perms
+from guilds.models import TEXT_TYPES
+from guilds.services.access import access_channel, guild_context
+from messaging import presence
+from messaging.services.messages import history
+from web import sidebar, timeline
+from web.htmx import render_fragment
+from web.views.common import guild_names, member_view
+
+PAGE = 50
+
+
+@member_view
+def home(request: HttpRequest) -> HttpResponse:
+    """Straight into the first community; someone in none gets onboarding's second screen."""
+    guilds = sidebar.rail(request.user)
+    if guilds:
+        return redirect("web-guild", guild_id=guilds[0]["id"])
+    return redirect("web-start")
+
+
+@member_view
+def guild(request: HttpRequest, guild_id: int) -> HttpResponse:
+    ctx = guild_context(request.user, guild_id)
+    channel = sidebar.default_channel(ctx, sidebar.channel_items(request.user, ctx))
+    if channel is None:
+        return render(request, "web/empty_guild.html", _shell(request, ctx, None))
+    return redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
+
+
+def _shell(request: HttpRequest, ctx, current) -> dict[str, Any]:
+    items = sidebar.channel_items(request.user, ctx)
+    return {
+        "rail": sidebar.rail(request.user),
+        "ctx": ctx,
+        "guild": ctx.guild,
+        "tree": sidebar.channel_tree(items),
+        "items": items,
+        "current": current,
+        "member_groups": sidebar.members(ctx),
+        "can_manage_channels": sidebar.can(ctx, perms.P.MANAGE_CHANNELS),
+        "can_manage_guild": sidebar.can(ctx, perms.P.MANAGE_GUILD),
+        "can_settings": sidebar.can(ctx, perms.P.MANAGE_GUILD)
+        or sidebar.can(ctx, perms.P.MANAGE_ROLES),
+        "my_status": presence.chosen(request.user).status,
+    }
+
+
+def _names(ctx, items) -> tuple[dict[str, str], dict[str, str]]:
+    return guild_names(ctx), {str(i.channel.id): i.channel.name for i in items}
+
+
+@member_view
+def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
+    access = access_channel(request.user, channel_id)
+    if access.channel.guild_id != guild_id or access.channel.type not in TEXT_TYPES:
+        raise Http404
+    ctx = access.ctx
+    context = _shell(request, ctx, access.channel)
+    item = next(i for i in context["items"] if i.channel.id == channel_id)
+    names, channels = _names(ctx, context["items"])
+    rows = history(request.user, channel_id, limit=PAGE)[::-1]
+    messages = timeline.annotate(
+        request.user,
+        rows,
+        names=names,
+        channels=channels,
+        role_ids={str(r) for r in ctx.role_ids},
+        last_read_id=item.last_read_id if item.unread else None,
+    )
+    context.update(
+        channel=access.channel,
+        messages=messages,
+        has_more=len(rows) == PAGE,
+        unread=item.unread and any(m.get("first_unread") for m in messages),
+        can_send=perms.has(access.permissions, perms.P.SEND_MESSAGES),
+        can_react=perms.has(access.permissions, perms.P.ADD_REACTIONS),
+        can_manage_messages=perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
+        can_invite=perms.has(access.permissions, perms.P.CREATE_INSTANT_INVITE),
+        slowmode=0
+        if perms.has(access.permissions, perms.P.MANAGE_MESSAGES | perms.P.MANAGE_CHANNELS)
+        else access.channel.rate_limit_per_user,
+        mention_names=names,
+    )
+    return render(request, "web/channel.html", context)
+
+
+@member_view
+def older(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Infinite scroll: the page before `?before=`, with its own sentinel if more remain."""
+    access = access_channel(request.user, channel_id)
+    rows = history(request.user, channel_id, before=request.GET.get("before"), limit=PAGE)[::-1]
+    items = sidebar.channel_items(request.user, access.ctx)
+    names, channels = _names(access.ctx, items)
+    messages = timeline.annotate(request.user, rows, names=names, channels=channels, role_ids=set())
+    return render_fragment(
+        request,
+        "web/_older.html",
+        {
+            "channel": access.channel,
+            "messages": messages,
+            "has_more": len(rows) == PAGE,
+            "can_react": perms.has(access.permissions, perms.P.ADD_REACTIONS),
+            "can_manage_messages": perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
+            "can_send": perms.has(access.permissions, perms.P.SEND_MESSAGES),
+        },
+    )
+
+
+@member_view
+def channel_list(request: HttpRequest, guild_id: int) -> HttpResponse:
+    ctx = guild_context(request.user, guild_id)
+    items = sidebar.channel_items(request.user, ctx)
+    current = request.GET.get("current")
+    return render_fragment(
+        request,
+        "web/_channels.html",
+        {
+            "guild": ctx.guild,
+            "tree": sidebar.channel_tree(items),
+            "current_id": int(current) if current and current.isdigit() else None,
+            "can_manage_channels": sidebar.can(ctx, perms.P.MANAGE_CHANNELS),
+        },
+    )
+
+
+@member_view
+def rail(request: HttpRequest) -> HttpResponse:
+    current = request.GET.get("current", "")
+    return render_fragment(
+        request, "web/_rail.html", {"rail": sidebar.rail(request.user), "current_id": current}
+    )
+
+
+@member_view
+def member_list(request: HttpRequest, guild_id: int) -> HttpResponse:
+    ctx = guild_context(request.user, guild_id)
+    return render_fragment(
+        request, "web/_members.html", {"guild": ctx.guild, "member_groups": sidebar.members(ctx)}
+    )
+
+
+@member_view
+def switcher(request: HttpRequest) -> JsonResponse:
+    """Ctrl/Cmd+K: every text channel the user can see, across their guilds."""
+    out = []
+    for entry in sidebar.rail(request.user):
+        ctx = guild_context(request.user, int(entry["id"]))
+        for item in sidebar.channel_items(request.user, ctx):
+            if item.is_text:
+                out.append(
+                    {
+                        "name": item.channel.name,
+                        "guild": entry["name"],
+                        "unread": item.unread,
+                        "url": f"/app/guilds/{entry['id']}/channels/{item.channel.id}/",
+                    }
+                )
+    return JsonResponse({"channels": out})
