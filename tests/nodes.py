@@ -1,6 +1,9 @@
-"""Real UNITED nodes for live tests: `manage.py migrate` + daphne in child processes.
+"""Real UNITED nodes for live tests: a migrated database + daphne in child processes.
 
-A node gets its own data directory and port. In the PostgreSQL + Redis run of the suite
+A node gets its own data directory and port. Migrating takes seconds of CPU, so each test
+process migrates once into a template (a SQLite file, or a PostgreSQL template database) and
+every node starts from a copy of it; migrations themselves are exercised by the suite's own
+test database and by `makemigrations --check`. In the PostgreSQL + Redis run of the suite
 (`UNITED_TEST_PG_PORT` set) it also gets its own database in the test PostgreSQL and the
 test Redis; otherwise it runs the embedded default. `add_process()` starts another web
 process of the same node (same database and Redis), which only makes sense in production mode.
@@ -9,8 +12,10 @@ process of the same node (same database and Redis), which only makes sense in pr
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +30,54 @@ def services_mode() -> bool:
     return bool(os.environ.get("UNITED_TEST_PG_PORT"))
 
 
+_NODE_ENV_KEYS = {
+    "DJANGO_SETTINGS_MODULE",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "UNITED_MODE",
+    "UNITED_DATA_DIR",
+    "PORT",
+    "FEDERATION_DOMAIN",
+    "UNITED_EMBEDDED_RUNNER",
+}
+_templates: dict[str, str] = {}
+
+
+def _migrate(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise ServiceUnavailable(f"migrate failed for the node template:\n{result.stderr}")
+
+
+def migrated_template() -> str:
+    """This process's migrated template: a SQLite file path, or a PostgreSQL database name."""
+    key = "pg" if services_mode() else "sqlite"
+    if key in _templates:
+        return _templates[key]
+    env = {k: v for k, v in os.environ.items() if k not in _NODE_ENV_KEYS}
+    env["DJANGO_SETTINGS_MODULE"] = "united.settings"
+    data = Path(tempfile.mkdtemp(prefix="united-node-template-"))
+    env["UNITED_DATA_DIR"] = str(data)
+    if services_mode():
+        name = f"node_template_{os.getpid()}"
+        env["DATABASE_URL"] = create_database(int(os.environ["UNITED_TEST_PG_PORT"]), name)
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+        env["UNITED_SECRET_KEY"] = "node-template-secret-key-0123456789abcdef"
+        _migrate(env)
+        _templates[key] = name
+    else:
+        _migrate(env)
+        _templates[key] = str(data / "united.sqlite3")
+    return _templates[key]
+
+
 class Node:
     def __init__(self, name: str, directory: Path, extra_env: dict[str, str] | None = None):
         self.name = name
@@ -33,21 +86,7 @@ class Node:
         self.procs: list[subprocess.Popen] = []
         self.ports: list[int] = []
         port = free_port()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k
-            not in {
-                "DJANGO_SETTINGS_MODULE",
-                "DATABASE_URL",
-                "REDIS_URL",
-                "UNITED_MODE",
-                "UNITED_DATA_DIR",
-                "PORT",
-                "FEDERATION_DOMAIN",
-                "UNITED_EMBEDDED_RUNNER",
-            }
-        }
+        env = {k: v for k, v in os.environ.items() if k not in _NODE_ENV_KEYS}
         env.update(
             UNITED_DATA_DIR=str(directory / "data"),
             PORT=str(port),
@@ -57,7 +96,9 @@ class Node:
         )
         if services_mode():
             env["DATABASE_URL"] = create_database(
-                int(os.environ["UNITED_TEST_PG_PORT"]), f"node_{name}_{port}"
+                int(os.environ["UNITED_TEST_PG_PORT"]),
+                f"node_{name}_{port}",
+                template=migrated_template(),
             )
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"
@@ -92,9 +133,11 @@ class Node:
         return self.manage("shell", "--no-imports", "-v", "0", "-c", code).stdout.strip()
 
     def start(self) -> Node:
-        result = self.manage("migrate", "--noinput", check=False)
-        if result.returncode != 0:
-            raise ServiceUnavailable(f"migrate failed for node {self.name}:\n{result.stderr}")
+        if not self.production:
+            data = Path(self.env["UNITED_DATA_DIR"])
+            data.mkdir(parents=True, exist_ok=True)
+            if not (data / "united.sqlite3").exists():
+                shutil.copyfile(migrated_template(), data / "united.sqlite3")
         self.add_process(self._first_port)
         return self
 

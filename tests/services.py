@@ -169,13 +169,13 @@ def _wait_pg_ready(port: int) -> None:
             time.sleep(0.1)
 
 
-def create_database(port: int, name: str) -> str:
-    """A fresh, empty database in the test PostgreSQL on `port`; returns its URL."""
+def create_database(port: int, name: str, template: str | None = None) -> str:
+    """A fresh database in the test PostgreSQL on `port` (empty, or a copy of `template`)."""
     import psycopg
 
     with psycopg.connect(f"postgresql://united@127.0.0.1:{port}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return f"postgres://united@127.0.0.1:{port}/{name}"
 
 
