@@ -33,6 +33,6 @@ UNITED_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check -
 # Two workers by default: much of the suite waits on sockets and child processes.
 workers=${PYTEST_WORKERS:-2}
 echo "== suite on the embedded default (SQLite, in-process layer), $workers workers"
-.venv/bin/python -m pytest -n "$workers" "$@"
+.venv/bin/python -m pytest -n "$workers" --durations=15 "$@"
 echo "== suite on PostgreSQL + Redis (production mode), $workers workers"
-.venv/bin/python -m pytest -n "$workers" --ds=tests.settings_services "$@"
+.venv/bin/python -m pytest -n "$workers" --durations=15 --ds=tests.settings_services "$@"
