@@ -52,6 +52,8 @@ class BackendQuery:
     channel_ids: frozenset[int]
     terms: tuple[str, ...] = ()
     author_ids: frozenset[int] | None = None
+    # Authors left out (a guild hiding its banned members); messages without an author stay.
+    exclude_author_ids: frozenset[int] | None = None
     mention_ids: frozenset[int] | None = None
     has: frozenset[str] = frozenset()
     after: datetime | None = None
