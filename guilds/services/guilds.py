@@ -241,6 +241,9 @@ def do_delete_guild(guild: Guild) -> None:
         "GUILD_DELETE",
         {"id": str(guild_id), "guild_id": str(guild_id)},
     )
+    from messaging.search.indexing import note_channels_deleted
+
+    note_channels_deleted(list(guild.channels.values_list("id", flat=True)))
     Guild.objects.filter(id=guild_id).delete()
 
 

@@ -105,6 +105,11 @@ class SearchBackend(abc.ABC):
         """Remove documents by id; unknown ids are fine (idempotent)."""
 
     @abc.abstractmethod
+    def prune(self, channel_ids: list[int]) -> None:
+        """Remove the documents of deleted channels (their message rows are gone: a database
+        engine drops documents without a message row; Meilisearch filters on the channels)."""
+
+    @abc.abstractmethod
     def clear(self) -> None:
         """Remove every document (before a rebuild)."""
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 
 from guilds.models import Channel, ChannelType
 from jobs.models import JobState
@@ -36,6 +37,7 @@ from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_
 from messaging.search.text import has_kinds
 
 JOB = "messaging.search.sync"
+PRUNE_JOB = "messaging.search.prune"
 
 EncryptionCheck = Callable[[Channel], bool]
 _encryption_checks: list[EncryptionCheck] = []
@@ -94,11 +96,28 @@ def note_change(message: Message) -> None:
         enqueue(JOB, payload)
 
 
+def note_channels_deleted(channel_ids: list[int]) -> None:
+    """Schedule removal of deleted channels' documents (call inside the deleting transaction:
+    the messages go by cascade, without a job each)."""
+    if channel_ids:
+        enqueue(PRUNE_JOB, {"channel_ids": sorted(channel_ids)})
+
+
+@job(PRUNE_JOB, max_attempts=20, backoff_base=2.0, backoff_cap=600.0)
+def prune(channel_ids: list[int]) -> None:
+    backend = get_backend()
+    with transaction.atomic():
+        backend.prune(channel_ids)
+
+
 def document_for(message: Message) -> Document:
     content = message.content.replace(MARK_START, "").replace(MARK_END, "")
     mentions = getattr(message, "_search_mentions", None)
     if mentions is None:
         mentions = message.mentions.values_list("id", flat=True)
+    files = getattr(message, "_search_files", None)
+    if files is None:
+        files = message.attachments.values_list("kind", flat=True)
     return Document(
         id=message.id,
         guild_id=message.channel.guild_id,
@@ -108,14 +127,14 @@ def document_for(message: Message) -> Document:
         created_at=message.created_at,
         pinned=message.pinned,
         mentions=tuple(sorted(mentions)),
-        has=has_kinds(content),
+        has=has_kinds(content, tuple(files)),
     )
 
 
 def indexable(message: Message) -> bool:
     return (
         message.deleted_at is None
-        and bool(message.content.strip())
+        and (bool(message.content.strip()) or message.attachments.exists())
         and indexed_channel(message.channel)
     )
 
@@ -141,11 +160,12 @@ def sync(message_id: int) -> None:
 
 
 def indexable_rows():
-    """Live messages with text in guild message channels (the type gate in SQL; the flag
-    and the registered checks run per channel in `documents`)."""
+    """Live messages with text or files in guild message channels (the type gate in SQL;
+    the flag and the registered checks run per channel in `documents`)."""
+    files = Message.attachments.through.objects.filter(message_id=OuterRef("pk"))
     return (
         Message.objects.live()
-        .exclude(content="")
+        .filter(Q(content__gt="") | Exists(files))
         .filter(channel__guild__isnull=False, channel__type__in=INDEXED_TYPES)
     )
 
@@ -164,11 +184,16 @@ def documents(batch: int = 2000) -> Iterator[tuple[int, list[Document]]]:
         through = Message.mentions.through.objects.filter(message_id__in=[m.id for m in rows])
         for message_id, user_id in through.values_list("message_id", "user_id"):
             mentions.setdefault(message_id, []).append(user_id)
+        files: dict[int, list[str]] = {}
+        held = Message.attachments.through.objects.filter(message_id__in=[m.id for m in rows])
+        for message_id, kind in held.values_list("message_id", "attachment__kind"):
+            files.setdefault(message_id, []).append(kind)
         out = []
         for message in rows:
             if not indexed_channel(message.channel):
                 continue
             message._search_mentions = mentions.get(message.id, [])
+            message._search_files = files.get(message.id, [])
             out.append(document_for(message))
         yield len(rows), out
 

@@ -146,6 +146,11 @@ class MeiliBackend(SearchBackend):
         if ids:
             self._wait(self._call(self.index.delete_documents, [str(i) for i in ids]))
 
+    def prune(self, channel_ids: list[int]) -> None:
+        if channel_ids:
+            expression = _in("channel_id", sorted(channel_ids))
+            self._wait(self._call(self.index.delete_documents, filter=expression))
+
     def clear(self) -> None:
         self._wait(self._call(self.index.delete_all_documents))
 
