@@ -175,7 +175,10 @@ def search_guild(
             raise Invalid(errors={"has": [f"One of {', '.join(HAS_KINDS)}."]})
         parsed.has.add(kind)
     if pinned is not None:
-        parsed.pinned = str(pinned).lower() == "true"
+        flag = str(pinned).lower()
+        if flag not in {"true", "false"}:
+            raise Invalid(errors={"pinned": ["true or false."]})
+        parsed.pinned = flag == "true"
     if parsed.empty:
         raise Invalid(errors={"q": ["Type something to search for."]})
     query = build_query(
