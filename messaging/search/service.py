@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds.models import Channel, Guild, Member
+from guilds.services.access import unknown_guild
 from messaging.models import Message
 from messaging.search import HAS_KINDS, BackendQuery, get_backend
 from messaging.search.query import ParsedQuery, parse
@@ -154,7 +155,9 @@ def search_guild(
 ) -> dict[str, Any]:
     """Discord's `GET /guilds/{id}/messages/search`, plus our `q` syntax and `highlights`."""
     readable = readable_channels(user, guild_id)  # 404 Unknown Guild for a non-member
-    guild = Guild.objects.get(id=guild_id)
+    guild = Guild.objects.filter(id=guild_id).first()
+    if guild is None:  # deleted a moment ago
+        raise unknown_guild()
     if sort_by not in {"timestamp", "relevance"}:
         raise Invalid(errors={"sort_by": ["timestamp or relevance."]})
     if sort_order not in {"asc", "desc"}:
