@@ -3,6 +3,10 @@ typical queries, in one run, printed as tables.
 
     .venv/bin/python bench/search.py                      # 1,000,000 messages
     .venv/bin/python bench/search.py --messages 100000    # smaller
+
+The corpus is generated once (a TSV file in a temporary directory) and bulk-loaded by every
+engine's child: COPY on PostgreSQL, one executemany on SQLite. Index time is the real
+`reindex` path (`messaging.search.indexing.reindex`, what `manage.py reindex_search` runs).
     MEILI_URL=http://127.0.0.1:7700 MEILI_KEY=… .venv/bin/python bench/search.py
 
 Engines: SQLite FTS5 (always), PostgreSQL full-text (a throwaway server started from the
@@ -72,13 +76,44 @@ def _content(rng: random.Random, vocab: list[str], i: int) -> str:
     return " ".join(words).capitalize()
 
 
-def _generate(n: int) -> None:
-    from accounts.models import User
-    from guilds.models import Channel, Guild, Member
-    from messaging.models import Message
-
+def write_corpus(path: Path, n: int) -> None:
+    """Generate the messages once, into a TSV file every engine's child process loads: the
+    same data everywhere, and the (slow, pure Python) text generation runs once."""
     rng = random.Random(20261123)
     vocab = _vocabulary(rng)
+    span = timedelta(days=365).total_seconds() / max(n, 1)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(n):
+            created = START + timedelta(seconds=i * span)
+            out.write(
+                f"{i}\t{rng.randrange(CHANNELS)}\t{rng.randrange(USERS)}\t"
+                f"{_content(rng, vocab, i)}\t{created.isoformat()}\n"
+            )
+
+
+def _rows(path: Path, channels: list[int], users: list[int]):
+    with path.open(encoding="utf-8") as corpus:
+        for line in corpus:
+            i, channel, author, content, created = line.rstrip("\n").split("\t")
+            yield (
+                10**15 + int(i),
+                channels[int(channel)],
+                users[int(author)],
+                content,
+                10**15 + int(i),
+                datetime.fromisoformat(created),
+            )
+
+
+def _load(path: Path) -> None:
+    """Users, a guild, channels (ORM: a handful of rows), then the messages in bulk: COPY on
+    PostgreSQL, one executemany in one transaction on SQLite. Every other column takes the
+    model's default, so the rows are what the ORM would have written."""
+    from django.db import connection, transaction
+
+    from accounts.models import User
+    from guilds.models import Channel, Guild, Member
+
     users = User.objects.bulk_create(
         [User(username=f"user{i}", password="!") for i in range(USERS)]
     )
@@ -87,23 +122,23 @@ def _generate(n: int) -> None:
     channels = Channel.objects.bulk_create(
         [Channel(guild=guild, type=0, name=f"chan{i}", position=i) for i in range(CHANNELS)]
     )
-    span = timedelta(days=365).total_seconds() / max(n, 1)
-    batch: list[Message] = []
-    for i in range(n):
-        batch.append(
-            Message(
-                id=10**15 + i,
-                channel=channels[rng.randrange(CHANNELS)],
-                author=users[rng.randrange(USERS)],
-                content=_content(rng, vocab, i),
-                hlc=10**15 + i,
-                created_at=START + timedelta(seconds=i * span),
+    rows = _rows(path, [c.id for c in channels], [u.id for u in users])
+    columns = (
+        "id, channel_id, author_id, content, hlc, created_at,"
+        " type, content_html, hlc_node, mention_everyone, pinned"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY messaging_message ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row, 0, "", "", False, False))
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"INSERT INTO messaging_message ({columns})"
+                " VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', 0, 0)",
+                ((*row[:5], adapt(row[5])) for row in rows),
             )
-        )
-        if len(batch) == 5000:
-            Message.objects.bulk_create(batch)
-            batch = []
-    Message.objects.bulk_create(batch)
 
 
 def _queries(channel_ids: list[int], author_id: int):
@@ -153,7 +188,7 @@ def _like_baseline(query) -> None:
     list(rows.order_by("-hlc", "-id").values_list("id", flat=True)[:25])
 
 
-def worker(engine: str, n: int, reps: int) -> dict:
+def worker(engine: str, corpus: Path, reps: int) -> dict:
     import django
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "united.settings"
@@ -167,8 +202,8 @@ def worker(engine: str, n: int, reps: int) -> dict:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    _generate(n)
-    generated = time.perf_counter() - started
+    _load(corpus)
+    loaded = time.perf_counter() - started
     if engine == "meili":
         from messaging.search.meili import MeiliBackend
 
@@ -188,7 +223,7 @@ def worker(engine: str, n: int, reps: int) -> dict:
     result: dict = {
         "engine": engine,
         "database": connection.vendor,
-        "generated_s": generated,
+        "load_s": loaded,
         "indexed": indexed,
         "index_s": index_time,
         "size": backend.size_bytes(),
@@ -212,9 +247,10 @@ def worker(engine: str, n: int, reps: int) -> dict:
     return result
 
 
-def _run_child(engine: str, n: int, reps: int, env: dict[str, str]) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", engine, "--messages", str(n), "--reps", str(reps)]
-    print(f"… {engine}: generating and indexing {n:,} messages", file=sys.stderr, flush=True)
+def _run_child(engine: str, corpus: Path, n: int, reps: int, env: dict[str, str]) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", engine, "--corpus", str(corpus)]
+    cmd += ["--reps", str(reps)]
+    print(f"… {engine}: loading and indexing {n:,} messages", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"{engine} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
@@ -233,8 +269,20 @@ def _size(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 1024 / 1024:,.1f} MiB"
 
 
-def _print(results: list[dict], n: int) -> None:
-    print(f"\nMessage search, {n:,} generated messages\n")
+def _machine() -> str:
+    import platform
+
+    return f"{platform.node()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}"
+
+
+def _print(results: list[dict], n: int, generated_s: float) -> None:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nMessage search, {n:,} generated messages ({when}; {_machine()})")
+    print(
+        f"corpus generated in {generated_s:.1f}s; loaded per engine in "
+        + ", ".join(f"{r['engine']} {r['load_s']:.1f}s" for r in results)
+        + "\n"
+    )
     head = (
         f"{'engine':<22}{'index time':>12}{'msg/s':>10}{'index size':>14}{'p50 ms':>9}{'p99 ms':>9}"
     )
@@ -264,7 +312,9 @@ def _print(results: list[dict], n: int) -> None:
             line += f"{p50:>10.1f} / {p99:>7.1f}  {b50:>9.1f} / {b99:>7.1f}"
         print(line)
     print(
-        "\nhits per query: " + ", ".join(f"{q}={results[0]['queries'][q]['hits']}" for q in QUERIES)
+        "\nhits per query: "
+        + ", ".join(f"{q}={results[0]['queries'][q]['hits']}" for q in QUERIES),
+        flush=True,
     )
 
 
@@ -273,9 +323,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=30, help="timed runs of each query")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.messages, args.reps)))
+        print(json.dumps(worker(args.worker, args.corpus, args.reps)))
         return
 
     from tests import services
@@ -283,24 +334,30 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="united-bench-") as tmp:
         os.chmod(tmp, 0o755)
+        corpus = Path(tmp) / "corpus.tsv"
+        print(f"… generating {args.messages:,} messages", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        write_corpus(corpus, args.messages)
+        generated_s = time.perf_counter() - started
         sqlite_dir = Path(tmp) / "sqlite"
-        result = _run_child("sqlite", args.messages, args.reps, _base_env(str(sqlite_dir)))
+        env = _base_env(str(sqlite_dir))
+        result = _run_child("sqlite", corpus, args.messages, args.reps, env)
         results += [result] if result else []
         pg = services.start_postgres()
         try:
             env = _base_env(str(Path(tmp) / "pg"))
             env["DATABASE_URL"] = services.create_database(pg.port, "bench")
-            result = _run_child("postgres", args.messages, args.reps, env)
+            result = _run_child("postgres", corpus, args.messages, args.reps, env)
             results += [result] if result else []
         finally:
             pg.stop()
         if os.environ.get("MEILI_URL"):
             env = _base_env(str(Path(tmp) / "meili"))
-            result = _run_child("meili", args.messages, args.reps, env)
+            result = _run_child("meili", corpus, args.messages, args.reps, env)
             results += [result] if result else []
     if not results:
         sys.exit("no engine ran")
-    _print(results, args.messages)
+    _print(results, args.messages, generated_s)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class GuildAdmin(admin.ModelAdmin):
         "verification_level",
         "settings",
         "discoverable",
+        "search_hides_banned",
         "last_activity_at",
         "created_at",
     )

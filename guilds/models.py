@@ -66,6 +66,10 @@ class Guild(models.Model):
     directory_hidden = models.BooleanField(
         default=False, help_text="Hidden from the directory by the operator"
     )
+    search_hides_banned = models.BooleanField(
+        default=False,
+        help_text="Message search leaves out messages of members banned from the guild",
+    )
     last_activity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

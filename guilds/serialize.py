@@ -79,6 +79,7 @@ def serialize_guild(guild: Guild, roles: Iterable[Role] | None = None) -> dict[s
         "verification_level": guild.verification_level,
         "settings": guild.settings,
         "features": ["DISCOVERABLE"] if guild.discoverable else [],
+        "search_hides_banned": guild.search_hides_banned,
         "tags": sorted(t.tag for t in guild.tags.all()),
         "created_at": iso(guild.created_at),
     }

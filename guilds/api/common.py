@@ -108,6 +108,7 @@ GuildSchema = inline_serializer(
         "verification_level": serializers.IntegerField(),
         "settings": serializers.DictField(),
         "features": serializers.ListField(child=serializers.CharField()),
+        "search_hides_banned": serializers.BooleanField(),
         "tags": serializers.ListField(child=serializers.CharField()),
         "roles": many(RoleSchema),
     },
@@ -174,6 +175,9 @@ class GuildPatch(serializers.Serializer):
     settings = serializers.DictField(required=False)
     discoverable = serializers.BooleanField(required=False, help_text="List in the directory")
     tags = serializers.ListField(child=serializers.CharField(), required=False, max_length=5)
+    search_hides_banned = serializers.BooleanField(
+        required=False, help_text="Leave messages of banned members out of message search"
+    )
 
 
 class GuildDelete(serializers.Serializer):

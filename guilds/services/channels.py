@@ -267,6 +267,9 @@ def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> di
         for orphan in orphans:
             # Children of a deleted category keep the permissions they had.
             materialise(orphan)
+        from messaging.search.indexing import note_channels_deleted
+
+        note_channels_deleted([channel.id])  # its messages go by cascade; so do their documents
         channel.delete()
         shifted = renumber(ctx.guild.id)
         record_audit(

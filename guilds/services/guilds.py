@@ -105,6 +105,7 @@ def _guild_snapshot(guild: Guild) -> dict[str, Any]:
         "default_channel_id": str(guild.default_channel_id) if guild.default_channel_id else None,
         "settings": guild.settings,
         "discoverable": guild.discoverable,
+        "search_hides_banned": guild.search_hides_banned,
         "tags": sorted(t.tag for t in guild.tags.all()),
     }
 
@@ -157,6 +158,10 @@ def check_update_guild(
                 values["settings"] = settings_value
         if "discoverable" in changes:
             values["discoverable"] = boolean(errors, "discoverable", changes["discoverable"])
+        if "search_hides_banned" in changes:
+            values["search_hides_banned"] = boolean(
+                errors, "search_hides_banned", changes["search_hides_banned"]
+            )
         tags = None
         if "tags" in changes:
             tags = _tags(errors, changes["tags"])
@@ -236,6 +241,9 @@ def do_delete_guild(guild: Guild) -> None:
         "GUILD_DELETE",
         {"id": str(guild_id), "guild_id": str(guild_id)},
     )
+    from messaging.search.indexing import note_channels_deleted
+
+    note_channels_deleted(list(guild.channels.values_list("id", flat=True)))
     Guild.objects.filter(id=guild_id).delete()
 
 

@@ -52,6 +52,8 @@ class BackendQuery:
     channel_ids: frozenset[int]
     terms: tuple[str, ...] = ()
     author_ids: frozenset[int] | None = None
+    # Authors left out (a guild hiding its banned members); messages without an author stay.
+    exclude_author_ids: frozenset[int] | None = None
     mention_ids: frozenset[int] | None = None
     has: frozenset[str] = frozenset()
     after: datetime | None = None
@@ -101,6 +103,11 @@ class SearchBackend(abc.ABC):
     @abc.abstractmethod
     def remove(self, ids: list[int]) -> None:
         """Remove documents by id; unknown ids are fine (idempotent)."""
+
+    @abc.abstractmethod
+    def prune(self, channel_ids: list[int]) -> None:
+        """Remove the documents of deleted channels (their message rows are gone: a database
+        engine drops documents without a message row; Meilisearch filters on the channels)."""
 
     @abc.abstractmethod
     def clear(self) -> None:

@@ -1,14 +1,11 @@
-"""Meilisearch, over its documented HTTP API with httpx.
-
-The official `meilisearch` client is not among the project's locked dependencies, and the
-handful of calls needed here (settings, add/replace documents, delete, search, tasks) are
-plain JSON over HTTP, so this module speaks the API directly.
+"""Meilisearch, through the official `meilisearch` Python client.
 
 Documents hold everything the filters need: ids as strings (Meilisearch compares numbers as
 64-bit floats, which cannot hold a snowflake), `created_at` as a Unix timestamp, `has` and
-`mentions` as arrays, `pinned`. Writes are asynchronous tasks in Meilisearch; `_wait` polls the
-task until it succeeds or fails, so an indexing job only finishes once the engine has applied
-the change, and a failure (or an unreachable server) raises and leaves the job queued.
+`mentions` as arrays, `pinned`. Writes are asynchronous tasks in Meilisearch; every write waits
+for its task (`wait_for_task`) and checks that it succeeded, so an indexing job only finishes
+once the engine has applied the change, and a failure (or an unreachable server) raises
+`SearchUnavailable` and leaves the job queued.
 
 Typo tolerance is Meilisearch's default (on). Highlights come from Meilisearch itself (it
 knows which words matched a typo), marked with private-use characters, escaped by the service.
@@ -16,11 +13,12 @@ knows which words matched a typo), marked with private-use characters, escaped b
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import httpx
+import meilisearch
 from django.conf import settings
+from meilisearch.errors import MeilisearchApiError, MeilisearchError
 
 from messaging.search import (
     MARK_END,
@@ -44,13 +42,15 @@ INDEX_SETTINGS = {
         "mentions",
         "pinned",
     ],
-    "sortableAttributes": ["created_at", "hlc"],
+    "sortableAttributes": ["created_at"],
     "typoTolerance": {"enabled": True},
 }
-TASK_TIMEOUT = 60.0
+TASK_TIMEOUT_MS = 60_000
+HTTP_TIMEOUT_S = 10
 # (url, index) pairs whose settings this process has applied: the filters need them before
 # the first search, and the first write may come from a job rather than `reindex_search`.
 _ready: set[tuple[str, str]] = set()
+T = TypeVar("T")
 
 
 def _q(value: str) -> str:
@@ -65,6 +65,8 @@ def filter_expression(query: BackendQuery) -> list[str]:
     parts = [_in("channel_id", sorted(query.channel_ids))]
     if query.author_ids is not None:
         parts.append(_in("author_id", sorted(query.author_ids) or [0]))
+    if query.exclude_author_ids:
+        parts.append(f"NOT {_in('author_id', sorted(query.exclude_author_ids))}")
     if query.mention_ids is not None:
         parts.append(_in("mentions", sorted(query.mention_ids) or [0]))
     parts += [f"has = {_q(kind)}" for kind in sorted(query.has)]
@@ -84,56 +86,41 @@ class MeiliBackend(SearchBackend):
         self.url = (url or settings.MEILI_URL or "").rstrip("/")
         if not self.url:
             raise SearchUnavailable("MEILI_URL is not set")
-        self.index = index or settings.SEARCH_MEILI_INDEX
-        headers = (
-            {"Authorization": f"Bearer {key or settings.MEILI_KEY}"}
-            if (key or settings.MEILI_KEY)
-            else {}
+        self.index_uid = index or settings.SEARCH_MEILI_INDEX
+        self.client = meilisearch.Client(
+            self.url, (key or settings.MEILI_KEY) or None, timeout=HTTP_TIMEOUT_S
         )
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=10.0)
+        self.index = self.client.index(self.index_uid)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+            return fn(*args, **kwargs)
+        except MeilisearchError as exc:
             raise SearchUnavailable(f"Meilisearch at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise SearchUnavailable(
-                f"Meilisearch {method} {path}: {response.status_code} {response.text[:500]}"
-            )
-        return response.json() if response.content else None
 
-    def _wait(self, task: dict[str, Any]) -> None:
-        uid = task["taskUid"]
-        deadline = time.monotonic() + TASK_TIMEOUT
-        delay = 0.01
-        while time.monotonic() < deadline:
-            info = self._call("GET", f"/tasks/{uid}")
-            if info["status"] == "succeeded":
-                return
-            if info["status"] in {"failed", "canceled"}:
-                raise SearchUnavailable(f"Meilisearch task {uid} {info['status']}: {info}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-        raise SearchUnavailable(f"Meilisearch task {uid} did not finish in {TASK_TIMEOUT}s")
+    def _wait(self, task: Any) -> None:
+        done = self._call(self.client.wait_for_task, task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        if done.status != "succeeded":
+            raise SearchUnavailable(f"Meilisearch task {done.uid} {done.status}: {done.error}")
 
     def ensure(self) -> None:
-        key = (self.url, self.index)
+        key = (self.url, self.index_uid)
         if key in _ready:
             return
         try:
-            self.http.get(f"/indexes/{self.index}").raise_for_status()
-        except httpx.HTTPStatusError:
-            body = {"uid": self.index, "primaryKey": "id"}
-            self._wait(self._call("POST", "/indexes", json=body))
-        except httpx.HTTPError as exc:
+            self.client.get_index(self.index_uid)
+        except MeilisearchApiError as exc:
+            if exc.status_code != 404:
+                raise SearchUnavailable(f"Meilisearch at {self.url}: {exc}") from exc
+            self._wait(self._call(self.client.create_index, self.index_uid, {"primaryKey": "id"}))
+        except MeilisearchError as exc:
             raise SearchUnavailable(f"Meilisearch at {self.url}: {exc}") from exc
-        self._wait(self._call("PATCH", f"/indexes/{self.index}/settings", json=INDEX_SETTINGS))
+        self._wait(self._call(self.index.update_settings, INDEX_SETTINGS))
         _ready.add(key)
 
     def drop(self) -> None:
-        self._wait(self._call("DELETE", f"/indexes/{self.index}"))
-        _ready.discard((self.url, self.index))
+        self._wait(self._call(self.client.delete_index, self.index_uid))
+        _ready.discard((self.url, self.index_uid))
 
     @staticmethod
     def _doc(d: Document) -> dict[str, Any]:
@@ -153,22 +140,25 @@ class MeiliBackend(SearchBackend):
         if documents:
             self.ensure()
             body = [self._doc(d) for d in documents]
-            self._wait(self._call("POST", f"/indexes/{self.index}/documents", json=body))
+            self._wait(self._call(self.index.add_documents, body, "id"))
 
     def remove(self, ids: list[int]) -> None:
         if ids:
-            path = f"/indexes/{self.index}/documents/delete-batch"
-            self._wait(self._call("POST", path, json=[str(i) for i in ids]))
+            self._wait(self._call(self.index.delete_documents, [str(i) for i in ids]))
+
+    def prune(self, channel_ids: list[int]) -> None:
+        if channel_ids:
+            expression = _in("channel_id", sorted(channel_ids))
+            self._wait(self._call(self.index.delete_documents, filter=expression))
 
     def clear(self) -> None:
-        self._wait(self._call("DELETE", f"/indexes/{self.index}/documents"))
+        self._wait(self._call(self.index.delete_all_documents))
 
     def search(self, query: BackendQuery) -> Results:
         if not query.channel_ids:
             return Results(total=0)
         self.ensure()
-        body: dict[str, Any] = {
-            "q": " ".join(query.terms),
+        params: dict[str, Any] = {
             "filter": filter_expression(query),
             "attributesToRetrieve": ["id"],
             "attributesToHighlight": ["content"],
@@ -176,13 +166,13 @@ class MeiliBackend(SearchBackend):
             "highlightPostTag": MARK_END,
         }
         if query.sort_by != "relevance" or not query.terms:
-            body["sort"] = [f"created_at:{'desc' if query.descending else 'asc'}"]
+            params["sort"] = [f"created_at:{'desc' if query.descending else 'asc'}"]
         if query.offset % query.limit == 0:
             # Page mode gives an exhaustive total, offset mode only an estimate.
-            body.update(hitsPerPage=query.limit, page=query.offset // query.limit + 1)
+            params.update(hitsPerPage=query.limit, page=query.offset // query.limit + 1)
         else:
-            body.update(offset=query.offset, limit=query.limit)
-        data = self._call("POST", f"/indexes/{self.index}/search", json=body)
+            params.update(offset=query.offset, limit=query.limit)
+        data = self._call(self.index.search, " ".join(query.terms), params)
         total = data.get("totalHits", data.get("estimatedTotalHits", 0))
         hits = [
             Hit(id=int(h["id"]), marked=(h.get("_formatted") or {}).get("content"))
@@ -192,18 +182,17 @@ class MeiliBackend(SearchBackend):
 
     def indexed_text(self, message_id: int) -> str | None:
         try:
-            response = self.http.get(f"/indexes/{self.index}/documents/{message_id}")
-        except httpx.HTTPError as exc:
-            raise SearchUnavailable(str(exc)) from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise SearchUnavailable(f"Meilisearch: {response.status_code} {response.text[:500]}")
-        return response.json().get("content")
+            document = self.index.get_document(str(message_id))
+        except MeilisearchApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise SearchUnavailable(f"Meilisearch at {self.url}: {exc}") from exc
+        except MeilisearchError as exc:
+            raise SearchUnavailable(f"Meilisearch at {self.url}: {exc}") from exc
+        return dict(document).get("content")
 
     def count(self) -> int:
-        return self._call("GET", f"/indexes/{self.index}/stats")["numberOfDocuments"]
+        return self._call(self.index.get_stats).number_of_documents
 
     def size_bytes(self) -> int | None:
-        stats = self._call("GET", "/stats")
-        return stats.get("databaseSize")
+        return self._call(self.client.get_all_stats).get("databaseSize")

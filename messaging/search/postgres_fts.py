@@ -74,6 +74,13 @@ class PostgresFTSBackend(SearchBackend):
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {TABLE} WHERE message_id = ANY(%s)", [list(ids)])
 
+    def prune(self, channel_ids: list[int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {TABLE} d WHERE NOT EXISTS"
+                " (SELECT 1 FROM messaging_message m WHERE m.id = d.message_id)"
+            )
+
     def clear(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {TABLE}")

@@ -1,10 +1,14 @@
 """Permission-aware search over one guild.
 
-The channels a searcher may read are computed now, from their roles and the channels'
-overwrites (VIEW_CHANNEL and READ_MESSAGE_HISTORY, a thread taking its parent's), and handed
-to the engine as a filter. The engine never sees a query without it, so a hidden channel's
-messages count toward no total and yield no snippet, and a role change applies to the next
-search. `in:#name` resolves only among readable channels, so it cannot probe hidden ones.
+The channels a searcher may read are asked of messaging (`readable_channels`: the same rule
+as reading a channel's history, VIEW_CHANNEL and READ_MESSAGE_HISTORY, a thread taking its
+parent's) at the moment of the search, and handed to the engine as a filter. Search assumes
+nothing else about the guild (not that it is hosted here), so a remote guild's messages held
+on a member's home node are searchable as soon as messaging lets that member read them.
+The engine never sees a query without that filter, so a hidden channel's messages count
+toward no total and yield no snippet, and a role change applies to the next search.
+`in:#name` resolves only among readable channels, so it cannot probe hidden ones.
+If the guild chose so, its banned members' messages are left out too (`hidden_authors`).
 Result rows are re-read from the database (live rows only) for the message JSON.
 """
 
@@ -14,17 +18,16 @@ import re
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import User
-from guilds.models import Channel, ChannelType, Member
-from guilds.permissions import Permissions as P
-from guilds.permissions import has as has_permission
-from guilds.services.access import GuildContext, guild_context, overwrites_by_channel
+from guilds.models import Channel, Guild, Member
+from guilds.services.access import unknown_guild
 from messaging.models import Message
 from messaging.search import HAS_KINDS, BackendQuery, get_backend
 from messaging.search.query import ParsedQuery, parse
 from messaging.search.text import snippet, words
-from messaging.services.access import TEXTUAL
+from messaging.services.access import readable_channels
 from messaging.services.serialize import prefetched, serialize_message
 from united.errors import Invalid
 
@@ -32,36 +35,25 @@ MAX_LIMIT = 25
 MAX_OFFSET = 5000
 MAX_QUERY_CHARS = 512
 MAX_TERMS = 32
-READ = P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY
 _USER_REF = re.compile(r"^<@!?(\d{1,20})>$|^(\d{1,20})$")
 _CHANNEL_REF = re.compile(r"^<#(\d{1,20})>$|^(\d{1,20})$")
 
 
-def readable_channels(ctx: GuildContext) -> dict[int, Channel]:
-    """The guild's message channels (threads included) this member may read history in."""
-    table = overwrites_by_channel(ctx.guild.id)
-    channels = {c.id: c for c in Channel.objects.filter(guild=ctx.guild, type__in=TEXTUAL)}
-    granted: dict[int, bool] = {}
+def hidden_authors(guild: Guild) -> frozenset[int] | None:
+    """Authors whose messages this guild's search leaves out: its members banned right now,
+    if the guild chose so (`search_hides_banned`). Read at query time, so a ban hides at once
+    and an unban (or an expired temporary ban) shows the messages again."""
+    if not guild.search_hides_banned:
+        return None
+    from moderation.models import GuildBan
 
-    def readable(channel: Channel) -> bool:
-        if channel.id not in granted:
-            perms = ctx.channel_permissions(channel, table)
-            granted[channel.id] = has_permission(perms, READ)
-        return granted[channel.id]
-
-    out = {}
-    for channel in channels.values():
-        source = channel
-        if channel.type == ChannelType.PUBLIC_THREAD:
-            source = channels.get(channel.parent_id) if channel.parent_id else None
-            if source is None:
-                continue
-        if readable(source):
-            out[channel.id] = channel
-    return out
+    active = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    return frozenset(
+        GuildBan.objects.filter(active, guild_id=guild.id).values_list("user_id", flat=True)
+    )
 
 
-def _users(ctx: GuildContext, values: list[str]) -> frozenset[int]:
+def _users(guild_id: int, values: list[str]) -> frozenset[int]:
     ids: set[int] = set()
     names: list[str] = []
     for raw in values:
@@ -75,7 +67,7 @@ def _users(ctx: GuildContext, values: list[str]) -> frozenset[int]:
         by_name = Q()
         for name in names:
             by_name |= Q(user__username__iexact=name) | Q(nick__iexact=name)
-        members = Member.objects.filter(by_name, guild=ctx.guild)
+        members = Member.objects.filter(by_name, guild_id=guild_id)
         ids.update(members.values_list("user_id", flat=True))
         # Authors who have left the guild are still findable by their exact username.
         users = User.objects.filter(username__in=names)
@@ -116,7 +108,8 @@ def _ids(values: list[str] | None, name: str) -> list[str]:
 
 
 def build_query(
-    ctx: GuildContext,
+    guild: Guild,
+    readable: dict[int, Channel],
     parsed: ParsedQuery,
     *,
     sort_by: str,
@@ -124,15 +117,15 @@ def build_query(
     offset: int,
     limit: int,
 ) -> BackendQuery:
-    readable = readable_channels(ctx)
     channel_ids = set(readable)
     if parsed.channels:
         channel_ids = _channels(readable, parsed.channels)
     return BackendQuery(
         channel_ids=frozenset(channel_ids),
         terms=tuple(dict.fromkeys(parsed.terms)),
-        author_ids=_users(ctx, parsed.authors) if parsed.authors else None,
-        mention_ids=_users(ctx, parsed.mentions) if parsed.mentions else None,
+        author_ids=_users(guild.id, parsed.authors) if parsed.authors else None,
+        exclude_author_ids=hidden_authors(guild),
+        mention_ids=_users(guild.id, parsed.mentions) if parsed.mentions else None,
         has=frozenset(parsed.has),
         after=parsed.after,
         before=parsed.before,
@@ -161,7 +154,10 @@ def search_guild(
     limit: Any = MAX_LIMIT,
 ) -> dict[str, Any]:
     """Discord's `GET /guilds/{id}/messages/search`, plus our `q` syntax and `highlights`."""
-    ctx = guild_context(user, guild_id)
+    readable = readable_channels(user, guild_id)  # 404 Unknown Guild for a non-member
+    guild = Guild.objects.filter(id=guild_id).first()
+    if guild is None:  # deleted a moment ago
+        raise unknown_guild()
     if sort_by not in {"timestamp", "relevance"}:
         raise Invalid(errors={"sort_by": ["timestamp or relevance."]})
     if sort_order not in {"asc", "desc"}:
@@ -182,11 +178,15 @@ def search_guild(
             raise Invalid(errors={"has": [f"One of {', '.join(HAS_KINDS)}."]})
         parsed.has.add(kind)
     if pinned is not None:
-        parsed.pinned = str(pinned).lower() == "true"
+        flag = str(pinned).lower()
+        if flag not in {"true", "false"}:
+            raise Invalid(errors={"pinned": ["true or false."]})
+        parsed.pinned = flag == "true"
     if parsed.empty:
         raise Invalid(errors={"q": ["Type something to search for."]})
     query = build_query(
-        ctx,
+        guild,
+        readable,
         parsed,
         sort_by=sort_by,
         descending=sort_order == "desc",
@@ -195,7 +195,10 @@ def search_guild(
     )
     results = get_backend().search(query)
     order = [hit.id for hit in results.hits]
-    rows = prefetched(Message.objects.live().filter(id__in=order, channel_id__in=query.channel_ids))
+    rows = Message.objects.live().filter(id__in=order, channel_id__in=query.channel_ids)
+    if query.exclude_author_ids:
+        rows = rows.exclude(author_id__in=query.exclude_author_ids)
+    rows = prefetched(rows)
     by_id = {m.id: m for m in rows}
     messages, highlights = [], []
     for hit in results.hits:
@@ -208,7 +211,7 @@ def search_guild(
                 "message_id": str(message.id),
                 "snippet_html": snippet(message.content, query.terms, hit.marked),
                 "jump": {
-                    "guild_id": str(ctx.guild.id),
+                    "guild_id": str(guild.id),
                     "channel_id": str(message.channel_id),
                     "message_id": str(message.id),
                     "history_url": (

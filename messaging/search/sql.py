@@ -19,6 +19,13 @@ def filters(query: BackendQuery, alias: str = "m") -> tuple[list[str], list]:
         authors = sorted(query.author_ids) or [0]
         where.append(f"{alias}.author_id IN ({', '.join(['%s'] * len(authors))})")
         params += authors
+    if query.exclude_author_ids:
+        hidden = sorted(query.exclude_author_ids)
+        where.append(
+            f"({alias}.author_id IS NULL OR {alias}.author_id NOT IN"
+            f" ({', '.join(['%s'] * len(hidden))}))"
+        )
+        params += hidden
     if query.after is not None:
         where.append(f"{alias}.created_at >= %s")
         params.append(connection.ops.adapt_datetimefield_value(query.after))

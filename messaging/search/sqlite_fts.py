@@ -64,6 +64,12 @@ class SQLiteFTSBackend(SearchBackend):
             with connection.cursor() as cursor:
                 cursor.executemany(f"DELETE FROM {TABLE} WHERE rowid = %s", [(i,) for i in ids])
 
+    def prune(self, channel_ids: list[int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE rowid NOT IN (SELECT id FROM messaging_message)"
+            )
+
     def clear(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")

@@ -44,10 +44,22 @@ def index_text(text: str) -> str:
     return " ".join(words(text))
 
 
-def has_kinds(content: str) -> tuple[str, ...]:
-    """What `has:` finds in a message. Until attachments exist, file/image/video come from
-    links whose path ends in a known extension."""
+# An attachment's kind (media.models.Kind) → what `has:` finds for it.
+ATTACHMENT_HAS = {
+    "image": {"image", "file"},
+    "video": {"video", "file"},
+    "audio": {"file"},
+    "file": {"file"},
+    "encrypted": {"file"},
+}
+
+
+def has_kinds(content: str, attachment_kinds: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """What `has:` finds in a message: its attachments (by their sniffed kind), and links,
+    where a path ending in a known extension also counts as a file / image / video."""
     kinds: set[str] = set()
+    for kind in attachment_kinds:
+        kinds.update(ATTACHMENT_HAS.get(kind, {"file"}))
     for url in URL.findall(content):
         kinds.add("link")
         path = urlsplit(url.rstrip(".,;:!?)")).path.lower()

@@ -32,6 +32,46 @@ def can_read_history(access: ChannelAccess) -> bool:
     return bool(access.permissions & P.READ_MESSAGE_HISTORY)
 
 
+def readable_channels(user, guild_id: int) -> dict[int, Channel]:
+    """Every message channel (threads included) of a guild whose history `user` may read now:
+    exactly the channels for which `can_read_history(access_text_channel(user, id))` holds,
+    computed in one pass (search filters on this set). 404 Unknown Guild for a non-member.
+
+    This is messaging's answer to "may this member read this history", so whatever makes a
+    guild's history readable (a local guild's roles and overwrites today; a remote guild's
+    copy on a member's home node with Federation II) must make it here, and search follows.
+    tests/search/test_visibility.py holds the two paths to the same answer.
+    """
+    from guilds.permissions import has
+    from guilds.services.access import guild_context, overwrites_by_channel
+
+    ctx = guild_context(user, guild_id)
+    table = overwrites_by_channel(ctx.guild.id)
+    channels = {c.id: c for c in Channel.objects.filter(guild=ctx.guild, type__in=TEXTUAL)}
+    perms: dict[int, int] = {}
+
+    def granted(channel: Channel) -> int:
+        if channel.id not in perms:
+            perms[channel.id] = ctx.channel_permissions(channel, table)
+        return perms[channel.id]
+
+    out = {}
+    for channel in channels.values():
+        if not has(granted(channel), P.VIEW_CHANNEL):
+            continue
+        effective = granted(channel)
+        if channel.type == ChannelType.PUBLIC_THREAD and channel.parent_id:
+            parent = channels.get(channel.parent_id)
+            if parent is None:
+                parent = Channel.objects.filter(id=channel.parent_id, guild=ctx.guild).first()
+            if parent is None or not has(granted(parent), P.VIEW_CHANNEL):
+                continue
+            effective = granted(parent)
+        if effective & P.READ_MESSAGE_HISTORY:
+            out[channel.id] = channel
+    return out
+
+
 def channel_of(channel_id: int) -> Channel:
     try:
         return Channel.objects.get(id=channel_id)

@@ -40,6 +40,9 @@ def test_search_endpoint_errors(world, make_user):
     assert bad.status_code == 400 and "q" in bad.json()["errors"]
     assert bob.get(url(world), {"q": "x", "limit": 99}).status_code == 400
     assert bob.get(url(world), {"q": "x", "sort_by": "random"}).status_code == 400
+    for params in ({"pinned": "maybe"}, {"has": "gif"}, {"author_id": "bob"}, {"offset": "-1"}):
+        bad = bob.get(url(world), {"q": "x", **params})
+        assert bad.status_code == 400 and set(bad.json()["errors"]) == {next(iter(params))}
     assert bob.get(url(world), {"q": "word " * 200}).status_code == 400
     many = " ".join(f"w{i}" for i in range(40))
     assert bob.get(url(world), {"q": many}).status_code == 400

@@ -116,3 +116,35 @@ def test_an_unreachable_meilisearch_raises_so_the_job_retries(world, send):
         backend = get_backend("meili")
         with pytest.raises(SearchUnavailable):
             indexing.sync_message(message.id, backend)
+
+
+def test_deleting_a_channel_or_the_guild_removes_its_documents(world, send):
+    from guilds.services import channels as channel_services
+    from guilds.services import guilds as guild_services
+
+    gone = send(world.alice, world.secret, "soon without a channel")
+    kept = send(world.alice, world.general, "still here")
+    run_due_jobs()
+    assert world.engine.count() == 2
+    channel_services.check_delete_channel(world.alice, world.secret.id)
+    run_due_jobs()
+    assert world.engine.indexed_text(gone.id) is None
+    assert world.engine.indexed_text(kept.id) == "still here"
+    guild_services.check_delete_guild(world.alice, world.guild.id, confirm_name="Chat")
+    run_due_jobs()
+    assert world.engine.count() == 0
+    assert not search_jobs().exclude(state=JobState.DONE).exists()
+    assert Job.objects.filter(name=indexing.PRUNE_JOB, state=JobState.DONE).count() == 2
+
+
+def test_ttl_expiry_reaches_the_index_exactly_once(world, send):
+    from datetime import timedelta
+
+    message = send(world.bob, world.general, "short lived", ttl_seconds=60)
+    run_due_jobs()
+    messages.expire_due(now=timezone.now() + timedelta(minutes=2))
+    messages.expire_due(now=timezone.now() + timedelta(minutes=3))  # a second sweep: no-op
+    run_due_jobs()
+    assert world.engine.indexed_text(message.id) is None
+    runs = search_jobs().filter(payload={"message_id": message.id})
+    assert list(runs.values_list("state", "attempts")) == [(JobState.DONE, 1)] * 2

@@ -52,3 +52,19 @@ def test_snippet_escapes_then_marks_and_crops():
     long = "word " * 100 + "needle " + "word " * 100
     cropped = snippet(long, ("needle",))
     assert "<mark>needle</mark>" in cropped and cropped.startswith("…") and len(cropped) < 400
+
+
+def test_meilisearch_filters_keep_snowflakes_as_strings_and_exclude_banned():
+    from messaging.search import BackendQuery
+    from messaging.search.meili import filter_expression
+
+    query = BackendQuery(
+        channel_ids=frozenset({118339744970047489}),
+        exclude_author_ids=frozenset({7, 118339744970047490}),
+        has=frozenset({"video"}),
+    )
+    assert filter_expression(query) == [
+        'channel_id IN ["118339744970047489"]',
+        'NOT author_id IN ["7", "118339744970047490"]',
+        'has = "video"',
+    ]

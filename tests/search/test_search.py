@@ -220,3 +220,38 @@ def test_relevance_prefers_more_matching_text(world, send, index, find):
     send(world.bob, world.general, "unrelated newest message")
     index()
     assert ids(find(world.alice, "kettle", sort_by="relevance"))[0] == str(strong.id)
+
+
+def test_has_finds_attachments_even_without_text(world, send, index, find):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(world.bob)
+
+    def upload(name: str, data: bytes) -> str:
+        response = client.post(
+            "/api/v1/upload", {"file": SimpleUploadedFile(name, data)}, format="multipart"
+        )
+        assert response.status_code in (200, 201), response.content
+        return response.json()["id"]
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 90, 200)).save(buf, "PNG")
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
+    photo = send(world.bob, world.general, "", attachments=[upload("sky.png", buf.getvalue())])
+    clip = send(world.bob, world.general, "my clip", attachments=[upload("clip.mp4", mp4)])
+    text = send(world.bob, world.general, "just words")
+    index()
+    assert ids(find(world.alice, "has:image")) == [str(photo.id)]
+    assert ids(find(world.alice, "has:video")) == [str(clip.id)]
+    assert set(ids(find(world.alice, "has:file"))) == {str(photo.id), str(clip.id)}
+    assert find(world.alice, "has:link")["total_results"] == 0
+    assert ids(find(world.alice, "clip has:video")) == [str(clip.id)]
+    assert str(text.id) in ids(find(world.alice, "from:bob"))
+    messages.check_delete_message(world.bob, world.general.id, photo.id)
+    index()
+    assert find(world.alice, "has:image")["total_results"] == 0

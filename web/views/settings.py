@@ -83,6 +83,7 @@ def overview(request: HttpRequest, guild_id: int) -> HttpResponse:
         changes = {
             "name": request.POST.get("name", ""),
             "description": request.POST.get("description", ""),
+            "search_hides_banned": request.POST.get("search_hides_banned") == "1",
         }
         try:
             check_update_guild(request.user, guild_id, changes)
