@@ -5,8 +5,17 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.nodes import Node
+
+# Property tests judge correctness, not speed: a loaded CI machine must not fail them for
+# generating inputs slowly (the `too_slow` health check) or for a slow example.
+hypothesis_settings.register_profile(
+    "united", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("united")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
