@@ -12,6 +12,7 @@ from django.utils.html import escape
 
 from messaging.services.messages import get_message
 from united.errors import APIError
+from web.media import layout
 
 GROUP_WINDOW = timedelta(minutes=7)
 _MENTION = re.compile(r"&lt;(@!?|@&amp;|#)(\d{1,20})&gt;")
@@ -60,6 +61,8 @@ def annotate(
         message["author_initials"] = message["author_name"][:2].upper()
         message["mine"] = bool(message["author"]) and message["author"]["id"] == me
         message["html"] = mentionize(message["content_html"], names, channels)
+        if message.get("attachments"):
+            message["media"] = layout(message["attachments"])
         message["mentioned"] = (
             message["mention_everyone"]
             or any(u["id"] == me for u in message["mentions"])
