@@ -305,7 +305,13 @@ export class Pane {
       });
     }
     const jumpUnread = this.root.querySelector("[data-jump-unread]");
-    if (jumpUnread) jumpUnread.addEventListener("click", () => document.getElementById("unread-marker")?.scrollIntoView({ block: "center" }));
+    if (jumpUnread) {
+      jumpUnread.addEventListener("click", () => {
+        const marker = document.getElementById("unread-marker");
+        if (marker) marker.scrollIntoView({ block: "center" });
+        else if (jumpUnread.dataset.unreadId) this.jumpTo(jumpUnread.dataset.unreadId);
+      });
+    }
     const markRead = this.root.querySelector("[data-mark-read]");
     if (markRead) markRead.addEventListener("click", () => this.markRead(true));
     document.addEventListener("visibilitychange", () => this.markReadSoon());

@@ -3,6 +3,8 @@
 // values (all from what the page already shows). Enter searches: htmx asks the node for the
 // results fragment (the same service and permission checks as the API) and the results panel
 // takes the member list's place. A refused query (400) is shown in the panel, not dropped.
+import { friendlyTimes } from "./pane.js";
+
 const OPERATORS = [
   { insert: "from:", hint: "user", help: "messages by a member" },
   { insert: "in:", hint: "channel", help: "in one channel" },
@@ -181,6 +183,7 @@ export function wireSearch() {
     if (event.detail.target !== results) return;
     results.setAttribute("aria-busy", "false");
     results.scrollTop = 0;
+    friendlyTimes(results);
     showPanel(true);
   });
   panel.querySelector("[data-search-close]").addEventListener("click", () => {

@@ -15,6 +15,7 @@ from messaging.models import Message
 from messaging.search import get_backend
 from messaging.services import messages as message_services
 from tests.media.helpers import png_bytes, upload
+from web.views import chat
 
 
 @pytest.fixture
@@ -92,9 +93,12 @@ def _history(owner, channel, count):
     ]
 
 
-def test_around_opens_history_in_context_with_newer_pages(owner_client, owner, guild, general):
-    sent = _history(owner, general, 130)
-    target = sent[40]
+def test_around_opens_history_in_context_with_newer_pages(
+    owner_client, owner, guild, general, monkeypatch
+):
+    monkeypatch.setattr(chat, "PAGE", 10)
+    sent = _history(owner, general, 30)
+    target = sent[12]
     url = f"/app/guilds/{guild.id}/channels/{general.id}/?around={target.id}"
     page = owner_client.get(url).content.decode()
     assert f'data-around="{target.id}"' in page and "data-detached" in page

@@ -80,21 +80,29 @@ def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpRespons
     else:
         rows = history(request.user, channel_id, limit=PAGE)[::-1]
         has_newer, has_more = False, len(rows) == PAGE
+    # The first unread may be further back than this page: the bar then opens it in context.
+    unread_id = (
+        timeline.first_unread_id(request.user, access.channel, item.last_read_id)
+        if item.unread
+        else None
+    )
     messages = timeline.annotate(
         request.user,
         rows,
         names=names,
         channels=channels,
         role_ids={str(r) for r in ctx.role_ids},
-        last_read_id=item.last_read_id if item.unread and not around else None,
+        first_unread=unread_id,
     )
+    marked = any(m.get("first_unread") for m in messages)
     context.update(
         channel=access.channel,
         messages=messages,
         has_more=has_more,
         has_newer=has_newer,
         around=around,
-        unread=item.unread and any(m.get("first_unread") for m in messages),
+        unread=unread_id is not None,
+        unread_id=None if marked else unread_id,
         can_send=perms.has(access.permissions, perms.P.SEND_MESSAGES),
         can_attach=perms.has(access.permissions, perms.P.SEND_MESSAGES | perms.P.ATTACH_FILES),
         max_upload=settings.UNITED_MAX_UPLOAD_BYTES,
