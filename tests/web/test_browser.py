@@ -75,7 +75,7 @@ def confirm_recovery(page) -> None:
 def sign_up(page, name: str) -> None:
     page.fill("#id_username", name)
     page.fill("#id_password", PASSWORD)
-    page.wait_for_selector("[data-recovery-words]:not(:empty)")
+    page.wait_for_selector("[data-recovery-grid] li")
     confirm_recovery(page)
     page.click("button[type=submit]")
 
@@ -329,7 +329,7 @@ def journey(node, expect, sync_playwright) -> None:
         alice.click("a:has-text('Get started')")
         alice.fill("#id_username", "alice")
         alice.fill("#id_password", PASSWORD)
-        alice.wait_for_selector("[data-recovery-words]:not(:empty)")
+        alice.wait_for_selector("[data-recovery-grid] li")
         # The phrase must be confirmed: a wrong word is refused on the spot, nothing is sent.
         asks = alice.locator("[data-recovery-ask]")
         expect(asks).to_have_count(3)
