@@ -489,6 +489,8 @@ def journey(node, expect, sync_playwright) -> None:
                 found = axe_violations(page)
                 assert not found, (theme, url, found)
             for screen in new_screens(page, general_url):
+                if theme == "light":
+                    shot(page, f"21-light-{screen.replace(' ', '-')}")
                 found = axe_violations(page)
                 assert not found, (theme, screen, found)
         visitor = browser.new_context(bypass_csp=True).new_page()
