@@ -172,3 +172,29 @@ def test_search_refusals_are_shown_with_their_status(browser, member, guild, sea
 def test_search_of_a_guild_you_are_not_in_is_404(browser, make_user, guild, searchable):
     stranger = browser(make_user("mallory"))
     assert stranger.get(f"/app/guilds/{guild.id}/search/", {"q": "deploy"}).status_code == 404
+
+
+def test_a_bad_around_opens_the_present(owner_client, owner, guild, general):
+    last = _history(owner, general, 3)[-1]
+    page = owner_client.get(f"/app/guilds/{guild.id}/channels/{general.id}/?around=12345")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "data-around" not in html and f'data-message-id="{last.id}"' in html
+
+
+def test_first_unread_further_back_than_a_page(browser, owner, member, guild, general, monkeypatch):
+    from messaging.services.readstates import check_mark_read
+
+    monkeypatch.setattr(chat, "PAGE", 5)
+    seen = message_services.check_send_message(owner, general.id, content="seen")[0]
+    check_mark_read(member, general.id, seen.id)
+    unread = _history(owner, general, 8)
+    client = browser(member)
+    url = f"/app/guilds/{guild.id}/channels/{general.id}/"
+    html = client.get(url).content.decode()
+    assert "data-new-bar" in html and 'id="unread-marker"' not in html
+    assert f'data-unread-id="{unread[0].id}"' in html
+    # The bar's jump opens it in context, where the divider sits right above it.
+    around = client.get(f"{url}?around={unread[0].id}").content.decode()
+    after_marker = re.search(r'id="unread-marker".*?data-message-id="(\d+)"', around, re.S)
+    assert after_marker.group(1) == str(unread[0].id)

@@ -14,6 +14,7 @@ from guilds.models import TEXT_TYPES
 from guilds.services.access import access_channel, guild_context
 from messaging import presence
 from messaging.services.messages import history
+from united.errors import Invalid
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
@@ -71,10 +72,15 @@ def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpRespons
     item = next(i for i in context["items"] if i.channel.id == channel_id)
     names, channels = _names(ctx, context["items"])
     around = _around(request, channel_id)
+    rows = None
     if around:
         # Jump to a message in context (search results, replies further back): the page
         # opens on the history around it; newer pages load as the reader scrolls down.
-        rows = history(request.user, channel_id, around=around, limit=PAGE)[::-1]
+        try:
+            rows = history(request.user, channel_id, around=around, limit=PAGE)[::-1]
+        except Invalid:  # not a message of this channel (any more): open the present
+            around = None
+    if rows is not None:
         has_newer = bool(rows) and _more_after(request.user, channel_id, rows[-1]["id"])
         has_more = _more_before(request.user, channel_id, rows[0]["id"]) if rows else False
     else:
