@@ -12,6 +12,7 @@ from django.utils.html import escape
 
 from messaging.services.messages import get_message
 from united.errors import APIError
+from web.media import layout
 
 GROUP_WINDOW = timedelta(minutes=7)
 _MENTION = re.compile(r"&lt;(@!?|@&amp;|#)(\d{1,20})&gt;")
@@ -47,10 +48,11 @@ def annotate(
     names: dict[str, str],
     channels: dict[str, str],
     role_ids: set[str] | frozenset[str] = frozenset(),
-    last_read_id: int | None = None,
+    first_unread: int | None = None,
     previous: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """`messages` oldest first; `previous` is the message drawn just above them, if any."""
+    """`messages` oldest first; `previous` is the message drawn just above them, if any;
+    `first_unread` gets the "new messages" divider if it is among them."""
     me = str(user.id)
     unread_marked = False
     for message in messages:
@@ -60,6 +62,8 @@ def annotate(
         message["author_initials"] = message["author_name"][:2].upper()
         message["mine"] = bool(message["author"]) and message["author"]["id"] == me
         message["html"] = mentionize(message["content_html"], names, channels)
+        if message.get("attachments"):
+            message["media"] = layout(message["attachments"])
         message["mentioned"] = (
             message["mention_everyone"]
             or any(u["id"] == me for u in message["mentions"])
@@ -76,12 +80,7 @@ def annotate(
             and before["author"]["id"] == message["author"]["id"]
             and moment - before["moment"] < GROUP_WINDOW
         )
-        if (
-            last_read_id is not None
-            and not unread_marked
-            and int(message["id"]) > last_read_id
-            and not message["mine"]
-        ):
+        if not unread_marked and first_unread is not None and int(message["id"]) == first_unread:
             message["first_unread"] = unread_marked = True
             message["grouped"] = False
         reference = message.get("message_reference")
@@ -89,6 +88,21 @@ def annotate(
             message["replied"] = _original(user, reference, names, channels)
         previous = message
     return messages
+
+
+def first_unread_id(user, channel, last_read_id: int) -> int | None:
+    """The oldest message someone else sent after the read marker (read states compare ids,
+    like `messaging.services.readstates`)."""
+    from messaging.models import Message
+
+    return (
+        Message.objects.live()
+        .filter(channel=channel, id__gt=last_read_id)
+        .exclude(author=user)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def _original(user, reference: dict[str, Any], names, channels) -> dict[str, Any] | None:

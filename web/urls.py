@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import chat, manage, messages, onboarding, settings
+from web.views import chat, manage, messages, onboarding, search, settings
 
 CHANNEL = "channels/<int:channel_id>/"
 MESSAGE = CHANNEL + "messages/<int:message_id>/"
@@ -21,6 +21,7 @@ urlpatterns = [
         name="web-create-channel",
     ),
     path("guilds/<int:guild_id>/members/", chat.member_list, name="web-members"),
+    path("guilds/<int:guild_id>/search/", search.search, name="web-search"),
     path("guilds/<int:guild_id>/settings/", settings.index, name="web-settings"),
     path(
         "guilds/<int:guild_id>/settings/overview/",

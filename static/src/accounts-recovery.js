@@ -24,6 +24,73 @@ async function prepare(form) {
   form.querySelector("[data-recovery-public-key]").value = await recoveryPublicKey(phrase);
   form.querySelector("[data-recovery-words]").textContent = phrase;
   form.querySelector("[data-recovery-phrase]").hidden = false;
+  const grid = form.querySelector("[data-recovery-grid]");
+  if (grid) {
+    // Numbered, so the confirmation's "word #7" is easy to find on paper.
+    grid.replaceChildren(
+      ...phrase.split(" ").map((word) => {
+        const item = document.createElement("li");
+        item.textContent = word;
+        return item;
+      }),
+    );
+    form.querySelector("[data-recovery-words]").hidden = true;
+  }
+  if (form.querySelector("[data-recovery-asks]")) askToConfirm(form, phrase.split(" "));
+}
+
+// Three different positions, chosen at random, sorted so they are asked in order.
+function pickPositions(count, total) {
+  const chosen = new Set();
+  const random = new Uint32Array(1);
+  while (chosen.size < count) {
+    crypto.getRandomValues(random);
+    chosen.add(random[0] % total);
+  }
+  return Array.from(chosen).sort((a, b) => a - b);
+}
+
+// Onboarding asks for three of the words before the account is made: the phrase is the only
+// way back in, and the node never sees it, so this is the one moment to be sure it was kept.
+function askToConfirm(form, words) {
+  const box = form.querySelector("[data-recovery-asks]");
+  const error = form.querySelector("[data-recovery-error]");
+  const positions = pickPositions(3, words.length);
+  box.replaceChildren(
+    ...positions.map((position) => {
+      const wrap = document.createElement("div");
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      input.id = `recovery-word-${position + 1}`;
+      input.dataset.recoveryAsk = String(position);
+      input.autocomplete = "off";
+      input.spellcheck = false;
+      input.setAttribute("autocapitalize", "none");
+      input.required = true;
+      label.htmlFor = input.id;
+      label.textContent = `Word #${position + 1}`;
+      wrap.append(label, input);
+      return wrap;
+    }),
+  );
+  form.addEventListener("submit", (event) => {
+    const wrong = Array.from(box.querySelectorAll("[data-recovery-ask]")).filter(
+      (input) => input.value.trim().toLowerCase() !== words[Number(input.dataset.recoveryAsk)],
+    );
+    box.querySelectorAll("[data-recovery-ask]").forEach((input) => {
+      input.setAttribute("aria-invalid", wrong.includes(input) ? "true" : "false");
+    });
+    if (!wrong.length) {
+      error.hidden = true;
+      return;
+    }
+    event.preventDefault();
+    const names = wrong.map((input) => `#${Number(input.dataset.recoveryAsk) + 1}`).join(", ");
+    const verb = wrong.length > 1 ? `Words ${names} do not` : `Word ${names} does not`;
+    error.textContent = `${verb} match your recovery phrase. Check what you wrote down.`;
+    error.hidden = false;
+    wrong[0].focus();
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -3,6 +3,7 @@ import { Composer } from "./composer.js";
 import { gateway } from "./gateway.js";
 import { Pane } from "./pane.js";
 import { wire } from "./realtime.js";
+import { wireSearch } from "./search.js";
 import { wireDialogs, wireKeyboard, wireStatus } from "./ui.js";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -17,6 +18,7 @@ document.addEventListener("DOMContentLoaded", () => {
   wireStatus(gw);
   wire(gw, shell, pane);
   wireKeyboard(pane);
+  wireSearch();
   gw.connect();
   window.unitedGateway = gw;
 });

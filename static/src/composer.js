@@ -3,6 +3,7 @@
 // typing notices, replies, slow-mode countdown.
 import { replaceShortcodes } from "./emoji.js";
 import { errorText, postForm } from "./http.js";
+import { Uploads, wireDrop } from "./upload.js";
 
 const TYPING_EVERY_MS = 8000;
 const TRIGGER = /(^|\s)([@#])([\w.-]{0,32})$/;
@@ -66,6 +67,8 @@ export class Composer {
     this.choices = [];
     this.active = 0;
     this.nonce.value = newNonce();
+    this.uploads = form.dataset.uploadUrl ? new Uploads(form) : null;
+    if (this.uploads) wireDrop(pane.root, this.uploads);
     this.listen();
   }
 
@@ -81,15 +84,29 @@ export class Composer {
 
   async send() {
     const content = encodeMentions(replaceShortcodes(this.input.value)).trim();
-    if (!content || this.sending) return;
+    const uploads = this.uploads;
+    const hasFiles = uploads && uploads.items.some((i) => i.state !== "error");
+    if ((!content && !hasFiles) || this.sending) return;
     if (Date.now() < this.waitUntil) {
       this.showError("Slow mode is on: wait for the countdown.");
       return;
     }
     this.sending = true;
+    if (uploads && uploads.pending().length) {
+      // Sent as soon as the files are up; the tiles show how far they are.
+      this.showError("");
+      this.form.classList.add("waiting");
+      await Promise.all(uploads.pending());
+      this.form.classList.remove("waiting");
+    }
+    const attachments = uploads ? uploads.ids() : [];
+    if (!content && !attachments.length) {
+      this.sending = false;
+      return;
+    }
     let response;
     try {
-      response = await postForm(this.form.action, { content, nonce: this.nonce.value, reply_to: this.replyTo.value });
+      response = await postForm(this.form.action, { content, nonce: this.nonce.value, reply_to: this.replyTo.value, attachments });
     } catch (error) {
       // Same nonce on the next try: the node keeps one message per nonce.
       this.showError("Not sent: the connection dropped. Press Enter to try again.");
@@ -108,6 +125,7 @@ export class Composer {
       return;
     }
     this.showError("");
+    if (uploads) uploads.clear();
     this.input.value = "";
     this.autosize();
     this.nonce.value = newNonce();
@@ -260,6 +278,12 @@ export class Composer {
       } else if (event.key === "ArrowUp" && !this.input.value) {
         if (this.pane.editLast()) event.preventDefault();
       }
+    });
+    this.input.addEventListener("paste", (event) => {
+      const files = Array.from(event.clipboardData?.files || []);
+      if (!files.length || !this.uploads) return;
+      event.preventDefault();
+      this.uploads.add(files);
     });
     this.input.addEventListener("input", () => {
       this.liveShortcodes();

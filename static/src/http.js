@@ -7,7 +7,8 @@ export function csrfToken() {
 export async function postForm(url, fields) {
   const body = new URLSearchParams();
   Object.entries(fields).forEach(([key, value]) => {
-    if (value !== undefined && value !== null) body.append(key, value);
+    if (Array.isArray(value)) value.forEach((item) => body.append(key, item));
+    else if (value !== undefined && value !== null) body.append(key, value);
   });
   return fetch(url, {
     method: "POST",

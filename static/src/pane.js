@@ -2,6 +2,7 @@
 // the message toolbar (react, reply, edit in place, pin, delete), unread and read markers.
 import { decodeMentions, encodeMentions } from "./composer.js";
 import { PICKER, replaceShortcodes } from "./emoji.js";
+import { wireAttachments } from "./attachments.js";
 import { errorText, fragmentNodes, getText, postForm } from "./http.js";
 
 const GROUP_WINDOW_MS = 7 * 60 * 1000;
@@ -40,8 +41,19 @@ export class Pane {
     this.listen();
     friendlyTimes(this.list);
     new MutationObserver(() => friendlyTimes(this.list)).observe(this.list, { childList: true });
-    this.scrollToBottom();
-    this.markReadSoon();
+    wireAttachments(this.list);
+    if (root.dataset.around) {
+      // Opened on a message in history (a search result, an old reply): show it in context.
+      requestAnimationFrame(() => this.jumpTo(root.dataset.around, { linger: true }));
+    } else {
+      this.scrollToBottom();
+      this.markReadSoon();
+    }
+  }
+
+  // Below a jump into history the newest messages are not on the page yet.
+  detached() {
+    return this.root.hasAttribute("data-detached");
   }
 
   messages() {
@@ -86,6 +98,11 @@ export class Pane {
 
   async add(id, authorId, timestamp) {
     if (document.getElementById(`message-${id}`)) return;
+    if (this.detached()) {
+      // Appending here would leave a gap; the newer pages or the present have it.
+      if (this.jumpBottom) this.jumpBottom.hidden = false;
+      return;
+    }
     const grouped = this.groupedAfter(this.lastMessage(), authorId, timestamp) ? "1" : "0";
     this.place(await getText(`${this.url(id, "fragment")}?grouped=${grouped}`));
   }
@@ -139,6 +156,7 @@ export class Pane {
   }
 
   async markRead(force) {
+    if (this.detached()) return;
     const last = this.lastMessage();
     if (!last || document.visibilityState !== "visible") return;
     if (!force && !this.nearBottom()) return;
@@ -219,16 +237,20 @@ export class Pane {
     return mine.length > 0;
   }
 
-  jumpTo(id) {
+  jumpTo(id, { linger = false } = {}) {
     const target = document.getElementById(`message-${id}`);
     if (!target) {
-      this.flash("The original message is further back in history: scroll up to load it.");
+      // Further back than what is loaded: open the channel around it.
+      const url = new URL(window.location.href);
+      url.search = `?around=${id}`;
+      url.hash = `message-${id}`;
+      window.location.assign(url.toString());
       return;
     }
     target.scrollIntoView({ block: "center" });
     target.classList.add("highlight");
     target.focus({ preventScroll: true });
-    setTimeout(() => target.classList.remove("highlight"), 2000);
+    setTimeout(() => target.classList.remove("highlight"), linger ? 4000 : 2000);
   }
 
   listen() {
@@ -276,20 +298,39 @@ export class Pane {
         this.markReadSoon();
       }
     });
-    if (this.jumpBottom) this.jumpBottom.addEventListener("click", () => this.scrollToBottom());
+    if (this.jumpBottom) {
+      this.jumpBottom.addEventListener("click", () => {
+        if (this.detached()) window.location.assign(this.jumpBottom.dataset.presentUrl);
+        else this.scrollToBottom();
+      });
+    }
     const jumpUnread = this.root.querySelector("[data-jump-unread]");
-    if (jumpUnread) jumpUnread.addEventListener("click", () => document.getElementById("unread-marker")?.scrollIntoView({ block: "center" }));
+    if (jumpUnread) {
+      jumpUnread.addEventListener("click", () => {
+        const marker = document.getElementById("unread-marker");
+        if (marker) marker.scrollIntoView({ block: "center" });
+        else if (jumpUnread.dataset.unreadId) this.jumpTo(jumpUnread.dataset.unreadId);
+      });
+    }
     const markRead = this.root.querySelector("[data-mark-read]");
     if (markRead) markRead.addEventListener("click", () => this.markRead(true));
     document.addEventListener("visibilitychange", () => this.markReadSoon());
     // Older pages load above what is on screen: keep the reader's place.
     let fromBottom = null;
     document.body.addEventListener("htmx:beforeSwap", (event) => {
-      if (event.detail.target.matches && event.detail.target.matches("[data-sentinel]")) {
+      if (event.detail.target.matches && event.detail.target.matches("[data-sentinel]:not([data-sentinel-newer])")) {
         fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
       }
     });
     document.body.addEventListener("htmx:afterSettle", () => {
+      if (this.detached() && !this.list.querySelector("[data-sentinel-newer]")) {
+        // The newest page arrived: from here on live messages append again.
+        this.root.removeAttribute("data-detached");
+        if (this.jumpBottom) {
+          this.jumpBottom.hidden = true;
+          this.jumpBottom.textContent = "New messages below — jump to present";
+        }
+      }
       if (fromBottom !== null) {
         this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
         fromBottom = null;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
@@ -13,6 +14,7 @@ from guilds.models import TEXT_TYPES
 from guilds.services.access import access_channel, guild_context
 from messaging import presence
 from messaging.services.messages import history
+from united.errors import Invalid
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
@@ -69,21 +71,47 @@ def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpRespons
     context = _shell(request, ctx, access.channel)
     item = next(i for i in context["items"] if i.channel.id == channel_id)
     names, channels = _names(ctx, context["items"])
-    rows = history(request.user, channel_id, limit=PAGE)[::-1]
+    around = _around(request, channel_id)
+    rows = None
+    if around:
+        # Jump to a message in context (search results, replies further back): the page
+        # opens on the history around it; newer pages load as the reader scrolls down.
+        try:
+            rows = history(request.user, channel_id, around=around, limit=PAGE)[::-1]
+        except Invalid:  # not a message of this channel (any more): open the present
+            around = None
+    if rows is not None:
+        has_newer = bool(rows) and _more_after(request.user, channel_id, rows[-1]["id"])
+        has_more = _more_before(request.user, channel_id, rows[0]["id"]) if rows else False
+    else:
+        rows = history(request.user, channel_id, limit=PAGE)[::-1]
+        has_newer, has_more = False, len(rows) == PAGE
+    # The first unread may be further back than this page: the bar then opens it in context.
+    unread_id = (
+        timeline.first_unread_id(request.user, access.channel, item.last_read_id)
+        if item.unread
+        else None
+    )
     messages = timeline.annotate(
         request.user,
         rows,
         names=names,
         channels=channels,
         role_ids={str(r) for r in ctx.role_ids},
-        last_read_id=item.last_read_id if item.unread else None,
+        first_unread=unread_id,
     )
+    marked = any(m.get("first_unread") for m in messages)
     context.update(
         channel=access.channel,
         messages=messages,
-        has_more=len(rows) == PAGE,
-        unread=item.unread and any(m.get("first_unread") for m in messages),
+        has_more=has_more,
+        has_newer=has_newer,
+        around=around,
+        unread=unread_id is not None,
+        unread_id=None if marked else unread_id,
         can_send=perms.has(access.permissions, perms.P.SEND_MESSAGES),
+        can_attach=perms.has(access.permissions, perms.P.SEND_MESSAGES | perms.P.ATTACH_FILES),
+        max_upload=settings.UNITED_MAX_UPLOAD_BYTES,
         can_react=perms.has(access.permissions, perms.P.ADD_REACTIONS),
         can_manage_messages=perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
         can_invite=perms.has(access.permissions, perms.P.CREATE_INSTANT_INVITE),
@@ -95,21 +123,51 @@ def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpRespons
     return render(request, "web/channel.html", context)
 
 
+def _around(request: HttpRequest, channel_id: int) -> int | None:
+    raw = request.GET.get("around", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _more_before(user, channel_id: int, message_id: str) -> bool:
+    return bool(history(user, channel_id, before=message_id, limit=1))
+
+
+def _more_after(user, channel_id: int, message_id: str) -> bool:
+    return bool(history(user, channel_id, after=message_id, limit=1))
+
+
 @member_view
 def older(request: HttpRequest, channel_id: int) -> HttpResponse:
-    """Infinite scroll: the page before `?before=`, with its own sentinel if more remain."""
+    """Infinite scroll: the page before `?before=`, with its own sentinel if more remain;
+    or, below a jump into history, the page after `?after=`."""
     access = access_channel(request.user, channel_id)
-    rows = history(request.user, channel_id, before=request.GET.get("before"), limit=PAGE)[::-1]
+    after = request.GET.get("after")
     items = sidebar.channel_items(request.user, access.ctx)
     names, channels = _names(access.ctx, items)
-    messages = timeline.annotate(request.user, rows, names=names, channels=channels, role_ids=set())
+    if after is not None:
+        rows = history(request.user, channel_id, after=after, limit=PAGE)[::-1]
+        # The message the page continues from decides day separators and grouping.
+        anchor = history(request.user, channel_id, around=after, limit=1)
+        annotated = timeline.annotate(request.user, anchor, names={}, channels={})
+        previous = annotated[0] if annotated else None
+        messages = timeline.annotate(
+            request.user, rows, names=names, channels=channels, previous=previous
+        )
+        template = "web/_newer.html"
+        has_more = bool(rows) and _more_after(request.user, channel_id, rows[-1]["id"])
+    else:
+        rows = history(request.user, channel_id, before=request.GET.get("before"), limit=PAGE)
+        messages = timeline.annotate(
+            request.user, rows[::-1], names=names, channels=channels, role_ids=set()
+        )
+        template, has_more = "web/_older.html", len(rows) == PAGE
     return render_fragment(
         request,
-        "web/_older.html",
+        template,
         {
             "channel": access.channel,
             "messages": messages,
-            "has_more": len(rows) == PAGE,
+            "has_more": has_more,
             "can_react": perms.has(access.permissions, perms.P.ADD_REACTIONS),
             "can_manage_messages": perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
             "can_send": perms.has(access.permissions, perms.P.SEND_MESSAGES),

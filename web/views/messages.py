@@ -61,6 +61,7 @@ def send(request: HttpRequest, channel_id: int) -> HttpResponse:
         content=request.POST.get("content", ""),
         nonce=request.POST.get("nonce") or None,
         reply_to=request.POST.get("reply_to") or None,
+        attachments=request.POST.getlist("attachments") or None,
     )
     return _message(request, channel_id, message.id, status=201 if created else 200)
 
