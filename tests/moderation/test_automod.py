@@ -165,15 +165,16 @@ def test_unsafe_or_broken_regexes_are_refused(world, api, pattern):
     assert api(world.alice).post(url, body, "json").status_code == 400
 
 
-def test_allowed_regex_stays_fast_on_hostile_input(world):
-    import time
-
-    from moderation.automod import MessageFacts, matches
+def test_allowed_regex_answers_on_hostile_input(world):
+    # Speed is bounded by construction (the backtracking budget, tested above by refusing
+    # patterns over it) rather than by a wall-clock assertion that flakes on a loaded machine.
+    from moderation.automod import MAX_INPUT, MessageFacts, matches
 
     check_pattern(r".*a{0,8}x")
-    started = time.monotonic()
     assert matches("regex", {"patterns": [r".*a{0,8}x"]}, MessageFacts("a" * 4000)) is None
-    assert time.monotonic() - started < 1.0
+    tail_hit = MessageFacts("a" * MAX_INPUT + "x")
+    assert matches("regex", {"patterns": [r".*a{0,8}x"]}, tail_hit) is None  # input is capped
+    assert matches("regex", {"patterns": [r".*a{0,8}x"]}, MessageFacts("aax")) is not None
 
 
 def test_rules_need_manage_guild(world, api):
