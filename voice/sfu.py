@@ -261,9 +261,7 @@ class SFU:
                     current = room.participants.get(user_id)
                     if current is participant:
                         await self.leave(room_id, user_id)
-                        self.sink(
-                            {"event": "disconnected", "room": room_id, "user": user_id}
-                        )
+                        self.sink({"event": "disconnected", "room": room_id, "user": user_id})
 
             await pc.setLocalDescription(await pc.createOffer())
         except Exception:
