@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.db import close_old_connections
 from voice.ice import restrict_host_addresses
 from voice.worker import Worker
 
+logger = logging.getLogger(__name__)
+
 
 def _disconnected(room: int, user: int) -> None:
     from voice import services
@@ -19,6 +22,8 @@ def _disconnected(room: int, user: int) -> None:
     close_old_connections()
     try:
         services.worker_disconnected(room, user)
+    except Exception:  # logged: the worker keeps serving the other rooms
+        logger.exception("could not record that user %s left room %s", user, room)
     finally:
         close_old_connections()
 
