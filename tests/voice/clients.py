@@ -13,6 +13,7 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -62,7 +63,7 @@ class VoiceClient:
         servers = [RTCIceServer(**s) for s in ice_servers or []]
         config = RTCConfiguration(iceServers=servers or None)
         if relay_only:
-            config.iceTransportPolicy = "relay"
+            config.iceTransportPolicy = RTCIceTransportPolicy.RELAY
         self.pc = RTCPeerConnection(config)
         self.tone = ToneTrack(frequency)
         self.recordings: dict[str, list[np.ndarray]] = {}
