@@ -31,12 +31,12 @@ class WorkerRefused(APIError):
     message = "The voice server refused the request"
 
 
-def call(op: str, **params: Any) -> dict[str, Any]:
+def call(op: str, *, timeout: float = TIMEOUT, **params: Any) -> dict[str, Any]:
     """One request, one reply, on a fresh loopback/private connection (cheap, and a restarted
     worker needs no reconnect logic)."""
     host, port = settings.VOICE_WORKER_ADDR
     try:
-        with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall((json.dumps({"op": op, **params}) + "\n").encode())
             reader = sock.makefile("rb")
             line = reader.readline()
