@@ -69,9 +69,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
             failed[name] = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
     voice = await sync_to_async(_voice_worker, thread_sensitive=False)()
     if failed:
-        return JsonResponse(
-            {"status": "unavailable", "failed": failed, "voice": voice}, status=503
-        )
+        return JsonResponse({"status": "unavailable", "failed": failed, "voice": voice}, status=503)
     return JsonResponse({"status": "ready", "mode": settings.UNITED_MODE, "voice": voice})
 
 

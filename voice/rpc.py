@@ -57,6 +57,7 @@ class Subscriber:
     def __init__(self) -> None:
         self.boot: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.speaking: set[tuple[int, int]] = set()  # (room, user) speaking now
 
     def ensure(self) -> None:
         if self.task is None or self.task.done():
@@ -81,6 +82,7 @@ class Subscriber:
                 if self.boot is not None and boot != self.boot:
                     await self._restarted()
                 self.boot = boot
+                self.speaking = {(int(r), int(u)) for r, u, _ in hello.get("speaking", [])}
                 while line := await reader.readline():
                     await self._event(json.loads(line))
             except (OSError, ValueError):
@@ -94,6 +96,11 @@ class Subscriber:
     async def _event(self, event: dict[str, Any]) -> None:
         if event.get("event") != "speaking" or not event.get("guild"):
             return
+        key = (int(event["room"]), int(event["user"]))
+        if event.get("speaking"):
+            self.speaking.add(key)
+        else:
+            self.speaking.discard(key)
         from channels.layers import get_channel_layer
 
         from voice import services

@@ -46,6 +46,8 @@ def state_payload(state: VoiceState, *, left: bool = False) -> dict[str, Any]:
         "guild_id": str(state.guild_id),
         "channel_id": None if left else str(state.channel_id),
         "user_id": str(state.user_id),
+        "username": state.user.username,
+        "display_name": state.user.shown_name,
         "session_id": state.session_id,
         "deaf": state.deaf,
         "mute": state.mute,
@@ -56,6 +58,7 @@ def state_payload(state: VoiceState, *, left: bool = False) -> dict[str, Any]:
         "suppress": state.suppress,
         "request_to_speak_timestamp": None,
         "slot": state.slot,
+        "speaking": not left and (state.channel_id, state.user_id) in rpc.subscriber.speaking,
     }
 
 
@@ -69,7 +72,8 @@ def speaking_event(guild_id: Any, room: Any, user_id: Any, event: dict[str, Any]
 
 
 def guild_voice_states(guild_id: int) -> list[dict[str, Any]]:
-    return [state_payload(s) for s in VoiceState.objects.filter(guild_id=guild_id)]
+    states = VoiceState.objects.filter(guild_id=guild_id).select_related("user")
+    return [state_payload(s) for s in states.order_by("joined_at")]
 
 
 def _broadcast(state: VoiceState, *, left: bool = False) -> None:

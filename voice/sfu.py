@@ -49,7 +49,7 @@ from aiortc.rtp import RtpPacket
 logger = logging.getLogger(__name__)
 
 OPUS = RTCRtpCodecCapability(mimeType="audio/opus", clockRate=48000, channels=2)
-SPEAKING_LEVEL = 50  # -dBov: louder than -50 dBov counts as speech
+SPEAKING_LEVEL = 70  # -dBov: louder than -70 dBov counts as speech (noise-suppressed input)
 SILENCE_HANG = 0.4  # seconds of quiet before "stopped speaking"
 SILENT_PAYLOAD = 20  # bytes: an Opus packet this small carries silence or comfort noise
 
@@ -320,6 +320,7 @@ class SFU:
                         "user_id": str(p.user_id),
                         "slot": p.slot,
                         "speaking": p.speaking,
+                        "level": -p.level,
                         "state": p.pc.connectionState,
                         **vars(p.stats),
                     }

@@ -82,7 +82,13 @@ class Worker:
             return {"ok": True, "boot": self.boot}
         if op == "subscribe":
             self.subscribers.add(writer)
-            return {"ok": True, "boot": self.boot}
+            speaking = [
+                [room.room_id, p.user_id, self.guild_of.get(room.room_id)]
+                for room in self.sfu.rooms.values()
+                for p in room.participants.values()
+                if p.speaking
+            ]
+            return {"ok": True, "boot": self.boot, "speaking": speaking}
         if op == "stats":
             return {"ok": True, "boot": self.boot, **self.sfu.stats()}
         room, user = int(request["room"]), int(request["user"])
