@@ -236,7 +236,7 @@ async def main(sizes: list[int], seconds: float) -> None:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "voice_worker", "--listen", "127.0.0.1:0"],
+        [sys.executable, "manage.py", "voice_worker", "--standalone", "--listen", "127.0.0.1:0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -43,7 +43,7 @@ def start_worker(tmp: Path) -> tuple[subprocess.Popen, int]:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "voice_worker", "--listen", "127.0.0.1:0"],
+        [sys.executable, "manage.py", "voice_worker", "--standalone", "--listen", "127.0.0.1:0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

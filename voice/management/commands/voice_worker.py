@@ -33,8 +33,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--listen", default=None, help="host:port (default VOICE_WORKER_ADDR)")
+        parser.add_argument(
+            "--standalone",
+            action="store_true",
+            help="no database: a failed peer is dropped without updating voice states (bench)",
+        )
 
-    def handle(self, *args, listen: str | None = None, **options) -> None:
+    def handle(
+        self, *args, listen: str | None = None, standalone: bool = False, **options
+    ) -> None:
+        self.standalone = standalone
         host, port = settings.VOICE_WORKER_ADDR
         if listen:
             host, _, raw = listen.rpartition(":")
@@ -43,7 +51,7 @@ class Command(BaseCommand):
         asyncio.run(self._serve(host, port))
 
     async def _serve(self, host: str, port: int) -> None:
-        worker = Worker(on_disconnect=_disconnected)
+        worker = Worker(on_disconnect=None if self.standalone else _disconnected)
         bound = await worker.start(host, port)
         self.stdout.write(f"voice worker listening on {host}:{bound}", ending="\n")
         self.stdout.flush()
