@@ -302,23 +302,47 @@ def refresh_member(guild_id: int, user_id: int) -> None:
             _broadcast(state)
 
 
+def refresh_member_soon(guild_id: int, user_id: int) -> None:
+    """After the surrounding transaction commits (a timeout set or lifted)."""
+
+    def run() -> None:
+        try:
+            refresh_member(guild_id, user_id)
+        except rpc.WorkerUnavailable:
+            pass  # no worker, no room: the flag is computed again at the next join
+
+    transaction.on_commit(run)
+
+
 # --- moderation ---------------------------------------------------------------------------
 
 
-def check_moderate(actor: User, guild_id: Any, user_id: Any, body: Any) -> dict[str, Any]:
+def check_moderate(
+    actor: User, guild_id: Any, user_id: Any, body: Any, *, operator: bool = False
+) -> dict[str, Any]:
     """Discord's `PATCH /guilds/{id}/members/{uid}` voice fields: `mute` (MUTE_MEMBERS),
-    `deaf` (DEAFEN_MEMBERS), `channel_id` (MOVE_MEMBERS; null disconnects)."""
+    `deaf` (DEAFEN_MEMBERS), `channel_id` (MOVE_MEMBERS; null disconnects). `operator` is the
+    node operator acting from the admin: no guild permission applies."""
     if not isinstance(body, dict):
         raise Invalid(errors={"_": ["A JSON object."]})
     try:
         guild_id, user_id = int(guild_id), int(user_id)
     except (TypeError, ValueError):
         raise NotFound("Unknown Member", code=10007) from None
-    ctx = guild_context(actor, guild_id)
+    from guilds.models import Guild
+
     state = VoiceState.objects.filter(guild_id=guild_id, user_id=user_id).first()
+    if operator:
+        guild = Guild.objects.get(id=guild_id)
+        granted = perms.P.ADMINISTRATOR | perms.P.MUTE_MEMBERS | perms.P.DEAFEN_MEMBERS
+        granted |= perms.P.MOVE_MEMBERS
+    else:
+        ctx = guild_context(actor, guild_id)
+        guild = ctx.guild
     if state is None:
         raise NotFound("Target user is not connected to voice", code=40032)
-    granted = ctx.channel_permissions(Channel.objects.get(id=state.channel_id))
+    if not operator:
+        granted = ctx.channel_permissions(Channel.objects.get(id=state.channel_id))
     errors: dict[str, list[str]] = {}
     for field in ("mute", "deaf"):
         if field in body and not isinstance(body[field], bool):
@@ -338,7 +362,7 @@ def check_moderate(actor: User, guild_id: Any, user_id: Any, body: Any) -> dict[
         target_access = access_channel(target_user, target.id) if target else None
         if target_access is None or not perms.has(target_access.permissions, perms.P.CONNECT):
             raise Forbidden("The member may not connect to that channel")
-    _record(actor, ctx.guild, user_id, body)
+    _record(actor, guild, user_id, body)
     if "channel_id" in body and target is None:
         do_leave(state)
         return state_payload(state, left=True)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from guilds.services import channels as channel_services
+from guilds.services import guilds as guild_services
+from guilds.services import members as member_services
 from voice.ice import restrict_host_addresses
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +80,17 @@ def client_loop() -> Iterator[Loop]:
 def worker_settings(settings, voice_worker):
     settings.VOICE_WORKER_ADDR = ("127.0.0.1", voice_worker["port"])
     return settings
+
+
+@pytest.fixture
+def room(make_user, worker_settings):
+    owner = make_user("alice")
+    guild = guild_services.check_create_guild(owner, name="Voice", description="")
+    users = {"alice": owner}
+    for name in ("bob", "carol", "dave"):
+        users[name] = make_user(name)
+        member_services.do_add_member(guild, users[name])
+    channel = channel_services.check_create_channel(
+        owner, guild.id, {"name": "Lounge", "type": 2, "user_limit": 3}
+    )
+    return guild, channel, users

@@ -10,7 +10,6 @@ import pytest
 
 from guilds.permissions import Permissions as P
 from guilds.services import channels as channel_services
-from guilds.services import guilds as guild_services
 from guilds.services import members as member_services
 from guilds.services import overwrites as overwrite_services
 from guilds.services import roles as role_services
@@ -22,20 +21,6 @@ from voice.models import VoiceState
 pytestmark = pytest.mark.django_db
 
 TONES = {"alice": 440.0, "bob": 880.0, "carol": 1320.0, "dave": 1760.0}
-
-
-@pytest.fixture
-def room(make_user, worker_settings):
-    owner = make_user("alice")
-    guild = guild_services.check_create_guild(owner, name="Voice", description="")
-    users = {"alice": owner}
-    for name in ("bob", "carol", "dave"):
-        users[name] = make_user(name)
-        member_services.do_add_member(guild, users[name])
-    channel = channel_services.check_create_channel(
-        owner, guild.id, {"name": "Lounge", "type": 2, "user_limit": 3}
-    )
-    return guild, channel, users
 
 
 def join(loop, guild, channel, user, name, clients):

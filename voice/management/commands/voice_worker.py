@@ -39,9 +39,7 @@ class Command(BaseCommand):
             help="no database: a failed peer is dropped without updating voice states (bench)",
         )
 
-    def handle(
-        self, *args, listen: str | None = None, standalone: bool = False, **options
-    ) -> None:
+    def handle(self, *args, listen: str | None = None, standalone: bool = False, **options) -> None:
         self.standalone = standalone
         host, port = settings.VOICE_WORKER_ADDR
         if listen:
