@@ -36,7 +36,7 @@ class Loop:
         self.thread.join(5)
 
 
-def start_worker(tmp: Path) -> tuple[subprocess.Popen, int]:
+def start_worker(tmp: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "united.settings",
@@ -46,7 +46,14 @@ def start_worker(tmp: Path) -> tuple[subprocess.Popen, int]:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "voice_worker", "--standalone", "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "manage.py",
+            "voice_worker",
+            "--standalone",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
