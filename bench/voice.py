@@ -233,6 +233,7 @@ async def main(sizes: list[int], seconds: float) -> None:
     pin(0, 1)
     tmp = tempfile.mkdtemp(prefix="united-bench-voice-")
     env = {**os.environ, "UNITED_DATA_DIR": tmp, "VOICE_ICE_ADDRESSES": "127.0.0.1"}
+    env["UNITED_MODE"] = "embedded"
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     worker = subprocess.Popen(

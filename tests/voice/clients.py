@@ -105,7 +105,7 @@ class VoiceClient:
             if mid == "0" or not chunks:
                 continue
             audio = np.concatenate(chunks)[-RATE // 2 :]
-            if len(audio) < RATE // 2:  # a few stray frames are not a stream
+            if len(audio) < RATE // 4:  # a few stray frames are not a stream
                 continue
             if np.sqrt(np.mean(audio**2)) < 500:  # silence (or comfort noise)
                 continue

@@ -42,6 +42,7 @@ def start_worker(tmp: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
         "DJANGO_SETTINGS_MODULE": "united.settings",
         "UNITED_DATA_DIR": str(tmp),
         "VOICE_ICE_ADDRESSES": "127.0.0.1",
+        "UNITED_MODE": "embedded",  # --standalone: the worker touches no database
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)

@@ -46,7 +46,7 @@ def nearest(frequency: float) -> float:
     return min(TONES.values(), key=lambda tone: abs(tone - frequency))
 
 
-def heard(loop, clients, names, slots, settle=1.2):
+def heard(loop, clients, names, slots, settle=1.5):
     """name → set of tones (rounded Hz) heard during a fresh window of `settle` seconds."""
     time.sleep(0.3)  # what was in flight before the change drains
     for name in names:
