@@ -95,6 +95,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._resume(d if isinstance(d, dict) else {})
         elif op == gateway.PRESENCE_UPDATE and self.user is not None:
             await self._set_presence(d if isinstance(d, dict) else {})
+        elif op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER) and self.user is not None:
+            await self._voice(op, d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.close(code=gateway.CLOSE_NOT_AUTHENTICATED)
         else:
@@ -176,6 +178,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(presence.check_set_presence)(self.user, d)
         except APIError:
             await self.close(code=gateway.CLOSE_DECODE_ERROR)
+
+    async def _voice(self, op: int, d: dict[str, Any]) -> None:
+        from voice import gateway as voice_gateway
+
+        voice_gateway.subscriber.ensure()
+        t, payload = await database_sync_to_async(voice_gateway.handle)(
+            self.user, self.session_id, op, d
+        )
+        if t is not None:
+            await self._dispatch(t, payload)
 
     async def _save(self, *, connected: bool) -> None:
         pairs = [[seq, event_id] for event_id, seq in self.sent.items() if seq]

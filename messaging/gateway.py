@@ -22,6 +22,8 @@ RESUME = 6
 INVALID_SESSION = 9
 HELLO = 10
 HEARTBEAT_ACK = 11
+VOICE_STATE_UPDATE = 4  # join / move / leave voice, self mute and deafen (Discord's op)
+VOICE_ANSWER = 30  # ours: the client's SDP answer to the voice worker's offer
 
 # Close codes (Discord's numbering).
 CLOSE_UNKNOWN_ERROR = 4000

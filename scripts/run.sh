@@ -10,5 +10,19 @@ export PORT
 $PY manage.py migrate --noinput -v 0
 $PY manage.py ensure_operator
 $PY manage.py doctor
+# The voice worker (aiortc SFU) is its own process; a crash is restarted here, and the node
+# tells connected members to rejoin the new one (docs/voice.md).
+(
+    trap 'kill "$child" 2>/dev/null; exit 0' TERM INT
+    while true; do
+        $PY manage.py voice_worker &
+        child=$!
+        wait "$child" || true
+        echo "== voice worker exited; restarting in 1 s" >&2
+        sleep 1
+    done
+) &
+VOICE_SUPERVISOR=$!
+trap 'kill "$VOICE_SUPERVISOR" 2>/dev/null' EXIT
 echo "== UNITED is serving on http://$HOST:$PORT (admin: /admin/, API docs: /api/docs/)"
-exec .venv/bin/daphne -b "$HOST" -p "$PORT" --proxy-headers united.asgi:application
+.venv/bin/daphne -b "$HOST" -p "$PORT" --proxy-headers united.asgi:application

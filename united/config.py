@@ -46,6 +46,10 @@ class Config:
     search_language: str = "simple"
     turn_urls: list[str] = field(default_factory=list)
     turn_secret: str | None = None
+    turn_ttl: int = 6 * 3600
+    voice_worker_addr: tuple[str, int] = ("127.0.0.1", 7881)
+    voice_ice_addresses: list[str] = field(default_factory=list)
+    voice_max_participants: int = 25
     host_id: int = 0
     log_level: str = "INFO"
     https: bool = False
@@ -124,6 +128,16 @@ def _secret_key(env: dict[str, str], data_dir: Path, mode: str) -> tuple[str, bo
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key, True
+
+
+def _host_port(env: dict[str, str], name: str, default: tuple[str, int]) -> tuple[str, int]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}={raw!r}: expected host:port")
+    return host.strip("[]"), int(port)
 
 
 def load(env: dict[str, str] | None = None) -> Config:
@@ -234,6 +248,12 @@ def load(env: dict[str, str] | None = None) -> Config:
         search_language=search_language,
         turn_urls=[u.strip() for u in env.get("TURN_URLS", "").split(",") if u.strip()],
         turn_secret=env.get("TURN_SECRET", "").strip() or None,
+        turn_ttl=_int(env, "TURN_CREDENTIAL_TTL", 6 * 3600, 60, 7 * 86400),
+        voice_worker_addr=_host_port(env, "VOICE_WORKER_ADDR", ("127.0.0.1", 7881)),
+        voice_ice_addresses=[
+            a.strip() for a in env.get("VOICE_ICE_ADDRESSES", "").split(",") if a.strip()
+        ],
+        voice_max_participants=_int(env, "VOICE_MAX_PARTICIPANTS", 25, 2, 99),
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
         log_level=log_level,
         https=_bool(env, "UNITED_HTTPS", mode == "production"),
@@ -332,4 +352,24 @@ VARIABLES: list[tuple[str, str, str]] = [
     ),
     ("TURN_URLS", "unset", "comma-separated turn:/stun: URLs handed to voice clients"),
     ("TURN_SECRET", "unset", "coturn static-auth-secret for minting TURN credentials"),
+    (
+        "TURN_CREDENTIAL_TTL",
+        "21600 (6 h)",
+        "seconds a minted TURN credential stays valid (coturn REST-API expiry)",
+    ),
+    (
+        "VOICE_WORKER_ADDR",
+        "127.0.0.1:7881",
+        "host:port of the voice worker's private control socket (`manage.py voice_worker`)",
+    ),
+    (
+        "VOICE_ICE_ADDRESSES",
+        "unset (every interface but loopback)",
+        "comma-separated addresses the voice worker offers as ICE host candidates",
+    ),
+    (
+        "VOICE_MAX_PARTICIPANTS",
+        "25",
+        "most members in one voice channel (a channel's user limit can only lower it)",
+    ),
 ]

@@ -67,6 +67,21 @@ async def readyz(request: HttpRequest) -> JsonResponse:
             await asyncio.wait_for(check(), timeout=5)
         except Exception as exc:  # each failure is reported by name, never raised
             failed[name] = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+    voice = await sync_to_async(_voice_worker, thread_sensitive=False)()
     if failed:
-        return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
-    return JsonResponse({"status": "ready", "mode": settings.UNITED_MODE})
+        return JsonResponse({"status": "unavailable", "failed": failed, "voice": voice}, status=503)
+    return JsonResponse({"status": "ready", "mode": settings.UNITED_MODE, "voice": voice})
+
+
+def _voice_worker() -> dict:
+    """The voice worker's figures. Reported, not gating: a node whose voice worker is down
+    still serves chat, so the load balancer keeps it (docs/voice.md)."""
+    from voice import rpc
+
+    try:
+        stats = rpc.call("stats", timeout=2.0)
+    except rpc.APIError as exc:
+        return {"status": "unavailable", "error": exc.message}
+    stats.pop("ok", None)
+    stats.pop("detail", None)
+    return {"status": "ok", **stats}

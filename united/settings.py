@@ -252,6 +252,14 @@ SEARCH_BACKEND = CONFIG.search_backend
 SEARCH_LANGUAGE = CONFIG.search_language
 MEILI_URL = CONFIG.meili_url
 MEILI_KEY = CONFIG.meili_key
+
+# Voice (voice/): the worker's control socket, ICE host addresses, TURN REST credentials.
+VOICE_WORKER_ADDR = CONFIG.voice_worker_addr
+VOICE_ICE_ADDRESSES = CONFIG.voice_ice_addresses
+VOICE_MAX_PARTICIPANTS = CONFIG.voice_max_participants
+TURN_URLS = CONFIG.turn_urls
+TURN_SECRET = CONFIG.turn_secret
+TURN_CREDENTIAL_TTL = CONFIG.turn_ttl
 SEARCH_MEILI_INDEX = "united-messages"
 
 # --- gateway ---------------------------------------------------------------------------------

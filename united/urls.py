@@ -9,6 +9,7 @@ from media.urls import api_urlpatterns as media_api
 from messaging.urls import api_urlpatterns as messaging_api
 from moderation.urls import api_urlpatterns as moderation_api
 from united import health, views
+from voice.urls import api_urlpatterns as voice_api
 
 api_v1 = [
     *accounts_api,
@@ -17,6 +18,7 @@ api_v1 = [
     *media_api,
     *moderation_api,
     *federation_api,
+    *voice_api,
 ]
 
 urlpatterns = [

@@ -166,4 +166,8 @@ def do_timeout(
         changes.append({"key": "channel_id", "new_value": str(channel.id)})
     entry = record_audit(guild, moderator, action, user.id, changes, reason)
     member_update(guild.id, user.id)
+    # A timed-out member in voice is silenced at once (and heard again when it is lifted).
+    from voice.services import refresh_member_soon
+
+    refresh_member_soon(guild.id, user.id)
     return entry

@@ -1,0 +1,472 @@
+// Voice client: joins a voice channel over the gateway (op 4), answers the voice worker's
+// offer (op 30), sends the microphone on the first m-line and plays each other member from
+// the slot the gateway names (`slot` of their voice state). docs/voice.md has the protocol.
+//
+// The page is server-rendered, so following a link reloads it: the joined channel is kept in
+// sessionStorage and rejoined on the next page (a short gap, not a drop).
+import { gateway } from "./gateway.js";
+
+const OP_VOICE_STATE = 4;
+const OP_VOICE_ANSWER = 30;
+const STORE = "united.voice";
+const prefs = JSON.parse(localStorage.getItem("united.voice.prefs") || "{}");
+const savePrefs = () => localStorage.setItem("united.voice.prefs", JSON.stringify(prefs));
+
+class Voice {
+  constructor(gw, shell) {
+    this.gw = gw;
+    this.guildId = shell.dataset.guildId;
+    this.me = shell.dataset.userId;
+    this.states = new Map(); // user id → voice state (this guild)
+    this.speaking = new Set();
+    this.channelId = null;
+    this.pc = null;
+    this.mic = null;
+    this.audio = new Map(); // slot → <audio>
+    this.selfMute = Boolean(prefs.selfMute);
+    this.selfDeaf = Boolean(prefs.selfDeaf);
+    this.pttHeld = false;
+    this.statsTimer = null;
+    this.panel = document.querySelector("[data-voice-panel]");
+  }
+
+  start() {
+    this.gw.on((t, d) => this.event(t, d));
+    document.addEventListener("click", (event) => this.click(event));
+    document.addEventListener("change", (event) => this.change(event));
+    document.addEventListener("input", (event) => this.change(event));
+    document.body.addEventListener("htmx:afterSwap", () => this.render());
+    window.addEventListener("keydown", (event) => this.key(event, true));
+    window.addEventListener("keyup", (event) => this.key(event, false));
+    this.load();
+    this.render();
+  }
+
+  async load() {
+    if (!this.guildId) return;
+    const response = await fetch(`/api/v1/guilds/${this.guildId}/voice-states`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    for (const state of await response.json()) {
+      this.states.set(state.user_id, state);
+      if (state.speaking) this.speaking.add(state.user_id);
+    }
+    this.render();
+  }
+
+  // --- gateway ------------------------------------------------------------------------
+
+  event(t, d) {
+    if (!d || (d.guild_id && d.guild_id !== this.guildId)) return;
+    switch (t) {
+      case "READY": {
+        const saved = JSON.parse(sessionStorage.getItem(STORE) || "null");
+        if (saved && saved.guild_id === this.guildId && !this.channelId) this.join(saved.channel_id, true);
+        break;
+      }
+      case "RESYNC":
+        if (this.channelId) this.join(this.channelId, true);
+        this.load();
+        break;
+      case "VOICE_STATE_UPDATE":
+        if (d.channel_id) {
+          this.states.set(d.user_id, d);
+          if (d.speaking) this.speaking.add(d.user_id);
+        }
+        else {
+          this.states.delete(d.user_id);
+          this.speaking.delete(d.user_id);
+          if (d.user_id === this.me && this.channelId) this.teardown(false);
+        }
+        this.render();
+        break;
+      case "VOICE_SPEAKING":
+        if (d.speaking) this.speaking.add(d.user_id);
+        else this.speaking.delete(d.user_id);
+        this.render();
+        break;
+      case "VOICE_SERVER_UPDATE":
+        this.connect(d).catch((error) => this.fail(error.message || String(error)));
+        break;
+      case "VOICE_RECONNECT":
+        this.join(d.channel_id, true);
+        break;
+      case "VOICE_ERROR":
+        this.fail(d.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  join(channelId, reconnect = false) {
+    this.channelId = channelId;
+    sessionStorage.setItem(STORE, JSON.stringify({ guild_id: this.guildId, channel_id: channelId }));
+    this.status("Connecting…");
+    this.gw.send(OP_VOICE_STATE, {
+      guild_id: this.guildId,
+      channel_id: channelId,
+      self_mute: this.selfMute,
+      self_deaf: this.selfDeaf,
+      reconnect,
+    });
+  }
+
+  leave() {
+    this.gw.send(OP_VOICE_STATE, { guild_id: this.guildId, channel_id: null });
+    this.teardown(true);
+  }
+
+  teardown(forget) {
+    if (forget) sessionStorage.removeItem(STORE);
+    clearInterval(this.statsTimer);
+    if (this.pc) this.pc.close();
+    this.pc = null;
+    this.audio.forEach((el) => el.remove());
+    this.audio.clear();
+    if (this.mic) this.mic.getTracks().forEach((track) => track.stop());
+    this.mic = null;
+    this.channelId = null;
+    this.render();
+  }
+
+  async connect(offer) {
+    if (this.pc) this.pc.close();
+    this.audio.forEach((el) => el.remove());
+    this.audio.clear();
+    this.channelId = offer.channel_id;
+    for (const state of offer.voice_states || []) {
+      this.states.set(state.user_id, state);
+      if (state.speaking) this.speaking.add(state.user_id);
+    }
+    const pc = new RTCPeerConnection({ iceServers: offer.ice_servers || [] });
+    this.pc = pc;
+    pc.addEventListener("track", (event) => this.play(event));
+    pc.addEventListener("connectionstatechange", () => {
+      if (this.pc !== pc) return;
+      this.status(pc.connectionState === "connected" ? "Voice connected" : `Voice ${pc.connectionState}`);
+      if (pc.connectionState === "failed") setTimeout(() => this.pc === pc && this.join(this.channelId, true), 1000);
+    });
+    await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+    if (!this.mic) {
+      this.mic = await navigator.mediaDevices.getUserMedia({
+        audio: {
+          deviceId: prefs.input ? { ideal: prefs.input } : undefined,
+          echoCancellation: true,
+          noiseSuppression: true,
+          autoGainControl: true,
+        },
+      });
+    }
+    const first = pc.getTransceivers()[0];
+    await first.sender.replaceTrack(this.mic.getAudioTracks()[0]);
+    first.direction = "sendrecv";
+    this.applyMic();
+    await pc.setLocalDescription(await pc.createAnswer());
+    await new Promise((resolve) => {
+      // Candidates travel inside the SDP: wait for gathering (bounded).
+      if (pc.iceGatheringState === "complete") return resolve();
+      const done = () => pc.iceGatheringState === "complete" && resolve();
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 3000);
+    });
+    this.gw.send(OP_VOICE_ANSWER, { guild_id: this.guildId, sdp: pc.localDescription.sdp });
+    clearInterval(this.statsTimer);
+    this.statsTimer = setInterval(() => this.stats(), 2000);
+    this.render();
+  }
+
+  play(event) {
+    const slot = Number(event.transceiver.mid) - 1;
+    if (slot < 0) return;
+    const el = document.createElement("audio");
+    el.autoplay = true;
+    el.dataset.voiceSlot = String(slot);
+    el.srcObject = new MediaStream([event.track]);
+    if (prefs.output && el.setSinkId) el.setSinkId(prefs.output).catch(() => {});
+    document.body.append(el);
+    this.audio.set(slot, el);
+    this.applyVolumes();
+  }
+
+  applyMic() {
+    const track = this.mic && this.mic.getAudioTracks()[0];
+    if (track) track.enabled = !this.selfMute && (!prefs.ptt || this.pttHeld);
+  }
+
+  applyVolumes() {
+    const bySlot = new Map();
+    this.states.forEach((state) => state.channel_id === this.channelId && bySlot.set(state.slot, state.user_id));
+    this.audio.forEach((el, slot) => {
+      const userId = bySlot.get(slot);
+      const volume = userId && prefs.volume && prefs.volume[userId] !== undefined ? prefs.volume[userId] : 100;
+      el.volume = Math.max(0, Math.min(1, volume / 100));
+      el.muted = this.selfDeaf;
+    });
+  }
+
+  toggleSelf(kind) {
+    if (kind === "mute") this.selfMute = !this.selfMute;
+    else {
+      this.selfDeaf = !this.selfDeaf;
+      if (this.selfDeaf) this.selfMute = true;
+    }
+    prefs.selfMute = this.selfMute;
+    prefs.selfDeaf = this.selfDeaf;
+    savePrefs();
+    this.applyMic();
+    this.applyVolumes();
+    if (this.channelId) {
+      this.gw.send(OP_VOICE_STATE, {
+        guild_id: this.guildId,
+        channel_id: this.channelId,
+        self_mute: this.selfMute,
+        self_deaf: this.selfDeaf,
+      });
+    }
+    this.render();
+  }
+
+  key(event, down) {
+    if (!prefs.ptt || !this.channelId) return;
+    if (event.code !== (prefs.pttKey || "Space")) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    event.preventDefault();
+    this.pttHeld = down;
+    this.applyMic();
+  }
+
+  async moderate(userId, body) {
+    const csrf = document.querySelector('meta[name="csrf-token"]');
+    const response = await fetch(`/api/v1/guilds/${this.guildId}/voice-states/${userId}`, {
+      method: "PATCH",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.content : "" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      const error = await response.json().catch(() => ({}));
+      this.fail(error.message || `Failed (${response.status})`);
+    }
+  }
+
+  // --- DOM ----------------------------------------------------------------------------
+
+  click(event) {
+    const join = event.target.closest("[data-voice-join]");
+    if (join) {
+      event.preventDefault();
+      this.join(join.dataset.voiceJoin);
+      return;
+    }
+    if (event.target.closest("[data-voice-leave]")) this.leave();
+    else if (event.target.closest("[data-voice-mute]")) this.toggleSelf("mute");
+    else if (event.target.closest("[data-voice-deaf]")) this.toggleSelf("deaf");
+    else if (event.target.closest("[data-voice-settings]")) {
+      const box = this.panel && this.panel.querySelector("[data-voice-settings-box]");
+      if (box) {
+        box.hidden = !box.hidden;
+        if (!box.hidden) this.devices();
+      }
+    } else {
+      const action = event.target.closest("[data-voice-mod]");
+      if (action) {
+        const state = this.states.get(action.dataset.userId) || {};
+        const kind = action.dataset.voiceMod;
+        if (kind === "mute") this.moderate(action.dataset.userId, { mute: !state.mute });
+        else if (kind === "deaf") this.moderate(action.dataset.userId, { deaf: !state.deaf });
+        else if (kind === "disconnect") this.moderate(action.dataset.userId, { channel_id: null });
+        else if (kind === "move") {
+          const target = window.prompt("Move to which voice channel? (name)");
+          const link = target && document.querySelector(`[data-voice-join][data-channel-name="${CSS.escape(target)}"]`);
+          if (link) this.moderate(action.dataset.userId, { channel_id: link.dataset.voiceJoin });
+        }
+      }
+    }
+  }
+
+  change(event) {
+    const el = event.target;
+    if (el.matches("[data-voice-volume]")) {
+      prefs.volume = prefs.volume || {};
+      prefs.volume[el.dataset.voiceVolume] = Number(el.value);
+      savePrefs();
+      this.applyVolumes();
+    } else if (el.matches("[data-voice-input]") && event.type === "change") {
+      prefs.input = el.value;
+      savePrefs();
+      this.switchInput();
+    } else if (el.matches("[data-voice-output]") && event.type === "change") {
+      prefs.output = el.value;
+      savePrefs();
+      this.audio.forEach((audio) => audio.setSinkId && audio.setSinkId(el.value).catch(() => {}));
+    } else if (el.matches("[data-voice-ptt]") && event.type === "change") {
+      prefs.ptt = el.checked;
+      savePrefs();
+      this.applyMic();
+    } else if (el.matches("[data-voice-ptt-key]") && event.type === "change") {
+      prefs.pttKey = el.value || "Space";
+      savePrefs();
+    }
+  }
+
+  async switchInput() {
+    if (!this.pc || !this.mic) return;
+    const fresh = await navigator.mediaDevices.getUserMedia({
+      audio: { deviceId: { exact: prefs.input }, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    this.mic.getTracks().forEach((track) => track.stop());
+    this.mic = fresh;
+    await this.pc.getTransceivers()[0].sender.replaceTrack(fresh.getAudioTracks()[0]);
+    this.applyMic();
+  }
+
+  async devices() {
+    if (!this.panel || !navigator.mediaDevices) return;
+    const list = await navigator.mediaDevices.enumerateDevices();
+    const fill = (select, kind, chosen) => {
+      if (!select) return;
+      select.replaceChildren(
+        ...list
+          .filter((d) => d.kind === kind)
+          .map((d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId, false, d.deviceId === chosen)),
+      );
+    };
+    fill(this.panel.querySelector("[data-voice-input]"), "audioinput", prefs.input);
+    fill(this.panel.querySelector("[data-voice-output]"), "audiooutput", prefs.output);
+    const ptt = this.panel.querySelector("[data-voice-ptt]");
+    if (ptt) ptt.checked = Boolean(prefs.ptt);
+    const key = this.panel.querySelector("[data-voice-ptt-key]");
+    if (key) key.value = prefs.pttKey || "Space";
+  }
+
+  async stats() {
+    if (!this.pc || !this.panel) return;
+    const report = await this.pc.getStats();
+    let rtt = null;
+    let lost = 0;
+    let received = 0;
+    let jitter = null;
+    let codec = null;
+    report.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        lost += s.packetsLost || 0;
+        received += s.packetsReceived || 0;
+        if (s.jitter !== undefined) jitter = Math.max(jitter || 0, s.jitter);
+      }
+      if (s.type === "codec" && s.mimeType && s.mimeType.startsWith("audio/")) codec = s.mimeType.slice(6);
+    });
+    const box = this.panel.querySelector("[data-voice-stats]");
+    if (!box) return;
+    const loss = received + lost ? ((100 * lost) / (received + lost)).toFixed(1) : "0.0";
+    box.textContent =
+      `Latency ${rtt === null ? "–" : Math.round(rtt * 1000) + " ms"} · ` +
+      `Loss ${loss} % · Jitter ${jitter === null ? "–" : Math.round(jitter * 1000) + " ms"} · ${codec || "opus"}`;
+  }
+
+  status(text) {
+    const el = this.panel && this.panel.querySelector("[data-voice-status]");
+    if (el) el.textContent = text;
+  }
+
+  fail(message) {
+    this.status(message);
+    const el = this.panel && this.panel.querySelector("[data-voice-error]");
+    if (el) {
+      el.textContent = message;
+      el.hidden = false;
+      setTimeout(() => (el.hidden = true), 6000);
+    }
+  }
+
+  render() {
+    document.querySelectorAll("[data-voice-roster]").forEach((list) => {
+      const channelId = list.dataset.voiceRoster;
+      const here = Array.from(this.states.values()).filter((s) => s.channel_id === channelId);
+      list.replaceChildren(...here.map((s) => this.rosterItem(s)));
+    });
+    document.querySelectorAll("[data-voice-join]").forEach((el) => {
+      el.classList.toggle("active", el.dataset.voiceJoin === this.channelId);
+    });
+    const mute = document.querySelector("[data-voice-mute]");
+    if (mute) mute.setAttribute("aria-pressed", String(this.selfMute));
+    const deaf = document.querySelector("[data-voice-deaf]");
+    if (deaf) deaf.setAttribute("aria-pressed", String(this.selfDeaf));
+    if (this.panel) {
+      this.panel.hidden = !this.channelId;
+      const name = this.panel.querySelector("[data-voice-channel-name]");
+      const link = this.channelId && document.querySelector(`[data-voice-join="${this.channelId}"]`);
+      if (name) name.textContent = link ? link.dataset.channelName : "";
+    }
+    this.applyVolumes();
+  }
+
+  rosterItem(state) {
+    const li = document.createElement("li");
+    li.className = "voice-user";
+    li.dataset.voiceUser = state.user_id;
+    li.classList.toggle("speaking", this.speaking.has(state.user_id));
+    const ring = document.createElement("span");
+    ring.className = "avatar xs voice-ring";
+    ring.textContent = (state.display_name || state.username || "?").slice(0, 2).toUpperCase();
+    const name = document.createElement("span");
+    name.className = "voice-name";
+    name.textContent = state.display_name || state.username;
+    li.append(ring, name);
+    const flags = [];
+    if (state.mute) flags.push("server muted");
+    else if (state.self_mute) flags.push("muted");
+    if (state.deaf) flags.push("server deafened");
+    else if (state.self_deaf) flags.push("deafened");
+    if (state.suppress) flags.push("cannot speak");
+    if (flags.length) {
+      const tag = document.createElement("span");
+      tag.className = "voice-flags";
+      tag.textContent = flags.join(", ");
+      li.append(tag);
+    }
+    li.setAttribute("aria-label", `${name.textContent}${this.speaking.has(state.user_id) ? ", speaking" : ""}${flags.length ? ", " + flags.join(", ") : ""}`);
+    if (state.user_id !== this.me && this.channelId === state.channel_id) {
+      const volume = document.createElement("input");
+      volume.type = "range";
+      volume.min = "0";
+      volume.max = "100";
+      volume.value = String(prefs.volume && prefs.volume[state.user_id] !== undefined ? prefs.volume[state.user_id] : 100);
+      volume.dataset.voiceVolume = state.user_id;
+      volume.setAttribute("aria-label", `Volume of ${name.textContent}`);
+      li.append(volume);
+    }
+    if (state.user_id !== this.me) {
+      const menu = document.createElement("details");
+      menu.className = "voice-mod";
+      const summary = document.createElement("summary");
+      summary.textContent = "⋯";
+      summary.setAttribute("aria-label", `Moderate ${name.textContent}`);
+      menu.append(summary);
+      for (const [kind, label] of [
+        ["mute", state.mute ? "Server unmute" : "Server mute"],
+        ["deaf", state.deaf ? "Server undeafen" : "Server deafen"],
+        ["move", "Move to…"],
+        ["disconnect", "Disconnect"],
+      ]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.voiceMod = kind;
+        button.dataset.userId = state.user_id;
+        button.textContent = label;
+        menu.append(button);
+      }
+      li.append(menu);
+    }
+    return li;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const shell = document.querySelector("[data-shell]");
+  if (!shell || !shell.dataset.guildId || !window.RTCPeerConnection) return;
+  const voice = new Voice(gateway(), shell);
+  voice.start();
+  window.unitedVoice = voice;
+});

@@ -1,0 +1,148 @@
+"""TURN through a real coturn on loopback: a relay-only aiortc client reaches the worker with
+the node's minted REST-API credentials, and a forged credential gets no relay at all."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from guilds.services import channels as channel_services
+from guilds.services import guilds as guild_services
+from guilds.services import members as member_services
+from tests.voice.clients import VoiceClient
+from tests.voice.test_forwarding import wait_for
+from voice import services
+from voice.models import VoiceState
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not shutil.which("turnserver"), reason="coturn (turnserver) not installed"),
+]
+SECRET = "loopback-test-secret"
+
+
+def free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("coturn")
+    port = free_port()
+    low = free_port()
+    proc = subprocess.Popen(
+        [
+            "turnserver",
+            "-n",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            f"--listening-port={port}",
+            f"--min-port={low}",
+            f"--max-port={min(low + 200, 65535)}",
+            "--use-auth-secret",
+            f"--static-auth-secret={SECRET}",
+            "--realm=united.test",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-tcp-relay",
+            f"--pidfile={tmp / 'turn.pid'}",
+            f"--db={tmp / 'turndb'}",
+            "--log-file=stdout",
+            "--simple-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # wait until it answers a STUN binding request
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.2)
+            request = bytes.fromhex("000100002112a442") + b"\x01" * 12
+            sock.sendto(request, ("127.0.0.1", port))
+            try:
+                sock.recvfrom(512)
+                break
+            except OSError:
+                continue
+    else:
+        proc.kill()
+        raise RuntimeError("coturn did not start")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_credentials_follow_coturn_rest_api(settings):
+    settings.TURN_URLS = ["stun:turn.example:3478", "turn:turn.example:3478?transport=udp"]
+    settings.TURN_SECRET = "s3cret"
+    settings.TURN_CREDENTIAL_TTL = 600
+    servers = services.turn_credentials(42, now=1_700_000_000)
+    assert servers[0] == {"urls": ["stun:turn.example:3478"]}
+    assert servers[1]["username"] == "1700000600:42"
+    # base64(HMAC-SHA1("s3cret", "1700000600:42")), computed independently with openssl.
+    expected = subprocess.run(
+        ["openssl", "dgst", "-sha1", "-hmac", "s3cret", "-binary"],
+        input=b"1700000600:42",
+        capture_output=True,
+        check=True,
+    ).stdout
+    import base64
+
+    assert servers[1]["credential"] == base64.b64encode(expected).decode()
+    settings.TURN_SECRET = None
+    assert services.turn_credentials(42) == [{"urls": ["stun:turn.example:3478"]}]
+
+
+def relay_pair(client: VoiceClient):
+    transport = client.pc.getTransceivers()[0].receiver.transport.transport
+    pairs = transport._connection._nominated
+    return pairs.get(1)
+
+
+def test_a_relay_only_client_talks_through_coturn(make_user, worker_settings, client_loop, coturn):
+    worker_settings.TURN_URLS = [f"turn:127.0.0.1:{coturn}?transport=udp"]
+    worker_settings.TURN_SECRET = SECRET
+    owner = make_user("alice")
+    guild = guild_services.check_create_guild(owner, name="Voice", description="")
+    bob = make_user("bob")
+    member_services.do_add_member(guild, bob)
+    channel = channel_services.check_create_channel(owner, guild.id, {"name": "V", "type": 2})
+    clients = {}
+    try:
+        offer = services.check_join(owner, guild.id, channel.id)
+        assert offer["ice_servers"][0]["username"].endswith(f":{owner.id}")
+        relayed = clients["alice"] = VoiceClient(
+            440.0, ice_servers=offer["ice_servers"], relay_only=True
+        )
+        services.check_answer(owner, guild.id, client_loop.run(relayed.answer(offer)))
+        offer = services.check_join(bob, guild.id, channel.id)
+        direct = clients["bob"] = VoiceClient(880.0)
+        services.check_answer(bob, guild.id, client_loop.run(direct.answer(offer)))
+
+        wait_for(lambda: direct.heard() and relayed.heard())
+        assert relay_pair(relayed).local_candidate.type == "relay"
+        assert [round(f[0] / 440) for f in direct.heard().values()] == [1]
+        assert [round(f[0] / 440) for f in relayed.heard().values()] == [2]
+
+        # A credential not minted with the shared secret gets no allocation: no candidate.
+        forged = VoiceClient(
+            440.0,
+            ice_servers=[{**offer["ice_servers"][0], "credential": "bm90IHRoZSBzZWNyZXQ="}],
+            relay_only=True,
+        )
+        clients["forged"] = forged
+        client_loop.run(forged.answer(offer))
+        assert "typ relay" not in forged.pc.localDescription.sdp
+    finally:
+        for client in clients.values():
+            client_loop.run(client.close())
+        for state in VoiceState.objects.all():
+            services.do_leave(state)

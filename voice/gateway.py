@@ -1,0 +1,55 @@
+"""Gateway ops for voice, called by messaging.consumers (docs/gateway.md, docs/voice.md).
+
+op 4 VOICE_STATE_UPDATE {guild_id, channel_id, self_mute, self_deaf}: channel_id null leaves;
+the channel the member is already in only changes the self flags, unless `reconnect` is true;
+any other channel joins it. A join answers this session with VOICE_SERVER_UPDATE (the worker's
+offer). op 30 VOICE_ANSWER {guild_id, sdp} hands the client's answer to the worker. A refusal
+answers with VOICE_ERROR {guild_id, code, message} (Discord-shaped error fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging import gateway
+from united.errors import APIError
+from voice import services
+from voice.models import VoiceState
+from voice.rpc import subscriber
+
+__all__ = ["handle", "subscriber"]
+
+
+def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tuple[Any, Any]:
+    guild_id = d.get("guild_id")
+    try:
+        if op == gateway.VOICE_ANSWER:
+            services.check_answer(user, guild_id, d.get("sdp"))
+            return None, None
+        channel_id = d.get("channel_id")
+        self_mute, self_deaf = bool(d.get("self_mute")), bool(d.get("self_deaf"))
+        if channel_id is None:
+            services.check_leave(user, guild_id)
+            return None, None
+        current = VoiceState.objects.filter(guild_id=_int(guild_id), user=user).first()
+        if current and str(current.channel_id) == str(channel_id) and not d.get("reconnect"):
+            services.check_self_update(user, guild_id, self_mute=self_mute, self_deaf=self_deaf)
+            return None, None
+        offer = services.check_join(
+            user,
+            guild_id,
+            channel_id,
+            session_id=session_id or "",
+            self_mute=self_mute,
+            self_deaf=self_deaf,
+        )
+        return "VOICE_SERVER_UPDATE", offer
+    except APIError as error:
+        return "VOICE_ERROR", {"guild_id": str(guild_id), **error.body()}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from voice import api
+
+api_urlpatterns = [
+    path(
+        "guilds/<int:guild_id>/voice-states", api.VoiceStatesView.as_view(), name="api-voice-states"
+    ),
+    path(
+        "guilds/<int:guild_id>/voice-states/<int:user_id>",
+        api.VoiceStateView.as_view(),
+        name="api-voice-state",
+    ),
+]
