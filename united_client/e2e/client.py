@@ -1,0 +1,137 @@
+"""A small API client for E2E DMs over any HTTP transport.
+
+`http(method, path, body)` returns `(status, json)`; tests pass Django's test client, bots
+pass `httpx_transport(base_url, token)`. The client keeps one `LocalDevice` and does what a
+browser does: register the device, publish or extend the signed device list, verify contacts'
+device lists, start sessions from key bundles, fan a message out to every device of every
+recipient and to the sender's other devices, and open what arrives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from united_client.e2e import devicelist
+from united_client.e2e.device import LocalDevice, Opened
+from united_client.e2e.errors import DecryptError, E2EError
+
+Transport = Callable[[str, str, Any], tuple[int, Any]]
+
+
+def httpx_transport(base_url: str, token: str) -> Transport:
+    import httpx
+
+    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        r = client.request(method, path, json=body)
+        return r.status_code, (r.json() if r.content else None)
+
+    return call
+
+
+class E2EClient:
+    def __init__(self, http: Transport, user_id: str, device: LocalDevice | None = None):
+        self.http = http
+        self.user_id = str(user_id)
+        self.device = device or LocalDevice.create(self.user_id)
+        self.warnings: list[str] = []
+        self.cursors: dict[str, str] = {}  # channel id -> last envelope id read
+
+    def _call(self, method: str, path: str, body: Any = None, ok: tuple = (200, 201, 204)) -> Any:
+        status, data = self.http(method, path, body)
+        if status not in ok:
+            raise E2EError(f"{method} {path} → {status}: {data}", "http")
+        return data
+
+    # --- devices ------------------------------------------------------------------------
+    def register(self, name: str = "python") -> str:
+        """Register this device; the account's first device publishes device list v1."""
+        out = self._call("POST", "/api/v1/users/@me/devices", self.device.registration(name))
+        self.device.device_id = out["id"]
+        status, current = self.http("GET", f"/api/v1/users/{self.user_id}/device-list", None)
+        if status == 404:
+            self.publish_device_list({self.device.device_id: self.device.identity_pub}, 1)
+        return self.device.device_id
+
+    def publish_device_list(self, devices: dict[str, bytes], version: int) -> None:
+        wire = self.device.sign_device_list(version, devices)
+        self._call("PUT", "/api/v1/users/@me/device-list", wire)
+        self.device.check_device_list(self.user_id, wire)
+
+    def approve_device(self, device_id: str, identity_key: bytes) -> None:
+        """Add one of our new devices to the signed list (from a device already on it)."""
+        listed = self.refresh_device_list(self.user_id)
+        devices = {**listed.devices, str(device_id): identity_key}
+        self.publish_device_list(devices, listed.version + 1)
+
+    def remove_device(self, device_id: str) -> None:
+        listed = self.refresh_device_list(self.user_id)
+        devices = {k: v for k, v in listed.devices.items() if k != str(device_id)}
+        self.publish_device_list(devices, listed.version + 1)
+        self._call("DELETE", f"/api/v1/users/@me/devices/{device_id}")
+
+    def refresh_device_list(self, user_id: str) -> devicelist.DeviceList:
+        wire = self._call("GET", f"/api/v1/users/{user_id}/device-list")
+        return self.device.check_device_list(str(user_id), wire)
+
+    # --- messages -----------------------------------------------------------------------
+    def open_dm(self, user_id: str) -> str:
+        out = self._call("POST", "/api/v1/users/@me/channels", {"recipient_id": str(user_id)})
+        return out["id"]
+
+    def _targets(self, user_ids: list[str]) -> list[tuple[str, str]]:
+        targets = []
+        for uid in dict.fromkeys([*map(str, user_ids), self.user_id]):
+            listed = self.refresh_device_list(uid)
+            wanted = [d for d in listed.devices if d != self.device.device_id]
+            missing = [d for d in wanted if not self.device.has_session(d)]
+            if missing:
+                bundles, warnings = self.device.trusted_bundles(
+                    uid, self._call("GET", f"/api/v1/users/{uid}/keys")
+                )
+                self.warnings.extend(warnings)
+                for bundle in bundles:
+                    if bundle.device_id in missing:
+                        self.device.start_session(bundle)
+            targets += [(uid, d) for d in wanted if self.device.has_session(d)]
+        return targets
+
+    def send(
+        self, channel_id: str, recipients: list[str], payload: dict[str, Any] | str
+    ) -> dict[str, Any]:
+        """Encrypt for every listed device of `recipients` and our other devices; post."""
+        if isinstance(payload, str):
+            payload = {"type": "message", "id": uuid.uuid4().hex, "content": payload}
+        envelope = self.device.encrypt(channel_id, self._targets(recipients), payload)
+        envelope["nonce"] = uuid.uuid4().hex
+        return self._call("POST", f"/api/v1/channels/{channel_id}/envelopes", envelope)
+
+    def history(self, channel_id: str, after: str | None = None) -> list[dict[str, Any]]:
+        q = f"device_id={self.device.device_id}" + (f"&after={after}" if after else "")
+        return self._call("GET", f"/api/v1/channels/{channel_id}/envelopes?{q}")
+
+    def open(self, envelope: dict[str, Any]) -> Opened:
+        sender = str(envelope["sender"]["user_id"])
+        if sender not in self.device.pins:
+            self.refresh_device_list(sender)
+        try:
+            return self.device.decrypt(envelope)
+        except DecryptError as exc:
+            if exc.reason != "unknown_device":
+                raise
+        self.refresh_device_list(sender)  # the sender may have added the device since
+        return self.device.decrypt(envelope)
+
+    def read(self, channel_id: str) -> list[str | DecryptError]:
+        """Every new message's text, or the error that kept it unreadable."""
+        out: list[str | DecryptError] = []
+        for envelope in self.history(channel_id, self.cursors.get(str(channel_id))):
+            self.cursors[str(channel_id)] = envelope["id"]
+            try:
+                out.append(self.open(envelope).payload.get("content", ""))
+            except DecryptError as exc:
+                out.append(exc)
+        return out
