@@ -5,6 +5,7 @@ import "./accounts-passkeys.js";
 import "./accounts-recovery.js";
 import "./theme.js";
 import "./chat.js";
+import "./e2e-chat.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

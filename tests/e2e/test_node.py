@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import make_device, text
+from tests.nodes import services_mode
 from united_client.e2e import primitives as c
 from united_client.e2e import x3dh
 from united_client.e2e.device import LocalDevice
@@ -20,7 +21,11 @@ from united_client.e2e.ratchet import MAX_SKIPPED
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+# No database involved: run once (embedded mode) to keep CI inside its budget.
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed"),
+    pytest.mark.skipif(services_mode(), reason="pure client code: runs in the embedded mode"),
+]
 
 
 def node(request: dict) -> dict:

@@ -68,29 +68,41 @@ def _envelope(alice, bob, channel):
     )
 
 
-@pytest.mark.parametrize(
-    "mutate,field",
-    [
-        (lambda e: e.update(v=2), "v"),
-        (lambda e: e.update(channel_id="1"), "channel_id"),
-        (lambda e: e["sender"].update(device_id="1"), "sender.device_id"),
-        (lambda e: e["sender"].update(user_id="1"), "sender.user_id"),
-        (lambda e: e.update(copies=[]), "copies"),
-        (lambda e: e["copies"][0].update(ciphertext="%%%"), "copies[0].ciphertext"),
-        (lambda e: e["copies"][0]["header"].update(n=-1), "copies[0].header.n"),
-        (lambda e: e["copies"][0].update(device_id="12345"), "copies[0].device_id"),
-        (lambda e: e["copies"].append(copy.deepcopy(e["copies"][0])), "copies"),
-        (lambda e: e.update(extra=1), "_errors"),
-    ],
-)
-def test_malformed_envelopes_get_clear_errors(world, api, chat, mutate, field):
+MALFORMED = [
+    (lambda e: e.update(v=2), "v"),
+    (lambda e: e.update(channel_id="1"), "channel_id"),
+    (lambda e: e["sender"].update(device_id="1"), "sender.device_id"),
+    (lambda e: e["sender"].update(user_id="1"), "sender.user_id"),
+    (lambda e: e.update(copies=[]), "copies"),
+    (lambda e: e["copies"][0].update(ciphertext="%%%"), "copies[0].ciphertext"),
+    (lambda e: e["copies"][0]["header"].update(n=-1), "copies[0].header.n"),
+    (lambda e: e["copies"][0]["header"].update(dh="AAAA"), "copies[0].header.dh"),
+    (lambda e: e["copies"][0].update(x3dh={"ik": 1}), "copies[0].x3dh"),
+    (lambda e: e["copies"][0].update(device_id="12345"), "copies[0].device_id"),
+    (lambda e: e["copies"].append(copy.deepcopy(e["copies"][0])), "copies"),
+    (lambda e: e.update(nonce="x" * 65), "nonce"),
+    (lambda e: e.update(extra=1), "_errors"),
+]
+
+
+def test_malformed_envelopes_get_clear_errors(world, api, chat):
     alice, bob, channel = chat
-    env = _envelope(alice, bob, channel)
-    mutate(env)
-    r = api(world.alice).post(f"/api/v1/channels/{channel}/envelopes", env, format="json")
-    assert r.status_code == 400, r.json()
-    assert field in r.json()["errors"]
+    good = _envelope(alice, bob, channel)
+    for mutate, field in MALFORMED:
+        env = copy.deepcopy(good)
+        mutate(env)
+        r = api(world.alice).post(f"/api/v1/channels/{channel}/envelopes", env, format="json")
+        assert r.status_code == 400, (field, r.json())
+        assert field in r.json()["errors"], (field, r.json())
+    r = api(world.alice).post(f"/api/v1/channels/{channel}/envelopes", [1], format="json")
+    assert r.status_code == 400
     assert not Envelope.objects.exists()
+    assert (
+        api(world.alice)
+        .post(f"/api/v1/channels/{channel}/envelopes", good, format="json")
+        .status_code
+        == 201
+    )
 
 
 def test_copy_for_a_non_recipient_device_refused(world, api, e2e, chat):

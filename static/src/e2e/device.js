@@ -4,6 +4,7 @@ import * as c from "./primitives.js";
 import * as x3dh from "./x3dh.js";
 import { Ratchet, headerFromJson, headerToJson } from "./ratchet.js";
 import { DecryptError, E2EError } from "./errors.js";
+import { buildPayload, parse as parseDeviceList, sign as signDeviceListPayload, verify as verifyDeviceList } from "./devicelist.js";
 
 export const VERSION = 1;
 const MAX_SESSIONS_PER_DEVICE = 5;
@@ -56,6 +57,31 @@ export class LocalDevice {
       signed_prekey: this.signedPrekey(),
       one_time_prekeys: [...this.opks].sort((a, b) => a[0] - b[0]).map(([k, v]) => ({ key_id: k, public_key: c.b64(c.x25519Public(v)) })),
     };
+  }
+
+  checkDeviceList(userId, wire) {
+    const listed = verifyDeviceList(wire, this.pins[String(userId)] || null, String(userId));
+    this.pins[String(userId)] = listed;
+    return listed;
+  }
+
+  signDeviceList(version, devices) {
+    return signDeviceListPayload(buildPayload(this.userId, version, devices), this.deviceId, this.identitySeed);
+  }
+
+  trustedBundles(userId, keyBundle) {
+    const pinned = this.pins[String(userId)];
+    if (!pinned) throw new E2EError("No verified device list for this account yet.", "no_device_list");
+    const ok = [];
+    const warnings = [];
+    for (const d of keyBundle.devices || []) {
+      const bundle = x3dh.bundleFromApi(userId, d);
+      const known = pinned.devices[bundle.deviceId];
+      if (!known) warnings.push(`device ${bundle.deviceId} is not on the signed device list`);
+      else if (!c.equal(known, bundle.identityKey)) warnings.push(`device ${bundle.deviceId} has a key its owner did not sign`);
+      else if (bundle.deviceId !== this.deviceId) ok.push(bundle);
+    }
+    return [ok, warnings];
   }
 
   hasSession(deviceId) {
@@ -212,10 +238,7 @@ export class LocalDevice {
       })));
     }
     const pins = {};
-    for (const [k, wire] of Object.entries(d.pins || {})) {
-      const data = JSON.parse(wire.payload);
-      pins[k] = { wire, version: data.version, devices: Object.fromEntries(data.devices.map((x) => [String(x.device_id), c.unb64(x.identity_key)])) };
-    }
+    for (const [k, wire] of Object.entries(d.pins || {})) pins[k] = parseDeviceList(wire);
     return new LocalDevice({
       userId: d.user_id, deviceId: d.device_id, identitySeed: c.unb64(d.identity_seed), identityPub: c.unb64(d.identity_pub),
       spks: new Map(Object.entries(d.spks).map(([k, v]) => [Number(k), c.unb64(v)])),
