@@ -8,6 +8,7 @@ import qrcode from "qrcode-generator";
 
 import * as c from "./e2e/primitives.js";
 import { LocalDevice } from "./e2e/device.js";
+import { decryptFile, encryptFile } from "./e2e/files.js";
 import { accountKey, safetyNumber } from "./e2e/safety.js";
 import * as keystore from "./e2e/keystore.js";
 import { gateway } from "./gateway.js";
@@ -168,7 +169,7 @@ class E2EChat {
           this.state.cursors[this.channelId] = env.id;
           continue;
         }
-        Object.assign(row, { mid: p.id, text: String(p.content ?? "") });
+        Object.assign(row, { mid: p.id, text: String(p.content ?? ""), attachments: Array.isArray(p.attachments) ? p.attachments : [] });
       } catch (error) {
         row.error = error.reason || "error";
       }
@@ -201,11 +202,66 @@ class E2EChat {
           body.textContent = m.text;
         }
         li.append(who, body);
+        for (const a of m.attachments || []) li.append(this.attachmentView(a));
         return li;
       }),
     );
     const scroller = this.root.querySelector("[data-scroller]");
     if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  attachmentView(a) {
+    const box = document.createElement("div");
+    box.className = "e2e-attachment";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.dataset.e2eAttachment = a.id;
+    button.textContent = `🔒 ${a.name} (${a.size} bytes) — decrypt`;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const response = await fetch(`/api/v1/attachments/${a.id}/content`, { credentials: "same-origin" });
+        if (!response.ok) throw Object.assign(new Error(`download failed (${response.status})`), { reason: "unavailable" });
+        const plain = await decryptFile(new Uint8Array(await response.arrayBuffer()), a);
+        const url = URL.createObjectURL(new Blob([plain], { type: a.type || "application/octet-stream" }));
+        const link = document.createElement("a");
+        link.href = url;
+        link.download = a.name;
+        link.textContent = `Save ${a.name}`;
+        link.dataset.e2eSaved = a.name;
+        box.replaceChildren(link);
+        if (/^image\/(png|jpeg|gif|webp)$/.test(a.type || "")) {
+          const img = document.createElement("img");
+          img.src = url;
+          img.alt = a.name;
+          img.className = "e2e-image";
+          box.append(img);
+        }
+      } catch (error) {
+        button.disabled = false;
+        box.dataset.undecryptable = error.reason || "error";
+        button.textContent = `🔒 ${a.name}: could not be decrypted (${REASONS[error.reason] || error.message})`;
+      }
+    });
+    box.append(button);
+    return box;
+  }
+
+  async sendFile(file) {
+    const data = new Uint8Array(await file.arrayBuffer());
+    const [blob, descriptor] = await encryptFile(data);
+    const form = new FormData();
+    form.append("file", new Blob([blob], { type: "application/octet-stream" }), "blob");
+    form.append("scope", `dm:${this.channelId}`);
+    form.append("encrypted", "true");
+    const response = await fetch("/api/v1/upload", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() }, body: form,
+    });
+    const uploaded = await response.json();
+    if (!response.ok) throw new Error(uploaded.message || `upload failed (${response.status})`);
+    const attachment = { ...descriptor, id: uploaded.id, name: file.name, type: file.type || "" };
+    await this.send("", [attachment]);
   }
 
   async targets() {
@@ -225,14 +281,14 @@ class E2EChat {
     return out;
   }
 
-  async send(text) {
+  async send(text, attachments = []) {
     const id = crypto.randomUUID();
     const targets = await this.targets();
     if (!targets.some(([uid]) => uid !== this.userId)) throw new Error("The other person has no device that can receive encrypted messages yet.");
-    const env = await this.device.encrypt(this.channelId, targets, { type: "message", id, content: text });
+    const env = await this.device.encrypt(this.channelId, targets, { type: "message", id, content: text, attachments });
     env.nonce = id.replaceAll("-", "");
     const stored = await api("POST", `/channels/${this.channelId}/envelopes`, env);
-    (this.state.messages[this.channelId] ||= []).push({ id: stored.id, mid: id, sender: this.userId, text, at: stored.created_at });
+    (this.state.messages[this.channelId] ||= []).push({ id: stored.id, mid: id, sender: this.userId, text, attachments, at: stored.created_at });
     await this.save();
     this.render();
   }
@@ -256,6 +312,23 @@ class E2EChat {
         }
       });
     };
+    const picker = form.querySelector("[data-e2e-file]");
+    if (picker) {
+      picker.addEventListener("change", () => {
+        const chosen = [...picker.files];
+        picker.value = "";
+        for (const file of chosen) {
+          this.serial(async () => {
+            try {
+              await this.sendFile(file);
+            } catch (e) {
+              error.hidden = false;
+              error.textContent = e.message;
+            }
+          });
+        }
+      });
+    }
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       submit();

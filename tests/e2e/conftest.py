@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.messaging.conftest import api, world  # noqa: F401  (shared fixtures)
 from united_client.e2e.client import E2EClient
@@ -8,6 +9,13 @@ from united_client.e2e.client import E2EClient
 
 def transport(client):
     def call(method: str, path: str, body=None):
+        if method == "UPLOAD":
+            upload = SimpleUploadedFile("blob", body["data"], "application/octet-stream")
+            r = client.post(path, {"file": upload, **body["fields"]}, format="multipart")
+            return r.status_code, r.json()
+        if method == "DOWNLOAD":
+            r = client.get(path)
+            return r.status_code, b"".join(r.streaming_content) if r.streaming else r.content
         fn = getattr(client, method.lower())
         r = fn(path, body, format="json") if body is not None else fn(path)
         return r.status_code, (r.json() if r.content else None)

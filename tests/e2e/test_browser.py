@@ -43,6 +43,16 @@ def register(base: str, username: str) -> dict:
     return r.json()
 
 
+def tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (3, 2), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def ready(page, problems: list[str]) -> None:
     try:
         page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]", timeout=20000)
@@ -149,6 +159,24 @@ def _journey(base, expect, sync_playwright) -> None:
         expect(broken).to_contain_text("could not be decrypted")
         bob.send(channel, [alice_auth["user_id"]], "still fine after that")
         expect(page.locator("[data-message]", has_text="still fine after that")).to_be_visible()
+
+        # Encrypted attachments both ways (secretstream; key and hash inside the message).
+        bob.send_file(channel, [alice_auth["user_id"]], "dot.png", tiny_png(), "image/png")
+        page.click("[data-e2e-attachment]")
+        image = page.locator("img.e2e-image[alt='dot.png']")
+        expect(image).to_be_visible()
+        assert image.evaluate("img => img.naturalWidth") == 3
+        secret_file = b"attachment plaintext from the browser " * 3000
+        page.set_input_files(
+            "[data-e2e-file]",
+            files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": secret_file}],
+        )
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-e2e-attachment]')].length === 2"
+        )
+        [opened] = bob.receive(channel)
+        [attachment] = opened.payload["attachments"]
+        assert attachment["name"] == "notes.txt" and bob.fetch_file(attachment) == secret_file
 
         # Bob adds a device (signed by his first one): alice's safety number changes → warning.
         bob2 = E2EClient(bob_http, bob.user_id)

@@ -160,3 +160,18 @@ def test_skipped_keys_bound_across_implementations():
         str(MAX_SKIPPED),
     ]
     assert len(bob.state["sessions"]["10"][0]["ratchet"]["skipped"]) == MAX_SKIPPED - 2
+
+
+def test_encrypted_files_both_ways():
+    from united_client.e2e.files import CHUNK, decrypt_file, encrypt_file
+
+    data = bytes(range(256)) * (CHUNK // 128) + b"tail"  # three chunks, the last short
+    blob, descriptor = encrypt_file(data)
+    out = node({"op": "decrypt_file", "blob": c.b64(blob), "descriptor": descriptor})
+    assert c.unb64(out["data"]) == data
+    truncated = blob[: len(blob) - 100]
+    descriptor_t = {**descriptor, "sha256": __import__("hashlib").sha256(truncated).hexdigest()}
+    out = node({"op": "decrypt_file", "blob": c.b64(truncated), "descriptor": descriptor_t})
+    assert out["failure"] == "tampered"
+    made = node({"op": "encrypt_file", "data": c.b64(data)})
+    assert decrypt_file(c.unb64(made["blob"]), made["descriptor"]) == data

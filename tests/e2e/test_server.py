@@ -13,7 +13,7 @@ from e2e.models import Envelope, EnvelopeCopy, SignedDeviceList
 from messaging.models import GatewayEvent, Message
 from tests.e2e.helpers import make_device
 from united_client.e2e import primitives as c
-from united_client.e2e.errors import DeviceListError
+from united_client.e2e.errors import DecryptError, DeviceListError
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +248,22 @@ def test_no_plaintext_in_database_logs_or_search(world, api, e2e, chat, caplog):
             assert _scan_database(word) == []
             assert word not in caplog.text
             assert search_guild(world.alice, world.guild.id, q=word)["total_results"] == 0
+
+
+def test_encrypted_attachment_round_trip(world, api, e2e, chat, settings, tmp_path):
+    alice, bob, channel = chat
+    picture = b"\x89PNG secret-pixels " * 5000
+    alice.send_file(channel, [bob.user_id], "cat.png", picture, "image/png")
+    [envelope] = bob.history(channel)
+    [attachment] = bob.open(envelope).payload["attachments"]
+    assert attachment["name"] == "cat.png" and attachment["size"] == len(picture)
+    assert bob.fetch_file(attachment) == picture
+    stored = api(world.bob).get(f"/api/v1/attachments/{attachment['id']}").json()
+    assert stored["encrypted"] is True and stored["kind"] == "encrypted"
+    assert b"secret-pixels" not in alice._call(
+        "DOWNLOAD", f"/api/v1/attachments/{attachment['id']}/content"
+    )
+    r = api(world.carol).get(f"/api/v1/attachments/{attachment['id']}/content")
+    assert r.status_code in (403, 404)
+    with pytest.raises(DecryptError):  # a swapped blob fails the hash in the message
+        bob.fetch_file({**attachment, "sha256": "0" * 64})

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from united_client.e2e import devicelist
+from united_client.e2e import devicelist, files
 from united_client.e2e.device import LocalDevice, Opened
 from united_client.e2e.errors import DecryptError, E2EError
 
@@ -26,6 +26,13 @@ def httpx_transport(base_url: str, token: str) -> Transport:
     client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
 
     def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        if method == "UPLOAD":  # multipart: {"data": bytes, "fields": {...}}
+            files = {"file": ("blob", body["data"], "application/octet-stream")}
+            r = client.post(path, files=files, data=body["fields"])
+            return r.status_code, r.json()
+        if method == "DOWNLOAD":
+            r = client.get(path)
+            return r.status_code, r.content
         r = client.request(method, path, json=body)
         return r.status_code, (r.json() if r.content else None)
 
@@ -109,6 +116,24 @@ class E2EClient:
         envelope["nonce"] = uuid.uuid4().hex
         return self._call("POST", f"/api/v1/channels/{channel_id}/envelopes", envelope)
 
+    def send_file(
+        self, channel_id: str, recipients: list[str], name: str, data: bytes, mime: str = ""
+    ) -> dict[str, Any]:
+        """Encrypt a file here, upload the opaque blob, send its key and hash encrypted."""
+        blob, descriptor = files.encrypt_file(data)
+        fields = {"scope": f"dm:{channel_id}", "encrypted": "true"}
+        uploaded = self._call("UPLOAD", "/api/v1/upload", {"data": blob, "fields": fields})
+        attachment = {**descriptor, "id": uploaded["id"], "name": name, "type": mime}
+        return self.send(
+            channel_id,
+            recipients,
+            {"type": "message", "id": uuid.uuid4().hex, "content": "", "attachments": [attachment]},
+        )
+
+    def fetch_file(self, attachment: dict[str, Any]) -> bytes:
+        blob = self._call("DOWNLOAD", f"/api/v1/attachments/{attachment['id']}/content")
+        return files.decrypt_file(blob, attachment)
+
     def history(self, channel_id: str, after: str | None = None) -> list[dict[str, Any]]:
         q = f"device_id={self.device.device_id}" + (f"&after={after}" if after else "")
         return self._call("GET", f"/api/v1/channels/{channel_id}/envelopes?{q}")
@@ -125,13 +150,20 @@ class E2EClient:
         self.refresh_device_list(sender)  # the sender may have added the device since
         return self.device.decrypt(envelope)
 
-    def read(self, channel_id: str) -> list[str | DecryptError]:
-        """Every new message's text, or the error that kept it unreadable."""
-        out: list[str | DecryptError] = []
+    def receive(self, channel_id: str) -> list[Opened | DecryptError]:
+        """Every new envelope opened, or the error that kept it unreadable."""
+        out: list[Opened | DecryptError] = []
         for envelope in self.history(channel_id, self.cursors.get(str(channel_id))):
             self.cursors[str(channel_id)] = envelope["id"]
             try:
-                out.append(self.open(envelope).payload.get("content", ""))
+                out.append(self.open(envelope))
             except DecryptError as exc:
                 out.append(exc)
         return out
+
+    def read(self, channel_id: str) -> list[str | DecryptError]:
+        """Every new message's text, or the error that kept it unreadable."""
+        return [
+            r if isinstance(r, DecryptError) else r.payload.get("content", "")
+            for r in self.receive(channel_id)
+        ]

@@ -5,13 +5,23 @@ import { readFileSync } from "node:fs";
 import * as c from "../../../static/src/e2e/primitives.js";
 import { LocalDevice } from "../../../static/src/e2e/device.js";
 import { bundleFromApi } from "../../../static/src/e2e/x3dh.js";
+import { decryptFile, encryptFile } from "../../../static/src/e2e/files.js";
 
 await c.ready();
 const req = JSON.parse(readFileSync(0, "utf8"));
 const out = {};
 let dev = req.state ? LocalDevice.fromJson(req.state) : null;
 try {
-  if (req.op === "create") {
+  if (req.op === "encrypt_file") {
+    const [blob, descriptor] = await encryptFile(c.unb64(req.data));
+    Object.assign(out, { blob: c.b64(blob), descriptor });
+  } else if (req.op === "decrypt_file") {
+    try {
+      out.data = c.b64(await decryptFile(c.unb64(req.blob), req.descriptor));
+    } catch (e) {
+      out.failure = e.reason || String(e);
+    }
+  } else if (req.op === "create") {
     dev = LocalDevice.create(req.user_id, req.prekeys ?? 5);
     dev.deviceId = req.device_id;
     out.registration = dev.registration();
@@ -30,7 +40,7 @@ try {
       }
     }
   }
-  out.state = dev.toJson();
+  if (dev) out.state = dev.toJson();
 } catch (e) {
   out.error = String(e.stack || e);
 }
