@@ -65,3 +65,19 @@ class UserDeviceList(APIView):
         if user_id == "@me":
             user_id = str(request.user.id)
         return Response(services.get_device_list(user_id))
+
+
+class OwnKeyBackup(APIView):
+    @extend_schema(tags=TAG, summary="Your encrypted key backup", responses=dict)
+    def get(self, request: Request) -> Response:
+        return Response(services.get_backup(request.user))
+
+    @extend_schema(
+        tags=TAG,
+        summary="Store your key backup (encrypted on your device from the recovery phrase)",
+        request=dict,
+        responses=dict,
+    )
+    def put(self, request: Request) -> Response:
+        services.check_put_backup(request.user, request.data)
+        return Response(services.get_backup(request.user))

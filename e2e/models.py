@@ -73,3 +73,18 @@ class SignedDeviceList(models.Model):
 
     def __str__(self) -> str:
         return f"device list v{self.version} of {self.user_id}"
+
+
+class KeyBackup(models.Model):
+    """A device identity encrypted on the client under a key derived from the account's
+    recovery phrase (docs/e2e.md, "Key backup"). Opaque to the node."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    nonce = models.CharField(max_length=64)
+    ciphertext = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"key backup of {self.user_id}"

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Device, User
 from accounts.services import crypto
-from e2e.models import Envelope, EnvelopeCopy, SignedDeviceList
+from e2e.models import Envelope, EnvelopeCopy, KeyBackup, SignedDeviceList
 from guilds.models import Channel
 from guilds.services.access import unknown_channel
 from messaging import events
@@ -321,3 +321,26 @@ def get_device_list(user_id: Any) -> dict[str, Any]:
     except (SignedDeviceList.DoesNotExist, TypeError, ValueError):
         raise NotFound("This account has published no device list") from None
     return {"payload": row.payload, "signature": row.signature, "signer": row.signer}
+
+
+# --- key backup ---------------------------------------------------------------------------
+MAX_BACKUP = 16_384  # base64 characters
+
+
+def check_put_backup(user: User, data: Any) -> KeyBackup:
+    if not isinstance(data, dict) or data.get("v") != 1:
+        raise Invalid(errors={"v": ["Expected a version 1 backup object."]})
+    nonce = _b64(data.get("nonce"), "nonce", 24)
+    ciphertext = _b64(data.get("ciphertext"), "ciphertext", limit=MAX_BACKUP)
+    row, _ = KeyBackup.objects.update_or_create(
+        user=user,
+        defaults={"nonce": nonce, "ciphertext": ciphertext, "updated_at": timezone.now()},
+    )
+    return row
+
+
+def get_backup(user: User) -> dict[str, Any]:
+    row = KeyBackup.objects.filter(user=user).first()
+    if row is None:
+        raise NotFound("No key backup")
+    return {"v": 1, "nonce": row.nonce, "ciphertext": row.ciphertext}

@@ -13,7 +13,7 @@ from e2e.models import Envelope, EnvelopeCopy, SignedDeviceList
 from messaging.models import GatewayEvent, Message
 from tests.e2e.helpers import make_device
 from united_client.e2e import primitives as c
-from united_client.e2e.errors import DecryptError, DeviceListError
+from united_client.e2e.errors import DecryptError, DeviceListError, E2EError
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +267,37 @@ def test_encrypted_attachment_round_trip(world, api, e2e, chat, settings, tmp_pa
     assert r.status_code in (403, 404)
     with pytest.raises(DecryptError):  # a swapped blob fails the hash in the message
         bob.fetch_file({**attachment, "sha256": "0" * 64})
+
+
+def test_key_backup_restores_identity_on_a_new_device(world, api, e2e, chat):
+    from mnemonic import Mnemonic
+
+    from united_client.e2e import backup
+    from united_client.e2e.client import E2EClient
+
+    alice, bob, channel = chat
+    phrase = Mnemonic("english").generate(128)
+    world.alice.recovery_public_key = c.b64(backup.recovery_keypair(phrase)[1])
+    world.alice.save(update_fields=["recovery_public_key"])
+    alice.enable_backup(phrase)
+    alice.send(channel, [bob.user_id], "before the phone fell in the lake")
+    assert bob.read(channel) == ["before the phone fell in the lake"]
+    stored = api(world.alice).get("/api/v1/users/@me/e2e-backup").json()
+    assert set(stored) == {"v", "nonce", "ciphertext"}
+    assert c.b64(alice.device.identity_seed) not in str(stored)
+    wrong = Mnemonic("english").generate(128)
+    with pytest.raises(E2EError):
+        E2EClient.restore(alice.http, alice.user_id, wrong)
+
+    restored = E2EClient.restore(alice.http, alice.user_id, phrase, "new phone")
+    assert restored.device.identity_pub == alice.device.identity_pub
+    assert restored.device.device_id != alice.device.device_id
+    old = Device.objects.get(pk=int(alice.device.device_id))
+    assert old.revoked_at is not None
+    # bob accepts the new list (signed by the recovery key his pinned list names) and talks to
+    # the new device; the identity key, hence the safety number, is unchanged.
+    bob.send(channel, [alice.user_id], "welcome back")
+    assert bob.warnings == []
+    assert restored.read(channel)[-1] == "welcome back"
+    # …and history from before is not available on the new device (no copy was made for it).
+    assert "before the phone fell in the lake" not in restored.read(channel)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from united_client.e2e import devicelist, files
+from united_client.e2e import backup, devicelist, files
 from united_client.e2e.device import LocalDevice, Opened
 from united_client.e2e.errors import DecryptError, E2EError
 
@@ -63,10 +63,55 @@ class E2EClient:
             self.publish_device_list({self.device.device_id: self.device.identity_pub}, 1)
         return self.device.device_id
 
-    def publish_device_list(self, devices: dict[str, bytes], version: int) -> None:
-        wire = self.device.sign_device_list(version, devices)
+    def publish_device_list(
+        self, devices: dict[str, bytes], version: int, recovery_key: bytes | None = None
+    ) -> None:
+        if recovery_key is None and self.user_id in self.device.pins:
+            recovery_key = self.device.pins[self.user_id].recovery_key
+        wire = self.device.sign_device_list(version, devices, recovery_key)
         self._call("PUT", "/api/v1/users/@me/device-list", wire)
         self.device.check_device_list(self.user_id, wire)
+
+    def enable_backup(self, phrase: str) -> None:
+        """Store this device's identity encrypted under the recovery phrase, and name the
+        recovery key in the signed device list so it can vouch for a restored device."""
+        self._call(
+            "PUT",
+            "/api/v1/users/@me/e2e-backup",
+            backup.seal(phrase, self.user_id, self.device.identity_seed),
+        )
+        listed = self.refresh_device_list(self.user_id)
+        _, recovery_pub = backup.recovery_keypair(phrase)
+        self.publish_device_list(listed.devices, listed.version + 1, recovery_pub)
+
+    @classmethod
+    def restore(cls, http: Transport, user_id: str, phrase: str, name: str = "restored"):
+        """A new device with the backed-up identity key; the old devices are retired and the
+        new list is signed by the recovery key. History does not come back."""
+        client = cls(http, user_id)
+        status, data = http("GET", "/api/v1/users/@me/e2e-backup", None)
+        if status != 200:
+            raise E2EError("This account has no key backup.", "no_backup")
+        seed = backup.open_backup(phrase, str(user_id), data)
+        client.device = LocalDevice.create(str(user_id), seed=seed)
+        out = client._call("POST", "/api/v1/users/@me/devices", client.device.registration(name))
+        client.device.device_id = out["id"]
+        status, current = http("GET", f"/api/v1/users/{user_id}/device-list", None)
+        previous = devicelist.parse(current) if status == 200 else None
+        recovery_seed, recovery_pub = backup.recovery_keypair(phrase)
+        payload = devicelist.build_payload(
+            str(user_id),
+            (previous.version if previous else 0) + 1,
+            {client.device.device_id: client.device.identity_pub},
+            recovery_pub,
+        )
+        wire = devicelist.sign(payload, "recovery", recovery_seed)
+        client._call("PUT", "/api/v1/users/@me/device-list", wire)
+        client.device.pins[str(user_id)] = devicelist.parse(wire)
+        for old in previous.devices if previous else ():
+            if old != client.device.device_id:
+                client.http("DELETE", f"/api/v1/users/@me/devices/{old}", None)
+        return client
 
     def approve_device(self, device_id: str, identity_key: bytes) -> None:
         """Add one of our new devices to the signed list (from a device already on it)."""
