@@ -68,10 +68,12 @@ class E2EChat {
     else await this.register();
     await this.refreshLists();
     this.render();
+    await this.replenish();
     await this.catchUp();
     gateway().on((t, d) => {
       if (t === "E2E_ENVELOPE_CREATE" && d.channel_id === this.channelId) this.serial(() => this.receive([d]));
       if (t === "RESYNC") this.serial(() => this.catchUp());
+      if (t === "PREKEYS_LOW" && d.device_id === this.device.deviceId) this.serial(() => this.replenish());
     });
     this.wireComposer();
     this.wireSafety();
@@ -94,6 +96,14 @@ class E2EChat {
       await api("PUT", "/users/@me/device-list", wire);
     }
     await this.save();
+  }
+
+  async replenish(low = 10, batch = 20) {
+    const mine = (await api("GET", "/users/@me/devices")).find((d) => d.id === this.device.deviceId);
+    if (!mine || mine.one_time_prekeys >= low) return;
+    const fresh = this.device.newOneTimePrekeys(batch);
+    await this.save(); // the private halves are stored before the public ones are published
+    await api("POST", `/users/@me/devices/${this.device.deviceId}/prekeys`, { one_time_prekeys: fresh });
   }
 
   async save() {

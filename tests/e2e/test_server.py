@@ -301,3 +301,14 @@ def test_key_backup_restores_identity_on_a_new_device(world, api, e2e, chat):
     assert restored.read(channel)[-1] == "welcome back"
     # …and history from before is not available on the new device (no copy was made for it).
     assert "before the phone fell in the lake" not in restored.read(channel)
+
+
+def test_one_time_prekeys_are_replenished_when_low(world, api, e2e):
+    carol = e2e(world.carol)  # 20 one-time prekeys
+    assert carol.replenish_prekeys() == 20  # enough: nothing uploaded
+    for _ in range(12):
+        api(world.alice).get(f"/api/v1/users/{carol.user_id}/keys")
+    assert carol.replenish_prekeys() == 8 + 20
+    fetched = api(world.alice).get(f"/api/v1/users/{carol.user_id}/keys").json()
+    key_id = fetched["devices"][0]["one_time_prekey"]["key_id"]
+    assert key_id in carol.device.opks  # the private half is on the device

@@ -72,6 +72,19 @@ class E2EClient:
         self._call("PUT", "/api/v1/users/@me/device-list", wire)
         self.device.check_device_list(self.user_id, wire)
 
+    def replenish_prekeys(self, low: int = 10, batch: int = 20) -> int:
+        """Upload more one-time prekeys when fewer than `low` are left (PREKEYS_LOW)."""
+        mine = self._call("GET", "/api/v1/users/@me/devices")
+        left = next(d["one_time_prekeys"] for d in mine if d["id"] == self.device.device_id)
+        if left >= low:
+            return left
+        out = self._call(
+            "POST",
+            f"/api/v1/users/@me/devices/{self.device.device_id}/prekeys",
+            {"one_time_prekeys": self.device.new_one_time_prekeys(batch)},
+        )
+        return out["one_time_prekeys"]
+
     def enable_backup(self, phrase: str) -> None:
         """Store this device's identity encrypted under the recovery phrase, and name the
         recovery key in the signed device list so it can vouch for a restored device."""
