@@ -69,6 +69,21 @@ def test_browser_and_python_client_talk_end_to_end(node_factory):
     base = node.url
     try:
         _journey(base, expect, sync_playwright)
+        # Nothing the two said is in the node's log or (embedded mode) its database files,
+        # WAL included; the node had the ciphertext of all of it.
+        said = [
+            "hello from python",
+            "hello from the browser",
+            "second from python",
+            "to both of your devices",
+            "attachment plaintext from the browser",
+        ]
+        log = node.log()
+        files = [p.read_bytes() for p in (node.directory / "data").rglob("*") if p.is_file()]
+        assert any(b"Crypto Club" in blob for blob in files)  # the scan does see the database
+        for text in said:
+            assert text not in log
+            assert not any(text.encode() in blob for blob in files), text
     except Exception:
         print(node.log()[-6000:])
         raise
