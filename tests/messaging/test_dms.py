@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 
 from messaging.models import Message
 
@@ -84,6 +85,7 @@ async def test_dm_events_over_the_gateway(world, api):
     for s in (alice, bob, carol):
         await s.ws.disconnect()
     assert await Message.objects.filter(channel_id=int(dm["id"])).acount() == 0
+    await sync_to_async(close_old_connections)()  # the executor thread's connection
 
 
 def test_ready_lists_private_channels(world, api):
