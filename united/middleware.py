@@ -11,10 +11,12 @@ from united import errors
 logger = logging.getLogger(__name__)
 
 # No inline scripts or styles anywhere: every page loads its code from /static/.
+# 'wasm-unsafe-eval' lets the bundled libsodium (E2E DMs) compile its WebAssembly; it does not
+# allow eval() or inline script (CSP Level 3).
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "guilds",
     "messaging",
+    "e2e",
     "media",
     "moderation",
     "federation",

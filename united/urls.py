@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.urls import api_urlpatterns as accounts_api
+from e2e.urls import api_urlpatterns as e2e_api
 from federation.urls import api_urlpatterns as federation_api
 from guilds.urls import api_urlpatterns as guilds_api
 from media.urls import api_urlpatterns as media_api
@@ -15,6 +16,7 @@ api_v1 = [
     *accounts_api,
     *guilds_api,
     *messaging_api,
+    *e2e_api,
     *media_api,
     *moderation_api,
     *federation_api,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import chat, manage, messages, onboarding, search, settings
+from web.views import chat, dms, manage, messages, onboarding, search, settings
 
 CHANNEL = "channels/<int:channel_id>/"
 MESSAGE = CHANNEL + "messages/<int:message_id>/"
@@ -12,6 +12,8 @@ urlpatterns = [
     path("start/create/", onboarding.create, name="web-create"),
     path("invites/<str:code>/accept/", onboarding.accept, name="web-accept-invite"),
     path("rail/", chat.rail, name="web-rail"),
+    path("dms/", dms.dm_list, name="web-dms"),
+    path("dms/<int:channel_id>/", dms.dm, name="web-dm"),
     path("switcher.json", chat.switcher, name="web-switcher"),
     path("guilds/<int:guild_id>/", chat.guild, name="web-guild"),
     path("guilds/<int:guild_id>/channels/", chat.channel_list, name="web-channel-list"),

@@ -120,6 +120,17 @@ def _check_slowmode(access: ChannelAccess, author) -> None:
         )
 
 
+def refuse_plaintext_dm(user, channel_id: int) -> None:
+    """DMs are end-to-end encrypted: no plaintext body is accepted for them (e2e app)."""
+    from e2e.services import e2e_required
+    from messaging.services.dms import DM_TYPES, access_dm
+
+    channel = Channel.objects.filter(id=channel_id).first()
+    if channel is not None and channel.type in DM_TYPES:
+        access_dm(user, channel)  # outsiders get 404, as for any DM
+        raise e2e_required(channel.id)
+
+
 def check_send_message(
     user,
     channel_id: int,
@@ -131,6 +142,7 @@ def check_send_message(
     attachments: Any = None,
 ) -> tuple[Message, bool]:
     """Validate and send. Returns (message, created); a repeated nonce returns the first."""
+    refuse_plaintext_dm(user, channel_id)
     content = _validate_content(content, allow_empty=bool(attachments))
     if nonce is not None:
         nonce = str(nonce)
@@ -259,6 +271,7 @@ def get_message(user, channel_id: int, message_id: int) -> dict[str, Any]:
 
 
 def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) -> Message:
+    refuse_plaintext_dm(user, channel_id)
     content = _validate_content(content)
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)

@@ -6,6 +6,7 @@ import "./accounts-recovery.js";
 import "./theme.js";
 import "./chat.js";
 import "./voice.js";
+import "./e2e-chat.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

@@ -184,12 +184,18 @@ class TestRanges:
 class TestAccess:
     @pytest.fixture
     def in_channel(self, as_alice, alice, make_user):
+        from media.access import _resolvers
+
         carol = make_user("carol")
         members = {alice.id, carol.id}
+        # Put messaging's real resolver back afterwards: later tests in this process need it.
+        previous = _resolvers.get("channel")
         register_scope_resolver("channel", lambda user, scope_id: user.id in members)
         meta = upload(as_alice, b"minutes of the meeting", "notes.txt", scope="channel:7").json()
         yield meta, carol
         unregister_scope_resolver("channel")
+        if previous is not None:
+            register_scope_resolver("channel", previous)
 
     def test_member_of_the_scope_may_read(self, in_channel):
         meta, carol = in_channel

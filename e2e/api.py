@@ -1,0 +1,83 @@
+"""REST doors for envelopes and device lists (docs/e2e.md)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from e2e import services
+from e2e.models import EnvelopeCopy
+
+TAG = ["e2e"]
+
+
+class Envelopes(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="History of a DM for one of your devices (its copies only, oldest first)",
+        parameters=[
+            OpenApiParameter("device_id", str, required=True),
+            OpenApiParameter("after", str, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request, channel_id: int) -> Response:
+        q = request.query_params
+        return Response(
+            services.list_envelopes(
+                request.user,
+                channel_id,
+                q.get("device_id"),
+                after=q.get("after"),
+                limit=q.get("limit", 50),
+            )
+        )
+
+    @extend_schema(
+        tags=TAG,
+        summary="Send an encrypted event (message, edit or delete) to a DM",
+        request=dict,
+        responses={200: dict, 201: dict},
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        envelope, created = services.check_store_envelope(request.user, channel_id, request.data)
+        copies = list(EnvelopeCopy.objects.filter(envelope=envelope, user=request.user))
+        return Response(
+            services.serialize_envelope(envelope, copies), status=201 if created else 200
+        )
+
+
+class OwnDeviceList(APIView):
+    @extend_schema(
+        tags=TAG, summary="Publish your signed device list", request=dict, responses=dict
+    )
+    def put(self, request: Request) -> Response:
+        services.check_publish_device_list(request.user, request.data)
+        return Response(services.get_device_list(request.user.id))
+
+
+class UserDeviceList(APIView):
+    @extend_schema(tags=TAG, summary="A member's signed device list", responses=dict)
+    def get(self, request: Request, user_id: str) -> Response:
+        if user_id == "@me":
+            user_id = str(request.user.id)
+        return Response(services.get_device_list(user_id))
+
+
+class OwnKeyBackup(APIView):
+    @extend_schema(tags=TAG, summary="Your encrypted key backup", responses=dict)
+    def get(self, request: Request) -> Response:
+        return Response(services.get_backup(request.user))
+
+    @extend_schema(
+        tags=TAG,
+        summary="Store your key backup (encrypted on your device from the recovery phrase)",
+        request=dict,
+        responses=dict,
+    )
+    def put(self, request: Request) -> Response:
+        services.check_put_backup(request.user, request.data)
+        return Response(services.get_backup(request.user))

@@ -1,0 +1,400 @@
+// The E2E DM page (/app/dms/<id>/): the device's keys live in IndexedDB wrapped by a
+// non-extractable WebCrypto key; messages are encrypted here before they leave and decrypted
+// here when they arrive; the node only ever sees envelopes. Shows a lock, the safety number
+// (60 digits + QR, drawn here from the pinned public keys, so a lying node cannot draw it),
+// "mark as verified", a warning when the number changes, and a clear state for a message that
+// cannot be decrypted.
+import qrcode from "qrcode-generator";
+
+import * as c from "./e2e/primitives.js";
+import { LocalDevice } from "./e2e/device.js";
+import { decryptFile, encryptFile } from "./e2e/files.js";
+import { accountKey, safetyNumber } from "./e2e/safety.js";
+import * as keystore from "./e2e/keystore.js";
+import { gateway } from "./gateway.js";
+import { csrfToken } from "./http.js";
+
+async function api(method, path, body) {
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw Object.assign(new Error((data && data.message) || `HTTP ${response.status}`), { status: response.status, data });
+  return data;
+}
+
+const REASONS = {
+  tampered: "it was modified or is bound to another conversation",
+  replay: "it was already received, or its key was discarded",
+  too_far_ahead: "too many messages were skipped",
+  not_for_device: "it was not encrypted for this device (sent before this device was added)",
+  no_session: "there is no session with the sending device",
+  unknown_device: "the sending device is not on the sender's signed device list",
+  unknown_prekey: "it used a prekey this device no longer has",
+  malformed: "it is malformed",
+};
+
+class E2EChat {
+  constructor(root) {
+    this.root = root;
+    this.channelId = root.dataset.channelId;
+    this.userId = root.dataset.userId;
+    this.peers = JSON.parse(root.dataset.recipients).filter((id) => id !== this.userId);
+    this.names = JSON.parse(root.dataset.names);
+    this.list = root.querySelector("[data-e2e-messages]");
+    this.status = root.querySelector("[data-e2e-status]");
+    this.warning = root.querySelector("[data-e2e-warning]");
+    this.queue = Promise.resolve();
+  }
+
+  serial(fn) {
+    this.queue = this.queue.then(fn).catch((error) => this.fail(error));
+    return this.queue;
+  }
+
+  fail(error) {
+    console.error(error);
+    this.status.textContent = `Encryption error: ${error.message}`;
+  }
+
+  async start() {
+    await c.ready();
+    const saved = await keystore.load(this.userId);
+    this.state = saved || { messages: {}, cursors: {}, verified: {} };
+    if (saved) this.device = LocalDevice.fromJson(saved.device);
+    else await this.register();
+    await this.refreshLists();
+    this.render();
+    await this.replenish();
+    await this.catchUp();
+    gateway().on((t, d) => {
+      if (t === "E2E_ENVELOPE_CREATE" && d.channel_id === this.channelId) this.serial(() => this.receive([d]));
+      if (t === "RESYNC") this.serial(() => this.catchUp());
+      if (t === "PREKEYS_LOW" && d.device_id === this.device.deviceId) this.serial(() => this.replenish());
+    });
+    this.wireComposer();
+    this.wireSafety();
+    this.root.dataset.e2eReady = "true";
+    this.status.textContent = "Messages here are end-to-end encrypted.";
+  }
+
+  async register() {
+    this.device = LocalDevice.create(this.userId, 20);
+    const out = await api("POST", "/users/@me/devices", this.device.registration("browser"));
+    this.device.deviceId = out.id;
+    let list = null;
+    try {
+      list = await api("GET", `/users/${this.userId}/device-list`);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
+    if (!list) {
+      const wire = this.device.signDeviceList(1, { [this.device.deviceId]: this.device.identityPub });
+      await api("PUT", "/users/@me/device-list", wire);
+    }
+    await this.save();
+  }
+
+  async replenish(low = 10, batch = 20) {
+    const mine = (await api("GET", "/users/@me/devices")).find((d) => d.id === this.device.deviceId);
+    if (!mine || mine.one_time_prekeys >= low) return;
+    const fresh = this.device.newOneTimePrekeys(batch);
+    await this.save(); // the private halves are stored before the public ones are published
+    await api("POST", `/users/@me/devices/${this.device.deviceId}/prekeys`, { one_time_prekeys: fresh });
+  }
+
+  async save() {
+    this.state.device = this.device.toJson();
+    await keystore.save(this.userId, this.state);
+  }
+
+  async refreshLists() {
+    for (const uid of [this.userId, ...this.peers]) {
+      try {
+        this.device.checkDeviceList(uid, await api("GET", `/users/${uid}/device-list`));
+      } catch (error) {
+        if (error.status === 404) continue;
+        this.showWarning(`${this.names[uid] || uid}: ${error.message}`);
+        throw error;
+      }
+    }
+    await this.checkSafetyNumbers();
+  }
+
+  async numberWith(uid) {
+    const mine = this.device.pins[this.userId];
+    const theirs = this.device.pins[uid];
+    if (!mine || !theirs) return null;
+    return safetyNumber(accountKey(mine.devices), this.userId, accountKey(theirs.devices), uid);
+  }
+
+  async checkSafetyNumbers() {
+    for (const uid of this.peers) {
+      const number = await this.numberWith(uid);
+      const verified = this.state.verified[uid];
+      if (number && verified && verified !== number) {
+        this.showWarning(`Your safety number with ${this.names[uid] || uid} changed. They may have a new device or a new key — compare it again before trusting this conversation.`);
+        this.root.dataset.keyChanged = "true";
+      }
+      this.root.querySelector("[data-e2e-verified]").hidden = !(verified && verified === number);
+    }
+  }
+
+  showWarning(text) {
+    this.warning.hidden = false;
+    this.warning.textContent = text;
+  }
+
+  async catchUp() {
+    for (;;) {
+      const after = this.state.cursors[this.channelId];
+      const q = `device_id=${this.device.deviceId}` + (after ? `&after=${after}` : "");
+      const page = await api("GET", `/channels/${this.channelId}/envelopes?${q}`);
+      if (!page.length) break;
+      await this.receive(page);
+      if (page.length < 100) break;
+    }
+  }
+
+  async receive(envelopes) {
+    const rows = (this.state.messages[this.channelId] ||= []);
+    for (const env of envelopes) {
+      if (rows.some((m) => m.id === env.id)) continue;
+      const mine = env.copies.find((cp) => cp.device_id === this.device.deviceId);
+      if (!mine && env.sender.device_id === this.device.deviceId) continue;
+      const row = { id: env.id, sender: env.sender.user_id, at: env.created_at };
+      try {
+        if (!this.device.pins[env.sender.user_id]) await this.refreshLists();
+        const opened = await this.device.decrypt(env);
+        const p = opened.payload;
+        if (p.type === "edit" || p.type === "delete") {
+          const target = rows.find((m) => m.mid === p.target && m.sender === env.sender.user_id);
+          if (target) {
+            if (p.type === "edit") Object.assign(target, { text: String(p.content), edited: true });
+            else Object.assign(target, { text: null, deleted: true });
+          }
+          this.state.cursors[this.channelId] = env.id;
+          continue;
+        }
+        Object.assign(row, { mid: p.id, text: String(p.content ?? ""), attachments: Array.isArray(p.attachments) ? p.attachments : [] });
+      } catch (error) {
+        row.error = error.reason || "error";
+      }
+      rows.push(row);
+      this.state.cursors[this.channelId] = env.id;
+    }
+    await this.save();
+    this.render();
+  }
+
+  render() {
+    const rows = this.state.messages[this.channelId] || [];
+    this.list.replaceChildren(
+      ...rows.map((m) => {
+        const li = document.createElement("li");
+        li.className = "message e2e-message";
+        li.dataset.message = m.id;
+        const who = document.createElement("strong");
+        who.className = "author";
+        who.textContent = m.sender === this.userId ? "You" : this.names[m.sender] || m.sender;
+        const body = document.createElement("p");
+        body.className = "content";
+        if (m.error) {
+          li.classList.add("undecryptable");
+          li.dataset.undecryptable = m.error;
+          body.textContent = `🔒 This message could not be decrypted: ${REASONS[m.error] || m.error}.`;
+        } else if (m.deleted) {
+          body.textContent = "(message deleted)";
+        } else {
+          body.textContent = m.text;
+        }
+        li.append(who, body);
+        for (const a of m.attachments || []) li.append(this.attachmentView(a));
+        return li;
+      }),
+    );
+    const scroller = this.root.querySelector("[data-scroller]");
+    if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  attachmentView(a) {
+    const box = document.createElement("div");
+    box.className = "e2e-attachment";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.dataset.e2eAttachment = a.id;
+    button.textContent = `🔒 ${a.name} (${a.size} bytes) — decrypt`;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const response = await fetch(`/api/v1/attachments/${a.id}/content`, { credentials: "same-origin" });
+        if (!response.ok) throw Object.assign(new Error(`download failed (${response.status})`), { reason: "unavailable" });
+        const plain = await decryptFile(new Uint8Array(await response.arrayBuffer()), a);
+        const url = URL.createObjectURL(new Blob([plain], { type: a.type || "application/octet-stream" }));
+        const link = document.createElement("a");
+        link.href = url;
+        link.download = a.name;
+        link.textContent = `Save ${a.name}`;
+        link.dataset.e2eSaved = a.name;
+        box.replaceChildren(link);
+        if (/^image\/(png|jpeg|gif|webp)$/.test(a.type || "")) {
+          const img = document.createElement("img");
+          img.src = url;
+          img.alt = a.name;
+          img.className = "e2e-image";
+          box.append(img);
+        }
+      } catch (error) {
+        button.disabled = false;
+        box.dataset.undecryptable = error.reason || "error";
+        button.textContent = `🔒 ${a.name}: could not be decrypted (${REASONS[error.reason] || error.message})`;
+      }
+    });
+    box.append(button);
+    return box;
+  }
+
+  async sendFile(file) {
+    const data = new Uint8Array(await file.arrayBuffer());
+    const [blob, descriptor] = await encryptFile(data);
+    const form = new FormData();
+    form.append("file", new Blob([blob], { type: "application/octet-stream" }), "blob");
+    form.append("scope", `dm:${this.channelId}`);
+    form.append("encrypted", "true");
+    const response = await fetch("/api/v1/upload", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() }, body: form,
+    });
+    const uploaded = await response.json();
+    if (!response.ok) throw new Error(uploaded.message || `upload failed (${response.status})`);
+    const attachment = { ...descriptor, id: uploaded.id, name: file.name, type: file.type || "" };
+    await this.send("", [attachment]);
+  }
+
+  async targets() {
+    await this.refreshLists();
+    const out = [];
+    for (const uid of [...this.peers, this.userId]) {
+      const listed = this.device.pins[uid];
+      if (!listed) continue;
+      const wanted = Object.keys(listed.devices).filter((d) => d !== this.device.deviceId);
+      if (wanted.some((d) => !this.device.hasSession(d))) {
+        const [bundles, warnings] = this.device.trustedBundles(uid, await api("GET", `/users/${uid}/keys`));
+        if (warnings.length) this.showWarning(`${this.names[uid] || uid}: ${warnings.join("; ")}`);
+        for (const b of bundles) if (wanted.includes(b.deviceId) && !this.device.hasSession(b.deviceId)) await this.device.startSession(b);
+      }
+      for (const d of wanted) if (this.device.hasSession(d)) out.push([uid, d]);
+    }
+    return out;
+  }
+
+  async send(text, attachments = []) {
+    const id = crypto.randomUUID();
+    const targets = await this.targets();
+    if (!targets.some(([uid]) => uid !== this.userId)) throw new Error("The other person has no device that can receive encrypted messages yet.");
+    const env = await this.device.encrypt(this.channelId, targets, { type: "message", id, content: text, attachments });
+    env.nonce = id.replaceAll("-", "");
+    const stored = await api("POST", `/channels/${this.channelId}/envelopes`, env);
+    (this.state.messages[this.channelId] ||= []).push({ id: stored.id, mid: id, sender: this.userId, text, attachments, at: stored.created_at });
+    await this.save();
+    this.render();
+  }
+
+  wireComposer() {
+    const form = this.root.querySelector("[data-e2e-composer]");
+    const input = form.querySelector("textarea");
+    const error = form.querySelector("[data-composer-error]");
+    const submit = () => {
+      const text = input.value;
+      if (!text.trim()) return;
+      input.value = "";
+      error.hidden = true;
+      this.serial(async () => {
+        try {
+          await this.send(text);
+        } catch (e) {
+          error.hidden = false;
+          error.textContent = e.message;
+          input.value = text;
+        }
+      });
+    };
+    const picker = form.querySelector("[data-e2e-file]");
+    if (picker) {
+      picker.addEventListener("change", () => {
+        const chosen = [...picker.files];
+        picker.value = "";
+        for (const file of chosen) {
+          this.serial(async () => {
+            try {
+              await this.sendFile(file);
+            } catch (e) {
+              error.hidden = false;
+              error.textContent = e.message;
+            }
+          });
+        }
+      });
+    }
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      submit();
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        submit();
+      }
+    });
+  }
+
+  wireSafety() {
+    const dialog = document.getElementById("safety-dialog");
+    const open = this.root.querySelector("[data-safety-open]");
+    if (!dialog || !open) return;
+    const peer = this.peers[0];
+    open.addEventListener("click", () =>
+      this.serial(async () => {
+        await this.refreshLists();
+        const number = await this.numberWith(peer);
+        const digits = dialog.querySelector("[data-safety-number]");
+        const qr = dialog.querySelector("[data-safety-qr]");
+        if (!number) {
+          digits.textContent = "No safety number yet: this person has not set up encryption.";
+          qr.replaceChildren();
+        } else {
+          digits.textContent = number.match(/.{5}/g).join(" ");
+          const code = qrcode(0, "M");
+          code.addData(number);
+          code.make();
+          qr.innerHTML = code.createSvgTag({ cellSize: 4, margin: 2, scalable: true });
+        }
+        dialog.dataset.number = number || "";
+        dialog.showModal();
+      }),
+    );
+    dialog.querySelector("[data-safety-verify]").addEventListener("click", () =>
+      this.serial(async () => {
+        if (!dialog.dataset.number) return;
+        this.state.verified[peer] = dialog.dataset.number;
+        this.warning.hidden = true;
+        delete this.root.dataset.keyChanged;
+        await this.save();
+        await this.checkSafetyNumbers();
+        dialog.close();
+      }),
+    );
+    dialog.querySelector("[data-dialog-close]").addEventListener("click", () => dialog.close());
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const root = document.querySelector("[data-e2e-pane]");
+  if (!root) return;
+  const chat = new E2EChat(root);
+  window.unitedE2E = chat;
+  chat.start().catch((error) => chat.fail(error));
+});

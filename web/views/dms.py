@@ -1,0 +1,70 @@
+"""End-to-end encrypted DMs in the web client. The server renders only the frame (who is in
+the conversation); static/src/e2e-chat.js fetches envelopes and decrypts them in the browser,
+so no message text ever passes through these views."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.models import User
+from e2e.services import access_dm_channel
+from guilds.models import Member
+from messaging import presence
+from messaging.services.dms import check_open_dm, list_dms
+from web import sidebar
+from web.views.common import member_view
+
+
+def _frame(request: HttpRequest) -> dict:
+    guild_ids = Member.objects.filter(user=request.user).values_list("guild_id", flat=True)
+    people = (
+        User.objects.filter(memberships__guild_id__in=guild_ids, is_active=True)
+        .exclude(id=request.user.id)
+        .distinct()
+        .order_by("username")
+    )
+    return {
+        "rail": sidebar.rail(request.user),
+        "dms": [
+            {
+                "id": d["id"],
+                "label": ", ".join(
+                    u.get("global_name") or u["username"]
+                    for u in d["recipients"]
+                    if u["id"] != str(request.user.id)
+                ),
+            }
+            for d in list_dms(request.user)
+        ],
+        "people": people,
+        "my_status": presence.chosen(request.user).status,
+    }
+
+
+@member_view
+def dm_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        channel, _ = check_open_dm(request.user, request.POST.get("recipient_id"))
+        return redirect("web-dm", channel_id=channel.id)
+    return render(request, "web/dm.html", _frame(request))
+
+
+@member_view
+def dm(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = access_dm_channel(request.user, channel_id)
+    recipients = list(channel.recipients.order_by("id"))
+    others = [u for u in recipients if u.id != request.user.id]
+    return render(
+        request,
+        "web/dm.html",
+        {
+            **_frame(request),
+            "dm": channel,
+            "title": ", ".join(u.shown_name for u in others) or "Just you",
+            "recipients_json": json.dumps([str(u.id) for u in recipients]),
+            "names_json": json.dumps({str(u.id): u.shown_name for u in recipients}),
+        },
+    )
