@@ -1,10 +1,27 @@
 from django.urls import path
 
-from federation import api, views
+from federation import api, guild_api, guild_views, views
 
 api_urlpatterns = [
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
+    path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
+    path("federation/guilds/join", guild_api.JoinView.as_view(), name="api-fed-join"),
+    path(
+        "federation/guilds/<int:guild_id>/sync", guild_api.SyncView.as_view(), name="api-fed-sync"
+    ),
+    path(
+        "federation/messages/<int:message_id>/retry",
+        guild_api.RetryView.as_view(),
+        name="api-fed-retry",
+    ),
+    path("federation/keys", guild_api.RemoteKeysView.as_view(), name="api-fed-keys"),
+    path("federation/device-messages", guild_api.DeviceMessagesView.as_view(), name="api-fed-dm"),
+    path(
+        "federation/device-messages/<int:envelope_id>",
+        guild_api.DeviceMessageView.as_view(),
+        name="api-fed-dm-ack",
+    ),
 ]
 
 urlpatterns = [
@@ -22,4 +39,33 @@ urlpatterns = [
     path("users/<str:name>/outbox", views.outbox, name="ap-user-outbox"),
     path("users/<str:name>/followers", views.followers, name="ap-user-followers"),
     path("users/<str:name>/following", views.following, name="ap-user-following"),
+    path("users/<str:name>/keys", guild_views.user_keys, name="ap-user-keys"),
+    path("groups/<int:guild_id>", guild_views.group_actor, name="ap-group"),
+    path("groups/<int:guild_id>/inbox", views.inbox_view, name="ap-group-inbox"),
+    path("groups/<int:guild_id>/state", guild_views.group_state, name="ap-group-state"),
+    path(
+        "groups/<int:guild_id>/channels/<int:channel_id>/messages",
+        guild_views.group_history,
+        name="ap-group-history",
+    ),
+    path(
+        "groups/<int:guild_id>/<str:which>",
+        guild_views.group_collection,
+        name="ap-group-collection",
+    ),
+    path("announcements/<int:channel_id>", guild_views.announcement_actor, name="ap-news"),
+    path("announcements/<int:channel_id>/inbox", views.inbox_view, name="ap-news-inbox"),
+    path(
+        "announcements/<int:channel_id>/<str:which>",
+        guild_views.announcement_collection,
+        name="ap-news-collection",
+    ),
+    path(
+        "announcements/notes/<int:message_id>", guild_views.announcement_note, name="ap-news-note"
+    ),
+    path(
+        "announcements/media/<int:attachment_id>",
+        guild_views.announcement_media,
+        name="ap-news-media",
+    ),
 ]
