@@ -107,7 +107,7 @@ def follow(actor: str, target: str, invite_code: str | None = None) -> dict[str,
         "object": target,
     }
     if invite_code:
-        activity["@context"] = [AS2_CONTEXT, actors.UNITED_CONTEXT]
+        activity["@context"] = [AS2_CONTEXT, actors.GUILD_CONTEXT]
         activity["inviteCode"] = invite_code
     return minimal(activity)
 
@@ -163,7 +163,7 @@ def reject_activity(actor: str, refused: dict[str, Any], reason: str) -> dict[st
 def build(kind: str, actor: str, obj: Any, **extra: Any) -> dict[str, Any]:
     """Any other activity of our profile: `extra` are its optional top-level fields."""
     activity: dict[str, Any] = {
-        "@context": [AS2_CONTEXT, actors.UNITED_CONTEXT],
+        "@context": [AS2_CONTEXT, actors.GUILD_CONTEXT],
         "id": new_activity_uri(),
         "type": kind,
         "actor": actor,

@@ -31,6 +31,10 @@ UNITED_CONTEXT: dict[str, Any] = {
     "controller": {"@id": "https://w3id.org/security#controller", "@type": "@id"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "protocolVersion": "united:protocolVersion",
+}
+# The terms of federated guilds' activities (kept apart from the actor context above).
+GUILD_CONTEXT: dict[str, Any] = {
+    "united": UNITED_NS,
     "inviteCode": "united:inviteCode",
     "hlc": "united:hlc",
     "messageId": "united:messageId",
@@ -43,6 +47,9 @@ UNITED_CONTEXT: dict[str, Any] = {
     "GuildState": "united:GuildState",
     "EmojiReact": "litepub:EmojiReact",
     "litepub": "http://litepub.social/ns#",
+}
+DEVICE_CONTEXT: dict[str, Any] = {
+    "united": UNITED_NS,
     "DeviceMessage": "united:DeviceMessage",
     "devices": "united:devices",
     "payload": "united:payload",

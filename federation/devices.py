@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from federation import activities, actors, delivery, http, remote
+from federation import activities, actors, delivery, http
 from federation.models import InboxItem, InboxState, RelayedEnvelope, RemoteActor
 from federation.services import access_remote_actor, local_user_for_uri
 from united.errors import Invalid, NotFound
@@ -79,7 +79,7 @@ def check_relay(user: User, acct: Any, devices: Any, payload: Any) -> dict[str, 
     with transaction.atomic():
         activity = activities.minimal(
             {
-                "@context": [activities.AS2_CONTEXT, actors.UNITED_CONTEXT],
+                "@context": [activities.AS2_CONTEXT, actors.DEVICE_CONTEXT],
                 "id": activities.new_activity_uri(),
                 "type": "DeviceMessage",
                 "actor": actors.user_uri(user.username),
@@ -147,6 +147,3 @@ def check_ack(user: User, envelope_id: Any) -> None:
         deleted = 0
     if not deleted:
         raise NotFound("Unknown envelope")
-
-
-__all__ = ["remote"]

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from federation import devices, mirror
+from federation import devices, mirror, reports
 from federation.models import GuildLink
 from united.errors import NotFound
 
@@ -107,3 +107,13 @@ class DeviceMessageView(APIView):
     def delete(self, request: Request, envelope_id: int) -> Response:
         devices.check_ack(request.user, envelope_id)
         return Response(status=204)
+
+
+class ForwardReportView(APIView):
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiTypes.OBJECT},
+        summary="Forward your report to the reported person's home node (Flag)",
+    )
+    def post(self, request: Request, report_id: int) -> Response:
+        return Response(reports.check_forward(request.user, report_id), status=202)

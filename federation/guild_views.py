@@ -6,11 +6,12 @@ another node (their node signs under their actor id)."""
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from federation import devices, guildwire, hosting, inbox, publicchannel, remote
 from federation.models import ChannelFollower
-from federation.views import _check_signed_get, _collection, _error, _json
+from federation.views import _check_signed_get, _collection, _error, _json, inbox_view
 from guilds.models import Channel
 from messaging.models import Message
 from united.errors import APIError
@@ -153,3 +154,15 @@ def user_keys(request: HttpRequest, name: str) -> HttpResponse:
     except APIError as exc:
         return _error(exc.status, "not_found", exc.message)
     return _json(bundle, content_type="application/json")
+
+
+@csrf_exempt
+@require_POST
+def group_inbox(request: HttpRequest, guild_id: int) -> HttpResponse:
+    return inbox_view(request)
+
+
+@csrf_exempt
+@require_POST
+def announcement_inbox(request: HttpRequest, channel_id: int) -> HttpResponse:
+    return inbox_view(request)

@@ -84,9 +84,9 @@ HANDLERS: dict[str, Callable[[InboxItem, dict[str, Any], RemoteActor], Outcome]]
 
 def guilds_handle(item: InboxItem, actor: RemoteActor) -> Outcome | None:
     """Federated guilds first (hosting side, then replicas), then the generic handlers."""
-    from federation import devices, hosting, mirror, publicchannel
+    from federation import devices, hosting, mirror, publicchannel, reports
 
-    for module in (hosting, mirror, publicchannel, devices):
+    for module in (hosting, mirror, publicchannel, devices, reports):
         try:
             with transaction.atomic():
                 outcome = module.handle(item, item.payload, actor)
@@ -106,10 +106,15 @@ def process(item_id: int) -> str:
     actor: RemoteActor | None = None
     if handler is not None:
         # Outside the transaction: may fetch (Update: always refetch the actor's document).
-        actor = remote.fetch_actor(item.actor_uri, refresh=item.type == "Update")
+        try:
+            actor = remote.fetch_actor(item.actor_uri, refresh=item.type == "Update")
+        except remote.RemoteError:
+            if item.type != "Update":
+                raise
+            actor = None  # the refetch failed: go on with what we have cached (below)
     if actor is None:
         try:
-            actor = remote.fetch_actor(item.actor_uri)
+            actor = remote.fetch_actor(item.actor_uri, refresh=False)
         except remote.RemoteError:
             actor = None
     with transaction.atomic():

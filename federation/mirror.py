@@ -247,9 +247,11 @@ def apply_state(group: str, data: dict[str, Any]) -> Guild:
             "verification_level": int(info.get("verification_level") or 0),
         },
     )
-    link, _ = GuildLink.objects.get_or_create(
+    link, new_link = GuildLink.objects.get_or_create(
         guild=guild, defaults={"group_uri": group, "domain": remote.domain_of(group)}
     )
+    if new_link:
+        _schedule_sync(link)  # a new replica back-fills the history it joins into
     GuildLink.objects.filter(id=link.id).update(
         last_heard_at=timezone.now(), state_version=int(data.get("revision") or 0)
     )
@@ -653,3 +655,32 @@ def sync_all_for(link: GuildLink) -> None:
 def sync_all() -> None:
     for link in GuildLink.objects.all():
         sync_all_for(link)
+
+
+def annotate_delivery(messages: list[dict[str, Any]]) -> None:
+    """Add `delivery` (state, detail) to the viewer's own messages in remote guilds."""
+    mine = [int(m["id"]) for m in messages if m.get("mine")]
+    if not mine:
+        return
+    states = delivery_states(mine)
+    for message in messages:
+        row = states.get(int(message["id"]))
+        if row is not None:
+            message["delivery"] = {"state": row.state, "detail": row.detail}
+
+
+def guild_notice(guild_id: int) -> dict[str, Any] | None:
+    """For a replica: is its host defederated by our operator, or unreachable?"""
+    from federation.models import NodeStatus, RemoteNode
+
+    link = GuildLink.objects.filter(guild_id=guild_id).first()
+    if link is None:
+        return None
+    node = RemoteNode.objects.filter(domain=link.domain).first()
+    if node is None:
+        return None
+    if node.blocked:
+        return {"kind": "defederated", "domain": node.domain}
+    if node.status == NodeStatus.UNREACHABLE:
+        return {"kind": "offline", "domain": node.domain, "since": node.unreachable_since}
+    return None

@@ -64,3 +64,18 @@ def remote_user_ids(domain: str | None = None) -> list[int]:
     if domain is not None:
         rows = rows.filter(domain=domain)
     return list(rows.values_list("user_id", flat=True))
+
+
+def remove_node_members(domain: str) -> int:
+    """A blocked node's people are no longer members of the guilds we host (their messages
+    stay, under their `name@node`); replicas of its guilds stay, read-only, with a notice."""
+    from guilds.models import Member
+    from guilds.services.members import do_remove_member
+
+    removed = 0
+    rows = Member.objects.filter(
+        user__remote_identity__domain=domain, guild__link__isnull=True
+    ).select_related("guild", "user")
+    for member in rows:
+        removed += do_remove_member(member.guild, member.user, actor=None, audit=False)
+    return removed

@@ -1,8 +1,15 @@
 from django.urls import path
 
-from federation import api, guild_api, guild_views, views
+from federation import api, guild_api, guild_views, views, web_views
 
 api_urlpatterns = [
+    path("app/federation/join/", web_views.join, name="web-fed-join"),
+    path("app/federation/join/<int:join_id>/", web_views.join_state, name="web-fed-join-state"),
+    path(
+        "app/federation/messages/<int:message_id>/retry/",
+        web_views.retry,
+        name="web-fed-retry",
+    ),
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
     path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
@@ -14,6 +21,11 @@ api_urlpatterns = [
         "federation/messages/<int:message_id>/retry",
         guild_api.RetryView.as_view(),
         name="api-fed-retry",
+    ),
+    path(
+        "federation/reports/<int:report_id>/forward",
+        guild_api.ForwardReportView.as_view(),
+        name="api-fed-report-forward",
     ),
     path("federation/keys", guild_api.RemoteKeysView.as_view(), name="api-fed-keys"),
     path("federation/device-messages", guild_api.DeviceMessagesView.as_view(), name="api-fed-dm"),
@@ -41,7 +53,7 @@ urlpatterns = [
     path("users/<str:name>/following", views.following, name="ap-user-following"),
     path("users/<str:name>/keys", guild_views.user_keys, name="ap-user-keys"),
     path("groups/<int:guild_id>", guild_views.group_actor, name="ap-group"),
-    path("groups/<int:guild_id>/inbox", views.inbox_view, name="ap-group-inbox"),
+    path("groups/<int:guild_id>/inbox", guild_views.group_inbox, name="ap-group-inbox"),
     path("groups/<int:guild_id>/state", guild_views.group_state, name="ap-group-state"),
     path(
         "groups/<int:guild_id>/channels/<int:channel_id>/messages",
@@ -54,7 +66,9 @@ urlpatterns = [
         name="ap-group-collection",
     ),
     path("announcements/<int:channel_id>", guild_views.announcement_actor, name="ap-news"),
-    path("announcements/<int:channel_id>/inbox", views.inbox_view, name="ap-news-inbox"),
+    path(
+        "announcements/<int:channel_id>/inbox", guild_views.announcement_inbox, name="ap-news-inbox"
+    ),
     path(
         "announcements/<int:channel_id>/<str:which>",
         guild_views.announcement_collection,

@@ -50,7 +50,8 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
         f"from accounts.models import User; User.objects.create_user('bob', password={PASSWORD!r})"
     )
     c.python(
-        f"from accounts.models import User; User.objects.create_user('carol', password={PASSWORD!r})"
+        "from accounts.models import User\n"
+        f"User.objects.create_user('carol', password={PASSWORD!r})"
     )
     yield found
     for fed in found.values():
@@ -223,8 +224,10 @@ def test_three_nodes_converge_on_one_history(nodes):
     wait_same(
         cid,
         (a, b, c),
-        lambda h: sorted(x[2] for x in h) == ["", "a reply", "ahoy from A", "hello (edited)"]
-        and [x[4] for x in h if x[2] == "ahoy from A"] == [[("👍", "bob"), ("👍", "carol")]],
+        lambda h: (
+            sorted(x[2] for x in h) == ["", "a reply", "ahoy from A", "hello (edited)"]
+            and [x[4] for x in h if x[2] == "ahoy from A"] == [[("👍", "bob"), ("👍", "carol")]]
+        ),
         90,
         "edits, deletes, reactions and the reply everywhere",
     )
@@ -268,8 +271,11 @@ def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
         f"bob = User.objects.get(username='bob'); link = GuildLink.objects.get(guild_id={gid})\n"
         "s = clock().now()\n"
         "with transaction.atomic():\n"
-        f"    m = Message.objects.create(channel_id={ro}, author=bob, content='sneaky', hlc=s.pack(), hlc_node=s.node)\n"
-        "    act = delivery.fan_out(activities.build('Create', actors.user_uri('bob'), note(m), to=[link.group_uri]), [RemoteActor.objects.get(uri=link.group_uri)])\n"
+        f"    m = Message.objects.create(channel_id={ro}, author=bob, content='sneaky',\n"
+        "        hlc=s.pack(), hlc_node=s.node)\n"
+        "    group = RemoteActor.objects.get(uri=link.group_uri)\n"
+        "    create = activities.build('Create', actors.user_uri('bob'), note(m), to=[group.uri])\n"
+        "    act = delivery.fan_out(create, [group])\n"
         "    MessageDelivery.objects.create(message_id=m.id, activity=act)\n"
     )
     b.wait_for(
@@ -318,7 +324,8 @@ def test_a_node_offline_back_fills_exactly(nodes):
     a.wait_for(
         lambda: (
             not a.sql(
-                "SELECT 1 FROM federation_delivery d JOIN federation_remotenode n ON n.id = d.node_id "
+                "SELECT 1 FROM federation_delivery d "
+                "JOIN federation_remotenode n ON n.id = d.node_id "
                 "WHERE n.domain = ? AND d.state IN ('pending', 'sending', 'retrying')",
                 (b.domain,),
             )
@@ -371,3 +378,309 @@ def test_a_ban_on_the_host_holds_on_every_node(nodes):
         "WHERE u.username = ?",
         (f"carol@{c.domain}",),
     )
+
+
+# --- the wider fediverse: an independent actor written here, with PyPI's httpsig ------------
+
+
+class FediverseActor:
+    """A minimal Mastodon-like server on loopback: one Person with an RSA key, an inbox that
+    keeps what it receives. Signs and verifies with `httpsig`, never with our code."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from tests.services import free_port
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public_pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.uri = f"{self.base}/users/fan"
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        actor = {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.uri,
+            "type": "Person",
+            "preferredUsername": "fan",
+            "inbox": f"{self.uri}/inbox",
+            "outbox": f"{self.uri}/outbox",
+            "endpoints": {"sharedInbox": f"{self.base}/inbox"},
+            "publicKey": {
+                "id": f"{self.uri}#main-key",
+                "owner": self.uri,
+                "publicKeyPem": public_pem,
+            },
+        }
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.split("?")[0] == "/users/fan":
+                    body = json.dumps(actor).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/activity+json")
+                else:
+                    body = b"{}"
+                    self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = dict(self.headers.items())
+                headers["(path)"] = self.path
+                outer.received.append((headers, body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, inbox: str, activity: dict) -> httpx.Response:
+        import base64
+        import hashlib
+        import json
+        from email.utils import formatdate
+        from urllib.parse import urlsplit
+
+        import httpsig
+
+        body = json.dumps(activity).encode()
+        parts = urlsplit(inbox)
+        headers = {
+            "Host": parts.netloc,
+            "Date": formatdate(usegmt=True),
+            "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            "Content-Type": "application/activity+json",
+        }
+        signer = httpsig.HeaderSigner(
+            f"{self.uri}#main-key",
+            self.private_pem,
+            algorithm="rsa-sha256",
+            headers=["(request-target)", "host", "date", "digest"],
+            sign_header="signature",
+        )
+        signed = signer.sign(headers, host=parts.netloc, method="POST", path=parts.path)
+        return httpx.post(inbox, content=body, headers=signed, timeout=30)
+
+    def verified(self, type_: str) -> list[dict]:
+        """Activities of `type_` received whose signature and digest verify (httpsig)."""
+        import base64
+        import hashlib
+        import json
+
+        import httpsig
+
+        found = []
+        for headers, body in self.received:
+            activity = json.loads(body)
+            if activity.get("type") != type_:
+                continue
+            key_id = httpsig.utils.parse_signature_header(headers["Signature"])["keyid"]
+            owner = httpx.get(
+                key_id.split("#")[0], headers={"Accept": "application/activity+json"}
+            ).json()
+            assert owner["publicKey"]["id"] == key_id
+            lowered = {k.lower(): v for k, v in headers.items() if k != "(path)"}
+            verifier = httpsig.HeaderVerifier(
+                lowered,
+                owner["publicKey"]["publicKeyPem"].encode(),
+                required_headers=["(request-target)", "host", "date", "digest"],
+                method="POST",
+                path=headers["(path)"],
+                sign_header="signature",
+            )
+            assert verifier.verify(), "the signature does not verify"
+            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            assert lowered["digest"] == f"SHA-256={digest}"
+            found.append(activity)
+        return found
+
+
+def test_a_fediverse_actor_follows_the_announcement_channel_and_replies(nodes):
+    a = nodes["a"]
+    gid, _, _ = ids(a)
+    news = int(
+        a.python(
+            "from accounts.models import User\n"
+            "from guilds.services.channels import check_create_channel\n"
+            "alice = User.objects.get(username='alice')\n"
+            f"print(check_create_channel(alice, {gid}, {{'name': 'news', 'type': 5}}).id)"
+        ).splitlines()[-1]
+    )
+    fan = FediverseActor()
+    try:
+        jrd = httpx.get(
+            f"{a.url}/.well-known/webfinger", params={"resource": f"acct:news-{news}@{a.domain}"}
+        ).json()
+        channel_actor = next(link["href"] for link in jrd["links"] if link["rel"] == "self")
+        group = httpx.get(channel_actor, headers={"Accept": "application/activity+json"}).json()
+        assert group["type"] == "Group" and group["inbox"].startswith(a.url)
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{fan.base}/follows/1",
+            "type": "Follow",
+            "actor": fan.uri,
+            "object": channel_actor,
+        }
+        assert fan.post(group["inbox"], follow).status_code == 202
+        a.wait_for(lambda: fan.verified("Accept"), 60, "Accept of the Follow")
+        with client(a, "alice") as alice:
+            upload = alice.post(
+                "/api/v1/upload", files={"file": ("notes.txt", b"tide tables", "text/plain")}
+            )
+            assert upload.status_code == 201, upload.text
+            posted = alice.post(
+                f"/api/v1/channels/{news}/messages",
+                json={"content": "**High tide** at <noon>", "attachments": [upload.json()["id"]]},
+            )
+            assert posted.status_code == 200, posted.text
+        a.wait_for(lambda: fan.verified("Create"), 60, "Create(Note)")
+        (create,) = fan.verified("Create")
+        note = create["object"]
+        assert create["actor"] == note["attributedTo"] == channel_actor
+        assert create["to"] == note["to"] == ["https://www.w3.org/ns/activitystreams#Public"]
+        assert create["cc"] == note["cc"] == [f"{channel_actor}/followers"]
+        assert "<strong>High tide</strong>" in note["content"] and "<noon>" not in note["content"]
+        (doc,) = note["attachment"]
+        assert doc["type"] == "Document" and doc["name"] == "notes.txt" and doc["mediaType"]
+        assert httpx.get(doc["url"]).content == b"tide tables"  # fetchable without an account
+        assert (
+            httpx.get(note["id"], headers={"Accept": "application/activity+json"}).json()["id"]
+            == note["id"]
+        )
+        reply = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{fan.base}/statuses/1/activity",
+            "type": "Create",
+            "actor": fan.uri,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [channel_actor],
+            "object": {
+                "id": f"{fan.base}/statuses/1",
+                "type": "Note",
+                "attributedTo": fan.uri,
+                "inReplyTo": note["id"],
+                "content": "<p>Thanks for <b>the</b> tip!</p><script>x</script>",
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            },
+        }
+        assert fan.post(group["inbox"], reply).status_code == 202
+        a.wait_for(
+            lambda: a.sql(
+                "SELECT m.content, u.username, t.type, t.parent_id FROM messaging_message m "
+                "JOIN guilds_channel t ON t.id = m.channel_id "
+                "JOIN accounts_user u ON u.id = m.author_id WHERE t.parent_id = ?",
+                (news,),
+            ),
+            60,
+            "the reply in the linked thread",
+        )
+        ((content, author, kind, parent),) = a.sql(
+            "SELECT m.content, u.username, t.type, t.parent_id FROM messaging_message m "
+            "JOIN guilds_channel t ON t.id = m.channel_id "
+            "JOIN accounts_user u ON u.id = m.author_id WHERE t.parent_id = ?",
+            (news,),
+        )
+        assert content == "Thanks for the tip!x" or content.startswith("Thanks for the tip!")
+        assert "<" not in content
+        assert author == f"fan@127.0.0.1:{fan.port}" and kind == 11 and parent == news
+        starter = a.sql("SELECT thread_id FROM messaging_message WHERE channel_id = ?", (news,))
+        assert starter and starter[0][0] is not None
+    finally:
+        fan.server.shutdown()
+
+
+def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
+    """Playwright + Chromium: dave (node B) joins A's guild from B's start page, sees the
+    host's manifest first, reads A's history and writes into it; the message reaches A."""
+    import subprocess
+
+    from tests.nodes import ROOT
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (ROOT / "static" / "dist" / "app.js").exists():
+        subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
+    a, b = nodes["a"], nodes["b"]
+    gid, cid, code = ids(a)
+    b.python(
+        f"from accounts.models import User; User.objects.create_user('dave', password={PASSWORD!r})"
+    )
+    send(a, "alice", cid, "welcome, whoever comes next")  # history from before dave joins
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{b.url}/login/?next=/app/start/")
+        page.fill("#id_username", "dave")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#invite-input")
+        page.fill("#invite-input", f"{a.url}/invite/{code}")
+        page.click("#join-title ~ form button[type=submit]")
+        page.wait_for_selector("[data-manifest]")
+        assert "Logs IP addresses: no" in page.inner_text("[data-manifest]")
+        assert "Harbour" in page.inner_text("#fed-guild")
+        page.click("[data-join]")
+        page.wait_for_url(f"**/app/guilds/{gid}/**")
+        assert page.locator("[data-remote-guild]").count() == 1  # in the rail, marked remote
+        page.wait_for_selector("text=welcome, whoever comes next")  # back-filled on joining
+        page.fill("#composer-input", "hello A, from B's web client")
+        page.keyboard.press("Enter")
+        a.wait_for(
+            lambda: (
+                a.sql(
+                    "SELECT u.username FROM messaging_message m JOIN accounts_user u "
+                    "ON u.id = m.author_id WHERE m.content = ?",
+                    ("hello A, from B's web client",),
+                )
+                == [(f"dave@{b.domain}",)]
+            ),
+            60,
+            "dave's message on A",
+        )
+        b.wait_for(
+            lambda: (
+                b.sql(
+                    "SELECT state FROM federation_messagedelivery d JOIN messaging_message m "
+                    "ON m.id = d.message_id WHERE m.content = ?",
+                    ("hello A, from B's web client",),
+                )
+                == [("delivered",)]
+            ),
+            60,
+            "delivered",
+        )
+        page.reload()
+        page.wait_for_selector("[data-delivery='delivered']")
+        browser.close()
