@@ -3,13 +3,6 @@ from django.urls import path
 from federation import api, guild_api, guild_views, views, web_views
 
 api_urlpatterns = [
-    path("app/federation/join/", web_views.join, name="web-fed-join"),
-    path("app/federation/join/<int:join_id>/", web_views.join_state, name="web-fed-join-state"),
-    path(
-        "app/federation/messages/<int:message_id>/retry/",
-        web_views.retry,
-        name="web-fed-retry",
-    ),
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
     path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
@@ -37,6 +30,13 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
+    path("app/federation/join/", web_views.join, name="web-fed-join"),
+    path("app/federation/join/<int:join_id>/", web_views.join_state, name="web-fed-join-state"),
+    path(
+        "app/federation/messages/<int:message_id>/retry/",
+        web_views.retry,
+        name="web-fed-retry",
+    ),
     path(".well-known/federation", views.well_known_federation, name="federation-manifest"),
     path(".well-known/webfinger", views.well_known_webfinger, name="webfinger"),
     path(".well-known/nodeinfo", views.well_known_nodeinfo, name="nodeinfo-discovery"),

@@ -18,9 +18,13 @@ from web.views.common import member_view
 def remote_invite_redirect(raw: str) -> HttpResponse | None:
     """The start page's invite box: a link of another node goes to the join page."""
     try:
-        mirror.parse_invite(raw)
+        _, code = mirror.parse_invite(raw)
     except Invalid:
         return None
+    from guilds.services.invites import lookup_invite
+
+    if lookup_invite(code) is not None:
+        return None  # one of our own invites, whatever host name the link was copied with
     return redirect(f"{reverse('web-fed-join')}?{urlencode({'invite': raw.strip()})}")
 
 
