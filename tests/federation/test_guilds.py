@@ -217,3 +217,29 @@ def test_bad_input_gets_clear_errors(client, make_user):
 
 def test_replies_from_the_fediverse_are_reduced_to_plain_text():
     assert plain_text("<p>Hi <b>there</b></p><p>&lt;3</p><script>x</script>") == "Hi there\n<3\nx"
+
+
+def test_a_timeout_and_a_kick_on_the_host_hold_for_a_remote_member(client, eve, hosted):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from moderation.services.sanctions import do_kick
+    from moderation.services.timeouts import do_timeout
+
+    alice, guild, channel, invite = hosted
+    join(client, eve, guild, invite.code)
+    remote_eve = User.objects.get(username="eve@remote.example")
+    do_timeout(guild, alice, remote_eve, timezone.now() + timedelta(minutes=10))
+    deliver(client, eve, activity("Create", note(channel, 7001, "hi"), to=[group_uri(guild.id)]))
+    assert not Message.objects.filter(id=7001).exists()
+    assert sent("Reject")[-1]["object"]["type"] == "Create"
+    do_kick(guild, alice, remote_eve)
+    state = sent("Update")[-1]
+    assert f"{REMOTE}/users/eve" not in {m["actor"] for m in state["object"]["members"]}
+    # The kicked member's node hears it even though it has no member left in the guild.
+    assert Delivery.objects.filter(activity__uri=state["id"], inbox=f"{REMOTE}/inbox").exists()
+    do_timeout(guild, alice, remote_eve, None)
+    deliver(client, eve, activity("Create", note(channel, 7002, "hi"), to=[group_uri(guild.id)]))
+    assert not Message.objects.filter(id=7002).exists()  # not a member any more
