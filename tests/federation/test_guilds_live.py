@@ -296,6 +296,38 @@ def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
     assert a.sql("SELECT id FROM messaging_message WHERE content = 'sneaky'") == []
 
 
+def test_key_bundles_and_an_opaque_object_cross_nodes(nodes):
+    """What E2E DMs across nodes need: bob (B) fetches alice's (A) key bundles through B, and
+    relays an opaque object to her devices; A stores it for her as it came."""
+    a, b = nodes["a"], nodes["b"]
+    a.python(
+        "from accounts.models import User, Device\n"
+        "alice = User.objects.get(username='alice')\n"
+        "Device.objects.create(user=alice, name='laptop', identity_key='A' * 43 + '=',"
+        " signed_prekey_id=1, signed_prekey='B' * 43 + '=', signed_prekey_signature='C' * 86)\n"
+    )
+    device_id = a.sql("SELECT id FROM accounts_device")[0][0]
+    with client(b, "bob") as bob:
+        keys = bob.get("/api/v1/federation/keys", params={"acct": f"alice@{a.domain}"})
+        assert keys.status_code == 200, keys.text
+        (bundle,) = keys.json()["devices"]
+        assert bundle["identity_key"] == "A" * 43 + "="
+        unsigned = httpx.get(f"{a.url}/users/alice/keys")
+        assert unsigned.status_code == 401
+        blob = {"ciphertext": "q83vEjRWeJA=", "n": 7}
+        relayed = bob.post(
+            "/api/v1/federation/device-messages",
+            json={"to": f"alice@{a.domain}", "devices": [str(device_id)], "payload": blob},
+        )
+        assert relayed.status_code == 202, relayed.text
+    a.wait_for(
+        lambda: a.sql("SELECT payload FROM federation_relayedenvelope"), 60, "the relayed object"
+    )
+    with client(a, "alice") as alice:
+        (envelope,) = alice.get("/api/v1/federation/device-messages").json()
+        assert envelope["payload"] == blob and envelope["from"] == f"bob@{b.domain}"
+
+
 def test_a_node_offline_back_fills_exactly(nodes):
     a, b, c = nodes["a"], nodes["b"], nodes["c"]
     gid, cid, _ = ids(a)
