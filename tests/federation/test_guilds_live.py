@@ -17,7 +17,9 @@ import pytest
 from tests.federation.conftest import FED_ENV, FedNode, _redis_db
 from tests.nodes import Node, login, services_mode
 
-pytestmark = pytest.mark.live
+# Three nodes migrate and start in the first test's setup: on a busy machine that alone can
+# take minutes, so this module gets more than the suite's default timeout.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]
 PASSWORD = "correct horse battery staple"
 
 
