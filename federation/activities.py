@@ -14,15 +14,60 @@ from united.ids import new_id
 
 AS2_CONTEXT = actors.AS2
 
-# type → the only top-level fields an activity of that type may carry.
+_BASE = frozenset({"@context", "id", "type", "actor", "object"})
+# type → the only top-level fields an activity of that type may carry (at most these;
+# optional ones are left out when empty).
 FIELDS: dict[str, frozenset[str]] = {
-    "Follow": frozenset({"@context", "id", "type", "actor", "object"}),
-    "Accept": frozenset({"@context", "id", "type", "actor", "object"}),
-    "Reject": frozenset({"@context", "id", "type", "actor", "object"}),
-    "Undo": frozenset({"@context", "id", "type", "actor", "object"}),
+    "Follow": _BASE | {"inviteCode"},
+    "Accept": _BASE,
+    "Reject": _BASE | {"content"},
+    "Undo": _BASE | {"to"},
+    "Create": _BASE | {"to", "cc"},
+    "Update": _BASE | {"to"},
+    "Delete": _BASE | {"to"},
+    "EmojiReact": _BASE | {"content", "to"},
+    "Announce": _BASE | {"to"},
+    "Flag": _BASE | {"content"},
+    "DeviceMessage": frozenset({"@context", "id", "type", "actor", "to", "devices", "payload"}),
 }
 # Embedded objects (the Follow inside Accept/Reject/Undo) carry these.
-EMBEDDED_FIELDS = frozenset({"id", "type", "actor", "object"})
+EMBEDDED_FIELDS = frozenset({"id", "type", "actor", "object", "content"})
+# A message (Note) of a federated guild or of an announcement channel, and its tombstone.
+NOTE_FIELDS = frozenset(
+    {
+        "id",
+        "type",
+        "attributedTo",
+        "audience",
+        "channelId",
+        "messageId",
+        "hlc",
+        "content",
+        "mediaType",
+        "source",
+        "inReplyTo",
+        "expiresAt",
+        "edited",
+        "pinned",
+        "reactions",
+        "to",
+        "cc",
+        "published",
+        "url",
+        "attachment",
+        "sensitive",
+        "summary",
+        "tag",
+        "replies",
+        "updated",
+    }
+)
+STATE_FIELDS = frozenset({"id", "type", "revision", "guild", "channels", "roles", "members"})
+EMBEDDED_BY_TYPE: dict[str, frozenset[str]] = {
+    "Note": NOTE_FIELDS,
+    "Tombstone": frozenset({"id", "type", "messageId", "channelId", "hlc"}),
+    "GuildState": STATE_FIELDS,
+}
 
 
 class MetadataLeak(ValueError):
@@ -37,8 +82,15 @@ def minimal(activity: dict[str, Any]) -> dict[str, Any]:
     if extra:
         raise MetadataLeak(f"{activity['type']} would carry {sorted(extra)}")
     inner = activity.get("object")
-    if isinstance(inner, dict) and set(inner) - EMBEDDED_FIELDS:
-        raise MetadataLeak(f"embedded object would carry {sorted(set(inner) - EMBEDDED_FIELDS)}")
+    if isinstance(inner, dict):
+        if activity["type"] == "Announce" or (
+            activity["type"] == "Undo" and inner.get("type") != "Follow"
+        ):
+            minimal(inner)  # an activity inside an activity: the same rules
+            return activity
+        allowed_inner = EMBEDDED_BY_TYPE.get(inner.get("type", ""), EMBEDDED_FIELDS)
+        if set(inner) - allowed_inner:
+            raise MetadataLeak(f"embedded object would carry {sorted(set(inner) - allowed_inner)}")
     return activity
 
 
@@ -46,16 +98,18 @@ def new_activity_uri() -> str:
     return f"{actors.base_url()}/activities/{new_id()}"
 
 
-def follow(actor: str, target: str) -> dict[str, Any]:
-    return minimal(
-        {
-            "@context": AS2_CONTEXT,
-            "id": new_activity_uri(),
-            "type": "Follow",
-            "actor": actor,
-            "object": target,
-        }
-    )
+def follow(actor: str, target: str, invite_code: str | None = None) -> dict[str, Any]:
+    activity = {
+        "@context": AS2_CONTEXT,
+        "id": new_activity_uri(),
+        "type": "Follow",
+        "actor": actor,
+        "object": target,
+    }
+    if invite_code:
+        activity["@context"] = [AS2_CONTEXT, actors.GUILD_CONTEXT]
+        activity["inviteCode"] = invite_code
+    return minimal(activity)
 
 
 def embedded_follow(follow_uri: str, actor: str, target: str) -> dict[str, Any]:
@@ -78,8 +132,45 @@ def accept(actor: str, follow_uri: str, follower: str) -> dict[str, Any]:
     return _respond("Accept", actor, follow_uri, follower)
 
 
-def reject(actor: str, follow_uri: str, follower: str) -> dict[str, Any]:
-    return _respond("Reject", actor, follow_uri, follower)
+def reject(actor: str, follow_uri: str, follower: str, reason: str = "") -> dict[str, Any]:
+    activity = _respond("Reject", actor, follow_uri, follower)
+    if reason:
+        activity["content"] = reason[:300]
+    return minimal(activity)
+
+
+def reject_activity(actor: str, refused: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The host refuses a member's activity (a message without SEND_MESSAGES, a banned
+    member…): the refused activity is named, with the reason, so the sender can show it."""
+    inner = {
+        "id": refused["id"],
+        "type": refused["type"],
+        "actor": object_id(refused.get("actor")) or "",
+        "object": object_id(refused.get("object")) or "",
+    }
+    return minimal(
+        {
+            "@context": AS2_CONTEXT,
+            "id": new_activity_uri(),
+            "type": "Reject",
+            "actor": actor,
+            "object": inner,
+            "content": reason[:300],
+        }
+    )
+
+
+def build(kind: str, actor: str, obj: Any, **extra: Any) -> dict[str, Any]:
+    """Any other activity of our profile: `extra` are its optional top-level fields."""
+    activity: dict[str, Any] = {
+        "@context": [AS2_CONTEXT, actors.GUILD_CONTEXT],
+        "id": new_activity_uri(),
+        "type": kind,
+        "actor": actor,
+        "object": obj,
+    }
+    activity.update({k: v for k, v in extra.items() if v not in (None, "", [])})
+    return minimal(activity)
 
 
 def undo_follow(actor: str, follow_uri: str, target: str) -> dict[str, Any]:

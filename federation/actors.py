@@ -32,6 +32,28 @@ UNITED_CONTEXT: dict[str, Any] = {
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "protocolVersion": "united:protocolVersion",
 }
+# The terms of federated guilds' activities (kept apart from the actor context above).
+GUILD_CONTEXT: dict[str, Any] = {
+    "united": UNITED_NS,
+    "inviteCode": "united:inviteCode",
+    "hlc": "united:hlc",
+    "messageId": "united:messageId",
+    "channelId": "united:channelId",
+    "expiresAt": "united:expiresAt",
+    "edited": "united:edited",
+    "pinned": "united:pinned",
+    "reactions": "united:reactions",
+    "revision": "united:revision",
+    "GuildState": "united:GuildState",
+    "EmojiReact": "litepub:EmojiReact",
+    "litepub": "http://litepub.social/ns#",
+}
+DEVICE_CONTEXT: dict[str, Any] = {
+    "united": UNITED_NS,
+    "DeviceMessage": "united:DeviceMessage",
+    "devices": "united:devices",
+    "payload": "united:payload",
+}
 CONTEXT: list[Any] = [AS2, SECURITY, UNITED_CONTEXT]
 
 
@@ -145,7 +167,10 @@ def find_local_actor(name: str) -> tuple[ActorKind, Any] | None:
 def lookup_user(name: str) -> Any | None:
     from accounts.models import User
 
-    return User.objects.filter(username__iexact=name, is_active=True).first()
+    # People of other nodes have rows here too (federation.people); they are not our actors.
+    return User.objects.filter(
+        username__iexact=name, is_active=True, remote_identity__isnull=True
+    ).first()
 
 
 def lookup_node(name: str) -> object | None:

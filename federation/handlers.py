@@ -82,6 +82,22 @@ HANDLERS: dict[str, Callable[[InboxItem, dict[str, Any], RemoteActor], Outcome]]
 }
 
 
+def guilds_handle(item: InboxItem, actor: RemoteActor) -> Outcome | None:
+    """Federated guilds first (hosting side, then replicas), then the generic handlers."""
+    from federation import devices, hosting, mirror, publicchannel, reports
+
+    for module in (hosting, mirror, publicchannel, devices, reports):
+        try:
+            with transaction.atomic():
+                outcome = module.handle(item, item.payload, actor)
+        except (ValueError, KeyError, TypeError, LookupError) as exc:
+            # A malformed activity from a peer: recorded, never retried, never a crash.
+            return InboxState.FAILED, f"{type(exc).__name__}: {exc}"
+        if outcome is not None:
+            return outcome
+    return None
+
+
 def process(item_id: int) -> str:
     item = InboxItem.objects.get(id=item_id)
     if item.state != InboxState.RECEIVED:
@@ -90,10 +106,23 @@ def process(item_id: int) -> str:
     actor: RemoteActor | None = None
     if handler is not None:
         # Outside the transaction: may fetch (Update: always refetch the actor's document).
-        actor = remote.fetch_actor(item.actor_uri, refresh=item.type == "Update")
+        try:
+            actor = remote.fetch_actor(item.actor_uri, refresh=item.type == "Update")
+        except remote.RemoteError:
+            if item.type != "Update":
+                raise
+            actor = None  # the refetch failed: go on with what we have cached (below)
+    if actor is None:
+        try:
+            actor = remote.fetch_actor(item.actor_uri, refresh=False)
+        except remote.RemoteError:
+            actor = None
     with transaction.atomic():
         locked = InboxItem.objects.filter(id=item_id, state=InboxState.RECEIVED)
-        if handler is None or actor is None:
+        guild_outcome = guilds_handle(item, actor) if actor is not None else None
+        if guild_outcome is not None:
+            state, detail = guild_outcome
+        elif handler is None or actor is None:
             state, detail = InboxState.IGNORED, f"{item.type} is not handled"
         else:
             state, detail = handler(item, item.payload, actor)

@@ -126,6 +126,7 @@ def request(
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
     sign: bool = False,
+    sign_as: str | None = None,
     max_bytes: int = MAX_RESPONSE_BYTES,
     follow_redirects: bool = True,
 ) -> Response:
@@ -136,7 +137,7 @@ def request(
         if sign:
             from federation.outgoing import signed_headers
 
-            hop_headers.update(signed_headers(method, url, content))
+            hop_headers.update(signed_headers(method, url, content, sign_as))
         hop_headers["Host"] = urlsplit(url).netloc
         extensions = {"sni_hostname": hostname} if url.startswith("https:") else {}
         try:
@@ -171,9 +172,12 @@ ACCEPT = (
 )
 
 
-def get_json(url: str, *, sign: bool = True, accept: str = ACCEPT) -> tuple[dict[str, Any], str]:
-    """GET a JSON object; returns it with the final URL (after redirects)."""
-    response = request("GET", url, headers={"Accept": accept}, sign=sign)
+def get_json(
+    url: str, *, sign: bool = True, accept: str = ACCEPT, sign_as: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """GET a JSON object; returns it with the final URL (after redirects). `sign_as` names
+    the local actor the request speaks for (default: the node)."""
+    response = request("GET", url, headers={"Accept": accept}, sign=sign, sign_as=sign_as)
     if response.status != 200:
         raise FetchError("status", f"{url} answered {response.status}")
     try:

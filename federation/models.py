@@ -263,3 +263,115 @@ class InboxRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} from {self.domain or '?'}"
+
+
+class RemoteUser(models.Model):
+    """A member of another node as this node knows them: a local account row that cannot sign
+    in (`name@node`), so guilds, messages and moderation work on remote people unchanged."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_identity"
+    )
+    actor_uri = models.URLField(max_length=500, unique=True)
+    domain = models.CharField(max_length=255, db_index=True)
+
+    def __str__(self) -> str:
+        return self.actor_uri
+
+
+class GuildLink(models.Model):
+    """On a member's node: a local replica (mirror) of a guild hosted by another node. The
+    hosting node is authoritative; the replica is rebuilt from what it announces."""
+
+    guild = models.OneToOneField("guilds.Guild", on_delete=models.CASCADE, related_name="link")
+    group_uri = models.URLField(max_length=500, unique=True)
+    domain = models.CharField(max_length=255, db_index=True)
+    state_version = models.BigIntegerField(default=0)
+    last_heard_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.group_uri
+
+
+class JoinState(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class RemoteJoin(models.Model):
+    """A local user's request to join a remote guild (our Follow of its Group)."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_joins"
+    )
+    group_uri = models.URLField(max_length=500)
+    guild_id = models.BigIntegerField()
+    activity_uri = models.URLField(max_length=500, unique=True)
+    state = models.CharField(max_length=10, choices=JoinState.choices, default=JoinState.PENDING)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.group_uri} ({self.state})"
+
+
+class MessageDeliveryState(models.TextChoices):
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class MessageDelivery(models.Model):
+    """A message a local member wrote in a remote guild, until its host confirms it (the host
+    announces it back) or refuses it."""
+
+    message_id = models.BigIntegerField(primary_key=True)
+    activity = models.ForeignKey(Activity, on_delete=models.SET_NULL, null=True, blank=True)
+    state = models.CharField(
+        max_length=10, choices=MessageDeliveryState.choices, default=MessageDeliveryState.SENDING
+    )
+    detail = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} {self.state}"
+
+
+class RelayedEnvelope(models.Model):
+    """An opaque JSON object another node relayed to some devices of a local user (the E2E
+    layer puts its ciphertext envelopes in it; this node never looks inside)."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="relayed_envelopes"
+    )
+    sender_uri = models.URLField(max_length=500)
+    devices = models.JSONField(default=list)
+    payload = models.JSONField()
+    activity_uri = models.URLField(max_length=500, unique=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"envelope {self.id} for {self.recipient_id}"
+
+
+class ChannelFollower(models.Model):
+    """A fediverse account (Mastodon and friends) following a public announcement channel."""
+
+    channel = models.ForeignKey(
+        "guilds.Channel", on_delete=models.CASCADE, related_name="fediverse_followers"
+    )
+    actor = models.ForeignKey(RemoteActor, on_delete=models.CASCADE, related_name="+")
+    follow_uri = models.URLField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "actor"], name="channel_follower_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id} follows {self.channel_id}"

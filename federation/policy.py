@@ -81,6 +81,9 @@ def do_block_node(node: RemoteNode, reason: str = "") -> None:
     cancel_for_node(node)
     InboxItem.objects.filter(node=node).delete()
     RemoteActor.objects.filter(node=node).delete()  # keys and follows cascade
+    from federation.people import remove_node_members
+
+    remove_node_members(node.domain)  # its people leave our guilds' member lists
     logger.info("blocked node %s and purged its cached content", node.domain)
 
 

@@ -19,7 +19,9 @@ def local_user_for_uri(uri: str) -> User | None:
     username = uri[len(prefix) :]
     if not username or "/" in username:
         return None
-    return User.objects.filter(username__iexact=username, is_active=True).first()
+    return User.objects.filter(
+        username__iexact=username, is_active=True, remote_identity__isnull=True
+    ).first()
 
 
 def serialize_follow(follow: Follow) -> dict[str, Any]:

@@ -58,3 +58,18 @@ def purge_expired() -> None:
         state__in=(DeliveryState.DEAD, DeliveryState.CANCELLED),
         created_at__lt=now - manifest.DEAD_DELIVERY_RETENTION,
     ).delete()
+
+
+@job("federation.sync_guild", max_attempts=5, lease_seconds=120)
+def sync_guild(link_id: int) -> None:
+    from federation import mirror
+
+    mirror.sync(link_id)
+
+
+@periodic("federation.sync_guilds", every=timedelta(minutes=10), lease_seconds=600)
+def sync_guilds() -> None:
+    """Back-fill every replica now and then (and soon after a node starts)."""
+    from federation import mirror
+
+    mirror.sync_all()

@@ -1,13 +1,42 @@
 from django.urls import path
 
-from federation import api, views
+from federation import api, guild_api, guild_views, views, web_views
 
 api_urlpatterns = [
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
+    path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
+    path("federation/guilds/join", guild_api.JoinView.as_view(), name="api-fed-join"),
+    path(
+        "federation/guilds/<int:guild_id>/sync", guild_api.SyncView.as_view(), name="api-fed-sync"
+    ),
+    path(
+        "federation/messages/<int:message_id>/retry",
+        guild_api.RetryView.as_view(),
+        name="api-fed-retry",
+    ),
+    path(
+        "federation/reports/<int:report_id>/forward",
+        guild_api.ForwardReportView.as_view(),
+        name="api-fed-report-forward",
+    ),
+    path("federation/keys", guild_api.RemoteKeysView.as_view(), name="api-fed-keys"),
+    path("federation/device-messages", guild_api.DeviceMessagesView.as_view(), name="api-fed-dm"),
+    path(
+        "federation/device-messages/<int:envelope_id>",
+        guild_api.DeviceMessageView.as_view(),
+        name="api-fed-dm-ack",
+    ),
 ]
 
 urlpatterns = [
+    path("app/federation/join/", web_views.join, name="web-fed-join"),
+    path("app/federation/join/<int:join_id>/", web_views.join_state, name="web-fed-join-state"),
+    path(
+        "app/federation/messages/<int:message_id>/retry/",
+        web_views.retry,
+        name="web-fed-retry",
+    ),
     path(".well-known/federation", views.well_known_federation, name="federation-manifest"),
     path(".well-known/webfinger", views.well_known_webfinger, name="webfinger"),
     path(".well-known/nodeinfo", views.well_known_nodeinfo, name="nodeinfo-discovery"),
@@ -22,4 +51,35 @@ urlpatterns = [
     path("users/<str:name>/outbox", views.outbox, name="ap-user-outbox"),
     path("users/<str:name>/followers", views.followers, name="ap-user-followers"),
     path("users/<str:name>/following", views.following, name="ap-user-following"),
+    path("users/<str:name>/keys", guild_views.user_keys, name="ap-user-keys"),
+    path("groups/<int:guild_id>", guild_views.group_actor, name="ap-group"),
+    path("groups/<int:guild_id>/inbox", guild_views.group_inbox, name="ap-group-inbox"),
+    path("groups/<int:guild_id>/state", guild_views.group_state, name="ap-group-state"),
+    path(
+        "groups/<int:guild_id>/channels/<int:channel_id>/messages",
+        guild_views.group_history,
+        name="ap-group-history",
+    ),
+    path(
+        "groups/<int:guild_id>/<str:which>",
+        guild_views.group_collection,
+        name="ap-group-collection",
+    ),
+    path("announcements/<int:channel_id>", guild_views.announcement_actor, name="ap-news"),
+    path(
+        "announcements/<int:channel_id>/inbox", guild_views.announcement_inbox, name="ap-news-inbox"
+    ),
+    path(
+        "announcements/<int:channel_id>/<str:which>",
+        guild_views.announcement_collection,
+        name="ap-news-collection",
+    ),
+    path(
+        "announcements/notes/<int:message_id>", guild_views.announcement_note, name="ap-news-note"
+    ),
+    path(
+        "announcements/media/<int:attachment_id>",
+        guild_views.announcement_media,
+        name="ap-news-media",
+    ),
 ]

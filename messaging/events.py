@@ -11,6 +11,7 @@ publish (socket down, Redis blip) gets it from the store on RESUME or its next h
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -50,11 +51,23 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.warning("could not publish %s to %s", message.get("t"), group, exc_info=True)
 
 
+_observers: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+
+def observe(observer: Callable[[str, str, dict[str, Any]], None]) -> None:
+    """Hear every stored event inside the transaction of its change (federation announces
+    guild changes to other nodes from here, in the same transaction as its outbox rows)."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
 def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
     """Store the event with the caller's transaction; publish it once that commits."""
     from messaging.models import GatewayEvent
 
     event = GatewayEvent.objects.create(group=group, t=t, d=d)
+    for observer in _observers:
+        observer(group, t, d)
     transaction.on_commit(lambda: publish(group, t, d, event.id))
 
 

@@ -93,8 +93,16 @@ def default_channel(ctx: GuildContext, items: list[ChannelItem]) -> Channel | No
 
 def rail(user) -> list[dict[str, Any]]:
     """The user's guilds with an unread dot and a mention badge each."""
+    from federation.models import GuildLink
+
     out = []
-    for entry in list_user_guilds(user):
+    guilds = list_user_guilds(user)
+    hosts = dict(
+        GuildLink.objects.filter(guild_id__in=[int(g["id"]) for g in guilds]).values_list(
+            "guild_id", "domain"
+        )
+    )
+    for entry in guilds:
         ctx = guild_context(user, int(entry["id"]))
         items = channel_items(user, ctx)
         out.append(
@@ -104,6 +112,7 @@ def rail(user) -> list[dict[str, Any]]:
                 "initials": initials(entry["name"]),
                 "unread": any(i.unread for i in items),
                 "mentions": sum(i.mentions for i in items),
+                "remote": hosts.get(int(entry["id"]), ""),
             }
         )
     return out

@@ -87,6 +87,9 @@ def annotate(
         if reference:
             message["replied"] = _original(user, reference, names, channels)
         previous = message
+    from federation.mirror import annotate_delivery
+
+    annotate_delivery(messages)  # sending / delivered / failed, for messages to remote guilds
     return messages
 
 

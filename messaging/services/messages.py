@@ -140,8 +140,14 @@ def check_send_message(
     reply_to: Any = None,
     ttl_seconds: Any = None,
     attachments: Any = None,
+    message_id: int | None = None,
+    stamp: Any = None,
 ) -> tuple[Message, bool]:
-    """Validate and send. Returns (message, created); a repeated nonce returns the first."""
+    """Validate and send. Returns (message, created); a repeated nonce returns the first.
+
+    `message_id` and `stamp` (an HLC Stamp) are set only by federation, when a guild's host
+    applies a message a member wrote on their own node: it keeps the id and stamp it has
+    everywhere else."""
     refuse_plaintext_dm(user, channel_id)
     content = _validate_content(content, allow_empty=bool(attachments))
     if nonce is not None:
@@ -193,6 +199,8 @@ def check_send_message(
                     reference=reference,
                     expires_at=expires_at,
                     attachments=files,
+                    message_id=message_id,
+                    stamp=stamp,
                 )
         except IntegrityError:
             # A concurrent retry with the same nonce won the race: that one is the message.
@@ -214,10 +222,14 @@ def do_send_message(
     reference: Message | None = None,
     expires_at=None,
     attachments: list | None = None,
+    message_id: int | None = None,
+    stamp: Any = None,
 ) -> Message:
     users, roles, everyone = _mentions(access, content)
-    stamp = clock().now()
+    stamp = stamp or clock().now()
+    extra = {"id": message_id} if message_id is not None else {}
     message = Message.objects.create(
+        **extra,
         channel=access.channel,
         author=author,
         content=content,

@@ -42,6 +42,11 @@ def start(request: HttpRequest) -> HttpResponse:
 @member_view
 def join(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("invite", "")
+    from federation.web_views import remote_invite_redirect
+
+    remote = remote_invite_redirect(raw)  # a link of another node: show its manifest first
+    if remote is not None:
+        return remote
     try:
         invite, _ = invite_services.check_accept_invite(request.user, invite_code(raw))
     except APIError as exc:

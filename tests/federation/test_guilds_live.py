@@ -1,0 +1,724 @@
+"""Federation II on three real nodes (A hosts the guild, B and C are members' nodes), started
+once for the module: joining by invite link, messages/edits/deletes/reactions converging on
+the same history everywhere, the host refusing what a member may not do, B offline and back
+(back-fill), bans across nodes, and B's web UI on A's guild in Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.federation.conftest import FED_ENV, FedNode, _redis_db
+from tests.nodes import Node, login, services_mode
+
+# Three nodes migrate and start in the first test's setup: on a busy machine that alone can
+# take minutes, so this module gets more than the suite's default timeout.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
+    tmp = tmp_path_factory.mktemp("fed2")
+
+    def start(name: str) -> FedNode:
+        extra = dict(FED_ENV)
+        if services_mode():
+            base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+            extra["REDIS_URL"] = f"{base}/{next(_redis_db) % 15 + 1}"
+        node = Node(name, tmp / name, extra_env=extra)
+        # Three databases migrate at once: give a busy machine more than the usual 120 s.
+        node.manage("migrate", "--noinput", timeout=600)
+        node.add_process(node._first_port)
+        return FedNode(node, tmp)
+
+    with ThreadPoolExecutor(3) as pool:
+        a, b, c = pool.map(start, ["a", "b", "c"])
+    found = {"a": a, "b": b, "c": c}
+    a.python(
+        "from accounts.models import User\n"
+        "from guilds.services.guilds import do_create_guild\n"
+        "from guilds.services.invites import check_create_invite\n"
+        "from guilds.models import Channel\n"
+        f"alice = User.objects.create_user('alice', password={PASSWORD!r})\n"
+        "g = do_create_guild(alice, name='Harbour', icon=None, description='by the sea')\n"
+        "ch = Channel.objects.get(guild=g, type=0, name='general')\n"
+        "inv = check_create_invite(alice, ch.id, {'max_age': 0})\n"
+        "print(g.id, ch.id, inv.code)\n"
+    )
+    b.python(
+        f"from accounts.models import User; User.objects.create_user('bob', password={PASSWORD!r})"
+    )
+    c.python(
+        "from accounts.models import User\n"
+        f"User.objects.create_user('carol', password={PASSWORD!r})"
+    )
+    yield found
+    for fed in found.values():
+        fed.stop_worker()
+        fed.node.stop()
+
+
+def ids(a: FedNode) -> tuple[int, int, str]:
+    row = a.sql(
+        "SELECT g.id, c.id FROM guilds_guild g JOIN guilds_channel c ON c.guild_id = g.id "
+        "WHERE g.name = 'Harbour' AND c.name = 'general'"
+    )[0]
+    code = a.sql("SELECT code FROM guilds_invite WHERE guild_id = ?", (row[0],))[0][0]
+    return int(row[0]), int(row[1]), code
+
+
+@contextlib.contextmanager
+def client(fed: FedNode, username: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fed.url, timeout=60) as c:
+        login(c, username, PASSWORD)
+        c.headers["X-CSRFToken"] = c.cookies.get("csrftoken") or ""
+        yield c
+
+
+def history(fed: FedNode, channel_id: int) -> list[tuple]:
+    """What a member sees, in history order: id, author name, text, deleted, reactions."""
+    rows = fed.sql(
+        "SELECT m.id, COALESCE(u.username, ''), m.content, m.deleted_at IS NOT NULL "
+        "FROM messaging_message m LEFT JOIN accounts_user u ON u.id = m.author_id "
+        "WHERE m.channel_id = ? ORDER BY m.hlc, m.id",
+        (channel_id,),
+    )
+    reactions = fed.sql(
+        "SELECT r.message_id, r.emoji, u.username FROM messaging_reaction r "
+        "JOIN accounts_user u ON u.id = r.user_id JOIN messaging_message m ON m.id = r.message_id "
+        "WHERE m.channel_id = ? ORDER BY r.message_id, r.emoji, u.username",
+        (channel_id,),
+    )
+    return [
+        (
+            mid,
+            # the same person is `bob` at home and `bob@<B>` elsewhere: compare the name part
+            author.split("@", 1)[0],
+            text,
+            bool(deleted),
+            [(e, n.split("@", 1)[0]) for m, e, n in reactions if m == mid],
+        )
+        for mid, author, text, deleted in rows
+    ]
+
+
+def wait_same(channel_id: int, feds: tuple[FedNode, ...], extra, timeout: float, what: str) -> None:
+    """Wait until every node shows the same history (and `extra` holds); say how they differ."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if converged(channel_id, *feds) and extra(history(feds[0], channel_id)):
+            return
+        time.sleep(0.3)
+    shown = "\n".join(f"{f.node.name}: {history(f, channel_id)}" for f in feds)
+    raise AssertionError(f"timed out waiting for {what}:\n{shown}")
+
+
+def converged(channel_id: int, *feds: FedNode) -> bool:
+    first = history(feds[0], channel_id)
+    return all(history(f, channel_id) == first for f in feds[1:])
+
+
+def test_join_by_invite_link_shows_the_manifest_and_the_host_accepts(nodes):
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    gid, cid, code = ids(a)
+    link = f"{a.url}/invite/{code}"
+    with client(b, "bob") as bob:
+        preview = bob.post("/api/v1/federation/invites/preview", json={"invite": link})
+        assert preview.status_code == 200, preview.text
+        shown = preview.json()
+        assert shown["guild"]["name"] == "Harbour"
+        assert shown["manifest"]["ip_logging"] is False  # A's privacy manifest, shown first
+        assert "retention_days" in shown["manifest"]
+        bad = bob.post("/api/v1/federation/invites/preview", json={"invite": "not a link"})
+        assert bad.status_code == 400
+        joined = bob.post("/api/v1/federation/guilds/join", json={"invite": link})
+        assert joined.status_code == 202, joined.text
+        assert joined.json()["state"] == "pending"
+    with client(c, "carol") as carol:
+        assert (
+            carol.post("/api/v1/federation/guilds/join", json={"invite": link}).status_code == 202
+        )
+        unknown = carol.post(
+            "/api/v1/federation/guilds/join", json={"invite": f"{a.url}/invite/nope"}
+        )
+        assert unknown.status_code == 404
+    for fed, name in ((b, "bob"), (c, "carol")):
+        fed.wait_for(
+            lambda fed=fed, name=name: fed.sql(
+                "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+                "WHERE m.guild_id = ? AND u.username = ?",
+                (gid, name),
+            ),
+            message=f"{name} in the replica",
+        )
+        fed.wait_for(
+            lambda fed=fed: fed.sql("SELECT state FROM federation_remotejoin") == [("accepted",)],
+            message="Accept",
+        )
+    members = {
+        r[0]
+        for r in a.sql(
+            "SELECT u.username FROM guilds_member m JOIN accounts_user u "
+            "ON u.id = m.user_id WHERE m.guild_id = ?",
+            (gid,),
+        )
+    }
+    assert members == {"alice", f"bob@{b.domain}", f"carol@{c.domain}"}
+    # B sees the whole guild: its channel list, and everybody as name@node.
+    with client(b, "bob") as bob:
+        guilds = bob.get("/api/v1/users/@me/guilds").json()
+        assert [g["name"] for g in guilds] == ["Harbour"]
+        shown_members = bob.get(f"/api/v1/guilds/{gid}/members?limit=10").json()
+        names = {m["user"]["username"] for m in shown_members}
+        assert names == {f"alice@{a.domain}", "bob", f"carol@{c.domain}"}
+        channels = bob.get(f"/api/v1/guilds/{gid}/channels").json()
+        assert str(cid) in {ch["id"] for ch in channels}
+
+
+def send(fed: FedNode, user: str, cid: int, text: str) -> str:
+    with client(fed, user) as http:
+        response = http.post(f"/api/v1/channels/{cid}/messages", json={"content": text})
+        assert response.status_code == 200, response.text
+        return response.json()["id"]
+
+
+def test_three_nodes_converge_on_one_history(nodes):
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    gid, cid, _ = ids(a)
+    with ThreadPoolExecutor(3) as pool:
+        sent = list(
+            pool.map(
+                lambda args: send(*args),
+                [
+                    (a, "alice", cid, "ahoy from A"),
+                    (b, "bob", cid, "hello from B"),
+                    (c, "carol", cid, "hi from C"),
+                ],
+            )
+        )
+    a_msg, b_msg, c_msg = sent
+    wait_same(cid, (a, b, c), lambda h: len(h) >= 3, 90, "3 messages")
+    assert b.sql(
+        "SELECT state FROM federation_messagedelivery WHERE message_id = ?", (int(b_msg),)
+    ) == [("delivered",)]
+    with client(b, "bob") as bob:
+        edit = bob.patch(
+            f"/api/v1/channels/{cid}/messages/{b_msg}", json={"content": "hello (edited)"}
+        )
+        assert edit.status_code == 200, edit.text
+        react = bob.put(f"/api/v1/channels/{cid}/messages/{a_msg}/reactions/%F0%9F%91%8D/@me")
+        assert react.status_code == 204, react.text
+        reply = bob.post(
+            f"/api/v1/channels/{cid}/messages",
+            json={"content": "a reply", "message_reference": {"message_id": a_msg}},
+        )
+        assert reply.status_code == 200, reply.text
+    with client(c, "carol") as carol:
+        assert carol.delete(f"/api/v1/channels/{cid}/messages/{c_msg}").status_code == 204
+        react = carol.put(f"/api/v1/channels/{cid}/messages/{a_msg}/reactions/%F0%9F%91%8D/@me")
+        assert react.status_code == 204
+    with client(a, "alice") as alice:
+        pin = alice.put(f"/api/v1/channels/{cid}/pins/{b_msg}")
+        assert pin.status_code == 204, pin.text
+    wait_same(
+        cid,
+        (a, b, c),
+        lambda h: (
+            sorted(x[2] for x in h) == ["", "a reply", "ahoy from A", "hello (edited)"]
+            and [x[4] for x in h if x[2] == "ahoy from A"] == [[("👍", "bob"), ("👍", "carol")]]
+        ),
+        90,
+        "edits, deletes, reactions and the reply everywhere",
+    )
+    final = history(a, cid)
+    assert [x[3] for x in final if x[0] == int(c_msg)] == [True]  # a tombstone everywhere
+    for fed in (a, b, c):
+        pinned = fed.sql("SELECT pinned FROM messaging_message WHERE id = ?", (int(b_msg),))
+        assert [bool(p) for (p,) in pinned] == [True]
+        reply_ref = fed.sql("SELECT reference_id FROM messaging_message WHERE content = 'a reply'")
+        assert reply_ref == [(int(a_msg),)]
+
+
+def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
+    a, b, _ = nodes["a"], nodes["b"], nodes["c"]
+    gid, _, _ = ids(a)
+    # A read-only channel: @everyone may read but not send.
+    ro = a.python(
+        "from accounts.models import User\nfrom guilds.models import Guild\n"
+        "from guilds.services.channels import check_create_channel\n"
+        "from guilds.services.overwrites import check_put_overwrite\n"
+        f"g = Guild.objects.get(id={gid}); alice = User.objects.get(username='alice')\n"
+        "ch = check_create_channel(alice, g.id, {'name': 'rules', 'type': 0})\n"
+        "check_put_overwrite(alice, ch.id, g.id, {'type': 0, 'deny': str(1 << 11)})\n"
+        "print(ch.id)"
+    )
+    ro = int(ro.strip().splitlines()[-1])
+    b.wait_for(
+        lambda: b.sql("SELECT deny FROM guilds_permissionoverwrite WHERE channel_id = ?", (ro,)),
+        message="the overwrite replicated",
+    )
+    with client(b, "bob") as bob:  # B enforces the host's permissions too
+        refused = bob.post(f"/api/v1/channels/{ro}/messages", json={"content": "may I?"})
+        assert refused.status_code == 403
+    # A node that does not check (or lies) sends it anyway: the host refuses it.
+    b.python(
+        "from django.db import transaction\n"
+        "from accounts.models import User\nfrom federation import activities, delivery, actors\n"
+        "from federation.guildwire import note\n"
+        "from federation.models import GuildLink, MessageDelivery, RemoteActor\n"
+        "from messaging.models import Message\nfrom united.hlc import clock\n"
+        f"bob = User.objects.get(username='bob'); link = GuildLink.objects.get(guild_id={gid})\n"
+        "s = clock().now()\n"
+        "with transaction.atomic():\n"
+        f"    m = Message.objects.create(channel_id={ro}, author=bob, content='sneaky',\n"
+        "        hlc=s.pack(), hlc_node=s.node)\n"
+        "    group = RemoteActor.objects.get(uri=link.group_uri)\n"
+        "    create = activities.build('Create', actors.user_uri('bob'), note(m), to=[group.uri])\n"
+        "    act = delivery.fan_out(create, [group])\n"
+        "    MessageDelivery.objects.create(message_id=m.id, activity=act)\n"
+    )
+    b.wait_for(
+        lambda: b.sql(
+            "SELECT state, detail FROM federation_messagedelivery WHERE state = 'failed'"
+        ),
+        60,
+        "the host's Reject",
+    )
+    ((state, detail),) = b.sql(
+        "SELECT state, detail FROM federation_messagedelivery WHERE state = 'failed'"
+    )
+    assert "Missing Permissions" in detail
+    assert a.sql("SELECT id FROM messaging_message WHERE content = 'sneaky'") == []
+
+
+def test_key_bundles_and_an_opaque_object_cross_nodes(nodes):
+    """What E2E DMs across nodes need: bob (B) fetches alice's (A) key bundles through B, and
+    relays an opaque object to her devices; A stores it for her as it came."""
+    a, b = nodes["a"], nodes["b"]
+    a.python(
+        "from accounts.models import User, Device\n"
+        "alice = User.objects.get(username='alice')\n"
+        "Device.objects.create(user=alice, name='laptop', identity_key='A' * 43 + '=',"
+        " signed_prekey_id=1, signed_prekey='B' * 43 + '=', signed_prekey_signature='C' * 86)\n"
+    )
+    device_id = a.sql("SELECT id FROM accounts_device")[0][0]
+    with client(b, "bob") as bob:
+        keys = bob.get("/api/v1/federation/keys", params={"acct": f"alice@{a.domain}"})
+        assert keys.status_code == 200, keys.text
+        (bundle,) = keys.json()["devices"]
+        assert bundle["identity_key"] == "A" * 43 + "="
+        unsigned = httpx.get(f"{a.url}/users/alice/keys")
+        assert unsigned.status_code == 401
+        blob = {"ciphertext": "q83vEjRWeJA=", "n": 7}
+        relayed = bob.post(
+            "/api/v1/federation/device-messages",
+            json={"to": f"alice@{a.domain}", "devices": [str(device_id)], "payload": blob},
+        )
+        assert relayed.status_code == 202, relayed.text
+    a.wait_for(
+        lambda: a.sql("SELECT payload FROM federation_relayedenvelope"), 60, "the relayed object"
+    )
+    with client(a, "alice") as alice:
+        (envelope,) = alice.get("/api/v1/federation/device-messages").json()
+        assert envelope["payload"] == blob and envelope["from"] == f"bob@{b.domain}"
+
+
+def test_a_node_offline_back_fills_exactly(nodes):
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    gid, cid, _ = ids(a)
+    b.stop_worker()
+    b.node.stop()
+    send(a, "alice", cid, "while B sleeps 1")
+    carol_msg = send(c, "carol", cid, "while B sleeps 2")
+    send(a, "alice", cid, "while B sleeps 3")
+    with client(c, "carol") as carol:
+        assert (
+            carol.patch(
+                f"/api/v1/channels/{cid}/messages/{carol_msg}",
+                json={"content": "while B sleeps 2 (edited)"},
+            ).status_code
+            == 200
+        )
+    wait_same(cid, (a, c), lambda h: len(h) == 7, 60, "A and C")
+    b.node.procs.clear()
+    b.node.ports.clear()
+    b.node.add_process(b.node._first_port)
+    if b.node.production:
+        b.start_worker()
+    with client(b, "bob") as bob:
+        assert bob.post(f"/api/v1/federation/guilds/{gid}/sync").status_code == 202
+    wait_same(cid, (a, b), lambda h: len(h) == 7, 90, "B back-filled")
+    assert len(history(b, cid)) == len(history(a, cid)) == 7
+    ids_b = [h[0] for h in history(b, cid)]
+    assert len(ids_b) == len(set(ids_b))
+    # A's queued deliveries reach B later too: applied by id, they change nothing.
+    a.wait_for(
+        lambda: (
+            not a.sql(
+                "SELECT 1 FROM federation_delivery d "
+                "JOIN federation_remotenode n ON n.id = d.node_id "
+                "WHERE n.domain = ? AND d.state IN ('pending', 'sending', 'retrying')",
+                (b.domain,),
+            )
+        ),
+        120,
+        "A's queue to B drained",
+    )
+    wait_same(cid, (a, b, c), lambda h: len(h) == 7, 30, "still the same")
+    assert len(history(b, cid)) == 7
+
+
+def test_a_ban_on_the_host_holds_on_every_node(nodes):
+    a, _, c = nodes["a"], nodes["b"], nodes["c"]
+    gid, cid, code = ids(a)
+    a.python(
+        "from accounts.models import User\nfrom guilds.models import Guild\n"
+        "from moderation.services.sanctions import do_ban\n"
+        f"g = Guild.objects.get(id={gid}); alice = User.objects.get(username='alice')\n"
+        f"do_ban(g, alice, User.objects.get(username='carol@{c.domain}'), 'spam')\n"
+    )
+    c.wait_for(
+        lambda: (
+            not c.sql(
+                "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+                "WHERE u.username = 'carol'"
+            )
+        ),
+        60,
+        "carol removed from the replica",
+    )
+    with client(c, "carol") as carol:
+        refused = carol.post(f"/api/v1/channels/{cid}/messages", json={"content": "let me in"})
+        assert refused.status_code in {403, 404}
+        again = carol.post(
+            "/api/v1/federation/guilds/join", json={"invite": f"{a.url}/invite/{code}"}
+        )
+        assert again.status_code == 202
+    c.wait_for(
+        lambda: (
+            c.sql("SELECT state, detail FROM federation_remotejoin ORDER BY created_at DESC")[0][0]
+            == "rejected"
+        ),
+        60,
+        "the host's Reject of the rejoin",
+    )
+    detail = c.sql("SELECT detail FROM federation_remotejoin ORDER BY created_at DESC")[0][0]
+    assert "banned" in detail.lower()
+    assert not a.sql(
+        "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+        "WHERE u.username = ?",
+        (f"carol@{c.domain}",),
+    )
+
+
+# --- the wider fediverse: an independent actor written here, with PyPI's httpsig ------------
+
+
+class FediverseActor:
+    """A minimal Mastodon-like server on loopback: one Person with an RSA key, an inbox that
+    keeps what it receives. Signs and verifies with `httpsig`, never with our code."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from tests.services import free_port
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public_pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.uri = f"{self.base}/users/fan"
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        actor = {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.uri,
+            "type": "Person",
+            "preferredUsername": "fan",
+            "inbox": f"{self.uri}/inbox",
+            "outbox": f"{self.uri}/outbox",
+            "endpoints": {"sharedInbox": f"{self.base}/inbox"},
+            "publicKey": {
+                "id": f"{self.uri}#main-key",
+                "owner": self.uri,
+                "publicKeyPem": public_pem,
+            },
+        }
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.split("?")[0] == "/users/fan":
+                    body = json.dumps(actor).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/activity+json")
+                else:
+                    body = b"{}"
+                    self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = dict(self.headers.items())
+                headers["(path)"] = self.path
+                outer.received.append((headers, body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, inbox: str, activity: dict) -> httpx.Response:
+        import base64
+        import hashlib
+        import json
+        from email.utils import formatdate
+        from urllib.parse import urlsplit
+
+        import httpsig
+
+        body = json.dumps(activity).encode()
+        parts = urlsplit(inbox)
+        headers = {
+            "Host": parts.netloc,
+            "Date": formatdate(usegmt=True),
+            "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            "Content-Type": "application/activity+json",
+        }
+        signer = httpsig.HeaderSigner(
+            f"{self.uri}#main-key",
+            self.private_pem,
+            algorithm="rsa-sha256",
+            headers=["(request-target)", "host", "date", "digest"],
+            sign_header="signature",
+        )
+        signed = signer.sign(headers, host=parts.netloc, method="POST", path=parts.path)
+        return httpx.post(inbox, content=body, headers=signed, timeout=30)
+
+    def verified(self, type_: str) -> list[dict]:
+        """Activities of `type_` received whose signature and digest verify (httpsig)."""
+        import base64
+        import hashlib
+        import json
+
+        import httpsig
+
+        found = []
+        for headers, body in self.received:
+            activity = json.loads(body)
+            if activity.get("type") != type_:
+                continue
+            key_id = httpsig.utils.parse_signature_header(headers["Signature"])["keyid"]
+            owner = httpx.get(
+                key_id.split("#")[0], headers={"Accept": "application/activity+json"}
+            ).json()
+            assert owner["publicKey"]["id"] == key_id
+            lowered = {k.lower(): v for k, v in headers.items() if k != "(path)"}
+            verifier = httpsig.HeaderVerifier(
+                lowered,
+                owner["publicKey"]["publicKeyPem"].encode(),
+                required_headers=["(request-target)", "host", "date", "digest"],
+                method="POST",
+                path=headers["(path)"],
+                sign_header="signature",
+            )
+            assert verifier.verify(), "the signature does not verify"
+            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            assert lowered["digest"] == f"SHA-256={digest}"
+            found.append(activity)
+        return found
+
+
+def test_a_fediverse_actor_follows_the_announcement_channel_and_replies(nodes):
+    a = nodes["a"]
+    gid, _, _ = ids(a)
+    news = int(
+        a.python(
+            "from accounts.models import User\n"
+            "from guilds.services.channels import check_create_channel\n"
+            "alice = User.objects.get(username='alice')\n"
+            f"print(check_create_channel(alice, {gid}, {{'name': 'news', 'type': 5}}).id)"
+        ).splitlines()[-1]
+    )
+    fan = FediverseActor()
+    try:
+        jrd = httpx.get(
+            f"{a.url}/.well-known/webfinger", params={"resource": f"acct:news-{news}@{a.domain}"}
+        ).json()
+        channel_actor = next(link["href"] for link in jrd["links"] if link["rel"] == "self")
+        group = httpx.get(channel_actor, headers={"Accept": "application/activity+json"}).json()
+        assert group["type"] == "Group" and group["inbox"].startswith(a.url)
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{fan.base}/follows/1",
+            "type": "Follow",
+            "actor": fan.uri,
+            "object": channel_actor,
+        }
+        assert fan.post(group["inbox"], follow).status_code == 202
+        a.wait_for(lambda: fan.verified("Accept"), 60, "Accept of the Follow")
+        with client(a, "alice") as alice:
+            upload = alice.post(
+                "/api/v1/upload", files={"file": ("notes.txt", b"tide tables", "text/plain")}
+            )
+            assert upload.status_code == 201, upload.text
+            posted = alice.post(
+                f"/api/v1/channels/{news}/messages",
+                json={"content": "**High tide** at <noon>", "attachments": [upload.json()["id"]]},
+            )
+            assert posted.status_code == 200, posted.text
+        a.wait_for(lambda: fan.verified("Create"), 60, "Create(Note)")
+        (create,) = fan.verified("Create")
+        note = create["object"]
+        assert create["actor"] == note["attributedTo"] == channel_actor
+        assert create["to"] == note["to"] == ["https://www.w3.org/ns/activitystreams#Public"]
+        assert create["cc"] == note["cc"] == [f"{channel_actor}/followers"]
+        assert "<strong>High tide</strong>" in note["content"] and "<noon>" not in note["content"]
+        (doc,) = note["attachment"]
+        assert doc["type"] == "Document" and doc["name"] == "notes.txt" and doc["mediaType"]
+        assert httpx.get(doc["url"]).content == b"tide tables"  # fetchable without an account
+        assert (
+            httpx.get(note["id"], headers={"Accept": "application/activity+json"}).json()["id"]
+            == note["id"]
+        )
+        reply = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{fan.base}/statuses/1/activity",
+            "type": "Create",
+            "actor": fan.uri,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [channel_actor],
+            "object": {
+                "id": f"{fan.base}/statuses/1",
+                "type": "Note",
+                "attributedTo": fan.uri,
+                "inReplyTo": note["id"],
+                "content": "<p>Thanks for <b>the</b> tip!</p><script>x</script>",
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            },
+        }
+        assert fan.post(group["inbox"], reply).status_code == 202
+        a.wait_for(
+            lambda: a.sql(
+                "SELECT m.content, u.username, t.type, t.parent_id FROM messaging_message m "
+                "JOIN guilds_channel t ON t.id = m.channel_id "
+                "JOIN accounts_user u ON u.id = m.author_id WHERE t.parent_id = ?",
+                (news,),
+            ),
+            60,
+            "the reply in the linked thread",
+        )
+        ((content, author, kind, parent),) = a.sql(
+            "SELECT m.content, u.username, t.type, t.parent_id FROM messaging_message m "
+            "JOIN guilds_channel t ON t.id = m.channel_id "
+            "JOIN accounts_user u ON u.id = m.author_id WHERE t.parent_id = ?",
+            (news,),
+        )
+        assert content == "Thanks for the tip!x" or content.startswith("Thanks for the tip!")
+        assert "<" not in content
+        assert author == f"fan@127.0.0.1:{fan.port}" and kind == 11 and parent == news
+        starter = a.sql("SELECT thread_id FROM messaging_message WHERE channel_id = ?", (news,))
+        assert starter and starter[0][0] is not None
+    finally:
+        fan.server.shutdown()
+
+
+def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
+    """Playwright + Chromium: dave (node B) joins A's guild from B's start page, sees the
+    host's manifest first, reads A's history and writes into it; the message reaches A."""
+    import subprocess
+
+    from tests.nodes import ROOT
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (ROOT / "static" / "dist" / "app.js").exists():
+        subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
+    a, b = nodes["a"], nodes["b"]
+    gid, cid, code = ids(a)
+    b.python(
+        f"from accounts.models import User; User.objects.create_user('dave', password={PASSWORD!r})"
+    )
+    send(a, "alice", cid, "welcome, whoever comes next")  # history from before dave joins
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{b.url}/login/?next=/app/start/")
+        page.fill("#id_username", "dave")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#invite-input")
+        page.fill("#invite-input", f"{a.url}/invite/{code}")
+        page.click("#join-title ~ form button[type=submit]")
+        page.wait_for_selector("[data-manifest]")
+        assert "Logs IP addresses: no" in page.inner_text("[data-manifest]")
+        assert "Harbour" in page.inner_text("#fed-guild")
+        page.click("[data-join]")
+        page.wait_for_url(f"**/app/guilds/{gid}/**")
+        assert page.locator("[data-remote-guild]").count() == 1  # in the rail, marked remote
+        page.wait_for_selector("text=welcome, whoever comes next")  # back-filled on joining
+        page.fill("#composer-input", "hello A, from B's web client")
+        page.keyboard.press("Enter")
+        a.wait_for(
+            lambda: (
+                a.sql(
+                    "SELECT u.username FROM messaging_message m JOIN accounts_user u "
+                    "ON u.id = m.author_id WHERE m.content = ?",
+                    ("hello A, from B's web client",),
+                )
+                == [(f"dave@{b.domain}",)]
+            ),
+            60,
+            "dave's message on A",
+        )
+        b.wait_for(
+            lambda: (
+                b.sql(
+                    "SELECT state FROM federation_messagedelivery d JOIN messaging_message m "
+                    "ON m.id = d.message_id WHERE m.content = ?",
+                    ("hello A, from B's web client",),
+                )
+                == [("delivered",)]
+            ),
+            60,
+            "delivered",
+        )
+        page.reload()
+        page.wait_for_selector("[data-delivery='delivered']")
+        browser.close()
