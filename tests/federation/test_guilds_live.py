@@ -239,11 +239,33 @@ def test_three_nodes_converge_on_one_history(nodes):
     )
     final = history(a, cid)
     assert [x[3] for x in final if x[0] == int(c_msg)] == [True]  # a tombstone everywhere
+
+    def pinned_everywhere() -> bool:
+        rows = [
+            fed.sql("SELECT pinned FROM messaging_message WHERE id = ?", (int(b_msg),))
+            for fed in (a, b, c)
+        ]
+        return all([bool(p) for (p,) in r] == [True] for r in rows)
+
+    # The pin is announced after the reactions above, so it may still be in flight.
+    deadline = time.monotonic() + 60
+    while not pinned_everywhere() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert pinned_everywhere()
     for fed in (a, b, c):
-        pinned = fed.sql("SELECT pinned FROM messaging_message WHERE id = ?", (int(b_msg),))
-        assert [bool(p) for (p,) in pinned] == [True]
         reply_ref = fed.sql("SELECT reference_id FROM messaging_message WHERE content = 'a reply'")
         assert reply_ref == [(int(a_msg),)]
+    # Search on a member's home node covers what it holds of the remote guild (issue 10).
+    deadline = time.monotonic() + 60
+    with client(b, "bob") as bob:
+        while True:
+            found = bob.get(f"/api/v1/guilds/{gid}/messages/search", params={"content": "ahoy"})
+            assert found.status_code == 200, found.text
+            ids_found = [m[0]["id"] for m in found.json()["messages"]]
+            if ids_found or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert ids_found == [a_msg]
 
 
 def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
