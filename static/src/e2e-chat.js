@@ -41,6 +41,11 @@ const REASONS = {
   malformed: "it is malformed",
 };
 
+// An identity key as people compare it: hex in groups of four.
+function fingerprint(key) {
+  return [...key].map((b) => b.toString(16).padStart(2, "0")).join("").match(/.{4}/g).join(" ");
+}
+
 class E2EChat {
   constructor(root) {
     this.root = root;
@@ -327,6 +332,7 @@ class E2EChat {
         state.textContent = `${has ? "Your account has a key backup." : "Your account has no key backup yet."} ${
           onList ? "This browser is on your signed device list." : "This browser is not on your signed device list: restore it from your backup."}`;
         dialog.dataset.hasBackup = String(has);
+        await this.renderDevices(dialog);
         dialog.showModal();
         phrase.focus();
       }),
@@ -356,6 +362,75 @@ class E2EChat {
       });
     });
     dialog.querySelector("[data-dialog-close]").addEventListener("click", () => dialog.close());
+  }
+
+  // Devices of this account that are registered but not on the signed list: this device (if
+  // it is on the list) can approve one by signing the next version of the list with it.
+  async renderDevices(dialog) {
+    const own = dialog.querySelector("[data-own-fingerprint]");
+    const list = dialog.querySelector("[data-pending-devices]");
+    const error = dialog.querySelector("[data-devices-error]");
+    own.textContent = fingerprint(this.device.identityPub);
+    const listed = this.device.pins[this.userId];
+    const canSign = !!(listed && listed.devices[this.device.deviceId]);
+    const pending = (await api("GET", "/users/@me/devices")).filter(
+      (d) => d.id !== this.device.deviceId && !(listed && listed.devices[d.id]),
+    );
+    list.replaceChildren(
+      ...pending.map((d) => {
+        const li = document.createElement("li");
+        li.dataset.pendingDevice = d.id;
+        if ((this.state.replaced || []).includes(d.id)) {
+          li.textContent = `${d.name} — this browser's keys from before the restore: no longer used, and nobody encrypts for it.`;
+          return li;
+        }
+        const text = document.createElement("span");
+        const key = c.unb64(d.identity_key, 32);
+        text.append(`${d.name} — not on your signed list. Its key: `);
+        const code = document.createElement("code");
+        code.textContent = fingerprint(key);
+        text.append(code);
+        li.append(text);
+        if (canSign) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "secondary";
+          button.dataset.approveDevice = d.id;
+          button.textContent = "Approve this device";
+          button.addEventListener("click", () =>
+            this.serial(async () => {
+              error.hidden = true;
+              try {
+                await this.approveDevice(d.id, key);
+                await this.renderDevices(dialog);
+              } catch (e) {
+                error.textContent = e.message;
+                error.hidden = false;
+              }
+            }),
+          );
+          li.append(button);
+        }
+        return li;
+      }),
+    );
+    if (!pending.some((d) => !(this.state.replaced || []).includes(d.id))) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "All your devices are on your signed device list.";
+      list.append(li);
+    }
+  }
+
+  async approveDevice(deviceId, identityKey) {
+    const listed = this.device.checkDeviceList(this.userId, await api("GET", `/users/${this.userId}/device-list`));
+    if (!listed.devices[this.device.deviceId]) throw new E2EError("This browser is not on your signed device list, so it cannot approve others.", "not_listed");
+    const devices = { ...listed.devices, [String(deviceId)]: identityKey };
+    const wire = signDeviceList(buildPayload(this.userId, listed.version + 1, devices, listed.recoveryKey), this.device.deviceId, this.device.identitySeed);
+    await api("PUT", "/users/@me/device-list", wire);
+    this.device.checkDeviceList(this.userId, wire);
+    await this.save();
+    await this.checkSafetyNumbers();
   }
 
   async phraseKeys(phrase) {
@@ -410,6 +485,7 @@ class E2EChat {
     // left registered because the node ties this sign-in session to it (revoking it would
     // sign this browser out).
     const retired = new Set(Object.keys(previous ? previous.devices : {}));
+    this.state.replaced = [...(this.state.replaced || []), this.device.deviceId];
     this.device = device;
     await this.save();
     for (const old of retired) {

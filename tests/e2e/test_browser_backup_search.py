@@ -3,7 +3,9 @@
   click scrolls to the message), with no trace of the query on the node;
 - key backup enabled in the browser from the recovery phrase (the Python library opens it:
   same format), then restored on a fresh browser profile: same identity key, a device list
-  signed by the recovery key, the old device retired, and messages flow both ways after."""
+  signed by the recovery key, the old device retired, and messages flow both ways after;
+- approving another device of the account (a Python client) from the browser: the key shown
+  matches, the next list is signed by the browser's device, and the new device receives."""
 
 from __future__ import annotations
 
@@ -184,6 +186,37 @@ def test_local_search_and_key_backup_restore_in_the_browser(node_factory):
             ).to_be_visible()
             assert bob.read(channel) == ["restored browser says hi"]
             assert bob.device.pins[alice_id].version == 3
+
+            # --- approving another device of the account from the browser ------------------
+            phone = E2EClient(alice_http, alice_id)
+            phone.register("phone")
+            bob.send(channel, [alice_id], "before the approval")  # the phone is not listed
+            assert any("not on the signed device list" in w for w in bob.warnings)
+            page2.click("[data-backup-open]")
+            pending = page2.locator(f"[data-pending-device='{phone.device.device_id}']")
+            key_hex = phone.device.identity_pub.hex()
+            shown = " ".join(key_hex[i : i + 4] for i in range(0, 64, 4))
+            expect(pending).to_contain_text("phone")
+            expect(pending.locator("code")).to_have_text(shown)
+            expect(page2.locator("[data-own-fingerprint]")).to_have_text(
+                " ".join(identity.hex()[i : i + 4] for i in range(0, 64, 4))
+            )
+            pending.locator("[data-approve-device]").click()
+            expect(page2.locator("[data-pending-devices]")).to_contain_text(
+                "All your devices are on your signed device list."
+            )
+            page2.click("#backup-dialog [data-dialog-close]")
+            _, wire = alice_http("GET", f"/api/v1/users/{alice_id}/device-list", None)
+            approved = parse(wire)
+            assert approved.version == 4 and approved.signer == new_device
+            assert approved.devices == {
+                new_device: identity,
+                phone.device.device_id: phone.device.identity_pub,
+            }
+            assert approved.recovery_key == backup.recovery_keypair(phrase)[1]
+            bob.send(channel, [alice_id], "to the phone too")
+            assert phone.read(channel) == ["to the phone too"]
+            expect(page2.locator("[data-message]", has_text="to the phone too")).to_be_visible()
             browser.close()
         assert problems == []
         # The node saw neither the search term nor the phrase: not in its request log, not
