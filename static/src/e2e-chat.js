@@ -7,7 +7,11 @@
 import qrcode from "qrcode-generator";
 
 import * as c from "./e2e/primitives.js";
+import * as backup from "./e2e/backup.js";
 import { LocalDevice } from "./e2e/device.js";
+import { buildPayload, parse as parseDeviceList, sign as signDeviceList } from "./e2e/devicelist.js";
+import { E2EError } from "./e2e/errors.js";
+import { highlighted, search } from "./e2e/search.js";
 import { decryptFile, encryptFile } from "./e2e/files.js";
 import { accountKey, safetyNumber } from "./e2e/safety.js";
 import * as keystore from "./e2e/keystore.js";
@@ -36,6 +40,11 @@ const REASONS = {
   unknown_prekey: "it used a prekey this device no longer has",
   malformed: "it is malformed",
 };
+
+// An identity key as people compare it: hex in groups of four.
+function fingerprint(key) {
+  return [...key].map((b) => b.toString(16).padStart(2, "0")).join("").match(/.{4}/g).join(" ");
+}
 
 class E2EChat {
   constructor(root) {
@@ -77,8 +86,14 @@ class E2EChat {
     });
     this.wireComposer();
     this.wireSafety();
+    this.wireSearch();
+    this.wireBackup();
     this.root.dataset.e2eReady = "true";
     this.status.textContent = "Messages here are end-to-end encrypted.";
+    const mine = this.device.pins[this.userId];
+    if (mine && !mine.devices[this.device.deviceId]) {
+      this.showWarning("This browser is not on your signed device list yet, so your contacts will not encrypt for it. Restore your key from your backup (🔑) or approve it from one of your other devices.");
+    }
   }
 
   async register() {
@@ -208,6 +223,10 @@ class E2EChat {
           body.textContent = `🔒 This message could not be decrypted: ${REASONS[m.error] || m.error}.`;
         } else if (m.deleted) {
           body.textContent = "(message deleted)";
+        } else if (this.query) {
+          const [hit] = search([m], this.query);
+          if (hit) body.replaceChildren(...highlighted(m.text, hit.ranges));
+          else body.textContent = m.text;
         } else {
           body.textContent = m.text;
         }
@@ -218,6 +237,268 @@ class E2EChat {
     );
     const scroller = this.root.querySelector("[data-scroller]");
     if (scroller) scroller.scrollTop = scroller.scrollHeight;
+    this.renderResults();
+  }
+
+  // Local search: the decrypted rows of this conversation, which live in the device state
+  // (IndexedDB, AES-GCM under the non-extractable wrapping key). Nothing is sent anywhere.
+  wireSearch() {
+    const form = this.root.querySelector("[data-e2e-search-form]");
+    const input = this.root.querySelector("[data-e2e-search]");
+    if (!form || !input) return;
+    this.query = "";
+    input.disabled = false;
+    const run = () => {
+      this.query = input.value.trim();
+      this.render();
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      run();
+      const first = this.root.querySelector("[data-e2e-result]");
+      if (first) first.click();
+    });
+    input.addEventListener("input", run);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        input.value = "";
+        run();
+      }
+    });
+  }
+
+  renderResults() {
+    const box = this.root.querySelector("[data-e2e-results]");
+    if (!box) return;
+    if (!this.query) {
+      box.hidden = true;
+      return;
+    }
+    const hits = search(this.state.messages[this.channelId] || [], this.query);
+    box.hidden = false;
+    box.querySelector("[data-e2e-results-count]").textContent = hits.length
+      ? `${hits.length === 50 ? "50+" : hits.length} message${hits.length === 1 ? "" : "s"} found on this device`
+      : "No messages on this device match.";
+    box.querySelector("[data-e2e-results-list]").replaceChildren(
+      ...hits.map(({ row, ranges }) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.e2eResult = row.id;
+        const who = document.createElement("strong");
+        who.textContent = `${row.sender === this.userId ? "You" : this.names[row.sender] || row.sender}: `;
+        button.append(who, ...highlighted(row.text, ranges));
+        button.addEventListener("click", () => this.jumpTo(row.id));
+        li.append(button);
+        return li;
+      }),
+    );
+  }
+
+  jumpTo(id) {
+    for (const el of this.list.querySelectorAll(".e2e-hit")) el.classList.remove("e2e-hit");
+    const target = this.list.querySelector(`[data-message="${CSS.escape(String(id))}"]`);
+    if (!target) return;
+    target.classList.add("e2e-hit");
+    target.tabIndex = -1;
+    target.scrollIntoView({ block: "center" });
+    target.focus({ preventScroll: true });
+  }
+
+  // Key backup (format of united_client/e2e/backup.py): enable from a device on the signed
+  // list, or restore this browser from the backup. The phrase never leaves the page.
+  wireBackup() {
+    const dialog = document.getElementById("backup-dialog");
+    const open = this.root.querySelector("[data-backup-open]");
+    if (!dialog || !open) return;
+    const form = dialog.querySelector("[data-backup-form]");
+    const phrase = dialog.querySelector("[data-backup-phrase]");
+    const error = dialog.querySelector("[data-backup-error]");
+    const done = dialog.querySelector("[data-backup-done]");
+    const state = dialog.querySelector("[data-backup-state]");
+    open.addEventListener("click", () =>
+      this.serial(async () => {
+        error.hidden = true;
+        done.hidden = true;
+        let has = true;
+        try {
+          await api("GET", "/users/@me/e2e-backup");
+        } catch (e) {
+          if (e.status !== 404) throw e;
+          has = false;
+        }
+        const listed = this.device.pins[this.userId];
+        const onList = !!(listed && listed.devices[this.device.deviceId]);
+        state.textContent = `${has ? "Your account has a key backup." : "Your account has no key backup yet."} ${
+          onList ? "This browser is on your signed device list." : "This browser is not on your signed device list: restore it from your backup."}`;
+        dialog.dataset.hasBackup = String(has);
+        await this.renderDevices(dialog);
+        dialog.showModal();
+        phrase.focus();
+      }),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const action = event.submitter && event.submitter.value;
+      const words = phrase.value;
+      error.hidden = true;
+      done.hidden = true;
+      this.serial(async () => {
+        try {
+          if (action === "restore") {
+            await this.restoreBackup(words);
+            done.textContent = "Restored: this browser now has your identity key and is on your signed device list. Your other devices were signed out of encryption.";
+          } else {
+            await this.enableBackup(words);
+            done.textContent = "Backed up: your identity key is stored sealed under your recovery phrase.";
+          }
+          phrase.value = "";
+          done.hidden = false;
+          dialog.dataset.hasBackup = "true";
+        } catch (e) {
+          error.textContent = e.message;
+          error.hidden = false;
+        }
+      });
+    });
+    dialog.querySelector("[data-dialog-close]").addEventListener("click", () => dialog.close());
+  }
+
+  // Devices of this account that are registered but not on the signed list: this device (if
+  // it is on the list) can approve one by signing the next version of the list with it.
+  async renderDevices(dialog) {
+    const own = dialog.querySelector("[data-own-fingerprint]");
+    const list = dialog.querySelector("[data-pending-devices]");
+    const error = dialog.querySelector("[data-devices-error]");
+    own.textContent = fingerprint(this.device.identityPub);
+    const listed = this.device.pins[this.userId];
+    const canSign = !!(listed && listed.devices[this.device.deviceId]);
+    const pending = (await api("GET", "/users/@me/devices")).filter(
+      (d) => d.id !== this.device.deviceId && !(listed && listed.devices[d.id]),
+    );
+    list.replaceChildren(
+      ...pending.map((d) => {
+        const li = document.createElement("li");
+        li.dataset.pendingDevice = d.id;
+        if ((this.state.replaced || []).includes(d.id)) {
+          li.textContent = `${d.name} — this browser's keys from before the restore: no longer used, and nobody encrypts for it.`;
+          return li;
+        }
+        const text = document.createElement("span");
+        const key = c.unb64(d.identity_key, 32);
+        text.append(`${d.name} — not on your signed list. Its key: `);
+        const code = document.createElement("code");
+        code.textContent = fingerprint(key);
+        text.append(code);
+        li.append(text);
+        if (canSign) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "secondary";
+          button.dataset.approveDevice = d.id;
+          button.textContent = "Approve this device";
+          button.addEventListener("click", () =>
+            this.serial(async () => {
+              error.hidden = true;
+              try {
+                await this.approveDevice(d.id, key);
+                await this.renderDevices(dialog);
+              } catch (e) {
+                error.textContent = e.message;
+                error.hidden = false;
+              }
+            }),
+          );
+          li.append(button);
+        }
+        return li;
+      }),
+    );
+    if (!pending.some((d) => !(this.state.replaced || []).includes(d.id))) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "All your devices are on your signed device list.";
+      list.append(li);
+    }
+  }
+
+  async approveDevice(deviceId, identityKey) {
+    const listed = this.device.checkDeviceList(this.userId, await api("GET", `/users/${this.userId}/device-list`));
+    if (!listed.devices[this.device.deviceId]) throw new E2EError("This browser is not on your signed device list, so it cannot approve others.", "not_listed");
+    const devices = { ...listed.devices, [String(deviceId)]: identityKey };
+    const wire = signDeviceList(buildPayload(this.userId, listed.version + 1, devices, listed.recoveryKey), this.device.deviceId, this.device.identitySeed);
+    await api("PUT", "/users/@me/device-list", wire);
+    this.device.checkDeviceList(this.userId, wire);
+    await this.save();
+    await this.checkSafetyNumbers();
+  }
+
+  async phraseKeys(phrase) {
+    const keys = await backup.keysFromPhrase(phrase);
+    const accountKey = this.root.dataset.recoveryKey;
+    if (!accountKey) throw new E2EError("Your account has no recovery phrase yet: set one up in Security settings first.", "no_recovery_key");
+    if (c.b64(keys.recoveryPub) !== accountKey) throw new E2EError("That is not this account's recovery phrase.", "bad_phrase");
+    return keys;
+  }
+
+  async enableBackup(phrase) {
+    const keys = await this.phraseKeys(phrase);
+    const listed = this.device.checkDeviceList(this.userId, await api("GET", `/users/${this.userId}/device-list`));
+    if (!listed.devices[this.device.deviceId]) {
+      throw new E2EError("This browser is not on your signed device list, so it cannot vouch for a backup: restore it from your backup instead.", "not_listed");
+    }
+    await api("PUT", "/users/@me/e2e-backup", backup.seal(keys.backupKey, this.userId, this.device.identitySeed));
+    const wire = signDeviceList(
+      buildPayload(this.userId, listed.version + 1, listed.devices, keys.recoveryPub), this.device.deviceId, this.device.identitySeed,
+    );
+    await api("PUT", "/users/@me/device-list", wire);
+    this.device.checkDeviceList(this.userId, wire);
+    await this.save();
+  }
+
+  async restoreBackup(phrase) {
+    const keys = await this.phraseKeys(phrase);
+    let sealed;
+    try {
+      sealed = await api("GET", "/users/@me/e2e-backup");
+    } catch (e) {
+      if (e.status === 404) throw new E2EError("This account has no key backup.", "no_backup");
+      throw e;
+    }
+    const seed = backup.open(keys.backupKey, this.userId, sealed);
+    const device = LocalDevice.create(this.userId, 20, seed);
+    const out = await api("POST", "/users/@me/devices", device.registration("browser (restored)"));
+    device.deviceId = out.id;
+    let previous = null;
+    try {
+      previous = parseDeviceList(await api("GET", `/users/${this.userId}/device-list`));
+    } catch (e) {
+      if (e.status !== 404) throw e;
+    }
+    const payload = buildPayload(this.userId, (previous ? previous.version : 0) + 1, { [device.deviceId]: device.identityPub }, keys.recoveryPub);
+    const wire = signDeviceList(payload, "recovery", keys.recoverySeed);
+    await api("PUT", "/users/@me/device-list", wire);
+    for (const [uid, pin] of Object.entries(this.device.pins)) if (uid !== this.userId) device.pins[uid] = pin;
+    device.pins[this.userId] = parseDeviceList(wire);
+    // The old devices on the list are retired (as the Python client does). The device this
+    // page registered before the restore is not on the list, so nobody encrypts for it; it is
+    // left registered because the node ties this sign-in session to it (revoking it would
+    // sign this browser out).
+    const retired = new Set(Object.keys(previous ? previous.devices : {}));
+    this.state.replaced = [...(this.state.replaced || []), this.device.deviceId];
+    this.device = device;
+    await this.save();
+    for (const old of retired) {
+      if (old === device.deviceId) continue;
+      try {
+        await api("DELETE", `/users/@me/devices/${old}`);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+    }
+    this.warning.hidden = true;
+    await this.refreshLists();
+    await this.catchUp();
   }
 
   attachmentView(a) {

@@ -19,8 +19,8 @@ export class LocalDevice {
     Object.assign(this, s);
   }
 
-  static create(userId, prekeys = 20) {
-    const [seed, pub] = c.ed25519Keypair();
+  static create(userId, prekeys = 20, identitySeed = null) {
+    const [seed, pub] = identitySeed ? c.ed25519Keypair(identitySeed) : c.ed25519Keypair();
     const dev = new LocalDevice({
       userId: String(userId), deviceId: "", identitySeed: seed, identityPub: pub,
       spks: new Map([[1, c.x25519Keypair()[0]]]), opks: new Map(), nextKeyId: 2,
