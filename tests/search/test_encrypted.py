@@ -49,6 +49,12 @@ def index_table_text() -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+@pytest.fixture
+def legacy_dms(monkeypatch):
+    """DM rows as the node stored them before E2E existed (the send path refuses plaintext now)."""
+    monkeypatch.setattr(messages, "refuse_plaintext_dm", lambda user, channel_id: None)
+
+
 def encrypted_world(world, send):
     dm, _ = dms.check_open_dm(world.bob, world.alice.id)
     group = dms.check_create_group_dm(world.alice, [str(world.bob.id), str(world.carol.id)])
@@ -61,7 +67,7 @@ def encrypted_world(world, send):
     return dm, group, sent
 
 
-def test_direct_messages_never_reach_an_engine(world, send, written, find):
+def test_direct_messages_never_reach_an_engine(world, send, written, find, legacy_dms):
     dm, group, sent = encrypted_world(world, send)
     public = send(world.bob, world.general, f"public {MARKER} talk")
     for message in sent:  # edits and pins too
@@ -86,7 +92,7 @@ def test_direct_messages_never_reach_an_engine(world, send, written, find):
     assert [g[0]["id"] for g in find(world.alice, MARKER)["messages"]] == [str(public.id)]
 
 
-def test_reindex_skips_direct_messages_and_encrypted_channels(world, send, written):
+def test_reindex_skips_direct_messages_and_encrypted_channels(world, send, written, legacy_dms):
     _, _, sent = encrypted_world(world, send)
     public = send(world.bob, world.general, f"public {MARKER} talk")
     private = send(world.alice, world.secret, f"sealed {MARKER} note")
@@ -128,7 +134,7 @@ def test_channel_types_and_the_encrypted_flag(world):
     assert indexing.is_encrypted(thread)
 
 
-def test_the_migration_purges_direct_messages_indexed_before(world, send):
+def test_the_migration_purges_direct_messages_indexed_before(world, send, legacy_dms):
     """Before this gate, a DM's text was indexed; migration 0006 removes such documents."""
     from importlib import import_module
 
