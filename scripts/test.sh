@@ -30,8 +30,9 @@ fi
 scripts/setup.sh
 echo "== migrations match the models"
 UNITED_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check --dry-run
-# Two workers by default: much of the suite waits on sockets and child processes.
-workers=${PYTEST_WORKERS:-2}
+# Four workers by default on two cores: much of the suite waits on sockets, child processes
+# and browsers (a two-worker run kept the CPUs only half busy).
+workers=${PYTEST_WORKERS:-4}
 echo "== suite on the embedded default (SQLite, in-process layer), $workers workers"
 .venv/bin/python -m pytest -n "$workers" --durations=15 "$@"
 echo "== suite on PostgreSQL + Redis (production mode), $workers workers"
