@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ _NODE_ENV_KEYS = {
     "UNITED_EMBEDDED_RUNNER",
 }
 _templates: dict[str, str] = {}
+_templates_lock = threading.RLock()  # fixtures start several nodes from threads
 
 
 def _migrate(env: dict[str, str]) -> None:
@@ -58,6 +60,11 @@ def _migrate(env: dict[str, str]) -> None:
 
 def migrated_template() -> str:
     """This process's migrated template: a SQLite file path, or a PostgreSQL database name."""
+    with _templates_lock:
+        return _migrated_template()
+
+
+def _migrated_template() -> str:
     key = "pg" if services_mode() else "sqlite"
     if key in _templates:
         return _templates[key]
@@ -95,11 +102,12 @@ class Node:
             PYTHONUNBUFFERED="1",
         )
         if services_mode():
-            env["DATABASE_URL"] = create_database(
-                int(os.environ["UNITED_TEST_PG_PORT"]),
-                f"node_{name}_{port}",
-                template=migrated_template(),
-            )
+            with _templates_lock:  # one CREATE DATABASE at a time from this process
+                env["DATABASE_URL"] = create_database(
+                    int(os.environ["UNITED_TEST_PG_PORT"]),
+                    f"node_{name}_{port}",
+                    template=migrated_template(),
+                )
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"
             env["UNITED_HTTPS"] = "false"  # loopback tests speak plain HTTP

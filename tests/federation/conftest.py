@@ -96,7 +96,7 @@ class FedNode:
             text += path.read_text(errors="replace")
         return text[-20000:]
 
-    def wait_for(self, what: Callable[[], bool], timeout: float = 60, message: str = "") -> None:
+    def wait_for(self, what: Callable[[], bool], timeout: float = 120, message: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if what():

@@ -204,7 +204,7 @@ def test_three_nodes_converge_on_one_history(nodes):
             )
         )
     a_msg, b_msg, c_msg = sent
-    wait_same(cid, (a, b, c), lambda h: len(h) >= 3, 90, "3 messages")
+    wait_same(cid, (a, b, c), lambda h: len(h) >= 3, 150, "3 messages")
     assert b.sql(
         "SELECT state FROM federation_messagedelivery WHERE message_id = ?", (int(b_msg),)
     ) == [("delivered",)]
@@ -248,7 +248,7 @@ def test_three_nodes_converge_on_one_history(nodes):
         return all([bool(p) for (p,) in r] == [True] for r in rows)
 
     # The pin is announced after the reactions above, so it may still be in flight.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not pinned_everywhere() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert pinned_everywhere()
@@ -256,7 +256,7 @@ def test_three_nodes_converge_on_one_history(nodes):
         reply_ref = fed.sql("SELECT reference_id FROM messaging_message WHERE content = 'a reply'")
         assert reply_ref == [(int(a_msg),)]
     # Search on a member's home node covers what it holds of the remote guild (issue 10).
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     with client(b, "bob") as bob:
         while True:
             found = bob.get(f"/api/v1/guilds/{gid}/messages/search", params={"content": "ahoy"})
@@ -310,7 +310,7 @@ def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
         lambda: b.sql(
             "SELECT state, detail FROM federation_messagedelivery WHERE state = 'failed'"
         ),
-        60,
+        120,
         "the host's Reject",
     )
     ((state, detail),) = b.sql(
@@ -376,7 +376,7 @@ def test_a_node_offline_back_fills_exactly(nodes):
         b.start_worker()
     with client(b, "bob") as bob:
         assert bob.post(f"/api/v1/federation/guilds/{gid}/sync").status_code == 202
-    wait_same(cid, (a, b), lambda h: len(h) == 7, 90, "B back-filled")
+    wait_same(cid, (a, b), lambda h: len(h) == 7, 150, "B back-filled")
     assert len(history(b, cid)) == len(history(a, cid)) == 7
     ids_b = [h[0] for h in history(b, cid)]
     assert len(ids_b) == len(set(ids_b))
@@ -413,7 +413,7 @@ def test_a_ban_on_the_host_holds_on_every_node(nodes):
                 "WHERE u.username = 'carol'"
             )
         ),
-        60,
+        120,
         "carol removed from the replica",
     )
     with client(c, "carol") as carol:
@@ -428,7 +428,7 @@ def test_a_ban_on_the_host_holds_on_every_node(nodes):
             c.sql("SELECT state, detail FROM federation_remotejoin ORDER BY created_at DESC")[0][0]
             == "rejected"
         ),
-        60,
+        120,
         "the host's Reject of the rejoin",
     )
     detail = c.sql("SELECT detail FROM federation_remotejoin ORDER BY created_at DESC")[0][0]
@@ -655,7 +655,7 @@ def test_a_fediverse_actor_follows_the_announcement_channel_and_replies(nodes):
                 "JOIN accounts_user u ON u.id = m.author_id WHERE t.parent_id = ?",
                 (news,),
             ),
-            60,
+            120,
             "the reply in the linked thread",
         )
         ((content, author, kind, parent),) = a.sql(
@@ -726,7 +726,7 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
                 )
                 == [(f"dave@{b.domain}",)]
             ),
-            60,
+            120,
             "dave's message on A",
         )
         b.wait_for(
@@ -738,7 +738,7 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
                 )
                 == [("delivered",)]
             ),
-            60,
+            120,
             "delivered",
         )
         page.reload()
