@@ -22,6 +22,20 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"UNITED mode: {settings.UNITED_MODE} ({settings.DATABASES['default']['ENGINE']})"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL + Redis pass re-runs what the mode can change. Tests marked
+    `mode_independent` (test vectors, pure functions, subprocesses with their own environment)
+    would only repeat the embedded pass, so that pass alone runs them."""
+    if settings.UNITED_MODE != "production":
+        return
+    keep = [item for item in items if item.get_closest_marker("mode_independent") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(
+            items=[item for item in items if item.get_closest_marker("mode_independent")]
+        )
+        items[:] = keep
+
+
 @pytest.fixture
 def node_factory(tmp_path: Path) -> Iterator:
     """Start real nodes (child processes) on loopback; all are stopped after the test."""

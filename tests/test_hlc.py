@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from united.hlc import MAX_DRIFT_MS, ClockDriftError, HybridLogicalClock, Stamp
 
+pytestmark = pytest.mark.mode_independent
+
 
 class Wall:
     def __init__(self, ms: int) -> None:

@@ -4,6 +4,7 @@ import multiprocessing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from united.ids import (
     snowflake_at,
     snowflake_time,
 )
+
+pytestmark = pytest.mark.mode_independent
 
 
 class SteppedClock:

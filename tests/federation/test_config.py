@@ -6,6 +6,8 @@ import pytest
 
 from united.config import ConfigError, load
 
+pytestmark = pytest.mark.mode_independent
+
 
 def test_defaults_are_https_and_no_private_addresses(tmp_path):
     config = load({"UNITED_DATA_DIR": str(tmp_path)})

@@ -11,6 +11,8 @@ import pytest
 from federation import http
 from tests.federation.fixtures import Recorder
 
+pytestmark = pytest.mark.mode_independent
+
 
 @pytest.fixture
 def server():

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from federation import rfc9421
 from federation.signatures import SignatureError
 
+pytestmark = pytest.mark.mode_independent
+
 VECTORS = Path("/work/shared/vectors")
 RFC = json.loads((VECTORS / "http-signatures-rfc9421/cases.json").read_text())
 MASTODON = json.loads((VECTORS / "http-signatures-mastodon/cases.json").read_text())

@@ -22,6 +22,8 @@ from federation.signatures import (
     verify_signature,
 )
 
+pytestmark = pytest.mark.mode_independent
+
 VECTORS = Path("/work/shared/vectors")
 CAVAGE = json.loads((VECTORS / "http-signatures-cavage/cases.json").read_text())
 MASTODON = json.loads((VECTORS / "http-signatures-mastodon/cases.json").read_text())

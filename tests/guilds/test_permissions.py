@@ -10,6 +10,8 @@ from guilds import permissions as perms
 from guilds.permissions import ALL, OVERWRITE_MEMBER, OVERWRITE_ROLE, Overwrite
 from guilds.permissions import Permissions as P
 
+pytestmark = pytest.mark.mode_independent
+
 GUILD = 1000
 OWNER = 1
 ME = 2

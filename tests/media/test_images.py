@@ -13,6 +13,8 @@ from media import images
 from media.models import Kind
 from tests.media.helpers import mp4_bytes
 
+pytestmark = pytest.mark.mode_independent
+
 VECTORS = Path("/work/shared/vectors/blurhash")
 
 

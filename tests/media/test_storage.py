@@ -8,7 +8,7 @@ import pytest
 from media.models import blob_key
 from media.storage import blob_store
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = [pytest.mark.mode_independent, pytest.mark.usefixtures("backend")]
 
 
 def test_put_get_exists_delete_list(backend):

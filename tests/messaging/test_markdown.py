@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from messaging.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, SAFE_SCHEMES, find_links, render
 
+pytestmark = pytest.mark.mode_independent
+
 
 @pytest.mark.parametrize(
     ("source", "html"),

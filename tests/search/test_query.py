@@ -8,6 +8,8 @@ from messaging.search.query import parse
 from messaging.search.text import has_kinds, snippet
 from united.errors import Invalid
 
+pytestmark = pytest.mark.mode_independent
+
 
 def test_operators_and_free_text():
     parsed = parse('deploy from:bob from:"Bob Smith" in:#ops has:link mentions:<@42> pinned:true')

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
+
 from united.bodies import COALESCE, IN_MEMORY, SpoolingQueue
+
+pytestmark = pytest.mark.mode_independent
 
 
 def drain(queue: SpoolingQueue) -> list[dict]:

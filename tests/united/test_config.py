@@ -9,6 +9,8 @@ import pytest
 
 from united.config import VARIABLES, ConfigError, load
 
+pytestmark = pytest.mark.mode_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
