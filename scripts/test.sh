@@ -32,8 +32,10 @@ echo "== migrations match the models"
 UNITED_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check --dry-run
 # Four workers by default on two cores: much of the suite waits on sockets, child processes
 # and browsers (a two-worker run kept the CPUs only half busy).
+# `loadgroup` keeps each module that shares live nodes or a browser (xdist_group) on one
+# worker, so its module fixtures start once.
 workers=${PYTEST_WORKERS:-4}
 echo "== suite on the embedded default (SQLite, in-process layer), $workers workers"
-.venv/bin/python -m pytest -n "$workers" --durations=15 "$@"
+.venv/bin/python -m pytest -n "$workers" --dist loadgroup --durations=15 "$@"
 echo "== suite on PostgreSQL + Redis (production mode), $workers workers"
-.venv/bin/python -m pytest -n "$workers" --durations=15 --ds=tests.settings_services "$@"
+.venv/bin/python -m pytest -n "$workers" --dist loadgroup --durations=15 --ds=tests.settings_services "$@"

@@ -1,88 +1,32 @@
 """Real UNITED nodes for live tests: a migrated database + daphne in child processes.
 
-A node gets its own data directory and port. Migrating takes seconds of CPU, so each test
-process migrates once into a template (a SQLite file, or a PostgreSQL template database) and
-every node starts from a copy of it; migrations themselves are exercised by the suite's own
-test database and by `makemigrations --check`. In the PostgreSQL + Redis run of the suite
-(`UNITED_TEST_PG_PORT` set) it also gets its own database in the test PostgreSQL and the
-test Redis; otherwise it runs the embedded default. `add_process()` starts another web
+A node gets its own data directory and port, and a database copied from the suite's migrated
+template (tests/templates.py: migrating costs seconds of CPU). In the PostgreSQL + Redis run
+of the suite (`UNITED_TEST_PG_PORT` set) that database lives in the test PostgreSQL and the
+node uses the test Redis; otherwise it runs the embedded default. `add_process()` starts another web
 process of the same node (same database and Redis), which only makes sense in production mode.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import select
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.services import ServiceUnavailable, create_database, free_port, wait_for_port
+from tests import templates
+from tests.services import ServiceUnavailable, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def services_mode() -> bool:
     return bool(os.environ.get("UNITED_TEST_PG_PORT"))
-
-
-_NODE_ENV_KEYS = {
-    "DJANGO_SETTINGS_MODULE",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "UNITED_MODE",
-    "UNITED_DATA_DIR",
-    "PORT",
-    "FEDERATION_DOMAIN",
-    "UNITED_EMBEDDED_RUNNER",
-}
-_templates: dict[str, str] = {}
-_templates_lock = threading.RLock()  # fixtures start several nodes from threads
-
-
-def _migrate(env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise ServiceUnavailable(f"migrate failed for the node template:\n{result.stderr}")
-
-
-def migrated_template() -> str:
-    """This process's migrated template: a SQLite file path, or a PostgreSQL database name."""
-    with _templates_lock:
-        return _migrated_template()
-
-
-def _migrated_template() -> str:
-    key = "pg" if services_mode() else "sqlite"
-    if key in _templates:
-        return _templates[key]
-    env = {k: v for k, v in os.environ.items() if k not in _NODE_ENV_KEYS}
-    env["DJANGO_SETTINGS_MODULE"] = "united.settings"
-    data = Path(tempfile.mkdtemp(prefix="united-node-template-"))
-    env["UNITED_DATA_DIR"] = str(data)
-    if services_mode():
-        name = f"node_template_{os.getpid()}"
-        env["DATABASE_URL"] = create_database(int(os.environ["UNITED_TEST_PG_PORT"]), name)
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-        env["UNITED_SECRET_KEY"] = "node-template-secret-key-0123456789abcdef"
-        _migrate(env)
-        _templates[key] = name
-    else:
-        _migrate(env)
-        _templates[key] = str(data / "united.sqlite3")
-    return _templates[key]
 
 
 class Node:
@@ -93,7 +37,7 @@ class Node:
         self.procs: list[subprocess.Popen] = []
         self.ports: list[int] = []
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in _NODE_ENV_KEYS}
+        env = {k: v for k, v in os.environ.items() if k not in templates.NODE_ENV_KEYS}
         env.update(
             UNITED_DATA_DIR=str(directory / "data"),
             PORT=str(port),
@@ -102,18 +46,16 @@ class Node:
             PYTHONUNBUFFERED="1",
         )
         if services_mode():
-            with _templates_lock:  # one CREATE DATABASE at a time from this process
-                env["DATABASE_URL"] = create_database(
-                    int(os.environ["UNITED_TEST_PG_PORT"]),
-                    f"node_{name}_{port}",
-                    template=migrated_template(),
-                )
+            env["DATABASE_URL"] = templates.create_pg_copy(f"node_{name}_{port}")
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"
             env["UNITED_HTTPS"] = "false"  # loopback tests speak plain HTTP
         env.update(extra_env or {})
         self.env = env
         self._first_port = port
+        self._runner: subprocess.Popen[bytes] | None = None
+        self._runner_env: dict[str, str] = {}
+        self._runner_lock = threading.Lock()
 
     @property
     def production(self) -> bool:
@@ -136,16 +78,57 @@ class Node:
             timeout=timeout,
         )
 
-    def python(self, code: str) -> str:
-        """Run Python inside the node's Django (a separate process); returns its stdout."""
-        return self.manage("shell", "--no-imports", "-v", "0", "-c", code).stdout.strip()
+    def python(self, code: str, timeout: float = 120) -> str:
+        """Run Python inside the node's Django (a separate, long-lived process: see
+        tests/noderunner.py); returns its stdout. A snippet that raises fails the test with
+        the snippet's traceback."""
+        with self._runner_lock:
+            runner = self._runner
+            if runner is None or runner.poll() is not None or self._runner_env != self.env:
+                self._stop_runner()
+                runner = self._runner = subprocess.Popen(
+                    [sys.executable, "-m", "tests.noderunner"],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=open(self.directory / "runner.log", "ab"),  # noqa: SIM115
+                )
+                self._runner_env = dict(self.env)
+            assert runner.stdin is not None and runner.stdout is not None
+            data = code.encode()
+            runner.stdin.write(f"{len(data)}\n".encode() + data)
+            runner.stdin.flush()
+            if not select.select([runner.stdout], [], [], timeout)[0]:
+                self._stop_runner()
+                raise AssertionError(f"node {self.name}: snippet still running after {timeout}s")
+            header = runner.stdout.readline()
+            if not header:
+                log = (self.directory / "runner.log").read_text(errors="replace")
+                self._runner = None
+                raise AssertionError(f"node {self.name}: the Python runner died:\n{log[-5000:]}")
+            status, length = (int(x) for x in header.split())
+            out = runner.stdout.read(length).decode()
+        if status:
+            raise AssertionError(f"node {self.name}: snippet failed:\n{code}\n{out}")
+        return out.strip()
+
+    def _stop_runner(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None and runner.poll() is None:
+            runner.stdin.close()  # type: ignore[union-attr]
+            try:
+                runner.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait()
 
     def start(self) -> Node:
         if not self.production:
             data = Path(self.env["UNITED_DATA_DIR"])
             data.mkdir(parents=True, exist_ok=True)
             if not (data / "united.sqlite3").exists():
-                shutil.copyfile(migrated_template(), data / "united.sqlite3")
+                templates.copy_sqlite(data / "united.sqlite3")
         self.add_process(self._first_port)
         return self
 
@@ -208,6 +191,8 @@ class Node:
         self.python(code)
 
     def stop(self) -> None:
+        with self._runner_lock:
+            self._stop_runner()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()

@@ -135,7 +135,7 @@ def start_postgres(base: Path | None = None) -> Server:
             "-c",
             "full_page_writes=off",
             "-c",
-            "max_connections=200",
+            "max_connections=500",
         ],
         stdout=logfile,
         stderr=subprocess.STDOUT,

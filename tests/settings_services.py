@@ -13,17 +13,24 @@ from tests import services
 
 _base = tempfile.mkdtemp(prefix="united-test-services-")
 os.chmod(_base, 0o755)
-_pg = services.start_postgres()
+if os.environ.get("UNITED_TEST_SHARED_PG_URL"):
+    # An xdist worker: the controller that spawned it started PostgreSQL; sharing it lets
+    # every worker copy one migrated template (tests/templates.py). Redis stays per process,
+    # so rate limits, caches and channel groups of parallel tests never meet.
+    _pg_url = os.environ["UNITED_TEST_SHARED_PG_URL"]
+else:
+    _pg = services.start_postgres()
+    atexit.register(_pg.stop)
+    _pg_url = os.environ["UNITED_TEST_SHARED_PG_URL"] = _pg.url
 _redis = services.start_redis()
-atexit.register(_pg.stop)
 atexit.register(_redis.stop)
 
-os.environ["DATABASE_URL"] = _pg.url
+os.environ["DATABASE_URL"] = _pg_url
 os.environ["REDIS_URL"] = _redis.url
 os.environ["UNITED_MODE"] = "production"
 os.environ.setdefault("UNITED_SECRET_KEY", "test-secret-key-for-the-services-run-0123456789")
 os.environ.setdefault("FEDERATION_DOMAIN", "test.united.invalid")
 os.environ.setdefault("UNITED_DATA_DIR", _base)
-os.environ["UNITED_TEST_PG_PORT"] = str(_pg.port)
+os.environ["UNITED_TEST_PG_PORT"] = _pg_url.rsplit(":", 1)[1].split("/")[0]
 
 from united.settings import *  # noqa: E402, F403

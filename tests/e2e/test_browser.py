@@ -21,7 +21,10 @@ from united_client.e2e.safety import account_key, safety_number
 playwright = pytest.importorskip("playwright.sync_api")
 # Everything it checks happens in the browser and the Python client; the node's database
 # paths are covered in both modes by test_server.py. Run once to keep CI inside its budget.
-pytestmark = pytest.mark.skipif(services_mode(), reason="browser E2E runs in the embedded mode")
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(services_mode(), reason="browser E2E runs in the embedded mode"),
+]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

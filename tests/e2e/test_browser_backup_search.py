@@ -24,7 +24,10 @@ from united_client.e2e.client import E2EClient, httpx_transport
 from united_client.e2e.devicelist import parse
 
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(services_mode(), reason="browser E2E runs in the embedded mode")
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(services_mode(), reason="browser E2E runs in the embedded mode"),
+]
 
 TERM = "quokka"  # only ever inside an encrypted message and the browser's search box
 

@@ -19,7 +19,7 @@ from tests.nodes import Node, login, services_mode
 
 # Three nodes migrate and start in the first test's setup: on a busy machine that alone can
 # take minutes, so this module gets more than the suite's default timeout.
-pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("guilds_live"), pytest.mark.timeout(900)]
 PASSWORD = "correct horse battery staple"
 
 

@@ -14,6 +14,7 @@ from tests.services import free_port, wait_for_port
 
 playwright = pytest.importorskip("playwright.sync_api")
 
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("voice_browser")]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

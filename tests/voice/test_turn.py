@@ -20,6 +20,7 @@ from voice.models import VoiceState
 
 pytestmark = [
     pytest.mark.django_db,
+    pytest.mark.xdist_group("voice_turn"),
     pytest.mark.skipif(not shutil.which("turnserver"), reason="coturn (turnserver) not installed"),
 ]
 SECRET = "loopback-test-secret"

@@ -17,6 +17,7 @@ from tests.nodes import ROOT
 
 playwright = pytest.importorskip("playwright.sync_api")
 
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser")]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
