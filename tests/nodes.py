@@ -154,14 +154,14 @@ class Node:
         self.procs.append(proc)
         self.ports.append(port)
         try:
-            wait_for_port(port, 60, proc)
+            wait_for_port(port, 120, proc)
             self._wait_ready(f"http://127.0.0.1:{port}")
         except ServiceUnavailable:
             raise ServiceUnavailable(f"node {self.name} did not start:\n{self.log(port)}") from None
         return f"http://127.0.0.1:{port}"
 
     def _wait_ready(self, url: str) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:

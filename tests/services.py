@@ -142,7 +142,7 @@ def start_postgres(base: Path | None = None) -> Server:
         **demote,
     )
     try:
-        wait_for_port(port, 30, proc)
+        wait_for_port(port, 60, proc)
         _wait_pg_ready(port)
     except ServiceUnavailable as exc:
         proc.kill()
@@ -153,7 +153,7 @@ def start_postgres(base: Path | None = None) -> Server:
 def _wait_pg_ready(port: int) -> None:
     import psycopg
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             with psycopg.connect(
@@ -210,7 +210,7 @@ def start_redis(base: Path | None = None, port: int | None = None) -> Server:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port, 15, proc)
+        wait_for_port(port, 60, proc)
     except ServiceUnavailable as exc:
         proc.kill()
         text = log.read_text() if log.exists() else ""

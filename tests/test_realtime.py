@@ -15,9 +15,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.nodes import login, services_mode
+from tests.nodes import Node, login, services_mode
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("realtime")]
 
 
 async def recv(ws, timeout: float = 10) -> dict:
@@ -32,13 +32,14 @@ def ws_url(http_url: str) -> str:
     return http_url.replace("http://", "ws://") + "/gateway"
 
 
-@pytest.fixture
-def node(node_factory):
-    node = node_factory("rt")
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    node = Node("rt", tmp_path_factory.mktemp("rt")).start()
     node.create_user("alice", "correct horse battery staple")
     if services_mode():
         node.add_process()  # a second web process of the same node
-    return node
+    yield node
+    node.stop()
 
 
 async def test_event_published_by_one_request_reaches_a_websocket(node):
