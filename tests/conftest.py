@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,8 @@ def node_factory(tmp_path: Path) -> Iterator:
         return node.start()
 
     yield start
-    for node in nodes:
-        node.stop()
+    with ThreadPoolExecutor(max(len(nodes), 1)) as pool:  # stopping is mostly waiting
+        list(pool.map(Node.stop, nodes))
 
 
 @pytest.fixture

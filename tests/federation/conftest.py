@@ -127,5 +127,5 @@ def fed_node(node_factory: Callable[..., Node], tmp_path: Path) -> Iterator[Call
 
     start.many = start_many  # type: ignore[attr-defined]
     yield start
-    for fed in started:
-        fed.stop_worker()
+    with ThreadPoolExecutor(max(len(started), 1)) as pool:  # stopping is mostly waiting
+        list(pool.map(FedNode.stop_worker, started))
