@@ -163,6 +163,12 @@ class LocalDevice:
                 ok.append(bundle)
         return ok, warnings
 
+    def home_id(self, user_id: str) -> str:
+        """The user id a message binds: the one in the account's signed device list (their
+        home node's id; the same as ours for a local account)."""
+        pinned = self.pins.get(str(user_id))
+        return pinned.user_id if pinned is not None else str(user_id)
+
     # --- sessions -----------------------------------------------------------------------
     def has_session(self, device_id: str) -> bool:
         return bool(self.sessions.get(str(device_id)))
@@ -208,7 +214,7 @@ class LocalDevice:
             if not rows:
                 raise E2EError(f"No session with device {device_id}.", "no_session")
             session = rows[0]
-            ad = session.ad + context(channel_id, me, (str(user_id), str(device_id)))
+            ad = session.ad + context(channel_id, me, (self.home_id(user_id), str(device_id)))
             header, ciphertext = session.ratchet.encrypt(plaintext, ad)
             copies.append(
                 {
@@ -245,7 +251,8 @@ class LocalDevice:
             ciphertext = c.unb64(copy["ciphertext"])
         except (KeyError, ValueError):
             raise DecryptError("Malformed ciphertext.", "malformed") from None
-        ctx = context(channel_id, sender, (self.user_id, self.device_id))
+        bound = (self.home_id(sender[0]), sender[1])
+        ctx = context(channel_id, bound, (self.user_id, self.device_id))
         pinned = self.pins.get(sender[0])
         if copy.get("x3dh"):
             session, plaintext, new = self._open_prekey_message(
