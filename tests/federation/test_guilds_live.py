@@ -826,4 +826,29 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
         )
         page.reload()
         page.wait_for_selector("[data-delivery='delivered']")
+        # An E2E DM with a member of another node from B's web client: dave opens it by
+        # alice's handle and his browser encrypts; alice (Python client on A) reads, answers.
+        with client(a, "alice") as ah:
+            alice = e2e_client(ah)
+            page.goto(f"{b.url}/app/dms/")
+            page.fill("#dm-handle", "nobody@" + a.domain)
+            page.click("[data-dm-handle-form] button[type=submit]")
+            page.wait_for_selector("#dm-handle-error")  # a clear refusal, no conversation
+            page.fill("#dm-handle", f"alice@{a.domain}")
+            page.click("[data-dm-handle-form] button[type=submit]")
+            page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+            dm_id = page.get_attribute("[data-e2e-pane]", "data-channel-id")
+            assert f"alice@{a.domain}" in page.inner_text("#channel-title")
+            page.fill("#composer-input", "from dave's browser to alice on A")
+            page.keyboard.press("Enter")
+            a.wait_for(
+                lambda: a.sql("SELECT 1 FROM e2e_envelope WHERE channel_id = ?", (int(dm_id),)),
+                90,
+                "dave's envelope on A",
+            )
+            assert alice.read(dm_id) == ["from dave's browser to alice on A"]
+            (dm,) = [d for d in ah.get("/api/v1/users/@me/channels").json() if d["id"] == dm_id]
+            dave_on_a = next(u["id"] for u in dm["recipients"] if u["username"] != "alice")
+            alice.send(dm_id, [dave_on_a], "alice answers the browser")
+            page.wait_for_selector("[data-message]:has-text('alice answers the browser')")
         browser.close()
