@@ -147,7 +147,7 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
     from federation import e2e_relay
 
     checked, far = e2e_relay.split_copies(channel, checked)
-    e2e_relay.check_remote_copies(user, far)
+    e2e_relay.check_remote_copies(channel, user, far)
     devices = {d.pk: d for d in Device.objects.filter(pk__in=wanted)}
     for n, item in enumerate(checked):
         target = devices.get(item["device_id"])

@@ -280,12 +280,22 @@ def split_copies(
     return local, far
 
 
-def check_remote_copies(sender: User, far: dict[int, list[dict[str, Any]]]) -> None:
+def check_remote_copies(
+    channel: Channel, sender: User, far: dict[int, list[dict[str, Any]]]
+) -> None:
     for user_id, copies in far.items():
         shadow = User.objects.get(id=user_id)
         found = identity(shadow)
         if found is None or policy.refusal(found.domain):
             raise Forbidden(f"This node does not federate with {found.domain if found else '?'}")
+        if channel.id != dm_channel_id(people.actor_uri(sender), found.actor_uri):
+            # A DM opened before cross-node DMs existed (or a group DM): the other node
+            # cannot know it. Opening the DM again gives the shared one.
+            raise Invalid(
+                f"This conversation cannot reach {found.domain}: open the DM with "
+                f"{shadow.username} again",
+                errors={"channel_id": ["Not a cross-node DM."]},
+            )
         known = listed_devices(shadow)
         if any(c["device_id"] not in known for c in copies):
             device_list(sender, shadow)  # maybe they added a device since

@@ -14,7 +14,7 @@ from e2e.models import Envelope, EnvelopeCopy, SignedDeviceList
 from federation import e2e_relay, handlers, policy
 from federation.guildwire import group_uri
 from federation.models import Activity, InboxItem, RemoteNode, RemoteUser
-from guilds.models import Channel
+from guilds.models import Channel, ChannelType
 from guilds.services.guilds import do_create_guild
 from guilds.services.invites import check_create_invite
 from tests.e2e.conftest import transport
@@ -240,6 +240,12 @@ def test_bobs_node_refuses_what_it_cannot_relay(client, world):
         "POST", "/api/v1/users/@me/channels", {"recipients": [str(shadow.id)]}
     )
     assert status == 400 and "other nodes" in str(body)
+    # A DM made before cross-node DMs existed (a node-local id): the other node cannot know it.
+    legacy = Channel.objects.create(type=ChannelType.DM, name="")
+    legacy.recipients.set([world["bob"], shadow])
+    old = bob_client.device.encrypt(str(legacy.id), [(str(shadow.id), EVE_DEVICE)], {"c": "z"})
+    status, body = bob_client.http("POST", f"/api/v1/channels/{legacy.id}/envelopes", old)
+    assert status == 400 and "open the DM with eve@remote.example again" in body["message"]
     # A blocked node: nothing more is sent to it, and its relays are refused at the door.
     policy.do_block_node(RemoteNode.objects.get(domain="remote.example"), "spam")
     good = bob_client.device.encrypt(cid, [(str(shadow.id), EVE_DEVICE)], {"content": "y"})
