@@ -432,7 +432,7 @@ def test_b_and_c_exchange_an_e2e_dm_and_no_database_holds_its_plaintext(nodes):
     # No node's database holds either plaintext (the scanner does find what is stored).
     for fed in (a, b, c):
         assert plaintext_anywhere(fed, [there, back]) == [], fed.node.name
-    assert plaintext_anywhere(a, ["ahoy from A"]), "the scan must see stored text"
+    assert plaintext_anywhere(b, [f"carol@{c.domain}"]), "the scan must see stored text"
 
 
 def test_a_node_offline_back_fills_exactly(nodes):
@@ -478,6 +478,31 @@ def test_a_node_offline_back_fills_exactly(nodes):
     )
     wait_same(cid, (a, b, c), lambda h: len(h) == 7, 30, "still the same")
     assert len(history(b, cid)) == 7
+
+
+def test_a_mention_by_handle_reaches_the_home_node_of_the_mentioned(nodes):
+    """bob (B) writes `@carol@C` in A's guild: A and C resolve the handle to their own row
+    for carol, so C records the mention for her (unread mention count)."""
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    _, cid, _ = ids(a)
+    mid = int(send(b, "bob", cid, f"@carol@{c.domain} the harbour is yours"))
+
+    def mentioned(fed: FedNode) -> list[tuple]:
+        return fed.sql(
+            "SELECT u.username FROM messaging_message_mentions mm "
+            "JOIN accounts_user u ON u.id = mm.user_id WHERE mm.message_id = ?",
+            (mid,),
+        )
+
+    c.wait_for(lambda: mentioned(c) == [("carol",)], 90, "the mention on carol's node")
+    assert mentioned(a) == [(f"carol@{c.domain}",)]
+    count = c.python(
+        "from accounts.models import User\nfrom guilds.models import Channel\n"
+        "from messaging.services.readstates import read_states\n"
+        f"(s,) = read_states(User.objects.get(username='carol'), [Channel.objects.get(id={cid})])\n"
+        "print(s['mention_count'])"
+    )
+    assert int(count.strip().splitlines()[-1]) >= 1  # what her sidebar badge and READY show
 
 
 def test_a_ban_on_the_host_holds_on_every_node(nodes):
