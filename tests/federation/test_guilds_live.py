@@ -367,6 +367,15 @@ def e2e_client(http: httpx.Client):
     return client
 
 
+def sending(sender, fed: FedNode, channel_id: str, to: str, text: str) -> None:
+    from united_client.e2e.errors import E2EError
+
+    try:
+        sender.send(channel_id, [to], text)
+    except E2EError as exc:
+        raise AssertionError(f"{exc}\n--- node {fed.node.name}:\n{fed.logs()}") from None
+
+
 def plaintext_anywhere(fed: FedNode, needles: list[str]) -> list[str]:
     """Every (table, needle) where a needle appears in any text, bytes or JSON column."""
     if fed.node.production:
@@ -405,7 +414,7 @@ def test_b_and_c_exchange_an_e2e_dm_and_no_database_holds_its_plaintext(nodes):
         assert opened.status_code == 200, opened.text
         dm = opened.json()
         carol_on_b = next(u for u in dm["recipients"] if u["username"] == f"carol@{c.domain}")
-        bob.send(dm["id"], [carol_on_b["id"]], there)
+        sending(bob, b, dm["id"], carol_on_b["id"], there)
         c.wait_for(
             lambda: c.sql("SELECT 1 FROM e2e_envelope WHERE channel_id = ?", (int(dm["id"]),)),
             90,
@@ -415,7 +424,7 @@ def test_b_and_c_exchange_an_e2e_dm_and_no_database_holds_its_plaintext(nodes):
         (mine,) = [d for d in ch.get("/api/v1/users/@me/channels").json() if d["id"] == dm["id"]]
         bob_on_c = next(u for u in mine["recipients"] if u["username"] == f"bob@{b.domain}")
         assert carol.read(dm["id"]) == [there]
-        carol.send(dm["id"], [bob_on_c["id"]], back)
+        sending(carol, c, dm["id"], bob_on_c["id"], back)
         b.wait_for(
             lambda: b.sql(
                 "SELECT 1 FROM e2e_envelope e JOIN accounts_user u ON u.id = e.sender_id "
