@@ -153,7 +153,13 @@ class LocalDevice:
             raise E2EError("No verified device list for this account yet.", "no_device_list")
         ok, warnings = [], []
         for d in key_bundle.get("devices", []):
-            bundle = x3dh.Bundle.from_api(str(user_id), d)
+            try:
+                bundle = x3dh.Bundle.from_api(str(user_id), d)
+            except (KeyError, TypeError, ValueError):
+                # One device's garbage must not stop a message to the others.
+                named = d.get("device_id") if isinstance(d, dict) else d
+                warnings.append(f"device {named} has a malformed key bundle")
+                continue
             known = pinned.devices.get(bundle.device_id)
             if known is None:
                 warnings.append(f"device {bundle.device_id} is not on the signed device list")

@@ -82,7 +82,14 @@ export class LocalDevice {
     const ok = [];
     const warnings = [];
     for (const d of keyBundle.devices || []) {
-      const bundle = x3dh.bundleFromApi(userId, d);
+      let bundle;
+      try {
+        bundle = x3dh.bundleFromApi(userId, d);
+      } catch {
+        // One device's garbage (a node's bug or mischief) must not stop a message to the others.
+        warnings.push(`device ${d && d.device_id} has a malformed key bundle`);
+        continue;
+      }
       const known = pinned.devices[bundle.deviceId];
       if (!known) warnings.push(`device ${bundle.deviceId} is not on the signed device list`);
       else if (!c.equal(known, bundle.identityKey)) warnings.push(`device ${bundle.deviceId} has a key its owner did not sign`);
