@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from federation.models import RemoteUser
 from guilds.permissions import Permissions as P
-from guilds.services import overwrites as overwrite_services
 from guilds.services import members as member_services
+from guilds.services import overwrites as overwrite_services
 from united.errors import Forbidden, NotFound
 from voice import federated
 from voice.models import VoiceGrant, VoiceState
@@ -30,14 +30,13 @@ def remote_bob(room, make_user):
     return shadow
 
 
-def test_a_member_of_another_node_gets_a_token_bound_to_guild_channel_and_member(
-    room, remote_bob
-):
+def test_a_member_of_another_node_gets_a_token_bound_to_guild_channel_and_member(room, remote_bob):
     guild, channel, users = room
     minted = federated.check_mint(BOB, guild.id, {"channel_id": str(channel.id)})
     assert minted["endpoint"].endswith("/voice/signal")
     grant = VoiceGrant.objects.get()
-    assert (grant.guild_id, grant.channel_id, grant.user_id) == (guild.id, channel.id, remote_bob.id)
+    bound = (grant.guild_id, grant.channel_id, grant.user_id)
+    assert bound == (guild.id, channel.id, remote_bob.id)
     assert minted["token"] not in grant.digest  # only its hash is stored
     assert grant.expires_at <= timezone.now() + timedelta(seconds=federated.TOKEN_TTL)
 
