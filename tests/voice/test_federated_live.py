@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 
 from guilds.permissions import Permissions as P
 from tests.federation.conftest import FED_ENV, FedNode, _redis_db
-from tests.nodes import Node, login, services_mode
+from tests.nodes import ROOT, Node, login, services_mode
 from tests.services import free_port
 from tests.voice.clients import VoiceClient
 from tests.voice.test_forwarding import TONES, nearest
@@ -116,9 +116,9 @@ def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
             "text = Channel.objects.get(guild=g, type=0, name='general')\n"
             "vc = check_create_channel(alice, g.id, {'name': 'Lounge', 'type': 2})\n"
             "inv = check_create_invite(alice, text.id, {'max_age': 0})\n"
-            "print(g.id, vc.id, inv.code)\n"
+            "print(g.id, vc.id, inv.code, text.id)\n"
         )
-        gid, cid, code = out.split()[-3:]
+        gid, cid, code, text_id = out.split()[-4:]
         b.node.create_user("bob", PASSWORD)
         with httpx.Client(base_url=b.url, timeout=60) as http:
             login(http, "bob", PASSWORD)
@@ -131,10 +131,10 @@ def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
             lambda: b.sql("SELECT 1 FROM guilds_channel WHERE id = ?", (int(cid),)),
             message="the replica with the voice channel",
         )
-        shadow = a.sql(
-            "SELECT id FROM accounts_user WHERE username = ?", (f"bob@{b.domain}",)
-        )[0][0]
-        yield {"a": a, "b": b, "gid": gid, "cid": cid, "bob_on_a": shadow}
+        shadow = a.sql("SELECT id FROM accounts_user WHERE username = ?", (f"bob@{b.domain}",))[0][
+            0
+        ]
+        yield {"a": a, "b": b, "gid": gid, "cid": cid, "text": text_id, "bob_on_a": shadow}
     finally:
         for fed in started:
             fed.stop_worker()
@@ -243,9 +243,7 @@ def test_local_and_remote_members_hear_each_other_and_the_hosts_moderator_mutes_
 
             # B shows who is in A's channel: its replica mirrors A's voice states, and bob's
             # gateway heard alice's VOICE_STATE_UPDATE under B's id for alice@A.
-            b.wait_for(
-                lambda: set(voice_rows(b, gid)) == {"alice", "bob"}, 30, "voice states on B"
-            )
+            b.wait_for(lambda: set(voice_rows(b, gid)) == {"alice", "bob"}, 30, "voice states on B")
             listed = bob_http.get(f"/api/v1/guilds/{gid}/voice-states").json()
             assert {s["username"] for s in listed} == {f"alice@{a.domain}", "bob"}
             assert {s["channel_id"] for s in listed} == {cid}
@@ -286,3 +284,65 @@ def test_local_and_remote_members_hear_each_other_and_the_hosts_moderator_mutes_
             for gw in gateways:
                 client_loop.run(gw.send(4, voice(gid, None)))
                 client_loop.run(gw.close())
+
+
+def test_bobs_browser_on_b_talks_in_a_voice_channel_hosted_on_a(pair, client_loop, tmp_path):
+    """B's web client (static/src/voice.js) in a remote guild: bob's Chromium joins through
+    B, alice (an aiortc client on A) hears bob's fake microphone, bob's page lists both,
+    plays alice and lights her speaking ring from the levels it receives."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.voice.test_browser import ARGS, CHROMIUM, log_in, speech_like_wav
+
+    assert (ROOT / "static/dist/app.js").exists(), "npm run build first (scripts/setup.sh)"
+    a, b, gid, cid = pair["a"], pair["b"], pair["gid"], pair["cid"]
+    alice_client = VoiceClient(TONES["alice"])
+    with session(a, "alice") as alice_http, sync_playwright() as p:
+        gw = client_loop.run(Gateway(a.url, alice_http.cookies).open())
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *ARGS,
+                f"--use-file-for-fake-audio-capture={speech_like_wav(tmp_path / 'b.wav', 550.0)}",
+            ],
+        )
+        try:
+            mark = client_loop.run(gw.send(4, voice(gid, cid)))
+            _, offer = client_loop.run(gw.wait({"VOICE_SERVER_UPDATE"}, mark))
+            sdp = client_loop.run(alice_client.answer(offer))
+            client_loop.run(gw.send(30, {"guild_id": gid, "sdp": sdp}))
+
+            page = browser.new_context().new_page()
+            log_in(page, b.url, "bob", f"/app/guilds/{gid}/channels/{pair['text']}/")
+            page.click(f"[data-voice-join='{cid}']")
+            expect(page.locator("[data-voice-status]")).to_have_text(
+                "Voice connected", timeout=20000
+            )
+            roster = f"[data-voice-roster='{cid}']"
+            expect(page.locator(f"{roster} [data-voice-user]")).to_have_count(2, timeout=20000)
+            expect(page.locator(roster)).to_contain_text(f"alice@{a.domain}")
+            # The moderation menu is the host's business: none on B.
+            expect(page.locator(f"{roster} .voice-mod")).to_have_count(0)
+            alice_on_b = b.sql(
+                "SELECT id FROM accounts_user WHERE username = ?", (f"alice@{a.domain}",)
+            )[0][0]
+            page.wait_for_selector(f"{roster} [data-voice-user='{alice_on_b}'].speaking")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('audio[data-voice-slot]')]"
+                ".some(a => a.srcObject && a.srcObject.getAudioTracks()[0].readyState"
+                " === 'live')"
+            )
+            # Bob's microphone reaches A's worker and alice: 550 Hz on bob's slot.
+            deadline = time.monotonic() + 20
+            heard: dict[int, list[float]] = {}
+            while time.monotonic() < deadline and not heard:
+                time.sleep(0.5)
+                heard = {s: f for s, f in alice_client.heard().items() if s != offer["slot"]}
+            assert heard and abs(next(iter(heard.values()))[0] - 550.0) < 60, heard
+            page.click("[data-voice-leave]")
+            a.wait_for(lambda: set(voice_rows(a, gid)) == {"alice"}, 30, "bob left on A")
+        finally:
+            browser.close()
+            client_loop.run(alice_client.close())
+            client_loop.run(gw.send(4, voice(gid, None)))
+            client_loop.run(gw.close())
