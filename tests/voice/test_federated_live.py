@@ -341,6 +341,9 @@ def test_bobs_browser_on_b_talks_in_a_voice_channel_hosted_on_a(pair, client_loo
             assert heard and abs(next(iter(heard.values()))[0] - 550.0) < 60, heard
             page.click("[data-voice-leave]")
             a.wait_for(lambda: set(voice_rows(a, gid)) == {"alice"}, 30, "bob left on A")
+        except Exception:
+            print("voice states on A:", voice_rows(a, gid), "on B:", voice_rows(b, gid))
+            raise
         finally:
             browser.close()
             client_loop.run(alice_client.close())
