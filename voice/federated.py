@@ -35,7 +35,7 @@ from django.utils import timezone
 from accounts.models import User
 from guilds.models import Channel
 from messaging import events
-from united.errors import APIError, Invalid, NotFound
+from united.errors import APIError, Invalid, NotFound, RateLimited
 from voice import rpc, services
 from voice.models import RemoteVoiceSession, VoiceGrant, VoiceState
 
@@ -46,6 +46,7 @@ TOKEN_USED = 90305
 SESSION_ENDED = 90306
 ELSEWHERE = 90307
 MAX_BODY = 110_000
+MAX_OPEN_GRANTS = 5  # unused, unexpired tokens per member
 
 
 class TokenRefused(APIError):
@@ -103,6 +104,11 @@ def check_mint(requester: str, guild_id: int, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid(errors={"_": ["A JSON object."]})
     access = services.check_connect(identity.user, guild.id, body.get("channel_id"))
+    live = VoiceGrant.objects.filter(
+        user=identity.user, used_at__isnull=True, expires_at__gt=timezone.now()
+    )
+    if live.count() >= MAX_OPEN_GRANTS:
+        raise RateLimited("Too many voice tokens waiting to be used", retry_after=TOKEN_TTL)
     token = secrets.token_urlsafe(32)
     expires = timezone.now() + timedelta(seconds=TOKEN_TTL)
     VoiceGrant.objects.filter(expires_at__lt=timezone.now() - timedelta(days=1)).delete()

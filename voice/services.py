@@ -408,3 +408,21 @@ def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None
         {"key": k, "new_value": body[k]} for k in ("mute", "deaf", "channel_id") if k in body
     ]
     record_audit(guild, actor, action, user_id, changes)
+
+
+def on_guild_event(group: str, t: str, d: dict[str, Any]) -> None:
+    """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
+    once the removal commits (messaging.events observer)."""
+    if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
+        return
+    user = d.get("user") if isinstance(d.get("user"), dict) else {}
+    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")
+    if not user_id.isdigit():
+        return
+
+    def run() -> None:
+        state = VoiceState.objects.filter(guild_id=guild_id, user_id=int(user_id)).first()
+        if state is not None:
+            do_leave(state)
+
+    transaction.on_commit(run)

@@ -13,7 +13,7 @@ from federation.models import RemoteUser
 from guilds.permissions import Permissions as P
 from guilds.services import members as member_services
 from guilds.services import overwrites as overwrite_services
-from united.errors import Forbidden, NotFound
+from united.errors import Forbidden, NotFound, RateLimited
 from voice import federated
 from voice.models import VoiceGrant, VoiceState
 
@@ -121,3 +121,27 @@ def test_the_http_doors_answer_in_the_api_error_shape(room, client):
     )
     assert response.status_code == 401 and response.json()["code"] == 40001
     assert not VoiceGrant.objects.exists()
+
+
+def test_unused_tokens_are_capped_per_member(room, remote_bob):
+    guild, channel, users = room
+    for _ in range(federated.MAX_OPEN_GRANTS):
+        federated.check_mint(BOB, guild.id, {"channel_id": channel.id})
+    with pytest.raises(RateLimited) as limited:
+        federated.check_mint(BOB, guild.id, {"channel_id": channel.id})
+    assert limited.value.status == 429
+
+
+def test_a_member_removed_from_the_guild_leaves_its_voice_channel(
+    room, remote_bob, django_capture_on_commit_callbacks
+):
+    guild, channel, users = room
+    token = federated.check_mint(BOB, guild.id, {"channel_id": channel.id})["token"]
+    federated.check_signal({"token": token, "op": "join"})
+    assert VoiceState.objects.filter(user=remote_bob).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        member_services.do_remove_member(guild, remote_bob, actor=users["alice"])
+    assert not VoiceState.objects.filter(user=remote_bob).exists()
+    with pytest.raises(federated.TokenRefused) as ended:
+        federated.check_signal({"token": token, "op": "update", "self_mute": True})
+    assert ended.value.code == federated.SESSION_ENDED
