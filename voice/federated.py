@@ -301,7 +301,7 @@ def check_join(
             },
         )
         listed = offer.get("voice_states") if isinstance(offer.get("voice_states"), list) else []
-        seen = {apply_state(link, s) for s in listed if isinstance(s, dict)}
+        seen = {apply_state(link, s) for s in listed if isinstance(s, dict)} - {None}
         for stale in VoiceState.objects.filter(guild_id=link.guild_id).exclude(user_id__in=seen):
             stale.delete()
             _broadcast(stale, left=True)

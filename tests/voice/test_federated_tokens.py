@@ -1,4 +1,4 @@
-"""The hosting node's side of federated voice, in one process: who gets a voice token, and every
+"""Federated voice in one process: who gets a voice token on the hosting node, and every
 way a token is refused (forged, expired, replayed, from an ended session) with a clear error;
 the HTTP doors answer in the API's error shape. The two-node path is test_federated_live."""
 
@@ -145,3 +145,27 @@ def test_a_member_removed_from_the_guild_leaves_its_voice_channel(
     with pytest.raises(federated.TokenRefused) as ended:
         federated.check_signal({"token": token, "op": "update", "self_mute": True})
     assert ended.value.code == federated.SESSION_ENDED
+
+
+def test_the_members_node_says_clearly_when_the_host_cannot_be_reached(room, settings):
+    """B's side: op 4 for a replica guild whose host is down answers VOICE_ERROR, stores
+    nothing, and B refuses to moderate voice in a guild it does not host."""
+    from federation.models import GuildLink
+    from tests.services import free_port
+    from voice import gateway
+
+    guild, channel, users = room
+    settings.FEDERATION_ALLOW_PRIVATE = ["127.0.0.1/32"]
+    settings.FEDERATION_SCHEME = "http"
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there
+    GuildLink.objects.create(guild=guild, group_uri=f"http://{host}/groups/{guild.id}", domain=host)
+    d = {"guild_id": str(guild.id), "channel_id": str(channel.id)}
+    t, error = gateway.handle(users["bob"], "s1", 4, d)
+    assert t == "VOICE_ERROR" and error["code"] == 90302, error
+    assert "could not be reached" in error["message"]
+    assert not VoiceState.objects.exists()
+    with pytest.raises(Forbidden) as elsewhere:
+        from voice import services
+
+        services.check_moderate(users["alice"], guild.id, users["bob"].id, {"mute": True})
+    assert elsewhere.value.code == federated.ELSEWHERE
