@@ -64,6 +64,11 @@ class UserDeviceList(APIView):
     def get(self, request: Request, user_id: str) -> Response:
         if user_id == "@me":
             user_id = str(request.user.id)
+        from federation import e2e_relay
+
+        remote = e2e_relay.remote_user(user_id)
+        if remote is not None:  # a member of another node: asked of their home node
+            return Response(e2e_relay.device_list(request.user, remote))
         return Response(services.get_device_list(user_id))
 
 

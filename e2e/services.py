@@ -144,6 +144,10 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
         raise Invalid(errors={"copies": ["One copy per device."]})
     if device.pk in wanted:
         raise Invalid(errors={"copies": ["No copy for the sending device itself."]})
+    from federation import e2e_relay
+
+    checked, far = e2e_relay.split_copies(channel, checked)
+    e2e_relay.check_remote_copies(channel, user, far)
     devices = {d.pk: d for d in Device.objects.filter(pk__in=wanted)}
     for n, item in enumerate(checked):
         target = devices.get(item["device_id"])
@@ -162,7 +166,9 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
             return existing, False
     try:
         with transaction.atomic():
-            return do_store_envelope(channel, user, device.pk, checked, nonce=nonce), True
+            envelope = do_store_envelope(channel, user, device.pk, checked, nonce=nonce)
+            e2e_relay.relay(envelope, user, far)  # copies for members of other nodes
+            return envelope, True
     except IntegrityError:
         existing = Envelope.objects.filter(channel=channel, sender=user, nonce=nonce).first()
         if existing is None:

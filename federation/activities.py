@@ -63,8 +63,14 @@ NOTE_FIELDS = frozenset(
     }
 )
 STATE_FIELDS = frozenset({"id", "type", "revision", "guild", "channels", "roles", "members"})
+# A member's voice state in a hosted guild (voice.federated): no name, no address, no level.
+VOICE_STATE_FIELDS = frozenset(
+    {"type", "actor", "channelId", "sessionId", "slot", "mute", "deaf", "selfMute", "selfDeaf"}
+    | {"suppress"}
+)
 EMBEDDED_BY_TYPE: dict[str, frozenset[str]] = {
     "Note": NOTE_FIELDS,
+    "VoiceState": VOICE_STATE_FIELDS,
     "Tombstone": frozenset({"id", "type", "messageId", "channelId", "hlc"}),
     "GuildState": STATE_FIELDS,
 }

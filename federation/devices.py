@@ -99,6 +99,10 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Any
     recipient = local_user_for_uri(targets[0]) if isinstance(targets, list) and targets else None
     if recipient is None:
         return InboxState.IGNORED, "not addressed to a user of this node"
+    from federation import e2e_relay
+
+    if e2e_relay.is_envelope(activity.get("payload")):  # a cross-node E2E DM (e2e_relay.py)
+        return e2e_relay.handle_envelope(item, activity, actor, recipient)
     try:
         devices, payload = _validate(activity.get("devices"), activity.get("payload"))
     except Invalid as exc:

@@ -156,6 +156,23 @@ def user_keys(request: HttpRequest, name: str) -> HttpResponse:
     return _json(bundle, content_type="application/json")
 
 
+@require_GET
+def user_device_list(request: HttpRequest, name: str) -> HttpResponse:
+    """A member's signed device list, for a signed request from another node (e2e_relay)."""
+    if _signer(request) is None:
+        return _error(401, "unsigned", "device lists are served to signed requests only")
+    refused = _check_signed_get(request)
+    if refused:
+        return refused
+    from federation import e2e_relay
+
+    try:
+        wire = e2e_relay.serve_device_list(name)
+    except APIError as exc:
+        return _error(exc.status, "not_found", exc.message)
+    return _json(wire, content_type="application/json")
+
+
 @csrf_exempt
 @require_POST
 def group_inbox(request: HttpRequest, guild_id: int) -> HttpResponse:

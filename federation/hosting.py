@@ -128,6 +128,11 @@ def on_event(guild_id: int, t: str, d: dict[str, Any]) -> None:
                 also.append(uri)  # the node of who was removed must hear it too
         _send_state(guild_id, also)
         return
+    if t == "VOICE_STATE_UPDATE":
+        from voice.federated import announce_state
+
+        announce_state(guild_id, d)
+        return
     group = group_uri(guild_id)
     if t in {"MESSAGE_CREATE", "MESSAGE_UPDATE"}:
         message = Message.objects.select_related("channel", "author").filter(id=d["id"]).first()

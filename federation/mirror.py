@@ -357,6 +357,7 @@ def _broadcast(message_id: int, t: str) -> None:
 def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) -> str:
     """Apply one message as the host has it. Returns what happened (for logs and tests)."""
     from messaging.search.indexing import note_change
+    from messaging.services.handles import handle_mentions
     from messaging.services.messages import do_delete_message
 
     mid = int(note["messageId"])
@@ -385,6 +386,7 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
     author = user_for_actor(str(note["attributedTo"]))
     if message is None:
         message = Message.objects.create(id=mid, channel=channel, author=author, **fields)
+        message.mentions.set(handle_mentions(link.guild_id, fields["content"]))  # @name@node
         note_change(message)
         _confirm(mid)
         _broadcast(mid, "MESSAGE_CREATE")
@@ -401,6 +403,8 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
             if "content" in changed:
                 MessageEdit.objects.create(message=message, content=message.content)
             Message.objects.filter(id=mid).update(**changed)
+            if "content" in changed:
+                message.mentions.set(handle_mentions(link.guild_id, fields["content"]))
             note_change(message)
             _broadcast(mid, "MESSAGE_UPDATE")
             result = "updated"
@@ -454,6 +458,11 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
 
     kind = inner.get("type")
     obj = inner.get("object")
+    if kind == "Update" and isinstance(obj, dict) and obj.get("type") == "VoiceState":
+        from voice.federated import apply_state
+
+        apply_state(link, obj)
+        return InboxState.PROCESSED, "voice state"
     if kind in {"Create", "Update"} and isinstance(obj, dict):
         try:
             return InboxState.PROCESSED, upsert_note(link, obj)

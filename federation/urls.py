@@ -52,6 +52,11 @@ urlpatterns = [
     path("users/<str:name>/followers", views.followers, name="ap-user-followers"),
     path("users/<str:name>/following", views.following, name="ap-user-following"),
     path("users/<str:name>/keys", guild_views.user_keys, name="ap-user-keys"),
+    path(
+        "users/<str:name>/device-list",
+        guild_views.user_device_list,
+        name="ap-user-device-list",
+    ),
     path("groups/<int:guild_id>", guild_views.group_actor, name="ap-group"),
     path("groups/<int:guild_id>/inbox", guild_views.group_inbox, name="ap-group-inbox"),
     path("groups/<int:guild_id>/state", guild_views.group_state, name="ap-group-state"),

@@ -7,6 +7,7 @@ process on SQLite; production (DATABASE_URL + REDIS_URL) uses PostgreSQL, Redis 
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -121,10 +122,14 @@ if CONFIG.redis_url:
     # The pub/sub layer publishes a group message once, whatever the group's size (the
     # classic layer loops per member). It drops what is published during a reconnect, which is
     # why RESUME replays from the database, not from the layer (docs/gateway.md).
+    # Redis pub/sub ignores the database number: the prefix carries it, so two nodes sharing
+    # one Redis server on different databases never hear each other's gateway events.
+    _redis_db = urlsplit(CONFIG.redis_url).path.strip("/")
+    _layer_prefix = "united" + ("" if _redis_db in {"", "0"} else _redis_db)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": "united"},
+            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": _layer_prefix},
         }
     }
     CACHES = {

@@ -13,7 +13,8 @@ from typing import Any
 
 from messaging import gateway
 from united.errors import APIError
-from voice import services
+from voice import federated
+from voice import services as local_services
 from voice.models import VoiceState
 from voice.rpc import subscriber
 
@@ -22,6 +23,8 @@ __all__ = ["handle", "subscriber"]
 
 def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tuple[Any, Any]:
     guild_id = d.get("guild_id")
+    # A guild hosted on another node: the same steps, signaled with that node (voice.federated).
+    services = federated if federated.hosted_elsewhere(guild_id) else local_services
     try:
         if op == gateway.VOICE_ANSWER:
             services.check_answer(user, guild_id, d.get("sdp"))

@@ -134,6 +134,23 @@ def _voice_channel(user: User, guild_id: int, channel_id: Any) -> Any:
     return access
 
 
+def check_connect(user: User, guild_id: Any, channel_id: Any) -> Any:
+    """May `user` connect to this voice channel now? CONNECT, and room unless the member has
+    MOVE_MEMBERS. Returns the channel access (also used before minting a federated token)."""
+    try:
+        guild_id = int(guild_id)
+    except (TypeError, ValueError):
+        raise Invalid(errors={"guild_id": ["A guild id."]}) from None
+    access = _voice_channel(user, guild_id, channel_id)
+    access.require(perms.P.CONNECT)
+    others = VoiceState.objects.filter(channel=access.channel).exclude(user=user).count()
+    if others >= room_size(access.channel) and not perms.has(
+        access.permissions, perms.P.MOVE_MEMBERS
+    ):
+        raise Forbidden("This voice channel is full", code=CHANNEL_FULL)
+    return access
+
+
 def check_join(
     user: User,
     guild_id: Any,
@@ -146,18 +163,9 @@ def check_join(
     """Join (or rejoin, or switch to) a voice channel. Returns what the client needs to
     connect: the worker's SDP offer, the member's slot and ICE servers with fresh TURN
     credentials (the gateway's VOICE_SERVER_UPDATE)."""
-    try:
-        guild_id = int(guild_id)
-    except (TypeError, ValueError):
-        raise Invalid(errors={"guild_id": ["A guild id."]}) from None
-    access = _voice_channel(user, guild_id, channel_id)
-    access.require(perms.P.CONNECT)
-    channel = access.channel
-    with transaction.atomic():
-        others = VoiceState.objects.filter(channel=channel).exclude(user=user).count()
-        if others >= room_size(channel) and not perms.has(access.permissions, perms.P.MOVE_MEMBERS):
-            raise Forbidden("This voice channel is full", code=CHANNEL_FULL)
-        previous = VoiceState.objects.filter(guild_id=guild_id, user=user).first()
+    access = check_connect(user, guild_id, channel_id)
+    guild_id, channel = access.channel.guild_id, access.channel
+    previous = VoiceState.objects.filter(guild_id=guild_id, user=user).first()
     if previous is not None and previous.channel_id != channel.id:
         _leave_worker(previous)
     suppress = not _can_speak(user, access)
@@ -273,7 +281,7 @@ def worker_disconnected(room: int, user_id: int) -> None:
 
 def worker_restarted() -> None:
     """A new worker has no rooms: ask every connected member's sessions to rejoin."""
-    for state in VoiceState.objects.all():
+    for state in VoiceState.objects.filter(guild__link__isnull=True):
         payload = {
             "guild_id": str(state.guild_id),
             "channel_id": str(state.channel_id),
@@ -330,7 +338,10 @@ def check_moderate(
     except (TypeError, ValueError):
         raise NotFound("Unknown Member", code=10007) from None
     from guilds.models import Guild
+    from voice import federated
 
+    if federated.hosted_elsewhere(guild_id):
+        raise Forbidden("Moderate voice on the guild's own node", code=federated.ELSEWHERE)
     state = VoiceState.objects.filter(guild_id=guild_id, user_id=user_id).first()
     if operator:
         guild = Guild.objects.get(id=guild_id)
@@ -397,3 +408,21 @@ def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None
         {"key": k, "new_value": body[k]} for k in ("mute", "deaf", "channel_id") if k in body
     ]
     record_audit(guild, actor, action, user_id, changes)
+
+
+def on_guild_event(group: str, t: str, d: dict[str, Any]) -> None:
+    """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
+    once the removal commits (messaging.events observer)."""
+    if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
+        return
+    user = d.get("user") if isinstance(d.get("user"), dict) else {}
+    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")
+    if not user_id.isdigit():
+        return
+
+    def run() -> None:
+        state = VoiceState.objects.filter(guild_id=guild_id, user_id=int(user_id)).first()
+        if state is not None:
+            do_leave(state)
+
+    transaction.on_commit(run)

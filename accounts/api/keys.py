@@ -117,6 +117,11 @@ class UserKeysView(APIView):
     )
     def get(self, request: Request, user_id: str) -> Response:
         ratelimit.limit("keys", request, request.user.id)
+        from federation import e2e_relay
+
+        remote = e2e_relay.remote_user(user_id)
+        if remote is not None:  # a member of another node: asked of their home node
+            return Response(e2e_relay.key_bundle(request.user, remote))
         return Response(keys.fetch_key_bundle(request.user, user_id))
 
 

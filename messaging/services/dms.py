@@ -83,10 +83,15 @@ def _shares_a_guild(a: User, b: User) -> bool:
 
 
 def _recipient(user, raw: Any, field: str) -> User:
-    try:
-        other = User.objects.get(id=int(raw), is_active=True)
-    except (User.DoesNotExist, TypeError, ValueError):
-        raise NotFound("Unknown user", code=errors.UNKNOWN_USER) from None
+    if isinstance(raw, str) and "@" in raw:  # `name@node`: a member of another node
+        from federation.e2e_relay import resolve_handle
+
+        other = resolve_handle(raw)
+    else:
+        try:
+            other = User.objects.get(id=int(raw), is_active=True)
+        except (User.DoesNotExist, TypeError, ValueError):
+            raise NotFound("Unknown user", code=errors.UNKNOWN_USER) from None
     if other.id == user.id:
         raise Invalid(errors={field: ["You cannot message yourself."]})
     if not _shares_a_guild(user, other):
@@ -97,6 +102,10 @@ def _recipient(user, raw: Any, field: str) -> User:
 def check_open_dm(user, recipient_id: Any) -> tuple[Channel, bool]:
     """Discord's POST /users/@me/channels {recipient_id}: the DM, made if new."""
     other = _recipient(user, recipient_id, "recipient_id")
+    from federation import e2e_relay
+
+    if e2e_relay.remote_user(other.id) is not None:  # the same id on both nodes
+        return e2e_relay.open_dm(user, other)
     key = f"{min(user.id, other.id)}:{max(user.id, other.id)}"
     existing = Channel.objects.filter(dm_key=key).first()
     if existing:
@@ -117,6 +126,12 @@ def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel
     if not isinstance(recipient_ids, list) or not recipient_ids:
         raise Invalid(errors={"recipients": ["A list of user ids."]})
     others = {_recipient(user, raw, "recipients").id for raw in recipient_ids}
+    from federation.people import remote_user_ids
+
+    if others & set(remote_user_ids()):
+        raise Invalid(
+            errors={"recipients": ["Group DMs with members of other nodes are not supported."]}
+        )
     if len(others) + 1 > GROUP_DM_MAX:
         raise Invalid(errors={"recipients": [f"At most {GROUP_DM_MAX} people."]})
     if name is not None and (not isinstance(name, str) or len(name) > 100):

@@ -17,6 +17,7 @@ from messaging.models import Message, MessageEdit
 from messaging.search.indexing import note_change
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
+from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
 from moderation.services import check_message_allowed, check_not_timed_out
 from united import errors
@@ -90,6 +91,7 @@ def _mentions(access: ChannelAccess, content: str) -> tuple[list[int], list[int]
             "user_id", flat=True
         )
     )
+    users = list(dict.fromkeys([*users, *handle_mentions(guild_id, content)]))  # @name@node
     may_mention_all = bool(access.permissions & P.MENTION_EVERYONE)
     roles = Role.objects.filter(
         guild_id=guild_id, id__in={int(x) for x in _ROLE_MENTION.findall(content)}

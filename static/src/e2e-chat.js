@@ -143,7 +143,8 @@ class E2EChat {
     const mine = this.device.pins[this.userId];
     const theirs = this.device.pins[uid];
     if (!mine || !theirs) return null;
-    return safetyNumber(accountKey(mine.devices), this.userId, accountKey(theirs.devices), uid);
+    // Each side by the user id its signed list names (a member of another node: their home id).
+    return safetyNumber(accountKey(mine.devices), mine.userId, accountKey(theirs.devices), theirs.userId);
   }
 
   async checkSafetyNumbers() {

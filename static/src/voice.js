@@ -4,6 +4,10 @@
 //
 // The page is server-rendered, so following a link reloads it: the joined channel is kept in
 // sessionStorage and rejoined on the next page (a short gap, not a drop).
+//
+// A guild hosted on another node works the same way: this node relays op 4 / op 30 to the
+// hosting node and the media goes straight to that node's worker. Its speaking events stay
+// there, so speaking rings come from the audio levels this browser receives (and sends).
 import { gateway } from "./gateway.js";
 
 const OP_VOICE_STATE = 4;
@@ -27,6 +31,9 @@ class Voice {
     this.selfDeaf = Boolean(prefs.selfDeaf);
     this.pttHeld = false;
     this.statsTimer = null;
+    this.levelTimer = null;
+    // The rail marks guilds hosted on another node: voice is moderated there, not here.
+    this.remote = Boolean(document.querySelector(`[data-guild-link="${this.guildId}"] [data-remote-guild]`));
     this.panel = document.querySelector("[data-voice-panel]");
   }
 
@@ -119,6 +126,7 @@ class Voice {
   teardown(forget) {
     if (forget) sessionStorage.removeItem(STORE);
     clearInterval(this.statsTimer);
+    clearInterval(this.levelTimer);
     if (this.pc) this.pc.close();
     this.pc = null;
     this.audio.forEach((el) => el.remove());
@@ -172,7 +180,37 @@ class Voice {
     this.gw.send(OP_VOICE_ANSWER, { guild_id: this.guildId, sdp: pc.localDescription.sdp });
     clearInterval(this.statsTimer);
     this.statsTimer = setInterval(() => this.stats(), 2000);
+    clearInterval(this.levelTimer);
+    if (offer.hosted_by) this.levelTimer = setInterval(() => this.levels(), 250);
     this.render();
+  }
+
+  // Speaking rings for a guild hosted elsewhere: received levels per slot, our own mic's level.
+  async levels() {
+    const pc = this.pc;
+    if (!pc) return;
+    const bySlot = new Map();
+    this.states.forEach((state) => state.channel_id === this.channelId && bySlot.set(state.slot, state.user_id));
+    const now = performance.now();
+    const speaking = new Set();
+    for (const transceiver of pc.getTransceivers()) {
+      const slot = Number(transceiver.mid) - 1;
+      const userId = bySlot.get(slot);
+      if (slot < 0 || !userId) continue;
+      const loud = transceiver.receiver
+        .getSynchronizationSources()
+        .some((source) => now - source.timestamp < 500 && (source.audioLevel || 0) > 0.01);
+      if (loud) speaking.add(userId);
+    }
+    const sender = pc.getTransceivers()[0] && pc.getTransceivers()[0].sender;
+    if (sender && !this.selfMute) {
+      (await sender.getStats()).forEach((s) => {
+        if (s.type === "media-source" && (s.audioLevel || 0) > 0.01) speaking.add(this.me);
+      });
+    }
+    const changed = speaking.size !== this.speaking.size || [...speaking].some((id) => !this.speaking.has(id));
+    this.speaking = speaking;
+    if (changed) this.render();
   }
 
   play(event) {
@@ -437,7 +475,7 @@ class Voice {
       volume.setAttribute("aria-label", `Volume of ${name.textContent}`);
       li.append(volume);
     }
-    if (state.user_id !== this.me) {
+    if (state.user_id !== this.me && !this.remote) {
       const menu = document.createElement("details");
       menu.className = "voice-mod";
       const summary = document.createElement("summary");

@@ -6,6 +6,7 @@ the same history everywhere, the host refusing what a member may not do, B offli
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -352,6 +353,97 @@ def test_key_bundles_and_an_opaque_object_cross_nodes(nodes):
         assert envelope["payload"] == blob and envelope["from"] == f"bob@{b.domain}"
 
 
+def e2e_client(http: httpx.Client):
+    """A united_client E2E client speaking through a signed-in httpx session."""
+    from united_client.e2e.client import E2EClient
+
+    def call(method: str, path: str, body=None):
+        r = http.request(method, path, json=body)
+        return r.status_code, (r.json() if r.content else None)
+
+    me = http.get("/api/v1/users/@me").json()
+    client = E2EClient(call, me["id"])
+    client.register("python")
+    return client
+
+
+def sending(sender, fed: FedNode, channel_id: str, to: str, text: str) -> None:
+    from united_client.e2e.errors import E2EError
+
+    try:
+        sender.send(channel_id, [to], text)
+    except E2EError as exc:
+        raise AssertionError(f"{exc}\n--- node {fed.node.name}:\n{fed.logs()}") from None
+
+
+def plaintext_anywhere(fed: FedNode, needles: list[str]) -> list[str]:
+    """Every (table, needle) where a needle appears in any text, bytes or JSON column."""
+    if fed.node.production:
+        tables = [
+            r[0]
+            for r in fed.sql(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+            )
+        ]
+    else:
+        tables = [r[0] for r in fed.sql("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    found = []
+    for table in tables:
+        for row in fed.sql(f'SELECT * FROM "{table}"'):  # noqa: S608 (names from the catalogue)
+            for value in row:
+                if isinstance(value, memoryview):
+                    value = value.tobytes()
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8", "replace")
+                elif isinstance(value, dict | list):
+                    value = json.dumps(value)
+                if isinstance(value, str):
+                    found += [f"{table}: {n}" for n in needles if n in value]
+    return found
+
+
+def test_b_and_c_exchange_an_e2e_dm_and_no_database_holds_its_plaintext(nodes):
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    there, back = "a cross-node secret from bob 5e1f", "carol answers in secret 9c2d"
+    with client(b, "bob") as bh, client(c, "carol") as ch:
+        bob, carol = e2e_client(bh), e2e_client(ch)
+        # Bob opens the DM by carol's handle on his own node, and writes as in a local DM:
+        # B fetches her signed device list and bundles from C, then relays her copy.
+        opened = bh.post("/api/v1/users/@me/channels", json={"recipient_id": f"carol@{c.domain}"})
+        assert opened.status_code == 200, opened.text
+        dm = opened.json()
+        carol_on_b = next(u for u in dm["recipients"] if u["username"] == f"carol@{c.domain}")
+        sending(bob, b, dm["id"], carol_on_b["id"], there)
+        c.wait_for(
+            lambda: c.sql("SELECT 1 FROM e2e_envelope WHERE channel_id = ?", (int(dm["id"]),)),
+            90,
+            "bob's envelope on C",
+        )
+        # Carol's node made the same DM (same id), with bob as bob@B.
+        (mine,) = [d for d in ch.get("/api/v1/users/@me/channels").json() if d["id"] == dm["id"]]
+        bob_on_c = next(u for u in mine["recipients"] if u["username"] == f"bob@{b.domain}")
+        assert carol.read(dm["id"]) == [there]
+        sending(carol, c, dm["id"], bob_on_c["id"], back)
+        b.wait_for(
+            lambda: b.sql(
+                "SELECT 1 FROM e2e_envelope e JOIN accounts_user u ON u.id = e.sender_id "
+                "WHERE e.channel_id = ? AND u.username = ?",
+                (int(dm["id"]), f"carol@{c.domain}"),
+            ),
+            90,
+            "carol's envelope on B",
+        )
+        assert bob.read(dm["id"]) == [back]
+        # A plaintext DM to a member of another node is refused as locally.
+        refused = bh.post(f"/api/v1/channels/{dm['id']}/messages", json={"content": "plain"})
+        assert refused.status_code == 400 and refused.json()["code"] == 50055
+    # No node's database holds either plaintext (the scanner does find what is stored).
+    for fed in (a, b, c):
+        assert plaintext_anywhere(fed, [there, back]) == [], fed.node.name
+    assert plaintext_anywhere(b, [f"carol@{c.domain}"]), "the scan must see stored text"
+
+
 def test_a_node_offline_back_fills_exactly(nodes):
     a, b, c = nodes["a"], nodes["b"], nodes["c"]
     gid, cid, _ = ids(a)
@@ -395,6 +487,31 @@ def test_a_node_offline_back_fills_exactly(nodes):
     )
     wait_same(cid, (a, b, c), lambda h: len(h) == 7, 30, "still the same")
     assert len(history(b, cid)) == 7
+
+
+def test_a_mention_by_handle_reaches_the_home_node_of_the_mentioned(nodes):
+    """bob (B) writes `@carol@C` in A's guild: A and C resolve the handle to their own row
+    for carol, so C records the mention for her (unread mention count)."""
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    _, cid, _ = ids(a)
+    mid = int(send(b, "bob", cid, f"@carol@{c.domain} the harbour is yours"))
+
+    def mentioned(fed: FedNode) -> list[tuple]:
+        return fed.sql(
+            "SELECT u.username FROM messaging_message_mentions mm "
+            "JOIN accounts_user u ON u.id = mm.user_id WHERE mm.message_id = ?",
+            (mid,),
+        )
+
+    c.wait_for(lambda: mentioned(c) == [("carol",)], 90, "the mention on carol's node")
+    assert mentioned(a) == [(f"carol@{c.domain}",)]
+    count = c.python(
+        "from accounts.models import User\nfrom guilds.models import Channel\n"
+        "from messaging.services.readstates import read_states\n"
+        f"(s,) = read_states(User.objects.get(username='carol'), [Channel.objects.get(id={cid})])\n"
+        "print(s['mention_count'])"
+    )
+    assert int(count.strip().splitlines()[-1]) >= 1  # what her sidebar badge and READY show
 
 
 def test_a_ban_on_the_host_holds_on_every_node(nodes):
@@ -743,4 +860,29 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
         )
         page.reload()
         page.wait_for_selector("[data-delivery='delivered']")
+        # An E2E DM with a member of another node from B's web client: dave opens it by
+        # alice's handle and his browser encrypts; alice (Python client on A) reads, answers.
+        with client(a, "alice") as ah:
+            alice = e2e_client(ah)
+            page.goto(f"{b.url}/app/dms/")
+            page.fill("#dm-handle", "nobody@" + a.domain)
+            page.click("[data-dm-handle-form] button[type=submit]")
+            page.wait_for_selector("#dm-handle-error")  # a clear refusal, no conversation
+            page.fill("#dm-handle", f"alice@{a.domain}")
+            page.click("[data-dm-handle-form] button[type=submit]")
+            page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+            dm_id = page.get_attribute("[data-e2e-pane]", "data-channel-id")
+            assert f"alice@{a.domain}" in page.inner_text("#channel-title")
+            page.fill("#composer-input", "from dave's browser to alice on A")
+            page.keyboard.press("Enter")
+            a.wait_for(
+                lambda: a.sql("SELECT 1 FROM e2e_envelope WHERE channel_id = ?", (int(dm_id),)),
+                90,
+                "dave's envelope on A",
+            )
+            assert alice.read(dm_id) == ["from dave's browser to alice on A"]
+            (dm,) = [d for d in ah.get("/api/v1/users/@me/channels").json() if d["id"] == dm_id]
+            dave_on_a = next(u["id"] for u in dm["recipients"] if u["username"] != "alice")
+            alice.send(dm_id, [dave_on_a], "alice answers the browser")
+            page.wait_for_selector("[data-message]:has-text('alice answers the browser')")
         browser.close()

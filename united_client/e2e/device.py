@@ -153,7 +153,13 @@ class LocalDevice:
             raise E2EError("No verified device list for this account yet.", "no_device_list")
         ok, warnings = [], []
         for d in key_bundle.get("devices", []):
-            bundle = x3dh.Bundle.from_api(str(user_id), d)
+            try:
+                bundle = x3dh.Bundle.from_api(str(user_id), d)
+            except (KeyError, TypeError, ValueError):
+                # One device's garbage must not stop a message to the others.
+                named = d.get("device_id") if isinstance(d, dict) else d
+                warnings.append(f"device {named} has a malformed key bundle")
+                continue
             known = pinned.devices.get(bundle.device_id)
             if known is None:
                 warnings.append(f"device {bundle.device_id} is not on the signed device list")
@@ -162,6 +168,12 @@ class LocalDevice:
             elif bundle.device_id != self.device_id:
                 ok.append(bundle)
         return ok, warnings
+
+    def home_id(self, user_id: str) -> str:
+        """The user id a message binds: the one in the account's signed device list (their
+        home node's id; the same as ours for a local account)."""
+        pinned = self.pins.get(str(user_id))
+        return pinned.user_id if pinned is not None else str(user_id)
 
     # --- sessions -----------------------------------------------------------------------
     def has_session(self, device_id: str) -> bool:
@@ -208,7 +220,7 @@ class LocalDevice:
             if not rows:
                 raise E2EError(f"No session with device {device_id}.", "no_session")
             session = rows[0]
-            ad = session.ad + context(channel_id, me, (str(user_id), str(device_id)))
+            ad = session.ad + context(channel_id, me, (self.home_id(user_id), str(device_id)))
             header, ciphertext = session.ratchet.encrypt(plaintext, ad)
             copies.append(
                 {
@@ -245,7 +257,8 @@ class LocalDevice:
             ciphertext = c.unb64(copy["ciphertext"])
         except (KeyError, ValueError):
             raise DecryptError("Malformed ciphertext.", "malformed") from None
-        ctx = context(channel_id, sender, (self.user_id, self.device_id))
+        bound = (self.home_id(sender[0]), sender[1])
+        ctx = context(channel_id, bound, (self.user_id, self.device_id))
         pinned = self.pins.get(sender[0])
         if copy.get("x3dh"):
             session, plaintext, new = self._open_prekey_message(

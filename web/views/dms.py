@@ -14,6 +14,7 @@ from e2e.services import access_dm_channel
 from guilds.models import Member
 from messaging import presence
 from messaging.services.dms import check_open_dm, list_dms
+from united.errors import APIError, Invalid
 from web import sidebar
 from web.views.common import member_view
 
@@ -46,6 +47,16 @@ def _frame(request: HttpRequest) -> dict:
 
 @member_view
 def dm_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and "handle" in request.POST:  # name@node, any node
+        handle = request.POST["handle"].strip()
+        try:
+            if "@" not in handle.lstrip("@"):
+                raise Invalid("Type a handle like name@node.")
+            channel, _ = check_open_dm(request.user, handle)
+        except APIError as exc:
+            context = {**_frame(request), "handle": handle, "handle_error": exc.message}
+            return render(request, "web/dm.html", context, status=exc.status)
+        return redirect("web-dm", channel_id=channel.id)
     if request.method == "POST":
         channel, _ = check_open_dm(request.user, request.POST.get("recipient_id"))
         return redirect("web-dm", channel_id=channel.id)

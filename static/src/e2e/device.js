@@ -65,6 +65,13 @@ export class LocalDevice {
     return listed;
   }
 
+  // The user id a message binds: the one in the account's signed device list (their home
+  // node's id; the same as ours for a local account).
+  homeId(userId) {
+    const pinned = this.pins[String(userId)];
+    return pinned ? pinned.userId : String(userId);
+  }
+
   signDeviceList(version, devices) {
     return signDeviceListPayload(buildPayload(this.userId, version, devices), this.deviceId, this.identitySeed);
   }
@@ -75,7 +82,14 @@ export class LocalDevice {
     const ok = [];
     const warnings = [];
     for (const d of keyBundle.devices || []) {
-      const bundle = x3dh.bundleFromApi(userId, d);
+      let bundle;
+      try {
+        bundle = x3dh.bundleFromApi(userId, d);
+      } catch {
+        // One device's garbage (a node's bug or mischief) must not stop a message to the others.
+        warnings.push(`device ${d && d.device_id} has a malformed key bundle`);
+        continue;
+      }
       const known = pinned.devices[bundle.deviceId];
       if (!known) warnings.push(`device ${bundle.deviceId} is not on the signed device list`);
       else if (!c.equal(known, bundle.identityKey)) warnings.push(`device ${bundle.deviceId} has a key its owner did not sign`);
@@ -117,7 +131,7 @@ export class LocalDevice {
       const rows = this.sessions.get(String(deviceId));
       if (!rows || !rows.length) throw new E2EError(`No session with device ${deviceId}.`, "no_session");
       const s = rows[0];
-      const ad = c.concat(s.ad, context(channelId, me, [userId, deviceId]));
+      const ad = c.concat(s.ad, context(channelId, me, [this.homeId(userId), deviceId]));
       const [header, ciphertext] = await s.ratchet.encrypt(plaintext, ad);
       copies.push({ user_id: String(userId), device_id: String(deviceId), header: headerToJson(header), x3dh: s.pending, ciphertext: c.b64(ciphertext) });
     }
@@ -145,7 +159,7 @@ export class LocalDevice {
     } catch {
       throw new DecryptError("Malformed ciphertext.", "malformed");
     }
-    const ctx = context(channelId, sender, [this.userId, this.deviceId]);
+    const ctx = context(channelId, [this.homeId(sender[0]), sender[1]], [this.userId, this.deviceId]);
     const [session, plaintext, isNew] = copy.x3dh
       ? await this._openPrekeyMessage(sender, copy.x3dh, header, ciphertext, ctx)
       : await this._openMessage(sender, header, ciphertext, ctx);

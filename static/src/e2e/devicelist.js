@@ -38,7 +38,11 @@ export function parse(wire) {
 
 export function verify(wire, pinned, userId) {
   const listed = parse(wire);
-  if (listed.userId !== String(userId)) throw new E2EError("The device list belongs to another account.", "wrong_user");
+  // A member of another node (`acct` set by our node) has their home node's user id in the
+  // list; that id, not our node's, is the one a message binds (docs/e2e.md, cross-node).
+  const remote = Boolean(wire && wire.acct);
+  if (listed.userId !== String(userId) && !remote) throw new E2EError("The device list belongs to another account.", "wrong_user");
+  if (pinned && listed.userId !== pinned.userId) throw new E2EError("The device list belongs to another account.", "wrong_user");
   const trusted = pinned || listed;
   const key = listed.signer === "recovery" ? trusted.recoveryKey : trusted.devices[listed.signer];
   if (!key || !c.ed25519Verify(key, c.concat(CONTEXT, c.enc.encode(wire.payload)), listed.signature)) {
