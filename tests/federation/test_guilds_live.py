@@ -33,11 +33,7 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
         if services_mode():
             base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
             extra["REDIS_URL"] = f"{base}/{next(_redis_db) % 15 + 1}"
-        node = Node(name, tmp / name, extra_env=extra)
-        # Three databases migrate at once: give a busy machine more than the usual 120 s.
-        node.manage("migrate", "--noinput", timeout=600)
-        node.add_process(node._first_port)
-        return FedNode(node, tmp)
+        return FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
 
     with ThreadPoolExecutor(3) as pool:
         a, b, c = pool.map(start, ["a", "b", "c"])
@@ -61,9 +57,13 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
         f"User.objects.create_user('carol', password={PASSWORD!r})"
     )
     yield found
-    for fed in found.values():
+
+    def stop(fed: FedNode) -> None:
         fed.stop_worker()
         fed.node.stop()
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(stop, found.values()))
 
 
 def ids(a: FedNode) -> tuple[int, int, str]:
