@@ -243,3 +243,31 @@ def test_a_timeout_and_a_kick_on_the_host_hold_for_a_remote_member(client, eve, 
     do_timeout(guild, alice, remote_eve, None)
     deliver(client, eve, activity("Create", note(channel, 7002, "hi"), to=[group_uri(guild.id)]))
     assert not Message.objects.filter(id=7002).exists()  # not a member any more
+
+
+def test_a_replica_shows_when_its_host_is_offline_or_defederated(client, make_user):
+    """The member node's pages say why nothing arrives: host unreachable, or blocked here."""
+    from django.utils import timezone
+
+    from federation.models import GuildLink, NodeStatus
+
+    bob = make_user("bob")
+    guild = do_create_guild(bob, name="Harbour", icon=None, description="")
+    GuildLink.objects.create(
+        guild=guild, group_uri="https://far.example/groups/1", domain="far.example"
+    )
+    channel = Channel.objects.get(guild=guild, type=0, name="general")
+    client.force_login(bob)
+    page = f"/app/guilds/{guild.id}/channels/{channel.id}/"
+    assert "data-federation-notice" not in client.get(page).content.decode()
+
+    node = RemoteNode.objects.create(
+        domain="far.example", status=NodeStatus.UNREACHABLE, unreachable_since=timezone.now()
+    )
+    html = client.get(page).content.decode()
+    assert 'data-federation-notice="offline"' in html and "far.example is offline" in html
+
+    node.blocked = True
+    node.save()
+    html = client.get(page).content.decode()
+    assert 'data-federation-notice="defederated"' in html and "is defederated" in html

@@ -320,6 +320,36 @@ def test_the_host_refuses_a_message_its_permissions_forbid(nodes):
     assert "Missing Permissions" in detail
     assert a.sql("SELECT id FROM messaging_message WHERE content = 'sneaky'") == []
 
+    # Bob sees it was not delivered, with a Retry; once the host allows it, a retry lands it.
+    ((sneaky,),) = b.sql("SELECT id FROM messaging_message WHERE content = 'sneaky'")
+    with client(b, "bob") as bob:
+        page = bob.get(f"/app/guilds/{gid}/channels/{ro}/")
+        assert page.status_code == 200
+        assert 'data-delivery="failed"' in page.text and "data-retry" in page.text
+        a.python(
+            "from accounts.models import User\n"
+            "from guilds.services.overwrites import check_put_overwrite\n"
+            f"check_put_overwrite(User.objects.get(username='alice'), {ro}, {gid},"
+            " {'type': 0, 'deny': '0'})"
+        )
+        retried = bob.post(f"/api/v1/federation/messages/{sneaky}/retry")
+        assert retried.status_code == 200 and retried.json()["state"] == "sending", retried.text
+        twice = bob.post(f"/api/v1/federation/messages/{sneaky}/retry")
+        assert twice.status_code == 400  # only a failed message is sent again
+        b.wait_for(
+            lambda: (
+                b.sql(
+                    "SELECT state FROM federation_messagedelivery WHERE message_id = ?", (sneaky,)
+                )
+                == [("delivered",)]
+            ),
+            120,
+            "the retried message delivered",
+        )
+        assert a.sql("SELECT id FROM messaging_message WHERE content = 'sneaky'") == [(sneaky,)]
+        page = bob.get(f"/app/guilds/{gid}/channels/{ro}/")
+        assert 'data-delivery="delivered"' in page.text and "data-retry" not in page.text
+
 
 def test_key_bundles_and_an_opaque_object_cross_nodes(nodes):
     """What E2E DMs across nodes need: bob (B) fetches alice's (A) key bundles through B, and
