@@ -25,7 +25,11 @@ from tests.services import free_port
 from tests.voice.clients import VoiceClient
 from tests.voice.test_forwarding import TONES, nearest
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.xdist_group("voice_federated"),
+    pytest.mark.timeout(600),
+]
 PASSWORD = "correct horse battery staple"
 
 
