@@ -141,13 +141,20 @@ def test_two_browsers_join_voice_and_see_each_other_speak(node_factory, bundle, 
             # Bob leaves: alice's roster shrinks to herself.
             pages["bob"].click("[data-voice-leave]")
             expect(pages["alice"].locator(f"{roster} [data-voice-user]")).to_have_count(
-                1, timeout=10000
+                1, timeout=30000
             )
             for browser in browsers:
                 browser.close()
     except Exception:
         print(node.log()[-6000:])
         print("WORKER", worker_stats(port))
+        print(
+            "VOICE STATES",
+            node.python(
+                "from voice.models import VoiceState\n"
+                "print(list(VoiceState.objects.values_list('user__username', 'channel_id')))"
+            ),
+        )
         raise
 
 
