@@ -197,7 +197,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
             join.save(update_fields=["state", "detail"])
             return InboxState.PROCESSED, f"join {join.state}"
         if kind == "Reject":
-            return _refused(inner, str(activity.get("content") or ""))
+            return _refused(inner, str(activity.get("content") or ""), actor.uri)
         return None
     if kind == "Update" and isinstance(inner, dict) and inner.get("type") == "GuildState":
         with applying():
@@ -213,14 +213,14 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         return apply_announced(link, inner)
 
 
-def _refused(inner: dict[str, Any], reason: str) -> Outcome:
+def _refused(inner: dict[str, Any], reason: str, by: str = "") -> Outcome:
     """The host refused one of our activities (a message, an edit…)."""
     row = Activity.objects.filter(uri=object_id(inner) or "").first()
     if row is None:
         return InboxState.IGNORED, "no activity of ours matches the Reject"
     obj = row.payload.get("object")
     if row.type == "Create" and isinstance(obj, dict) and obj.get("type") == "Thread":
-        return _thread_refused(obj, reason)
+        return _thread_refused(obj, reason, by)
     updated = MessageDelivery.objects.filter(activity=row).update(
         state=MessageDeliveryState.FAILED, detail=reason[:300], updated_at=timezone.now()
     )
@@ -229,12 +229,15 @@ def _refused(inner: dict[str, Any], reason: str) -> Outcome:
     return InboxState.PROCESSED, f"the host refused {row.type}: {reason}"
 
 
-def _thread_refused(obj: dict[str, Any], reason: str) -> Outcome:
+def _thread_refused(obj: dict[str, Any], reason: str, by: str) -> Outcome:
     """The host refused a thread one of our members started: the thread we showed while
-    waiting goes (it never existed on the host), and its starter message loses the link."""
+    waiting goes (it never existed on the host), and its starter message loses the link.
+    Only the Group of the thread's guild can refuse it."""
     from messaging.services.dms import broadcast_to_channel
 
-    thread = Channel.objects.filter(id=id_from_uri(obj.get("threadId")) or 0).first()
+    thread = Channel.objects.filter(
+        id=id_from_uri(obj.get("threadId")) or 0, guild__link__group_uri=by
+    ).first()
     if thread is None:
         return InboxState.PROCESSED, f"the host refused a thread: {reason}"
     parent = thread.parent

@@ -113,9 +113,19 @@ def replica(make_user):
     return bob, guild, channel, host
 
 
-def test_a_member_thread_in_a_replica_goes_to_the_host_and_a_reject_takes_it_away(client, replica):
+def process(client, identity, payload: dict):
+    from federation import handlers
+    from federation.models import InboxItem
     from tests.federation.fixtures import post_signed
 
+    assert post_signed(client, identity, payload).status_code == 202
+    item = InboxItem.objects.get(activity_uri=payload["id"])
+    handlers.process(item.id)
+    item.refresh_from_db()
+    return item
+
+
+def test_a_member_thread_in_a_replica_goes_to_the_host_and_a_reject_takes_it_away(client, replica):
     bob, guild, channel, host = replica
     client.force_login(bob)
     base = f"/api/v1/channels/{channel.id}/messages"
@@ -142,6 +152,18 @@ def test_a_member_thread_in_a_replica_goes_to_the_host_and_a_reject_takes_it_awa
     assert (
         Activity.objects.get(uri=create["id"]).deliveries.filter(inbox=f"{REMOTE}/inbox").exists()
     )
+    # A Reject naming it from anyone but the guild's Group changes nothing.
+    stranger = remote_identity(f"{REMOTE}/users/mallory")
+    forged = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{REMOTE}/activities/forged-reject",
+        "type": "Reject",
+        "actor": stranger.uri,
+        "object": {"id": create["id"], "type": "Create", "object": obj["id"]},
+        "content": "no",
+    }
+    assert process(client, stranger, forged).state == "processed"
+    assert Channel.objects.filter(id=int(tid)).exists()
     # The host refuses it: the thread shown while waiting goes, the starter loses its link.
     reject = {
         "@context": "https://www.w3.org/ns/activitystreams",
@@ -151,13 +173,7 @@ def test_a_member_thread_in_a_replica_goes_to_the_host_and_a_reject_takes_it_awa
         "object": {"id": create["id"], "type": "Create", "object": obj["id"]},
         "content": "Missing Permissions: CREATE_PUBLIC_THREADS",
     }
-    assert post_signed(client, host, reject).status_code == 202
-    from federation import handlers
-    from federation.models import InboxItem
-
-    item = InboxItem.objects.get(activity_uri=reject["id"])
-    handlers.process(item.id)
-    item.refresh_from_db()
+    item = process(client, host, reject)
     assert "refused thread" in item.detail, item.detail
     assert not Channel.objects.filter(id=int(tid)).exists()
     assert Message.objects.get(id=int(mid)).thread_id is None
