@@ -68,11 +68,14 @@ VOICE_STATE_FIELDS = frozenset(
     {"type", "actor", "channelId", "sessionId", "slot", "mute", "deaf", "selfMute", "selfDeaf"}
     | {"suppress"}
 )
+# A thread a member starts on their node (federation.guildwire.thread_doc): ids and its name.
+THREAD_FIELDS = frozenset({"id", "type", "audience", "channelId", "threadId", "messageId", "name"})
 EMBEDDED_BY_TYPE: dict[str, frozenset[str]] = {
     "Note": NOTE_FIELDS,
     "VoiceState": VOICE_STATE_FIELDS,
     "Tombstone": frozenset({"id", "type", "messageId", "channelId", "hlc"}),
     "GuildState": STATE_FIELDS,
+    "Thread": THREAD_FIELDS,
 }
 
 

@@ -73,6 +73,9 @@ def state(guild: Guild) -> dict[str, Any]:
     for row in PermissionOverwrite.objects.filter(channel__guild=guild):
         overwrites.setdefault(row.channel_id, []).append(row)
     members = list(Member.objects.filter(guild=guild).select_related("user"))
+    starters = dict(
+        Message.objects.filter(thread__guild=guild).values_list("thread_id", "id")
+    )  # a thread's starter message: member nodes link it too
     uri_of = {m.user_id: actor_uri(m.user) for m in members}
     member_roles: dict[int, list[str]] = {}
     for member_id, role_id in Member.roles.through.objects.filter(member__guild=guild).values_list(
@@ -113,6 +116,7 @@ def state(guild: Guild) -> dict[str, Any]:
                 "default_message_ttl": c.default_message_ttl,
                 "permission_synced": c.permission_synced,
                 "overwrites": [o for o in map(overwrite, overwrites.get(c.id, [])) if o],
+                **({"message_id": str(starters[c.id])} if c.id in starters else {}),
             }
             for c in channels
         ],
@@ -137,6 +141,20 @@ def state(guild: Guild) -> dict[str, Any]:
             }
             for m in members
         ],
+    }
+
+
+def thread_doc(thread: Channel, starter_id: int) -> dict[str, Any]:
+    """A thread a member started on their node, as sent to the guild's host: the thread
+    keeps its id (`threadId`) on every node, like a message does."""
+    return {
+        "id": channel_uri(thread.guild_id, thread.id),
+        "type": "Thread",
+        "audience": group_uri(thread.guild_id),
+        "channelId": str(thread.parent_id),
+        "threadId": str(thread.id),
+        "messageId": str(starter_id),
+        "name": thread.name,
     }
 
 

@@ -1,11 +1,11 @@
 """The hosting node's side of a federated guild.
 
 Members on other nodes talk to the guild's Group actor: `Follow` (with an invite code) joins,
-`Create`/`Update`/`Delete` of a Note, `EmojiReact` and their `Undo` act on messages, `Undo` of
-the Follow leaves. Each is applied through the same services a local member's request goes
-through, as the member's `name@node` account, so permissions, bans, timeouts, slow mode and
-automod hold for remote members exactly as for local ones; a refusal goes back as `Reject`
-naming the refused activity and the reason.
+`Create`/`Update`/`Delete` of a Note, `EmojiReact` and their `Undo` act on messages, `Create`
+of a `Thread` starts a thread from a message, `Undo` of the Follow leaves. Each is applied
+through the same services a local member's request goes through, as the member's `name@node`
+account, so permissions, bans, timeouts, slow mode and automod hold for remote members exactly
+as for local ones; a refusal goes back as `Reject` naming the refused activity and the reason.
 
 Every change the guild's gateway group hears (messaging.events observers) is then announced:
 the Group `Announce`s an activity describing it to every node with a member (FEP-1b12 style),
@@ -197,6 +197,8 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         if kind == "Follow":
             return _join(guild, activity, actor, user)
         inner = activity.get("object")
+        if kind == "Create" and isinstance(inner, dict) and inner.get("type") == "Thread":
+            return _create_thread(guild, inner, user, actor)
         if kind == "Create" and isinstance(inner, dict):
             return _create(guild, inner, user, actor)
         if kind == "Update" and isinstance(inner, dict):
@@ -307,6 +309,31 @@ def _create(guild: Guild, inner: dict[str, Any], user: User, actor: RemoteActor)
         stamp=stamp,
     )
     return InboxState.PROCESSED, f"message {message_id} from {actor.uri}"
+
+
+def _snowflake(raw: Any) -> int | None:
+    text = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+    return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
+
+
+def _create_thread(guild: Guild, inner: dict[str, Any], user: User, actor: RemoteActor) -> Outcome:
+    """A member started a thread on their node: start it here, under the member's
+    permissions, with the id it has there. The GuildState that follows brings it to every
+    member node (the starter message linked through the channel's `message_id`)."""
+    from guilds.models import Channel
+    from messaging.services.messages import check_start_thread
+
+    channel_id = _channel_in(guild, inner)
+    message_id = _snowflake(inner.get("messageId"))
+    thread_id = _snowflake(inner.get("threadId"))
+    if message_id is None or thread_id is None:
+        raise APIError("A thread needs its id and its starter message's id", code=50035)
+    if Channel.objects.filter(id=thread_id, guild=guild, starter_message__id=message_id):
+        return InboxState.PROCESSED, "already have that thread"
+    if Channel.objects.filter(id=thread_id).exists():
+        raise APIError("That thread id is taken", code=50035)
+    check_start_thread(user, channel_id, message_id, name=inner.get("name"), thread_id=thread_id)
+    return InboxState.PROCESSED, f"thread {thread_id} from {actor.uri}"
 
 
 def _update(guild: Guild, inner: dict[str, Any], user: User) -> Outcome:

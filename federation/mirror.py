@@ -197,7 +197,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
             join.save(update_fields=["state", "detail"])
             return InboxState.PROCESSED, f"join {join.state}"
         if kind == "Reject":
-            return _refused(inner, str(activity.get("content") or ""))
+            return _refused(inner, str(activity.get("content") or ""), actor.uri)
         return None
     if kind == "Update" and isinstance(inner, dict) and inner.get("type") == "GuildState":
         with applying():
@@ -213,17 +213,64 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         return apply_announced(link, inner)
 
 
-def _refused(inner: dict[str, Any], reason: str) -> Outcome:
+def _refused(inner: dict[str, Any], reason: str, by: str = "") -> Outcome:
     """The host refused one of our activities (a message, an edit…)."""
     row = Activity.objects.filter(uri=object_id(inner) or "").first()
     if row is None:
         return InboxState.IGNORED, "no activity of ours matches the Reject"
+    obj = row.payload.get("object")
+    if row.type == "Create" and isinstance(obj, dict) and obj.get("type") == "Thread":
+        return _thread_refused(obj, reason, by)
     updated = MessageDelivery.objects.filter(activity=row).update(
         state=MessageDeliveryState.FAILED, detail=reason[:300], updated_at=timezone.now()
     )
     if updated:
         _delivery_event(MessageDelivery.objects.get(activity=row))
     return InboxState.PROCESSED, f"the host refused {row.type}: {reason}"
+
+
+def _thread_refused(obj: dict[str, Any], reason: str, by: str) -> Outcome:
+    """The host refused a thread one of our members started: the thread we showed while
+    waiting goes (it never existed on the host), and its starter message loses the link.
+    Only the Group of the thread's guild can refuse it."""
+    from messaging.services.dms import broadcast_to_channel
+
+    thread = Channel.objects.filter(
+        id=id_from_uri(obj.get("threadId")) or 0, guild__link__group_uri=by
+    ).first()
+    if thread is None:
+        return InboxState.PROCESSED, f"the host refused a thread: {reason}"
+    parent = thread.parent
+    starter = Message.objects.filter(thread=thread).values_list("id", flat=True).first()
+    payload = {
+        "id": str(thread.id),
+        "guild_id": str(thread.guild_id),
+        "parent_id": str(thread.parent_id or ""),
+        "type": thread.type,
+    }
+    with applying():
+        thread.delete()
+        if parent is not None:
+            broadcast_to_channel(parent, "CHANNEL_DELETE", payload)
+            if starter is not None:
+                _broadcast(starter, "MESSAGE_UPDATE")
+    return InboxState.PROCESSED, f"the host refused thread {payload['id']}: {reason}"
+
+
+def _link_starters(guild: Guild, channels: list[dict[str, Any]]) -> None:
+    """Each thread's starter message (the host's `message_id`) points at it here too."""
+    for c in channels:
+        mid = int(c["message_id"]) if str(c.get("message_id") or "").isdigit() else None
+        if mid is None:
+            continue
+        cid = int(c["id"])
+        Message.objects.filter(thread_id=cid).exclude(id=mid).update(thread=None)
+        if (
+            Message.objects.filter(id=mid, channel__guild=guild)
+            .exclude(thread_id=cid)
+            .update(thread_id=cid)
+        ):
+            _broadcast(mid, "MESSAGE_UPDATE")
 
 
 def apply_state(group: str, data: dict[str, Any]) -> Guild:
@@ -293,6 +340,7 @@ def apply_state(group: str, data: dict[str, Any]) -> Guild:
             parent_id=parent if parent in channel_ids else None
         )
     Channel.objects.filter(guild=guild).exclude(id__in=channel_ids).delete()
+    _link_starters(guild, data.get("channels") or [])
     default = str(info.get("default_channel_id") or "")
     if default.isdigit() and int(default) in channel_ids:
         Guild.objects.filter(id=gid).update(default_channel_id=int(default))
@@ -535,6 +583,16 @@ def on_local_event(link: GuildLink, t: str, d: dict[str, Any]) -> None:
                 message_id=message.id,
                 defaults={"activity": row, "state": MessageDeliveryState.SENDING, "detail": ""},
             )
+    elif t == "THREAD_CREATE":
+        thread = Channel.objects.filter(id=int(d["id"]), guild=link.guild).first()
+        starter = Message.objects.filter(thread=thread).first() if thread else None
+        if thread is None or starter is None:
+            return
+        from federation.guildwire import thread_doc
+
+        delivery.fan_out(
+            activities.build("Create", me, thread_doc(thread, starter.id), to=to), [group]
+        )
     elif t == "MESSAGE_DELETE":
         tombstone = {
             "id": note_uri(int(d["id"])),

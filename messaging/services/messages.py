@@ -470,18 +470,28 @@ def check_typing(user, channel_id: int) -> None:
         events.broadcast_ephemeral(group, "TYPING_START", payload)
 
 
-def check_start_thread(user, channel_id: int, message_id: int, *, name: Any) -> Channel:
+def check_start_thread(
+    user, channel_id: int, message_id: int, *, name: Any, thread_id: int | None = None
+) -> Channel:
+    """Start a public thread from a guild channel message.
+
+    `thread_id` is set only by federation, when a guild's host applies a thread a member
+    started on their own node: the thread keeps the id it has there."""
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
         raise Invalid(errors={"name": ["1 to 100 characters."]})
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         access.require(P.SEND_MESSAGES)
+        access.require(P.CREATE_PUBLIC_THREADS)
         check_not_timed_out(user, access.channel)
         if access.channel.type == ChannelType.PUBLIC_THREAD or access.ctx is None:
             raise Invalid(errors={"_errors": ["Threads start from guild channel messages."]})
         if message.thread_id:
             raise APIError("A thread has already been created for this message", code=160004)
+        if thread_id is not None and Channel.objects.filter(id=thread_id).exists():
+            raise Invalid(errors={"thread_id": ["That id is taken."]})
         thread = Channel.objects.create(
+            **({"id": thread_id} if thread_id is not None else {}),
             guild_id=access.channel.guild_id,
             type=ChannelType.PUBLIC_THREAD,
             name=name.strip(),

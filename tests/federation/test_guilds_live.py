@@ -544,6 +544,37 @@ def test_a_mention_by_handle_reaches_the_home_node_of_the_mentioned(nodes):
     assert int(count.strip().splitlines()[-1]) >= 1  # what her sidebar badge and READY show
 
 
+def test_a_thread_started_on_b_is_the_hosts_thread_on_every_node(nodes):
+    """bob (B) starts a thread in A's guild: A starts it with B's id under bob's permissions,
+    C's replica gets it linked to its starter message, and bob's first message in it arrives."""
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    _, cid, _ = ids(a)
+    mid = int(send(b, "bob", cid, "a topic worth a thread"))
+    with client(b, "bob") as bob:
+        made = bob.post(f"/api/v1/channels/{cid}/messages/{mid}/threads", json={"name": "Tides"})
+        assert made.status_code == 201, made.text
+    tid = int(made.json()["id"])
+
+    def linked(fed: FedNode) -> list[tuple]:
+        return fed.sql(
+            "SELECT t.type, t.parent_id, t.name FROM messaging_message m "
+            "JOIN guilds_channel t ON t.id = m.thread_id WHERE m.id = ? AND t.id = ?",
+            (mid, tid),
+        )
+
+    for fed in (a, b, c):  # B too: the host's state keeps the thread B showed at once
+        fed.wait_for(lambda f=fed: linked(f) == [(11, cid, "Tides")], 90, "the thread")
+    first = int(send(b, "bob", tid, "first words in the thread"))
+    for fed in (a, c):
+        fed.wait_for(
+            lambda f=fed: (
+                f.sql("SELECT channel_id FROM messaging_message WHERE id = ?", (first,)) == [(tid,)]
+            ),
+            90,
+            "the thread's first message",
+        )
+
+
 def test_a_ban_on_the_host_holds_on_every_node(nodes):
     a, _, c = nodes["a"], nodes["b"], nodes["c"]
     gid, cid, code = ids(a)
