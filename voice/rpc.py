@@ -94,6 +94,9 @@ class Subscriber:
             await asyncio.sleep(delay)
 
     async def _event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "disconnected":
+            await self._disconnected(event)
+            return
         if event.get("event") != "speaking" or not event.get("guild"):
             return
         key = (int(event["room"]), int(event["user"]))
@@ -115,6 +118,22 @@ class Subscriber:
             events.guild_group(int(event["guild"])),
             {"type": events.DISPATCH, "t": t, "d": d, "event_id": None},
         )
+
+    async def _disconnected(self, event: dict[str, Any]) -> None:
+        """A member's peer connection closed or failed: record the leave here, in a web
+        process, so the VOICE_STATE_UPDATE is published on this process's channel layer (the
+        embedded mode's layer is in memory: a publish from the worker's process reaches no
+        one until the sessions' next heartbeat). Several web processes may all hear it; the
+        first deletes the state and broadcasts, the others find nothing to do."""
+        from asgiref.sync import sync_to_async
+
+        from voice import services
+
+        try:
+            room, user = int(event["room"]), int(event["user"])
+            await sync_to_async(services.worker_disconnected, thread_sensitive=False)(room, user)
+        except Exception:  # logged: the subscriber keeps listening
+            logger.exception("could not record a voice disconnect: %s", event)
 
     async def _restarted(self) -> None:
         from asgiref.sync import sync_to_async

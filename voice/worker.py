@@ -7,9 +7,11 @@ private (bind it to loopback or a private network; it has no authentication of i
 node checks every permission before it asks).
 
 Events the SFU raises (`speaking`, `disconnected`) reach members this way:
-- `disconnected` (the peer connection failed or closed): the worker calls the voice service
-  itself, which deletes the voice state and broadcasts VOICE_STATE_UPDATE through the durable
-  event store, so every gateway session hears it whichever process it lives in.
+- `disconnected` (the peer connection failed or closed) is pushed to the node's subscribers,
+  which delete the voice state and broadcast VOICE_STATE_UPDATE from a web process (so the
+  embedded mode's in-memory channel layer carries it at once). With no subscriber connected,
+  the worker calls the voice service itself; the event still reaches sessions from the
+  durable event store at their next heartbeat.
 - `speaking` is ephemeral. The worker pushes it on every `subscribe` connection; the node holds
   one per process (voice.rpc.Subscriber) and publishes it to the guild's gateway group there.
 
@@ -49,7 +51,13 @@ class Worker:
                 self.subscribers.discard(writer)
                 continue
             writer.write(line)
-        if event["event"] == "disconnected" and self.on_disconnect is not None:
+        # The node's subscribers record a disconnect themselves (voice.rpc.Subscriber); the
+        # worker does it only when no node is listening, so the state never outlives the peer.
+        if (
+            event["event"] == "disconnected"
+            and self.on_disconnect is not None
+            and not (self.subscribers)
+        ):
             asyncio.get_running_loop().run_in_executor(
                 None, self.on_disconnect, event["room"], event["user"]
             )
