@@ -10,7 +10,9 @@ from tests.accounts.conftest import PASSWORD, DeviceKeys, b64, bearer, register
 
 pytestmark = pytest.mark.django_db
 
-BIP39 = json.loads(Path("/work/shared/vectors/bip39/vectors.json").read_text())["english"]
+BIP39 = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "bip39/vectors.json").read_text()
+)["english"]
 
 
 def challenge(api, username="alice", path="/api/v1/auth/challenge"):

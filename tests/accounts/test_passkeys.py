@@ -1,5 +1,5 @@
 """Passkeys through the HTTP API, with py_webauthn's published responses
-(/work/shared/vectors/webauthn). A real authenticator signs the node's random challenge; the
+(tests/vectors/webauthn). A real authenticator signs the node's random challenge; the
 vectors signed fixed challenges, so each test swaps the vector's challenge into the ceremony
 state the node just issued (the only seam), then answers through the API."""
 
@@ -14,7 +14,9 @@ from tests.accounts.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
-CASES = json.loads(Path("/work/shared/vectors/webauthn/cases.json").read_text())["cases"]
+CASES = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "webauthn/cases.json").read_text()
+)["cases"]
 HOST = {"HTTP_HOST": "localhost:5000"}
 
 

@@ -14,7 +14,9 @@ from tests.accounts.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
-VECTORS = json.loads(Path("/work/shared/vectors/totp-rfc6238/vectors.json").read_text())
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "totp-rfc6238/vectors.json").read_text()
+)
 SHA1 = VECTORS["secrets"]["SHA1"]
 
 

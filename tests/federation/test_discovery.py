@@ -14,7 +14,7 @@ from federation import actors, keys
 from federation.models import FederationPolicy, KeyAlgorithm
 
 pytestmark = pytest.mark.django_db
-VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 @pytest.fixture(autouse=True)

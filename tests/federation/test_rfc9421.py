@@ -18,7 +18,7 @@ from federation.signatures import SignatureError
 
 pytestmark = pytest.mark.mode_independent
 
-VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 RFC = json.loads((VECTORS / "http-signatures-rfc9421/cases.json").read_text())
 MASTODON = json.loads((VECTORS / "http-signatures-mastodon/cases.json").read_text())
 SUPPORTED = {"@method", "@target-uri", "@authority", "@scheme", "@path", "@query"}

@@ -24,7 +24,7 @@ from federation.signatures import (
 
 pytestmark = pytest.mark.mode_independent
 
-VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 CAVAGE = json.loads((VECTORS / "http-signatures-cavage/cases.json").read_text())
 MASTODON = json.loads((VECTORS / "http-signatures-mastodon/cases.json").read_text())
 

@@ -15,7 +15,7 @@ from tests.media.helpers import mp4_bytes
 
 pytestmark = pytest.mark.mode_independent
 
-VECTORS = Path("/work/shared/vectors/blurhash")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "blurhash"
 
 
 @pytest.mark.parametrize(
