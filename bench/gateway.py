@@ -4,11 +4,16 @@ For each N it prints deliveries per second and p50/p99 send→receive latency fo
 (embedded mode; then production mode on PostgreSQL + Redis started here), beside a bare
 `websockets` broadcast server measured in the same run as the baseline. The baseline does
 nothing but relay a frame to every socket: the gap is the cost of the node's work per message
-(authorisation, storage of the event, Markdown, JSON, the channel layer). The node's sender
-waits for each POST to answer (the real send path); the baseline's sender does not.
+(authorisation, storage of the event, Markdown, JSON, the channel layer).
 
-    .venv/bin/python bench/gateway.py --clients 1,100,1000 --messages 30 \
-        --modes embedded,production
+Both senders are paced the same way: each waits until the server has accepted the previous
+message before sending the next (the node answers the POST; the baseline acknowledges the
+frame after handing it to every socket), so deliveries/s compare.
+
+`production2` runs production mode with two web processes, clients spread across them.
+
+    .venv/bin/python bench/gateway.py --clients 100,1000 --messages 30 \
+        --modes embedded,production,production2
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ async def handler(ws):
     try:
         async for frame in ws:
             broadcast(clients - {ws}, frame)
+            await ws.send("ack")  # the sender waits for this, as the node's waits for its POST
     finally:
         clients.discard(ws)
 async def main():
@@ -84,7 +90,12 @@ async def open_clients(url: str, tokens: list[str] | None, count: int) -> list:
         # No client pings: under load the measured server may answer late, which is the
         # figure we want, not a disconnect.
         ws = await connect(
-            url, compression=None, max_size=None, open_timeout=60, ping_interval=None
+            url,
+            compression=None,
+            max_size=None,
+            open_timeout=60,
+            ping_interval=None,
+            close_timeout=2,
         )
         if tokens is not None:
             hello = json.loads(await ws.recv())
@@ -109,17 +120,50 @@ async def collect(ws, expected: int, latencies: list[float], marker: str) -> Non
             got += 1
 
 
-async def run(url: str, tokens, send, n: int, messages: int, marker: str) -> tuple[float, ...]:
-    sockets = await open_clients(url, tokens, n)
+PROFILE_TO = os.environ.get("BENCH_PROFILE")  # py-spy raw output of the node's first process
+
+
+async def run(
+    urls: list[str], tokens, send, n: int, messages: int, marker: str, pids: tuple = ()
+) -> tuple[float, ...]:
+    sockets = []
+    for i, url in enumerate(urls):  # clients spread evenly across the processes
+        part = range(i, n, len(urls))
+        chosen = [tokens[j] for j in part] if tokens is not None else None
+        sockets += await open_clients(url, chosen, len(part))
     latencies: list[float] = []
     receivers = [asyncio.create_task(collect(ws, messages, latencies, marker)) for ws in sockets]
+    profiler = None
+    if PROFILE_TO and pids:
+        # Sample the node only while the messages flow (not while clients connect).
+        profiler = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/py-spy"),
+                "record",
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                PROFILE_TO,
+                *sum((["-p", str(p)] for p in pids[:1]), []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(1)
     start = time.perf_counter()
     for _ in range(messages):
         await send(f"bench {time.perf_counter():.9f}")
     await asyncio.wait_for(asyncio.gather(*receivers), timeout=600)
     elapsed = time.perf_counter() - start
-    for ws in sockets:
-        await ws.close()
+    if profiler is not None:
+        profiler.send_signal(2)
+        profiler.wait()
+    # Close all at once: a client that stopped reading (its count is reached) would otherwise
+    # wait out the close handshake behind the frames it no longer reads.
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
@@ -135,12 +179,13 @@ async def bench_node(node: Node, n: int, messages: int) -> tuple[float, ...]:
 
     try:
         return await run(
-            node.url.replace("http", "ws") + "/gateway",
+            [url.replace("http", "ws") + "/gateway" for url in node.urls()],
             data["clients"],
             send,
             n,
             messages,
             "MESSAGE_CREATE",
+            tuple(p.pid for p in node.procs),
         )
     finally:
         await api.aclose()
@@ -156,8 +201,9 @@ async def bench_baseline(n: int, messages: int) -> tuple[float, ...]:
 
         async def send(text: str) -> None:
             await sender.send(json.dumps({"op": 0, "t": "MESSAGE_CREATE", "d": {"content": text}}))
+            await sender.recv()
 
-        result = await run(url, None, send, n, messages, "MESSAGE_CREATE")
+        result = await run([url], None, send, n, messages, "MESSAGE_CREATE")
         await sender.close()
         return result
     finally:
@@ -168,11 +214,13 @@ async def bench_baseline(n: int, messages: int) -> tuple[float, ...]:
 def start_node(mode: str, workdir: Path, pg, redis) -> Node:
     for key in ("UNITED_TEST_PG_PORT", "REDIS_URL"):
         os.environ.pop(key, None)
-    if mode == "production":
+    if mode.startswith("production"):
         os.environ["UNITED_TEST_PG_PORT"] = str(pg.port)
         os.environ["REDIS_URL"] = redis.url
-    node = Node(f"bench{mode[0]}", workdir / mode)
-    return node.start()
+    node = Node(f"bench{mode[0]}{mode[-1]}", workdir / mode).start()
+    if mode == "production2":
+        node.add_process()
+    return node
 
 
 def main() -> None:
@@ -185,7 +233,7 @@ def main() -> None:
     modes = args.modes.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="united-bench-gw-"))
     pg = redis = None
-    if "production" in modes:
+    if any(m.startswith("production") for m in modes):
         pg, redis = services.start_postgres(), services.start_redis()
     rows = []
 
@@ -210,9 +258,18 @@ def main() -> None:
         for server in (pg, redis):
             if server:
                 server.stop()
-    print(f"\n{'server':<22} {'clients':>7} {'deliveries/s':>13} {'p50 ms':>9} {'p99 ms':>9}")
+    print(
+        f"\n{'server':<22} {'clients':>7} {'deliveries/s':>13} {'p50 ms':>9} {'p99 ms':>9}"
+        f"  {'p99 / baseline (goal <= 2)':>27} {'rate / baseline (goal >= 0.5)':>30}"
+    )
+    baseline = {n: (rate, p99) for name, n, rate, _p50, p99 in rows if name.startswith("baseline")}
     for name, n, rate, p50, p99 in rows:
-        print(f"{name:<22} {n:>7} {rate:>13.0f} {p50:>9.1f} {p99:>9.1f}")
+        line = f"{name:<22} {n:>7} {rate:>13.0f} {p50:>9.1f} {p99:>9.1f}"
+        if not name.startswith("baseline") and n in baseline:
+            p99_ratio, rate_ratio = p99 / baseline[n][1], rate / baseline[n][0]
+            ok = "met" if p99_ratio <= 2 and rate_ratio >= 0.5 else "NOT MET"
+            line += f"  {p99_ratio:>27.2f} {rate_ratio:>30.2f}  {ok}"
+        print(line)
     print(f"\n{args.messages} messages per run, one sender, all clients in one channel.")
 
 

@@ -4,19 +4,16 @@
     client → IDENTIFY {token?}              (the session cookie counts when the Origin is ours)
     server → DISPATCH READY {session_id, user}
     client → HEARTBEAT, server → HEARTBEAT_ACK
-    server → DISPATCH {t, d, s} for every event of the groups the session joined
+    server → DISPATCH {t, d, s} for every event of the groups the session follows
     client → RESUME {session_id, seq}       after a reconnect; missed events are replayed
 
-No event is silently lost. Stored events (messaging.events.broadcast) carry their id; the
-consumer remembers which ids it sent under which sequence numbers and saves that tail on every
-heartbeat and on disconnect. RESUME replays from the store what came after the client's last
-sequence; each heartbeat also pulls from the store any event the pub/sub layer failed to
-deliver while the socket stayed up. Ids already sent are skipped, so a replay never repeats an
-event the session has confirmed; clients should still de-duplicate by object id, because a
-server that died between two saves re-sends what it had not yet recorded.
-
-The consumer only parses frames, calls services through database_sync_to_async and forwards
-group events; docs/gateway.md is the protocol's reference.
+Events reach the socket through the process's hub (messaging/hub.py), which encodes each event
+once, filters it by an in-memory permission snapshot and records what went out under which
+sequence number before it leaves (messaging/gateway_sessions.py). RESUME, on any process,
+replays from the stored events what came after the client's last sequence. The socket closes
+when the session it was opened with ends (sign-out, password change, revoke, account closed)
+and when its access token expires; docs/gateway.md lists the close codes and the limits on
+what a client may send.
 """
 
 from __future__ import annotations
@@ -24,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
-from collections import OrderedDict
+from collections import defaultdict, deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -33,21 +31,47 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.services.tokens import SESSION_ID_KEY
 from messaging import gateway, presence
+from messaging.gateway_sessions import SessionState, store
+from messaging.hub import Hub
+
+_identifies: dict[int, deque[float]] = defaultdict(deque)  # user id → recent IDENTIFY/RESUME
+
+
+def _db(fn: Any) -> Any:
+    # Off the single thread that database_sync_to_async uses by default: a reconnect storm's
+    # thousand IDENTIFYs must not queue behind each other and every request of the process.
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+def _parse(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
 
 logger = logging.getLogger(__name__)
 
 
 class GatewayConsumer(AsyncWebsocketConsumer):
+    # No channel-layer inbox per socket: the process's hub delivers to it (messaging/hub.py).
+    channel_layer_alias = "gateway-sockets-use-the-hub"
+
     async def connect(self) -> None:
         self.user: Any = None
-        self.session_id: str | None = None
+        self.user_id = 0
+        self.session_id = ""
+        self.auth_session_id: str | None = None
+        self.conn_id = uuid.uuid4().hex
         self.seq = 0
-        self.groups_joined: list[str] = []
-        self.sent: OrderedDict[int, int] = OrderedDict()  # event id → seq, oldest first
-        self.visible: dict[int, set[int]] = {}  # guild id → channel ids this session may see
-        self.revoked: set[int] = set()  # guilds this user was banned or kicked from
-        self.catchup_from = gateway.lookback_from(None, timezone.now())
+        self.sent: dict[int, int] = {}  # event id → seq, oldest first
+        self.hub = Hub.current()
+        self.closed = False
+        self._held: list[str] | None = None  # frames that wait for READY
+        self._frames: deque[float] = deque()
+        self._expiry: asyncio.TimerHandle | None = None
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self.accept()
         interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS
@@ -55,13 +79,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._watchdog = asyncio.create_task(self._watch_heartbeats())
 
     async def disconnect(self, code: int) -> None:
+        self.closed = True
         if getattr(self, "_watchdog", None):
             self._watchdog.cancel()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self.hub.detach(self)
         if self.session_id:
-            await self._save(connected=False)
-            await database_sync_to_async(presence.disconnected)(self.user, self.channel_name)
+            await store().touch(self.session_id, connected=False)
+            await _db(presence.disconnected)(self.user, self.conn_id)
 
     async def _watch_heartbeats(self) -> None:
         # A client that stops heartbeating (sleeping laptop, dead NAT mapping) is closed, so
@@ -71,20 +97,59 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(interval / 2)
             if loop.time() - self._last_heartbeat > interval * 1.5:
-                await self.close(code=gateway.CLOSE_SESSION_TIMED_OUT)
+                await self.end(gateway.CLOSE_SESSION_TIMED_OUT)
                 return
 
+    # --- what the hub calls -------------------------------------------------------------
+
+    async def push(self, frame: str) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+        elif not self.closed:
+            await self.send(text_data=frame)
+
+    async def end(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.hub.detach(self)
+            await self.close(code=code)
+
+    async def follow_guild(self, guild_id: int, joined: bool) -> None:
+        group = gateway.events.guild_group(guild_id)
+        if joined:
+            await self.hub.follow(self, group)
+        else:
+            await self.hub.unfollow(self, group)
+
+    async def resumed(self, replayed: int) -> None:
+        await self._dispatch("RESUMED", {"replayed": replayed})
+
+    # --- what the client sends ----------------------------------------------------------
+
     async def _send(self, op: int, d: Any, t: str | None = None, s: int | None = None) -> None:
-        await self.send(text_data=json.dumps({"op": op, "d": d, "s": s, "t": t}))
+        if not self.closed:
+            await self.send(text_data=json.dumps({"op": op, "d": d, "s": s, "t": t}))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else bytes_data or b""
+        size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+        if size > gateway.MAX_FRAME_BYTES:
+            await self.end(gateway.CLOSE_DECODE_ERROR)
+            return
+        now = time.monotonic()
+        self._frames.append(now)
+        while self._frames and self._frames[0] < now - 60:
+            self._frames.popleft()
+        if len(self._frames) > gateway.FRAMES_PER_MINUTE:
+            await self.end(gateway.CLOSE_RATE_LIMITED)
+            return
         try:
-            frame = json.loads(text_data if text_data is not None else bytes_data or b"")
-        except (ValueError, UnicodeDecodeError):
-            await self.close(code=gateway.CLOSE_DECODE_ERROR)
+            frame = _parse(raw if isinstance(raw, str) else raw.decode())
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("op"), int):
-            await self.close(code=gateway.CLOSE_DECODE_ERROR)
+            await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         op, d = frame["op"], frame.get("d")
         if op == gateway.HEARTBEAT:
@@ -98,86 +163,107 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         elif op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER) and self.user is not None:
             await self._voice(op, d if isinstance(d, dict) else {})
         elif self.user is None:
-            await self.close(code=gateway.CLOSE_NOT_AUTHENTICATED)
+            await self.end(gateway.CLOSE_NOT_AUTHENTICATED)
         else:
-            await self.close(code=gateway.CLOSE_UNKNOWN_OPCODE)
+            await self.end(gateway.CLOSE_UNKNOWN_OPCODE)
 
     async def _authenticate(self, d: dict[str, Any]) -> Any:
-        return await database_sync_to_async(gateway.authenticate)(
+        """The user, or None after closing the socket with the reason."""
+        if self.user is not None:
+            await self.end(gateway.CLOSE_ALREADY_AUTHENTICATED)
+            return None
+        session = self.scope.get("session")
+        user, auth_session_id, expires_at = await _db(gateway.authenticate)(
             token=d.get("token"),
             scope_user=self.scope.get("user"),
             cookie_auth=self.scope.get("cookie_auth", False),
+            auth_session_id=session.get(SESSION_ID_KEY) if session is not None else None,
         )
+        if user is None:
+            await self.end(gateway.CLOSE_AUTHENTICATION_FAILED)
+            return None
+        now = time.monotonic()
+        recent = _identifies[user.id]
+        while recent and recent[0] < now - 60:
+            recent.popleft()
+        if len(recent) >= gateway.IDENTIFIES_PER_MINUTE:
+            await self.end(gateway.CLOSE_RATE_LIMITED)
+            return None
+        if self.hub.sessions_of(user.id) >= gateway.MAX_SESSIONS_PER_USER:
+            await self.end(gateway.CLOSE_TOO_MANY_SESSIONS)
+            return None
+        recent.append(now)
+        self.auth_session_id = auth_session_id
+        if expires_at is not None:
+            delay = max(0.0, (expires_at - timezone.now()).total_seconds())
+            self._expiry = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self.end(gateway.CLOSE_TOKEN_EXPIRED))
+            )
+        return user
 
     async def _identify(self, d: dict[str, Any]) -> None:
-        if self.user is not None:
-            await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
-            return
         user = await self._authenticate(d)
         if user is None:
-            await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
             return
-        self.user = user
-        self.session_id = uuid.uuid4().hex
-        ready, groups = await database_sync_to_async(gateway.ready_state)(user, self.session_id)
-        await self._join(groups)
-        await self._dispatch("READY", ready)
-        await database_sync_to_async(presence.connected)(user, self.channel_name)
+        self.user, self.user_id, self.session_id = user, user.id, uuid.uuid4().hex
+        await store().create(
+            SessionState(session_id=self.session_id, user_id=user.id, started_at=time.time())
+        )
+        # Follow first, then read: an event committed after this reaches the socket (held
+        # until READY has gone out as seq 1), one committed before is in READY.
+        self.seq, self._held = 1, []
+        await self.hub.attach(self, await _db(gateway.session_groups)(user))
+        ready, _groups = await _db(gateway.ready_state)(user, self.session_id)
+        await self._send(gateway.DISPATCH, ready, t="READY", s=1)
+        held, self._held = self._held, None
+        for frame in held:
+            await self.push(frame)
+        await _db(presence.connected)(user, self.conn_id)
 
     async def _resume(self, d: dict[str, Any]) -> None:
-        if self.user is not None:
-            await self.close(code=gateway.CLOSE_ALREADY_AUTHENTICATED)
+        session_id, seq = d.get("session_id"), d.get("seq")
+        if not isinstance(session_id, str) or not isinstance(seq, int) or seq < 0:
+            await self._send(gateway.INVALID_SESSION, False)
             return
         user = await self._authenticate(d)
         if user is None:
-            await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
             return
+        state = await store().load(session_id)
         try:
-            groups, replay, have = await database_sync_to_async(gateway.resume)(
-                user, d.get("session_id"), d.get("seq")
-            )
+            gateway.check_resume(state, user, seq)
+            assert state is not None
+            groups, replay, have = await _db(gateway.resume)(user, state, seq)
         except gateway.ResumeRefused as refused:
             logger.info("resume refused: %s", refused)
+            self.auth_session_id = None
             await self._send(gateway.INVALID_SESSION, False)
             return
-        self.user, self.session_id, self.seq = user, d["session_id"], d["seq"]
+        self.user, self.user_id, self.session_id, self.seq = user, user.id, session_id, seq
         # What the client has counts as sent at or before its seq (kept for the next RESUME).
-        self.sent = OrderedDict((event_id, self.seq) for event_id in sorted(have))
+        self.sent = {event_id: s for s, event_id in state.sent if s <= seq}
+        await store().touch(session_id, connected=True)
         # Listen first, then replay: anything published meanwhile is de-duplicated by id.
-        await self._join(groups)
-        for event in replay:
-            await self._deliver(event.id, event.t, event.d)
-        await self._dispatch("RESUMED", {"replayed": len(replay)})
-        await database_sync_to_async(presence.connected)(user, self.channel_name)
-
-    async def _join(self, groups: list[str]) -> None:
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = groups
+        await self.hub.attach(self, groups)
+        self.hub.replay(self, groups, None, events=replay, then_resumed=True)
+        await _db(presence.connected)(user, self.conn_id)
 
     async def _heartbeat(self) -> None:
         self._last_heartbeat = asyncio.get_running_loop().time()
         await self._send(gateway.HEARTBEAT_ACK, None)
         if self.user is None:
             return
-        # Pull whatever the pub/sub layer may have dropped since the last heartbeat.
-        since = self.catchup_from
-        self.catchup_from = gateway.lookback_from(None, timezone.now())
-        missed = await database_sync_to_async(gateway.missed_events)(
-            self.groups_joined, since, set(self.sent)
-        )
-        for event in missed:
-            await self._deliver(event.id, event.t, event.d)
-        await self._save(connected=True)
-        await database_sync_to_async(presence.heartbeat)(self.user, self.channel_name)
+        # No database here: the hub pulls stored events it may have missed, once for all.
+        self.hub.want_catchup()
+        await store().touch(self.session_id, connected=True)
+        await _db(presence.heartbeat)(self.user, self.conn_id)
 
     async def _set_presence(self, d: dict[str, Any]) -> None:
         from united.errors import APIError
 
         try:
-            await database_sync_to_async(presence.check_set_presence)(self.user, d)
+            await _db(presence.check_set_presence)(self.user, d)
         except APIError:
-            await self.close(code=gateway.CLOSE_DECODE_ERROR)
+            await self.end(gateway.CLOSE_DECODE_ERROR)
 
     async def _voice(self, op: int, d: dict[str, Any]) -> None:
         from voice import gateway as voice_gateway
@@ -189,90 +275,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if t is not None:
             await self._dispatch(t, payload)
 
-    async def _save(self, *, connected: bool) -> None:
-        pairs = [[seq, event_id] for event_id, seq in self.sent.items() if seq]
-        await database_sync_to_async(gateway.save_session)(
-            self.session_id, self.seq, pairs, connected=connected
-        )
-
     async def _dispatch(self, t: str, d: Any) -> int:
         self.seq += 1
         await self._send(gateway.DISPATCH, d, t=t, s=self.seq)
         return self.seq
-
-    async def _deliver(self, event_id: int | None, t: str, d: dict[str, Any]) -> None:
-        if event_id is not None:
-            if event_id in self.sent:
-                return
-            self.sent[event_id] = 0  # claimed before any await: no double send
-        if not await self._allowed(t, d):
-            return
-        seq = await self._dispatch(t, d)
-        if event_id is not None:
-            self.sent[event_id] = seq
-            while len(self.sent) > gateway.SENT_BUFFER:
-                self.sent.popitem(last=False)
-
-    async def _allowed(self, t: str, d: dict[str, Any]) -> bool:
-        """Permission filter, evaluated per session when the event leaves, so a role or
-        overwrite change takes effect on live connections at once."""
-        guild_id = gateway.event_guild(d)
-        if t in ("GUILD_CREATE", "GUILD_DELETE") and isinstance(d, dict) and d.get("id"):
-            # Joined or left a guild: follow (or stop following) its group.
-            guild_id = int(d["id"])
-            group = gateway.events.guild_group(guild_id)
-            self.visible.pop(guild_id, None)
-            if t == "GUILD_CREATE":
-                # A replayed (stale) GUILD_CREATE must not re-join a guild the user has
-                # since been banned or kicked from.
-                if not await database_sync_to_async(gateway.is_member)(self.user, guild_id):
-                    return False
-                self.revoked.discard(guild_id)
-            if t == "GUILD_CREATE" and group not in self.groups_joined:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups_joined.append(group)
-            elif t == "GUILD_DELETE" and group in self.groups_joined:
-                if not await database_sync_to_async(gateway.is_member)(self.user, guild_id):
-                    await self.channel_layer.group_discard(group, self.channel_name)
-                    self.groups_joined.remove(group)
-            return True
-        if guild_id is None:
-            return True
-        if guild_id in self.revoked:
-            return False
-        channel_id = gateway.event_channel(t, d)
-        was_visible = channel_id in self.visible.get(guild_id, ()) if channel_id else False
-        if t in gateway.VISIBILITY_EVENTS:
-            self.visible.pop(guild_id, None)
-        if guild_id not in self.visible:
-            self.visible[guild_id] = await database_sync_to_async(gateway.visible_channels)(
-                self.user, guild_id
-            )
-            if not self.visible[guild_id] and not await database_sync_to_async(gateway.is_member)(
-                self.user, guild_id
-            ):
-                return False  # no longer a member: nothing of this guild
-        if channel_id is None:
-            return True
-        if t in ("CHANNEL_DELETE",):
-            return was_visible
-        return channel_id in self.visible[guild_id]
-
-    async def gateway_revoke_guild(self, event: dict[str, Any]) -> None:
-        """Banned or kicked: drop the guild's group and everything of it still in flight."""
-        guild_id = int(event["guild_id"])
-        self.revoked.add(guild_id)
-        self.visible.pop(guild_id, None)
-        group = gateway.events.guild_group(guild_id)
-        if group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-            self.groups_joined.remove(group)
-
-    async def gateway_disconnect(self, event: dict[str, Any]) -> None:
-        """The account was deactivated: its sessions end now."""
-        await self.close(code=gateway.CLOSE_AUTHENTICATION_FAILED)
-
-    async def gateway_dispatch(self, event: dict[str, Any]) -> None:
-        if self.user is None:
-            return
-        await self._deliver(event.get("event_id"), event["t"], event["d"])

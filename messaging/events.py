@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -39,12 +39,24 @@ def publish(group: str, t: str, d: dict[str, Any], event_id: int | None = None) 
     _send(group, {"type": DISPATCH, "t": t, "d": d, "event_id": event_id})
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
+def remote_layer() -> Any:
+    """The channel layer that carries events between processes, or None when there is only
+    this one (the embedded mode's in-process layer: publishers hand events to the hub)."""
     layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return None
+    return layer
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    from messaging.hub import Hub
+
+    layer = remote_layer()
     if layer is None:
+        Hub.hand_over(group, message)
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(layer.group_send)(group, dict(message, group=group))
     except Exception:
         # A realtime hiccup must not undo a committed write: sessions catch up from the
         # stored event on their next heartbeat, and RESUME replays it.
@@ -92,3 +104,13 @@ DISCONNECT = "gateway.disconnect"
 def disconnect_user(user_id: int) -> None:
     """After the account is deactivated: close every live gateway socket of the user."""
     transaction.on_commit(lambda: _send(user_group(user_id), {"type": DISCONNECT}))
+
+
+END_AUTH_SESSION = "gateway.end_auth_session"
+
+
+def end_auth_session(user_id: int, auth_session_id: int) -> None:
+    """After a sign-out, a password change or a revoked session: the sockets opened with that
+    session close at once (docs/gateway.md, close code 4004)."""
+    message = {"type": END_AUTH_SESSION, "auth_session": str(auth_session_id)}
+    transaction.on_commit(lambda: _send(user_group(user_id), message))

@@ -4,13 +4,14 @@ consumer wraps them in database_sync_to_async)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from messaging import events
-from messaging.models import GatewayEvent, GatewaySession
+from messaging.gateway_sessions import SessionState
+from messaging.models import GatewayEvent
 from united.ids import snowflake_at, snowflake_time
 
 # Opcodes (Discord's numbering).
@@ -35,11 +36,18 @@ CLOSE_ALREADY_AUTHENTICATED = 4005
 CLOSE_INVALID_SEQ = 4007
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SESSION_TIMED_OUT = 4009
+# Ours (Discord leaves these to us):
+CLOSE_SESSION_ENDED = 4004  # signed out, password changed, session revoked, account closed
+CLOSE_TOKEN_EXPIRED = 4901  # RESUME with a fresh access token
+CLOSE_TOO_MANY_SESSIONS = 4902  # this account has too many sockets open on this process
 
-# How many (seq, event id) pairs a session remembers having sent: RESUME works from any of them.
-SENT_BUFFER = 2000
-# A session can be resumed this long after its socket last reported in.
-RESUME_WINDOW = timedelta(minutes=5)
+# Limits on what a client may send (docs/gateway.md). Discord allows 4 KiB client payloads;
+# ours carry the voice SDP answer (op 30, 2-6 KiB from Chromium), so 16 KiB.
+MAX_FRAME_BYTES = 16 * 1024
+FRAMES_PER_MINUTE = 120  # per socket, Discord's figure
+IDENTIFIES_PER_MINUTE = 30  # IDENTIFY + RESUME per account per process
+MAX_SESSIONS_PER_USER = 50  # open sockets per account per process
+
 # Events are kept this long for RESUME and catch-up, then purged.
 EVENT_RETENTION = timedelta(minutes=30)
 # An event's id is taken when its row is written, but it is published at commit: a transaction
@@ -49,16 +57,33 @@ COMMIT_GRACE = timedelta(seconds=10)
 REPLAY_LIMIT = 5000
 
 
-def authenticate(*, token: Any, scope_user: Any, cookie_auth: bool) -> Any:
-    """The user a gateway session acts as, or None. Tokens win over cookies."""
+def authenticate(
+    *, token: Any, scope_user: Any, cookie_auth: bool, auth_session_id: Any = None
+) -> tuple[Any, str | None, Any]:
+    """Who a gateway session acts as: (user, the AuthSession it lives by, when its access
+    token expires), or (None, None, None). Tokens win over cookies. The socket closes when that
+    AuthSession ends (sign-out, password change, revoke) or the token expires."""
     if isinstance(token, str) and token:
-        from accounts.services import authenticate_access_token
+        from accounts.services.tokens import access_token_row
 
-        user = authenticate_access_token(token)
-        return user if user is not None and user.is_active else None
+        row = access_token_row(token)
+        if row is None or not row.session.user.is_active:
+            return None, None, None
+        return row.session.user, str(row.session_id), row.expires_at
     if cookie_auth and scope_user is not None and scope_user.is_authenticated:
-        return scope_user if scope_user.is_active else None
-    return None
+        if not scope_user.is_active:
+            return None, None, None
+        if not str(auth_session_id or "").isdigit():
+            # Signed in without a UNITED session (the admin's login form): the Django
+            # session is the binding; it ends when that session is deleted.
+            return scope_user, None, None
+        from accounts.models import AuthSession
+
+        alive = AuthSession.objects.filter(
+            pk=int(auth_session_id), user_id=scope_user.id, revoked_at__isnull=True
+        ).exists()
+        return (scope_user, str(auth_session_id), None) if alive else (None, None, None)
+    return None, None, None
 
 
 def session_groups(user: Any) -> list[str]:
@@ -79,7 +104,6 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
     from messaging.services.readstates import read_states
     from united.errors import NotFound
 
-    GatewaySession.objects.create(id=session_id, user=user)
     guilds, channels = [], []
     for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
         try:
@@ -147,24 +171,20 @@ def event_channel(t: str, d: dict[str, Any]) -> int | None:
     return int(raw) if raw else None
 
 
-def visible_channels(user: Any, guild_id: int) -> set[int]:
-    from guilds.models import Guild
-    from guilds.services.access import visible_channel_ids
-
-    guild = Guild.objects.filter(id=guild_id).first()
-    return visible_channel_ids(user, guild) if guild else set()
-
-
-def is_member(user: Any, guild_id: int) -> bool:
+def is_member_ids(user_ids: list[int], guild_id: int) -> set[int]:
     from guilds.models import Member
 
-    return Member.objects.filter(user=user, guild_id=guild_id).exists()
-
-
-def save_session(session_id: str, seq: int, sent: list[list[int]], *, connected: bool) -> None:
-    GatewaySession.objects.filter(id=session_id).update(
-        seq=seq, sent=sent[-SENT_BUFFER:], updated_at=timezone.now(), connected=connected
+    return set(
+        Member.objects.filter(user_id__in=user_ids, guild_id=guild_id).values_list(
+            "user_id", flat=True
+        )
     )
+
+
+def stored_events_since(since_id: int) -> list[tuple[int, str, str, Any]]:
+    """Every stored event from `since_id` on (the hub's catch-up: one query per process)."""
+    rows = GatewayEvent.objects.filter(id__gte=since_id).order_by("id")[:REPLAY_LIMIT]
+    return list(rows.values_list("id", "group", "t", "d"))
 
 
 def missed_events(groups: Iterable[str], since_id: int, exclude: set[int]) -> list[GatewayEvent]:
@@ -184,39 +204,33 @@ class ResumeRefused(Exception):
     pass
 
 
-def resume(user: Any, session_id: Any, seq: Any) -> tuple[list[str], list[GatewayEvent], set[int]]:
-    """Check a RESUME and find what the session missed after `seq`.
-
-    Returns the session's groups (recomputed now), the events to replay in order, and the
-    event ids the client already has. Raises ResumeRefused when the client must IDENTIFY.
-    """
-    if not isinstance(session_id, str) or not isinstance(seq, int) or seq < 0:
-        raise ResumeRefused("malformed resume")
-    session = GatewaySession.objects.filter(id=session_id, user=user).first()
-    if session is None or not session.resumable(RESUME_WINDOW):
+def check_resume(state: SessionState | None, user: Any, seq: Any) -> None:
+    if state is None or state.user_id != user.id or not state.resumable():
         raise ResumeRefused("unknown or expired session")
-    sent = sorted((int(s), int(e)) for s, e in session.sent)
-    if sent and seq < sent[0][0] - 1:
+    if state.sent and seq < state.sent[0][0] - 1:
         raise ResumeRefused("the client is further behind than the session remembers")
-    have = {e for s, e in sent if s <= seq}
+
+
+def resume(
+    user: Any, state: SessionState, seq: int
+) -> tuple[list[str], list[GatewayEvent], set[int]]:
+    """What a resumed session missed after `seq`: its groups (recomputed now), the events to
+    replay in order, and the event ids the client already has."""
+    have = {e for s, e in state.sent if s <= seq}
     if have:
-        # Replay what came after the newest event the client confirms having. If the client is
-        # ahead of what was saved (the server died before saving), that is the newest saved.
+        # Replay what came after the newest event the client confirms having.
         anchor: int | None = max(have)
-    elif sent:
-        anchor = min(e for _, e in sent)  # the client has none of the saved events
+    elif state.sent:
+        anchor = min(e for _, e in state.sent)  # the client has none of the recorded events
     else:
         anchor = None  # nothing was sent but READY: replay from the session's start
     groups = session_groups(user)
-    replay = missed_events(groups, lookback_from(anchor, session.started_at), have)
-    GatewaySession.objects.filter(id=session_id).update(connected=True, updated_at=timezone.now())
+    started = datetime.fromtimestamp(state.started_at, tz=UTC)
+    replay = missed_events(groups, lookback_from(anchor, started), have)
     return groups, replay, have
 
 
-def purge_expired(now: Any = None) -> tuple[int, int]:
+def purge_expired(now: Any = None) -> int:
     now = now or timezone.now()
     events_deleted, _ = GatewayEvent.objects.filter(created_at__lt=now - EVENT_RETENTION).delete()
-    sessions_deleted, _ = GatewaySession.objects.filter(
-        updated_at__lt=now - max(RESUME_WINDOW, EVENT_RETENTION)
-    ).delete()
-    return events_deleted, sessions_deleted
+    return events_deleted

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -25,28 +23,6 @@ class GatewayEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.t} → {self.group}"
-
-
-class GatewaySession(models.Model):
-    """What a gateway session had received when its socket last reported in, so a client that
-    reconnects can RESUME where it was instead of reloading everything."""
-
-    id = models.CharField(primary_key=True, max_length=32)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_sessions"
-    )
-    seq = models.BigIntegerField(default=0)
-    # [[seq, event_id], ...]: the tail of what was sent, oldest first.
-    sent = models.JSONField(default=list)
-    started_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-    connected = models.BooleanField(default=True)
-
-    def __str__(self) -> str:
-        return f"gateway session {self.id} of {self.user_id}"
-
-    def resumable(self, window: timedelta) -> bool:
-        return self.updated_at >= timezone.now() - window
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import AccessToken, AuthSession, RefreshToken, SignInChallenge, User
 from accounts.services import audit
+from messaging import events
 from united.errors import UNAUTHORIZED, APIError, NotFound
 
 REFRESH_LIFETIME = timedelta(days=30)
@@ -148,6 +149,7 @@ def do_revoke_session(session: AuthSession) -> None:
         used_at=timezone.now()
     )
     _delete_web_session(session.session_key)
+    events.end_auth_session(session.user_id, session.pk)
 
 
 def do_revoke_all_sessions(user: User, *, keep: AuthSession | None = None) -> int:

@@ -11,6 +11,7 @@ permission or a role-hierarchy violation is 403 "Missing Permissions" (50013).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -221,3 +222,69 @@ def visible_channel_ids(user: User, guild: Guild) -> set[int]:
     except NotFound:
         return set()
     return {channel.id for channel, _ in visible_channels(ctx)}
+
+
+def guild_visibility(
+    guild_id: int, user_ids: Iterable[int] | None = None
+) -> dict[int, frozenset[int]]:
+    """For every member of the guild (or those of `user_ids`): the ids of the channels they may
+    see. Empty when the guild is gone or suspended.
+
+    The gateway keeps this as its in-memory snapshot of who may see what, so it is built with
+    a fixed number of queries whatever the guild's size, and members with the same roles and
+    no member overwrite share one computation (most of a large guild).
+    """
+    guild = Guild.objects.filter(id=guild_id).first()
+    from moderation.services.operators import is_suspended
+
+    if guild is None or is_suspended(guild_id):
+        return {}
+    members = Member.objects.filter(guild_id=guild_id)
+    if user_ids is not None:
+        members = members.filter(user_id__in=list(user_ids))
+    member_users = dict(members.values_list("id", "user_id"))
+    roles_of: dict[int, set[int]] = defaultdict(set)
+    through = Member.roles.through.objects.filter(member_id__in=list(member_users))
+    for member_id, role_id in through.values_list("member_id", "role_id"):
+        roles_of[member_id].add(role_id)
+    role_permissions = dict(Role.objects.filter(guild_id=guild_id).values_list("id", "permissions"))
+    table = overwrites_by_channel(guild_id)
+    channels = [
+        (channel.id, effective_overwrites(channel, table), channel.type in TEXT_TYPES)
+        for channel in Channel.objects.filter(guild_id=guild_id).only(
+            "id", "parent_id", "permission_synced", "type"
+        )
+    ]
+    member_targets = {
+        o.id for rows in table.values() for o in rows if o.type != perms.OVERWRITE_ROLE
+    }
+    shared: dict[frozenset[int], frozenset[int]] = {}
+
+    def visible(user_id: int, role_ids: frozenset[int]) -> frozenset[int]:
+        return frozenset(
+            channel_id
+            for channel_id, overwrites, text in channels
+            if perms.has(
+                perms.compute_permissions(
+                    guild_id=guild_id,
+                    owner_id=guild.owner_id,
+                    member_id=user_id,
+                    member_role_ids=role_ids,
+                    role_permissions=role_permissions,
+                    overwrites=overwrites,
+                    text_channel=text,
+                ),
+                perms.P.VIEW_CHANNEL,
+            )
+        )
+
+    result: dict[int, frozenset[int]] = {}
+    for member_id, user_id in member_users.items():
+        role_ids = frozenset(roles_of.get(member_id, ()))
+        if user_id == guild.owner_id or user_id in member_targets:
+            result[user_id] = visible(user_id, role_ids)
+        else:
+            if role_ids not in shared:
+                shared[role_ids] = visible(user_id, role_ids)
+            result[user_id] = shared[role_ids]
+    return result

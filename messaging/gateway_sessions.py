@@ -1,0 +1,168 @@
+"""Where a gateway session's RESUME state lives: which event went out under which sequence
+number, and when the session last reported in.
+
+Every web process must reach it (a client that reconnects after its process died resumes on
+another one), and it sits on the delivery path, so it is not the database: it is Redis in
+production and the process's memory in the embedded mode (one process; a restarted embedded
+node answers RESUME with INVALID_SESSION and the client identifies again).
+
+Pairs are recorded before the frames leave (the hub awaits `record` first), so a process killed
+mid-delivery has recorded at least what the client received: RESUME replays exactly what came
+after the client's sequence number, never an event the client confirms having.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+# How many (seq, event id) pairs a session remembers: RESUME works from any of them.
+SENT_BUFFER = 2000
+# A session can be resumed this long after its socket last reported in.
+RESUME_WINDOW_SECONDS = 300
+
+
+@dataclass
+class SessionState:
+    session_id: str
+    user_id: int
+    started_at: float
+    updated_at: float = field(default_factory=time.time)
+    connected: bool = True
+    sent: list[tuple[int, int]] = field(default_factory=list)  # (seq, event id), oldest first
+
+    def resumable(self, now: float | None = None) -> bool:
+        return self.connected or (now or time.time()) - self.updated_at <= RESUME_WINDOW_SECONDS
+
+
+class MemoryStore:
+    """The embedded mode's store: the live objects themselves."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, SessionState] = {}
+        self._pruned_at = 0.0
+
+    async def create(self, state: SessionState) -> None:
+        if time.time() - self._pruned_at > 60:
+            self._prune()
+        self._states[state.session_id] = state
+
+    async def record(self, pairs: dict[str, list[tuple[int, int]]]) -> None:
+        for session_id, new in pairs.items():
+            state = self._states.get(session_id)
+            if state is not None:
+                state.sent.extend(new)
+                if len(state.sent) > SENT_BUFFER * 2:
+                    del state.sent[:-SENT_BUFFER]
+
+    async def touch(self, session_id: str, *, connected: bool) -> None:
+        state = self._states.get(session_id)
+        if state is not None:
+            state.updated_at, state.connected = time.time(), connected
+
+    async def load(self, session_id: str) -> SessionState | None:
+        state = self._states.get(session_id)
+        if state is not None:
+            state.sent = state.sent[-SENT_BUFFER:]
+        return state
+
+    def _prune(self) -> None:
+        now = self._pruned_at = time.time()
+        for session_id in [s for s, state in self._states.items() if not state.resumable(now)]:
+            del self._states[session_id]
+
+
+class RedisStore:
+    """Production: one hash and one list per session, expiring with the resume window."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._url = url
+        self._clients: dict[int, Any] = {}
+        self._factory = aioredis.Redis.from_url
+
+    @property
+    def _redis(self) -> Any:
+        # redis.asyncio clients belong to one event loop; tests run several loops in turn.
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(id(loop))
+        if client is None:
+            client = self._clients[id(loop)] = self._factory(self._url)
+        return client
+
+    @staticmethod
+    def _keys(session_id: str) -> tuple[str, str]:
+        return f"united:gws:{session_id}", f"united:gwp:{session_id}"
+
+    async def create(self, state: SessionState) -> None:
+        meta, _pairs = self._keys(state.session_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(
+            meta,
+            mapping={
+                "user": state.user_id,
+                "started": state.started_at,
+                "updated": state.updated_at,
+                "connected": 1,
+            },
+        )
+        pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
+        await pipe.execute()
+
+    async def record(self, pairs: dict[str, list[tuple[int, int]]]) -> None:
+        if not pairs:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for session_id, new in pairs.items():
+            _meta, key = self._keys(session_id)
+            pipe.rpush(key, *(f"{seq}:{event_id}" for seq, event_id in new))
+            if new[-1][0] % 200 < len(new):  # trim now and then, not on every event
+                pipe.ltrim(key, -SENT_BUFFER, -1)
+                pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
+        await pipe.execute()
+
+    async def touch(self, session_id: str, *, connected: bool) -> None:
+        meta, key = self._keys(session_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(meta, mapping={"updated": time.time(), "connected": int(connected)})
+        pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
+        pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
+        await pipe.execute()
+
+    async def load(self, session_id: str) -> SessionState | None:
+        meta, key = self._keys(session_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(meta)
+        pipe.lrange(key, -SENT_BUFFER, -1)
+        fields, raw_pairs = await pipe.execute()
+        if not fields:
+            return None
+        sent = []
+        for raw in raw_pairs:
+            seq, _, event_id = raw.decode().partition(":")
+            sent.append((int(seq), int(event_id)))
+        return SessionState(
+            session_id=session_id,
+            user_id=int(fields[b"user"]),
+            started_at=float(fields[b"started"]),
+            updated_at=float(fields[b"updated"]),
+            connected=fields[b"connected"] == b"1",
+            sent=sent,
+        )
+
+
+_store: MemoryStore | RedisStore | None = None
+
+
+def store() -> MemoryStore | RedisStore:
+    global _store
+    if _store is None:
+        url = settings.CONFIG.redis_url
+        _store = RedisStore(url) if url else MemoryStore()
+    return _store

@@ -1,0 +1,376 @@
+"""One fan-out hub per web process: how a published event reaches that process's sockets.
+
+A message in a 1,000-member channel is one event and a thousand sockets. Done per socket (a
+channel-layer inbox per consumer, a JSON encoding and a permission query per connection) it
+arrived 14 s late (docs/performance.md). The hub does the per-event work once:
+
+- It listens on the channel layer with one channel of its own and subscribes each group
+  (`user.<id>`, `guild.<id>`) once, however many local sockets follow it. With Redis pub/sub
+  that is one message per group per process; in the embedded mode publishers hand events to
+  the hub's loop directly (the in-process layer cannot cross processes anyway).
+- It encodes each event's payload once; a socket's frame is that text with its own sequence
+  number spliced in.
+- It decides visibility from a per-guild snapshot held in memory (user id → channel ids they
+  may see), built with a fixed number of queries for all local members of the guild and
+  dropped when a role, overwrite, member or channel event of that guild passes through.
+- Its database work (snapshots, catch-up) runs on its own small thread pool, never on the
+  single thread that `database_sync_to_async` uses for requests, and never per heartbeat.
+- Before frames leave, it records (seq, event id) for every receiving session in the session
+  store (gateway_sessions), so RESUME on any process replays exactly what a client missed.
+
+Events are handled one at a time in publish order, so every socket sees them in that order.
+A pub/sub message lost in a Redis blip is not lost: every event is stored with its change
+(events.broadcast), and the hub pulls stored events it has not seen every few seconds (sooner
+when a heartbeat asks), skipping what each session already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from django.db import close_old_connections, connection
+from django.db.utils import DatabaseError
+from django.utils import timezone
+
+from messaging import events, gateway
+from messaging.gateway_sessions import SENT_BUFFER, store
+
+logger = logging.getLogger(__name__)
+
+# Pull stored events at least this often, and at most this often when heartbeats ask.
+CATCHUP_EVERY = 10.0
+CATCHUP_AT_MOST = 1.0
+REPLAY = "gateway.replay"  # internal: stored events for one socket (IDENTIFY, RESUME)
+
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-hub")
+
+
+def _in_db_thread(fn: Any, *args: Any) -> Any:
+    """Run `fn` on the hub's pool with a connection kept open between calls (opening one per
+    call was a fifth of the node's CPU under load); a broken connection is reopened once."""
+    try:
+        return fn(*args)
+    except DatabaseError:
+        close_old_connections()
+        connection.close()
+        return fn(*args)
+
+
+class Conn(Protocol):
+    user_id: int
+    session_id: str
+    auth_session_id: str | None
+    seq: int
+    sent: dict[int, int]
+
+    async def push(self, frame: str) -> None: ...
+
+    async def end(self, code: int) -> None: ...
+
+    async def follow_guild(self, guild_id: int, joined: bool) -> None: ...
+
+
+class Hub:
+    _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.groups: dict[str, set[Conn]] = defaultdict(set)
+        self.by_auth: dict[str, set[Conn]] = defaultdict(set)
+        self.conns: set[Conn] = set()
+        self.per_user: dict[int, int] = defaultdict(int)
+        self.snapshots: dict[int, dict[int, frozenset[int] | None]] = {}
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.layer = events.remote_layer()
+        self.channel: str | None = None
+        self.seen: dict[int, float] = {}  # event ids handled lately (catch-up skips them)
+        self._catchup_from = gateway.lookback_from(None, timezone.now())
+        self._catchup_wanted = asyncio.Event()
+        self._tasks = [loop.create_task(self._run()), loop.create_task(self._catchup_loop())]
+        if self.layer is not None:
+            self._tasks.append(loop.create_task(self._listen()))
+
+    # --- which hub -----------------------------------------------------------------------
+
+    @classmethod
+    def current(cls) -> Hub:
+        loop = asyncio.get_running_loop()
+        with cls._lock:
+            hub = cls._hubs.get(loop)
+            if hub is None:
+                for old in [old for old in cls._hubs if old.is_closed()]:
+                    del cls._hubs[old]
+                hub = cls._hubs[loop] = Hub(loop)
+            return hub
+
+    @classmethod
+    def hand_over(cls, group: str, message: dict[str, Any]) -> None:
+        """Embedded mode: a publisher (any thread) gives an event to every hub of the process."""
+        with cls._lock:
+            hubs = list(cls._hubs.values())
+        for hub in hubs:
+            if hub.loop.is_closed():
+                continue
+            try:
+                hub.loop.call_soon_threadsafe(hub.queue.put_nowait, dict(message, group=group))
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    # --- sockets come and go -------------------------------------------------------------
+
+    async def attach(self, conn: Conn, groups: list[str]) -> None:
+        self.conns.add(conn)
+        self.per_user[conn.user_id] += 1
+        for group in groups:
+            await self.follow(conn, group)
+        if conn.auth_session_id:
+            self.by_auth[conn.auth_session_id].add(conn)
+
+    def sessions_of(self, user_id: int) -> int:
+        return self.per_user.get(user_id, 0)
+
+    def replay(
+        self,
+        conn: Conn,
+        groups: list[str],
+        since: int | None,
+        *,
+        events: list[Any] | None = None,
+        then_resumed: bool = False,
+    ) -> None:
+        """Queue stored events for one socket behind what the hub is already delivering:
+        `events` (a RESUME's), or those of `groups` from `since` on."""
+        self.queue.put_nowait(
+            {
+                "type": REPLAY,
+                "conn": conn,
+                "groups": groups,
+                "since": since,
+                "events": events,
+                "then_resumed": then_resumed,
+            }
+        )
+
+    async def follow(self, conn: Conn, group: str) -> None:
+        members = self.groups[group]
+        if not members and self.layer is not None and self.channel is not None:
+            await self.layer.group_add(group, self.channel)
+        members.add(conn)
+
+    async def unfollow(self, conn: Conn, group: str) -> None:
+        members = self.groups.get(group)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self.groups[group]
+            if self.layer is not None and self.channel is not None:
+                await self.layer.group_discard(group, self.channel)
+
+    async def detach(self, conn: Conn) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.per_user[conn.user_id] -= 1
+            if self.per_user[conn.user_id] <= 0:
+                del self.per_user[conn.user_id]
+        for group in [g for g, members in self.groups.items() if conn in members]:
+            await self.unfollow(conn, group)
+        if conn.auth_session_id:
+            self.by_auth.get(conn.auth_session_id, set()).discard(conn)
+            if not self.by_auth.get(conn.auth_session_id):
+                self.by_auth.pop(conn.auth_session_id, None)
+
+    def want_catchup(self) -> None:
+        self._catchup_wanted.set()
+
+    # --- events in ----------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Production: this process's one inbox on the Redis channel layer."""
+        assert self.layer is not None
+        self.channel = await self.layer.new_channel()
+        for group in list(self.groups):
+            await self.layer.group_add(group, self.channel)
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("gateway hub: channel layer receive failed", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            self.queue.put_nowait(message)
+
+    async def _run(self) -> None:
+        while True:
+            message = await self.queue.get()
+            try:
+                await self.handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("gateway hub: event %s not delivered", message.get("t"))
+
+    async def _catchup_loop(self) -> None:
+        last = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._catchup_wanted.wait(), CATCHUP_EVERY)
+            except TimeoutError:
+                pass
+            wait = CATCHUP_AT_MOST - (time.monotonic() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._catchup_wanted.clear()
+            last = time.monotonic()
+            if not self.groups:
+                continue
+            since = self._catchup_from
+            self._catchup_from = gateway.lookback_from(None, timezone.now())
+            try:
+                rows = await self.db(gateway.stored_events_since, since)
+            except Exception:
+                logger.warning("gateway hub: catch-up failed", exc_info=True)
+                continue
+            for event_id, group, t, d in rows:
+                if group in self.groups and event_id not in self.seen:
+                    self.queue.put_nowait(
+                        {
+                            "type": events.DISPATCH,
+                            "group": group,
+                            "t": t,
+                            "d": d,
+                            "event_id": event_id,
+                        }
+                    )
+            horizon = time.monotonic() - 120
+            self.seen = {e: at for e, at in self.seen.items() if at > horizon}
+
+    async def db(self, fn: Any, *args: Any) -> Any:
+        return await self.loop.run_in_executor(_executor, _in_db_thread, fn, *args)
+
+    # --- events out ---------------------------------------------------------------------
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        group = message.get("group", "")
+        if kind == REPLAY:
+            await self._replay(message)
+            return
+        if kind == events.END_AUTH_SESSION:
+            for conn in list(self.by_auth.get(str(message["auth_session"]), ())):
+                await conn.end(gateway.CLOSE_SESSION_ENDED)
+            return
+        conns = list(self.groups.get(group, ()))
+        if kind == events.DISCONNECT:
+            for conn in conns:
+                await conn.end(gateway.CLOSE_SESSION_ENDED)
+            return
+        if kind == events.REVOKE_GUILD:
+            guild_id = int(message["guild_id"])
+            for conn in conns:
+                await conn.follow_guild(guild_id, False)
+            self.snapshots.pop(guild_id, None)
+            return
+        if kind != events.DISPATCH:
+            return
+        event_id = message.get("event_id")
+        if event_id is not None:
+            self.seen[event_id] = time.monotonic()
+        await self.deliver(conns, message["t"], message["d"], event_id)
+
+    async def _replay(self, message: dict[str, Any]) -> None:
+        conn: Conn = message["conn"]
+        if conn not in self.conns:
+            return  # closed meanwhile
+        rows = message["events"]
+        if rows is None:
+            rows = await self.db(
+                gateway.missed_events, message["groups"], message["since"], set(conn.sent)
+            )
+        sent = 0
+        for row in rows:
+            sent += await self.deliver([conn], row.t, row.d, row.id)
+        if message["then_resumed"]:
+            await conn.resumed(sent)
+
+    async def deliver(self, conns: list[Conn], t: str, d: Any, event_id: int | None) -> int:
+        """Send one event to those of `conns` who may see it, each under its next seq."""
+        audience = await self.audience(conns, t, d)
+        if not audience:
+            return 0
+        payload = json.dumps(d, separators=(",", ":"))
+        head = '{"op":0,"t":' + json.dumps(t) + ',"s":'
+        tail = ',"d":' + payload + "}"
+        frames: list[tuple[Conn, str]] = []
+        pairs: dict[str, list[tuple[int, int]]] = {}
+        for conn in audience:
+            if event_id is not None:
+                if event_id in conn.sent:
+                    continue
+                conn.sent[event_id] = conn.seq + 1
+                if len(conn.sent) > SENT_BUFFER:
+                    del conn.sent[next(iter(conn.sent))]
+            conn.seq += 1
+            if event_id is not None:
+                pairs[conn.session_id] = [(conn.seq, event_id)]
+            frames.append((conn, head + str(conn.seq) + tail))
+        if pairs:
+            await store().record(pairs)
+        for conn, frame in frames:
+            try:
+                await conn.push(frame)
+            except Exception:  # that socket closed under us: the others still get theirs
+                logger.debug("gateway hub: push to a closed socket", exc_info=True)
+        return len(frames)
+
+    async def audience(self, conns: list[Conn], t: str, d: Any) -> list[Conn]:
+        guild_id = gateway.event_guild(d)
+        if t in ("GUILD_CREATE", "GUILD_DELETE") and isinstance(d, dict) and d.get("id"):
+            # Joined or left a guild: the user's sessions follow (or stop following) its group.
+            guild_id = int(d["id"])
+            self.snapshots.pop(guild_id, None)
+            member = await self.db(gateway.is_member_ids, [c.user_id for c in conns], guild_id)
+            kept = []
+            for conn in conns:
+                joined = conn.user_id in member
+                if t == "GUILD_CREATE" and not joined:
+                    continue  # a stale replay must not re-join a guild the user has left
+                await conn.follow_guild(guild_id, joined)
+                kept.append(conn)
+            return kept
+        if guild_id is None:
+            return conns
+        channel_id = gateway.event_channel(t, d)
+        before = self.snapshots.get(guild_id)
+        if t in gateway.VISIBILITY_EVENTS:
+            self.snapshots.pop(guild_id, None)
+        snapshot = await self.snapshot(guild_id, {c.user_id for c in conns})
+        if t == "CHANNEL_DELETE":
+            # The channel is gone from the new snapshot: those who could see it hear of it.
+            old = before or {}
+            return [c for c in conns if channel_id in (old.get(c.user_id) or ())]
+        if channel_id is None:
+            return [c for c in conns if snapshot.get(c.user_id) is not None]
+        return [c for c in conns if channel_id in (snapshot.get(c.user_id) or ())]
+
+    async def snapshot(self, guild_id: int, user_ids: set[int]) -> dict[int, frozenset[int] | None]:
+        """user id → channel ids they may see, or None for someone who is not a member."""
+        snapshot = self.snapshots.setdefault(guild_id, {})
+        missing = user_ids - snapshot.keys()
+        if missing:
+            from guilds.services.access import guild_visibility
+
+            found = await self.db(guild_visibility, guild_id, sorted(missing))
+            for user_id in missing:
+                snapshot[user_id] = found.get(user_id)
+        return snapshot

@@ -1,0 +1,221 @@
+"""The gateway on real sockets against a real node: a socket dies with its session, the limits
+on what a client may send, and (PostgreSQL + Redis run) a reconnect storm after the web process
+holding the sockets is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from messaging import gateway
+from tests.nodes import Node, login, services_mode
+
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("gateway-live")]
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    node = Node("gwl", tmp_path_factory.mktemp("gwl")).start()
+    for name in ("alice", "bob", "carol", "storm"):
+        node.create_user(name, PASSWORD)
+    if services_mode():
+        node.add_process()
+    yield node
+    node.stop()
+
+
+def ws_url(http_url: str) -> str:
+    return http_url.replace("http://", "ws://") + "/gateway"
+
+
+def api_login(url: str, username: str, password: str = PASSWORD) -> str:
+    response = httpx.post(
+        f"{url}/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def frames_until_closed(ws, timeout: float) -> tuple[list[dict], int | None]:
+    """Every frame received until the socket closes (or `timeout`), and the close code."""
+    got = []
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+    except ConnectionClosed as closed:
+        return got, closed.rcvd.code if closed.rcvd else None
+    except TimeoutError:
+        pass
+    return got, None
+
+
+async def identify(url: str, token: str | None = None, headers: dict | None = None):
+    ws = await connect(ws_url(url), additional_headers=headers or {})
+    hello = json.loads(await ws.recv())
+    assert hello["op"] == 10
+    await ws.send(json.dumps({"op": 2, "d": {"token": token} if token else {}}))
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if frame.get("t") == "READY":
+            return ws, frame
+
+
+async def test_logout_closes_the_browser_socket_at_once_and_nothing_follows(node):
+    url = node.urls()[-1]
+    with httpx.Client(base_url=node.url) as browser:
+        login(browser, "alice", PASSWORD)
+        cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+        ws, _ready = await identify(url, headers={"Origin": url, "Cookie": cookie})
+        # A second, token-held session of alice stays open: only the signed-out one closes.
+        other, _ = await identify(url, token=api_login(node.url, "alice"))
+        response = browser.post(
+            "/api/v1/auth/logout", headers={"X-CSRFToken": browser.cookies["csrftoken"]}
+        )
+        assert response.status_code in (200, 204), response.text
+        started = time.monotonic()
+        frames, code = await frames_until_closed(ws, 5)
+        assert code == gateway.CLOSE_SESSION_ENDED == 4004
+        assert time.monotonic() - started < 1.0
+        assert all(f.get("t") != "USER_UPDATE" for f in frames)
+        # The other session still hears alice's changes.
+        token = api_login(node.url, "alice")
+        httpx.patch(
+            f"{node.url}/api/v1/users/@me",
+            json={"global_name": "Still here"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+        frames, code = await frames_until_closed(other, 3)
+        assert code is None
+        assert any(f.get("t") == "USER_UPDATE" for f in frames)
+        await other.close()
+
+
+async def test_a_password_change_closes_every_other_socket_of_the_account(node):
+    url = node.urls()[0]
+    victim_token = api_login(node.url, "bob")
+    ws, _ = await identify(url, token=victim_token)
+    owner_token = api_login(node.url, "bob")
+    response = httpx.post(
+        f"{node.url}/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": PASSWORD + " 2"},
+        headers={"Authorization": f"Bearer {owner_token}"},
+    )
+    assert response.status_code in (200, 204), response.text
+    started = time.monotonic()
+    frames, code = await frames_until_closed(ws, 5)
+    assert code == 4004 and time.monotonic() - started < 1.0
+    assert {f.get("t") for f in frames if f.get("op") == 0} <= {"PRESENCE_UPDATE"}
+    # The old token cannot come back in.
+    with pytest.raises(ConnectionClosed) as info:
+        await identify(url, token=victim_token)
+    assert info.value.rcvd.code == 4004
+
+
+async def test_an_oversized_frame_and_a_flood_are_closed_with_their_codes(node):
+    token = api_login(node.url, "carol")
+    ws, _ = await identify(node.url, token=token)
+    await ws.send(json.dumps({"op": 1, "d": "x" * (gateway.MAX_FRAME_BYTES + 1)}))
+    _, code = await frames_until_closed(ws, 5)
+    assert code == gateway.CLOSE_DECODE_ERROR == 4002
+
+    ws, _ = await identify(node.url, token=token)
+    for _ in range(gateway.FRAMES_PER_MINUTE + 5):
+        try:
+            await ws.send(json.dumps({"op": 1, "d": None}))
+        except ConnectionClosed:
+            break
+    frames, code = await frames_until_closed(ws, 5)
+    assert code == gateway.CLOSE_RATE_LIMITED == 4008
+    # Every frame up to the limit was answered; the one past it was not.
+    assert sum(1 for f in frames if f.get("op") == 11) <= gateway.FRAMES_PER_MINUTE
+
+    # NaN is not JSON: a decode error, like garbage.
+    ws, _ = await identify(node.url, token=token)
+    await ws.send('{"op": 1, "d": NaN}')
+    _, code = await frames_until_closed(ws, 5)
+    assert code == 4002
+
+
+@pytest.mark.skipif(not services_mode(), reason="needs two web processes (PostgreSQL + Redis)")
+async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice(node):
+    """Thirty sockets on web process 1; it is killed mid-conversation; each client resumes on
+    process 2 and ends up with every message exactly once."""
+    first, second = node.urls()[0], node.urls()[-1]
+    owner = api_login(second, "storm")
+    api = httpx.Client(base_url=second, headers={"Authorization": f"Bearer {owner}"})
+    guild = api.post("/api/v1/guilds", json={"name": "Storm"}).json()
+    channel = api.post(
+        f"/api/v1/guilds/{guild['id']}/channels", json={"name": "storm", "type": 0}
+    ).json()
+    clients = []
+    for _ in range(30):
+        token = api_login(second, "storm")
+        ws, ready = await identify(first, token=token)
+        clients.append({"ws": ws, "token": token, "session": ready["d"]["session_id"], "seq": 1})
+    got: list[list[str]] = [[] for _ in clients]
+
+    async def read(i: int) -> None:
+        client = clients[i]
+        try:
+            async for raw in client["ws"]:
+                frame = json.loads(raw)
+                if frame.get("s"):
+                    client["seq"] = frame["s"]
+                if frame.get("t") == "MESSAGE_CREATE":
+                    got[i].append(frame["d"]["content"])
+        except ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(read(i)) for i in range(len(clients))]
+    sent = []
+
+    def post(n: int) -> None:
+        text = f"storm {n}"
+        response = api.post(f"/api/v1/channels/{channel['id']}/messages", json={"content": text})
+        assert response.status_code == 200, response.text
+        sent.append(text)
+
+    for n in range(5):
+        post(n)
+    await asyncio.sleep(1)
+    os.kill(node.procs[0].pid, signal.SIGKILL)
+    node.procs[0].wait()
+    for n in range(5, 10):  # while everyone is disconnected
+        post(n)
+    await asyncio.gather(*readers)
+
+    for i, client in enumerate(clients):  # every client resumes on the surviving process
+        ws = await connect(ws_url(second))
+        json.loads(await ws.recv())
+        await ws.send(
+            json.dumps(
+                {
+                    "op": 6,
+                    "d": {
+                        "token": client["token"],
+                        "session_id": client["session"],
+                        "seq": client["seq"],
+                    },
+                }
+            )
+        )
+        client["ws"] = ws
+    readers = [asyncio.create_task(read(i)) for i in range(len(clients))]
+    for n in range(10, 12):
+        post(n)
+    await asyncio.sleep(3)
+    for client in clients:
+        await client["ws"].close()
+    await asyncio.gather(*readers)
+    for i in range(len(clients)):
+        assert got[i] == sent, f"client {i} got {got[i]}"
