@@ -18,6 +18,20 @@ Django then copied it chunk by chunk with a thread hop per 8 KB.
    producer on the request, which Twisted pauses while the socket's send buffer is full, and
    waits for it to resume before taking the next body message from the application.
 
+4. (Limits.) Twisted reads a whole request body before daphne sees the request, so Django's
+   own size checks ran only once an oversized body had been received in full (and copied to
+   temp files three times). `gotLength`/`handleContentChunk` of daphne's request class now
+   hold every body to a per-path limit while it arrives: a declared `Content-Length` over the
+   limit is refused right after the headers, a chunked body the moment it grows past it. The
+   refusal is the API's JSON error (413), written straight to the socket; the connection then
+   stops reading, half-closes after the response and is aborted a moment later, so nothing
+   past the limit is read, stored or queued. A path may also register a *gate*: a function of
+   the request's headers, run in a thread before any of the body is read (reading is paused
+   meanwhile), that returns the bytes this caller may send or raises an `APIError` (the upload
+   path checks the member's credentials and quota there). Paths register their limit with
+   `register_body_limit` from their app's `ready()`; every other path gets Django's
+   `DATA_UPLOAD_MAX_MEMORY_SIZE`.
+
 `SpoolingQueue` is that queue with a disk spool: past the first MiB of a request's body,
 chunks are appended to an anonymous temp file and only (offset, length) of each run of up to
 1 MiB is queued. On `get()` a run is read back as one message, so Django
@@ -29,14 +43,56 @@ it; the node's ASGI module calls it at import, which daphne does before it serve
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
+import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 IN_MEMORY = 1024 * 1024
 COALESCE = 1024 * 1024
 _SPOOLED = "_united_spooled"
+# After a refusal the socket is half-closed (the client sees the whole response and EOF) and
+# aborted this long after, whatever the client still has in flight.
+LINGER_SECONDS = 1.0
+
+logger = logging.getLogger(__name__)
+
+# A gate gets the request's headers (lower-case names, first value each) and returns how many
+# body bytes this caller may send, or raises united.errors.APIError.
+Gate = Callable[[dict[str, str]], int]
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    pattern: re.Pattern[str]
+    limit: Callable[[], int]
+    gate: Gate | None = None
+
+
+_limits: list[BodyLimit] = []
+
+
+def register_body_limit(pattern: str, limit: Callable[[], int], gate: Gate | None = None) -> None:
+    """Hold bodies sent to paths matching `pattern` (a regex, matched from the start of the
+    path) to `limit()` bytes instead of the default; `gate` runs before the body is read."""
+    _limits[:] = [entry for entry in _limits if entry.pattern.pattern != pattern]
+    _limits.append(BodyLimit(re.compile(pattern), limit, gate))
+
+
+def default_body_limit() -> int:
+    from django.conf import settings
+
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
+def body_limit_for(path: str) -> BodyLimit | None:
+    return next((entry for entry in _limits if entry.pattern.match(path)), None)
 
 
 class SpoolingQueue(asyncio.Queue):
@@ -133,8 +189,164 @@ def _with_backpressure(handle_reply):
     return handle_reply_when_drained
 
 
+def _error_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> bytes:
+    payload = json.dumps(body).encode()
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Connection: close",
+        "X-Content-Type-Options: nosniff",
+        "Cache-Control: no-store",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+def _refuse(request: Any, exc: Any) -> None:
+    """Answer `exc` (an APIError) now and stop reading this connection's body."""
+    if request._united_refused:
+        return
+    request._united_refused = True
+    # Twisted would otherwise send "100 Continue" right after our refusal.
+    request.requestHeaders.removeHeader(b"expect")
+    channel = request.channel
+    transport = getattr(channel, "transport", None)
+    if transport is None:
+        return
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    channel._networkProducer.pauseProducing()  # not one more byte of this body is read
+    transport.write(_error_response(exc.status, exc.body(), headers))
+    half_close = getattr(transport, "loseWriteConnection", None)
+    if half_close is not None:
+        half_close()
+        from twisted.internet import reactor
+
+        reactor.callLater(LINGER_SECONDS, transport.abortConnection)
+    else:
+        channel.loseConnection()
+
+
+def _too_large(limit: int) -> Any:
+    from united.errors import REQUEST_TOO_LARGE, APIError
+
+    return APIError(
+        f"Request body too large: at most {limit} bytes are accepted here",
+        status=413,
+        code=REQUEST_TOO_LARGE,
+    )
+
+
+def _path_of(request: Any) -> str:
+    raw = getattr(request.channel, "_path", b"") or b""
+    return raw.split(b"?", 1)[0].decode("latin-1")
+
+
+async def _run_gate(gate: Gate, headers: dict[str, str]) -> int:
+    from asgiref.sync import sync_to_async
+
+    # Not thread-sensitive: a quota lookup must not queue behind the node's sync views.
+    return await sync_to_async(gate, thread_sensitive=False)(headers)
+
+
+def _gate_done(request: Any, future: asyncio.Future) -> None:
+    request._united_gating = False
+    if request._united_refused or request._united_received:
+        return  # refused meanwhile, or the whole (small) body arrived: Django checks it
+    try:
+        allowed = future.result()
+    except Exception as exc:
+        from united.errors import APIError
+
+        if isinstance(exc, APIError):
+            _refuse(request, exc)
+            return
+        # The gate could not decide (database down…): the application will answer properly.
+        logger.warning("body gate failed for %s: %r", _path_of(request), exc)
+        allowed = request._united_limit
+    request._united_limit = min(request._united_limit, allowed)
+    declared = request._united_declared
+    if max(declared or 0, request._united_seen) > request._united_limit:
+        _refuse(request, _too_large(request._united_limit))
+        return
+    if request.channel is not None and request.channel.transport is not None:
+        request.channel._networkProducer.resumeProducing()
+
+
+def _limit_bodies(request_class: Any) -> None:
+    got_length = request_class.gotLength
+    handle_chunk = request_class.handleContentChunk
+    request_received = request_class.requestReceived
+
+    def gotLength(self, length):  # noqa: N802 - Twisted's name
+        self._united_refused = self._united_received = self._united_gating = False
+        self._united_seen, self._united_declared = 0, length
+        path = _path_of(self)
+        entry = body_limit_for(path)
+        self._united_limit = entry.limit() if entry else default_body_limit()
+        gated = entry is not None and entry.gate is not None and length != 0
+        if length is not None and length > self._united_limit and not gated:
+            self.content = _Discard()
+            _refuse(self, _too_large(self._united_limit))
+            return
+        if length is not None and length > self._united_limit:
+            self.content = _Discard()  # the gate refuses it, in its own words
+        else:
+            got_length(self, length)
+        if gated:
+            headers = {
+                name.decode("latin-1").lower(): values[0].decode("latin-1")
+                for name, values in self.requestHeaders.getAllRawHeaders()
+                if values
+            }
+            self._united_gating = True
+            self.channel._networkProducer.pauseProducing()
+            future = asyncio.ensure_future(_run_gate(entry.gate, headers))
+            future.add_done_callback(partial(_gate_done, self))
+
+    def handleContentChunk(self, data):  # noqa: N802
+        if self._united_refused:
+            return
+        self._united_seen += len(data)
+        if self._united_seen > self._united_limit:
+            _refuse(self, _too_large(self._united_limit))
+            return
+        handle_chunk(self, data)
+
+    def requestReceived(self, command, path, version):  # noqa: N802
+        if getattr(self, "_united_refused", False):
+            return  # answered already; the application never sees this request
+        self._united_received = True
+        request_received(self, command, path, version)
+
+    request_class.gotLength = gotLength
+    request_class.handleContentChunk = handleContentChunk
+    request_class.requestReceived = requestReceived
+
+
+class _Discard:
+    """The content file of a refused request: nothing is kept."""
+
+    closed = False
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def seek(self, *args: Any) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def install() -> None:
-    """Stop Twisted's form parsing; make daphne queue bodies through a SpoolingQueue."""
+    """Stop Twisted's form parsing; limit bodies as they arrive; make daphne queue them
+    through a SpoolingQueue."""
     try:
         from daphne.server import Server
     except ImportError:  # served by something else: nothing to patch
@@ -150,6 +362,7 @@ def install() -> None:
         request_init(self, *args, **kwargs)
 
     WebRequest.__init__ = init_without_form_parsing
+    _limit_bodies(WebRequest)
 
     def create_application(self, protocol, scope):  # daphne 4.2's, with our queue
         assert "application_instance" not in self.connections[protocol]
