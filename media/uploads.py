@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 
-from united.errors import UNAUTHORIZED, APIError, Invalid
+from united.errors import UNAUTHORIZED, APIError, Invalid, StorageFull, is_disk_full
 
 # Multipart framing around the file: boundaries, part headers and the small form fields.
 MULTIPART_SLACK = 64 * 1024
@@ -94,20 +94,39 @@ class StreamingUploadHandler(FileUploadHandler):
                 errors={"file": ["Exactly one file, in the field named 'file'."]},
             )
         directory = Path(settings.FILE_UPLOAD_TEMP_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in file_complete
-            dir=directory, prefix="upload-", suffix=".part", delete=False
-        )
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in file_complete
+                dir=directory, prefix="upload-", suffix=".part", delete=False
+            )
+        except OSError as exc:
+            self._disk_full(exc)
         self.path = Path(self._file.name)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self._size += len(raw_data)
         self._check(self._size)
         self._hash.update(raw_data)
-        self._file.write(raw_data)
+        try:
+            self._file.write(raw_data)
+        except OSError as exc:
+            self._disk_full(exc)
         return None
 
+    def _disk_full(self, exc: OSError) -> None:
+        self.cleanup()
+        if is_disk_full(exc):
+            raise StorageFull() from exc
+        raise exc
+
     def file_complete(self, file_size: int) -> None:
+        try:
+            self._file.flush()  # a delayed write error surfaces here, not after the rename
+        except OSError as exc:
+            self._disk_full(exc)
+        return self._complete()
+
+    def _complete(self) -> None:
         self._file.close()
         self.upload = StreamedUpload(
             self.path, self._hash.hexdigest(), self._size, self.file_name or "", self.content_type

@@ -57,6 +57,7 @@ from typing import Any
 IN_MEMORY = 1024 * 1024
 COALESCE = 1024 * 1024
 _SPOOLED = "_united_spooled"
+_FAILED = "_united_failed"
 # After a refusal the socket is half-closed (the client sees the whole response and EOF) and
 # aborted this long after, whatever the client still has in flight.
 LINGER_SECONDS = 1.0
@@ -101,13 +102,32 @@ class SpoolingQueue(asyncio.Queue):
         self._spool: Any = None
         self._written = 0
         self._in_memory = 0
+        self._failed: OSError | None = None
+
+    def _fail(self, exc: OSError) -> None:
+        """The spool could not be written (a full disk): drop what it held, and let the
+        application's next read raise `exc` (guard_disk_full turns that into a 507)."""
+        self._failed = exc
+        self._queue = type(self._queue)(item for item in self._queue if _SPOOLED not in item)
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        super().put_nowait({"type": "http.request", _FAILED: exc})
 
     def put_nowait(self, item: dict[str, Any]) -> None:
+        if self._failed is not None:
+            if item.get("type") == "http.request":
+                return  # the body is lost already; the application is told by _load
+            return super().put_nowait(item)
         body = item.get("body") if item.get("type") == "http.request" else None
         if body and (self._spool is not None or self._in_memory + len(body) > IN_MEMORY):
-            if self._spool is None:
-                self._spool = tempfile.TemporaryFile(prefix="united-body-", buffering=0)
-            self._spool.write(body)
+            try:
+                if self._spool is None:
+                    self._spool = tempfile.TemporaryFile(prefix="united-body-", buffering=0)
+                self._spool.write(body)
+            except OSError as exc:
+                self._fail(exc)
+                return
             offset, self._written = self._written, self._written + len(body)
             tail = self._queue[-1] if self._queue else None
             if tail and _SPOOLED in tail and tail[_SPOOLED][1] + len(body) <= COALESCE:
@@ -128,6 +148,8 @@ class SpoolingQueue(asyncio.Queue):
         return self._load(super().get_nowait())
 
     def _load(self, item: dict[str, Any]) -> dict[str, Any]:
+        if _FAILED in item:
+            raise item[_FAILED]
         if _SPOOLED not in item:
             if item.get("type") == "http.request":
                 self._in_memory -= len(item.get("body", b""))
@@ -313,7 +335,17 @@ def _limit_bodies(request_class: Any) -> None:
         if self._united_seen > self._united_limit:
             _refuse(self, _too_large(self._united_limit))
             return
-        handle_chunk(self, data)
+        try:
+            handle_chunk(self, data)
+        except OSError as exc:
+            from united.errors import StorageFull, is_disk_full
+
+            if not is_disk_full(exc):
+                raise
+            logger.error("disk full while receiving a body for %s: %s", _path_of(self), exc)
+            self.content.close()  # gives back what this body took
+            self.content = _Discard()
+            _refuse(self, StorageFull())
 
     def requestReceived(self, command, path, version):  # noqa: N802
         if getattr(self, "_united_refused", False):
@@ -342,6 +374,44 @@ class _Discard:
 
     def close(self) -> None:
         self.closed = True
+
+
+def guard_disk_full(app: Any) -> Any:
+    """Answer 507 (the API's error shape) when the disk fills before Django has a request:
+    while the spool or Django's own body file is written. Later failures are Django's."""
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracked_send)
+        except OSError as exc:
+            from united.errors import StorageFull, is_disk_full
+
+            if scope.get("type") != "http" or started or not is_disk_full(exc):
+                raise
+            logger.error("disk full while reading a body for %s: %s", scope.get("path"), exc)
+            error = StorageFull()
+            payload = json.dumps(error.body()).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": error.status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload})
+
+    return guarded
 
 
 def install() -> None:

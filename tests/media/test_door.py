@@ -10,10 +10,7 @@ samples, meanwhile, every temp file the node holds (open anonymous files and its
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import select
-import socket
 import stat
 import threading
 import time
@@ -24,6 +21,7 @@ import httpx
 import pytest
 
 from tests.media.helpers import multipart
+from tests.media.wire import credentials, send_until_answered
 from tests.nodes import Node, login
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("media_door")]
@@ -58,11 +56,6 @@ def member(node) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=node.url, timeout=30) as client:
         login(client, username, PASSWORD)
         yield client
-
-
-def credentials(client: httpx.Client) -> str:
-    cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    return f"Cookie: {cookies}\r\nX-CSRFToken: {client.cookies['csrftoken']}\r\n"
 
 
 def held_on_disk(node: Node) -> int:
@@ -111,64 +104,6 @@ def chunked(total: int) -> Iterator[bytes]:
     for block in identity(total):
         yield f"{len(block):x}\r\n".encode() + block + b"\r\n"
     yield b"0\r\n\r\n"
-
-
-def send_until_answered(node: Node, head: bytes, body: Iterator[bytes]) -> tuple[int, dict, int]:
-    """Send `head`, then `body` as fast as the server takes it, until an answer arrives.
-    Returns (status, JSON body, body bytes the client managed to send before the answer)."""
-    host, port = node.url.split("//")[1].split(":")
-    sock = socket.create_connection((host, int(port)), timeout=30)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
-    sock.sendall(head)
-    sock.setblocking(False)
-    sent, answer, pending = 0, b"", memoryview(b"")
-    writing = True
-    try:
-        while b"\r\n\r\n" not in answer:
-            if writing and not pending:
-                chunk = next(body, None)
-                if chunk is None:
-                    writing = False
-                else:
-                    pending = memoryview(chunk)
-            readable, writable, _ = select.select([sock], [sock] if writing else [], [], 30)
-            if not readable and not writable:
-                raise AssertionError(f"no answer after sending {sent} bytes")
-            if readable:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                answer += data
-                continue
-            try:
-                n = sock.send(pending[:65536])
-            except (BrokenPipeError, ConnectionResetError):
-                writing = False
-                continue
-            sent, pending = sent + n, pending[n:]
-        sock.setblocking(True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            head_part, _, rest = answer.partition(b"\r\n\r\n")
-            length = next(
-                (
-                    int(line.split(b":")[1])
-                    for line in head_part.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                ),
-                0,
-            )
-            if len(rest) >= length:
-                break
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-    finally:
-        sock.close()
-    head_part, _, rest = answer.partition(b"\r\n\r\n")
-    status = int(head_part.split(b" ")[1])
-    return status, json.loads(rest) if rest else {}, sent
 
 
 def upload_head(node: Node, framing: str, auth: str = "") -> bytes:
