@@ -294,6 +294,8 @@ def _gate_done(request: Any, future: asyncio.Future) -> None:
         _refuse(request, _too_large(request._united_limit))
         return
     if request.channel is not None and request.channel.transport is not None:
+        if request._united_continue:
+            request.channel._send100Continue()
         request.channel._networkProducer.resumeProducing()
 
 
@@ -304,6 +306,7 @@ def _limit_bodies(request_class: Any) -> None:
 
     def gotLength(self, length):  # noqa: N802 - Twisted's name
         self._united_refused = self._united_received = self._united_gating = False
+        self._united_continue = False
         self._united_seen, self._united_declared = 0, length
         path = _path_of(self)
         entry = body_limit_for(path)
@@ -318,6 +321,13 @@ def _limit_bodies(request_class: Any) -> None:
         else:
             got_length(self, length)
         if gated:
+            expect = self.requestHeaders.getRawHeaders(b"expect") or [b""]
+            version = getattr(self.channel, "_version", b"")
+            if expect[0].lower() == b"100-continue" and version == b"HTTP/1.1":
+                # A client that asks first sends nothing until the gate lets it: Twisted's
+                # own "100 Continue" would go out at once, so it is sent from _gate_done.
+                self.requestHeaders.removeHeader(b"expect")
+                self._united_continue = True
             headers = {
                 name.decode("latin-1").lower(): values[0].decode("latin-1")
                 for name, values in self.requestHeaders.getAllRawHeaders()

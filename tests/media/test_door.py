@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import stat
 import threading
 import time
@@ -216,3 +217,23 @@ def test_bodies_within_the_limits_still_go_through(node, member):
     )
     assert patched.status_code == 200, patched.text
     assert Path(node.directory / "data").exists()
+
+
+def test_a_client_that_asks_first_is_answered_before_sending_anything(node, member):
+    """`Expect: 100-continue` (curl sends it): the gate answers before the client sends."""
+    host, port = node.url.split("//")[1].split(":")
+    ok_body, boundary = multipart(b"asked first", "asked.bin")
+    for length, expected in ((ATTEMPT, b"413"), (len(ok_body), b"100")):
+        head = upload_head(
+            node, f"Content-Length: {length}\r\nExpect: 100-continue\r\n", credentials(member)
+        ).replace(b"boundary=door", f"boundary={boundary}".encode())
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head)
+            status_line = sock.recv(65536).split(b"\r\n", 1)[0]
+            assert status_line.split(b" ")[1] == expected, status_line
+            if expected == b"100":
+                sock.sendall(ok_body)
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += sock.recv(65536)
+                assert answer.split(b" ")[1] == b"201", answer
