@@ -10,6 +10,7 @@ samples, meanwhile, every temp file the node holds (open anonymous files and its
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import stat
@@ -237,3 +238,47 @@ def test_a_client_that_asks_first_is_answered_before_sending_anything(node, memb
                 while b"\r\n\r\n" not in answer:
                     answer += sock.recv(65536)
                 assert answer.split(b" ")[1] == b"201", answer
+
+
+def test_the_browser_shows_the_refusal(node):
+    """Chromium uploading past the limit gets the 413 and its message (not a network error),
+    although the node stopped reading the body."""
+    from playwright.sync_api import sync_playwright
+
+    username = f"door{next(_users)}"
+    node.create_user(username, PASSWORD)
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    script = """async (size) => {
+      const csrf = document.cookie.split('; ').find((c) => c.startsWith('csrftoken=')).slice(10);
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(size)]), 'big.bin');
+      return await new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', '/api/v1/upload');
+        xhr.setRequestHeader('X-CSRFToken', csrf);
+        xhr.onload = () => resolve([xhr.status, xhr.responseText]);
+        xhr.onerror = () => resolve([0, 'network error']);
+        xhr.send(form);
+      });
+    }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            page.goto(f"{node.url}/login/")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            status, text = page.evaluate(script, 40 * MiB)
+        finally:
+            browser.close()
+    assert status == 413, text
+    assert json.loads(text)["code"] == 40005
