@@ -242,7 +242,15 @@ def _claim_blob(sha256: str, size: int) -> None:
 
 def _store(stored: _Stored, path: Path) -> None:
     _claim_blob(stored.sha256, stored.size)
-    blob_store().put_path(Blob(sha256=stored.sha256).key, path)
+    key = Blob(sha256=stored.sha256).key
+    try:
+        blob_store().put_path(key, path)
+    except Exception:
+        # Storage refused the bytes (a full disk…): leave no row pointing at nothing, unless
+        # another upload took a reference or stored the same bytes meanwhile.
+        if not blob_store().exists(key):
+            Blob.objects.filter(sha256=stored.sha256, state=BlobState.LIVE, refs=0).delete()
+        raise
 
 
 def _take_ref(sha256: str) -> None:

@@ -29,7 +29,7 @@ from united.websocket import GatewayAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": bodies.guard_disk_full(django_asgi_app),
         "websocket": GatewayAuthMiddleware(URLRouter([path("gateway", GatewayConsumer.as_asgi())])),
     }
 )

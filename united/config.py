@@ -140,6 +140,13 @@ def _host_port(env: dict[str, str], name: str, default: tuple[str, int]) -> tupl
     return host.strip("[]"), int(port)
 
 
+def voice_port_for(web_port: int) -> int:
+    """The voice worker's default control port, derived from the node's web port so that
+    nodes run side by side (README: different PORT and UNITED_DATA_DIR) each get their own:
+    119 below it, which keeps 7881 for the default PORT 8000, or 119 above a low web port."""
+    return web_port - 119 if web_port - 119 >= 1024 else web_port + 119
+
+
 def load(env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     database_url = _url(env, "DATABASE_URL", {"postgres", "postgresql", "sqlite"})
@@ -249,7 +256,11 @@ def load(env: dict[str, str] | None = None) -> Config:
         turn_urls=[u.strip() for u in env.get("TURN_URLS", "").split(",") if u.strip()],
         turn_secret=env.get("TURN_SECRET", "").strip() or None,
         turn_ttl=_int(env, "TURN_CREDENTIAL_TTL", 6 * 3600, 60, 7 * 86400),
-        voice_worker_addr=_host_port(env, "VOICE_WORKER_ADDR", ("127.0.0.1", 7881)),
+        voice_worker_addr=_host_port(
+            env,
+            "VOICE_WORKER_ADDR",
+            ("127.0.0.1", voice_port_for(_int(env, "PORT", 8000, 1, 65535))),
+        ),
         voice_ice_addresses=[
             a.strip() for a in env.get("VOICE_ICE_ADDRESSES", "").split(",") if a.strip()
         ],
@@ -359,7 +370,7 @@ VARIABLES: list[tuple[str, str, str]] = [
     ),
     (
         "VOICE_WORKER_ADDR",
-        "127.0.0.1:7881",
+        "127.0.0.1:$PORT-119 (7881 with the default PORT; PORT+119 when PORT < 1143)",
         "host:port of the voice worker's private control socket (`manage.py voice_worker`)",
     ),
     (

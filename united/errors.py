@@ -9,6 +9,7 @@ Services raise `APIError` (or its helpers); views never build error bodies thems
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -37,6 +38,9 @@ INVALID_JSON = 50109
 RATE_LIMITED = 20028
 METHOD_NOT_ALLOWED = 90405
 UNSUPPORTED_MEDIA_TYPE = 90415
+STORAGE_FULL = 90507
+# errno values of a full disk or an exhausted quota on it.
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class APIError(Exception):
@@ -88,6 +92,25 @@ class RateLimited(APIError):
     message = "You are being rate limited"
 
 
+class StorageFull(APIError):
+    status = 507
+    code = STORAGE_FULL
+    message = "The node's storage is full; nothing was kept, try again later"
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """An OSError (or a database error caused by one) saying the disk has no room left."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return True
+        # SQLite reports it in words: "database or disk is full".
+        if type(exc).__name__ == "OperationalError" and "disk is full" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def error_body(
     code: int, message: str, errors: dict[str, Any] | None = None, retry_after: float | None = None
 ) -> dict[str, Any]:
@@ -123,6 +146,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
     elif isinstance(exc, RequestDataTooBig):
         status, body = 413, error_body(REQUEST_TOO_LARGE, "Request body too large")
+    elif is_disk_full(exc):
+        status, body = StorageFull.status, StorageFull().body()
     elif isinstance(exc, drf.ParseError):
         status, body = 400, error_body(INVALID_JSON, f"The request body is not valid: {exc.detail}")
     elif isinstance(exc, drf.ValidationError):

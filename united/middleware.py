@@ -62,6 +62,9 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, RequestDataTooBig):
             return errors.json_error(413, errors.REQUEST_TOO_LARGE, "Request body too large")
+        if errors.is_disk_full(exception):
+            logger.error("disk full on %s %s: %s", request.method, request.path, exception)
+            return errors.json_error(507, errors.STORAGE_FULL, errors.StorageFull.message)
         if request.path.startswith("/api/"):
             logger.error(
                 "unhandled error on %s %s", request.method, request.path, exc_info=exception

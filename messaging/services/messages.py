@@ -58,8 +58,14 @@ def _validate_content(content: Any, *, allow_empty: bool = False) -> str:
     return content
 
 
-def _claim_attachments(user, raw: Any) -> list:
-    """The sender's own, not yet sent uploads named by `raw` (ids or {id} objects)."""
+def _claim_attachments(user, channel_id: int, raw: Any) -> list:
+    """The sender's own, not yet sent uploads named by `raw` (ids or {id} objects).
+
+    An upload is either unscoped or made for this very channel (`scope=channel:<id>`, as
+    docs/media.md offers, so the file is readable by the channel while the message is being
+    written); one scoped to another channel or to a DM stays where it was meant to go."""
+    from django.db.models import Q
+
     from media.models import Attachment, Purpose
 
     if raw is None:
@@ -71,7 +77,13 @@ def _claim_attachments(user, raw: Any) -> list:
     except (KeyError, TypeError, ValueError):
         raise Invalid(errors={"attachments": ["Each item is an attachment id."]}) from None
     found = list(
-        Attachment.objects.filter(id__in=ids, uploader=user, scope="", purpose=Purpose.ATTACHMENT)
+        Attachment.objects.filter(
+            Q(scope="") | Q(scope=f"channel:{channel_id}"),
+            id__in=ids,
+            uploader=user,
+            purpose=Purpose.ATTACHMENT,
+            messages__isnull=True,  # a channel-scoped upload keeps its scope once sent
+        ).distinct()
     )
     if len(found) != len(set(ids)):
         raise Invalid(errors={"attachments": ["Unknown, foreign or already sent attachment."]})
@@ -171,7 +183,7 @@ def check_send_message(
     with transaction.atomic():
         access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
-        files = _claim_attachments(user, attachments)
+        files = _claim_attachments(user, access.channel.id, attachments)
         if files:
             access.require(P.ATTACH_FILES)
         if nonce is not None:

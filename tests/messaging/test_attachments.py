@@ -73,3 +73,57 @@ def test_deleting_the_message_deletes_its_files(world, api, sent):
     api(world.bob).delete(f"/api/v1/channels/{world.channel.id}/messages/{sent['id']}")
     assert not Attachment.objects.filter(id=int(sent["attachments"][0]["id"])).exists()
     assert Message.objects.get(id=int(sent["id"])).deleted
+
+
+def _upload(client, scope: str) -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        "/api/v1/upload",
+        {"file": SimpleUploadedFile("red.png", png()), "scope": scope},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_an_upload_scoped_to_the_channel_is_sent_there(world, api):
+    """docs/media.md offers `scope=channel:<id>`; the message then carries the file."""
+    bob = api(world.bob)
+    attachment = _upload(bob, f"channel:{world.channel.id}")
+    assert attachment["scope"] == f"channel:{world.channel.id}"
+    sent = bob.post(
+        f"/api/v1/channels/{world.channel.id}/messages",
+        {"content": "scoped", "attachments": [attachment["id"]]},
+        format="json",
+    )
+    assert sent.status_code == 200, sent.content
+    assert [a["id"] for a in sent.json()["attachments"]] == [attachment["id"]]
+    history = api(world.alice).get(f"/api/v1/channels/{world.channel.id}/messages").json()
+    assert history[0]["attachments"][0]["id"] == attachment["id"]
+    assert api(world.alice).get(attachment["url"]).status_code == 200
+    again = bob.post(
+        f"/api/v1/channels/{world.channel.id}/messages",
+        {"content": "twice", "attachments": [attachment["id"]]},
+        format="json",
+    )
+    assert again.status_code == 400 and "attachments" in again.json()["errors"]
+
+
+def test_an_upload_scoped_elsewhere_is_not_sent_here(world, api):
+    from guilds.services import channels as channel_services
+
+    other = channel_services.check_create_channel(
+        world.owner, world.guild.id, {"name": "other", "type": 0}
+    )
+    bob = api(world.bob)
+    for scope in (f"channel:{other.id}", "dm:5"):
+        attachment = _upload(bob, scope)
+        sent = bob.post(
+            f"/api/v1/channels/{world.channel.id}/messages",
+            {"content": "wrong place", "attachments": [attachment["id"]]},
+            format="json",
+        )
+        assert sent.status_code == 400, (scope, sent.content)
+        assert "attachments" in sent.json()["errors"]
+    assert not Message.objects.filter(content="wrong place").exists()
