@@ -577,7 +577,12 @@ def on_local_event(link: GuildLink, t: str, d: dict[str, Any]) -> None:
         kind = "Create" if t == "MESSAGE_CREATE" else "Update"
         if kind == "Create" and message.author_id != user.id:
             return
-        row = delivery.fan_out(activities.build(kind, me, note(message), to=to), [group])
+        doc = note(message)
+        if message.author_id != user.id:
+            # A moderator's pin of someone else's message: the host refuses an Update whose
+            # attributedTo is not its sender (federation.origin), and only `pinned` matters.
+            doc.pop("attributedTo", None)
+        row = delivery.fan_out(activities.build(kind, me, doc, to=to), [group])
         if kind == "Create":
             MessageDelivery.objects.update_or_create(
                 message_id=message.id,

@@ -375,3 +375,17 @@ class ChannelFollower(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id} follows {self.channel_id}"
+
+
+class ReceivedObject(models.Model):
+    """An object (a fediverse reply's Note) another server sent us and we stored, by its id:
+    the same object under a new activity id is stored once (as Mastodon dedupes by `uri`)."""
+
+    uri = models.URLField(max_length=500, unique=True)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.uri
