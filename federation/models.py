@@ -389,3 +389,25 @@ class ReceivedObject(models.Model):
 
     def __str__(self) -> str:
         return self.uri
+
+
+class SuspendedMembership(models.Model):
+    """A membership of a guild we host that blocking its person's node ended, kept so that
+    unblocking the node gives it back (with its roles and nickname) instead of making
+    everyone rejoin."""
+
+    domain = models.CharField(max_length=255, db_index=True)
+    guild = models.ForeignKey("guilds.Guild", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    nick = models.CharField(max_length=32, null=True, blank=True)
+    role_ids = models.JSONField(default=list)
+    temporary = models.BooleanField(default=False)
+    suspended_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild", "user"], name="suspended_membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.guild_id} (suspended: {self.domain} blocked)"
