@@ -34,6 +34,11 @@ from federation import __version__
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEADLINE = 20.0  # seconds for a whole request, every redirect and byte of the answer included
+# Requests in flight to one host from this process (fetches and deliveries together): a
+# burst of work about one peer (a popular post's replies, a big guild's members) must not
+# open dozens of connections to it. Deliveries are one at a time per destination anyway
+# (federation.delivery's lease); a request waiting for a slot counts against its deadline.
+MAX_PER_DESTINATION = 4
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_REDIRECTS = 3
 USER_AGENT = f"UNITED/{__version__} (+federation)"
@@ -108,6 +113,29 @@ def _pinned(url: str) -> tuple[str, str, int]:
 
 
 _local = threading.local()
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+class _Slot:
+    """One of MAX_PER_DESTINATION places for requests to a host, waited for until the
+    request's deadline."""
+
+    def __init__(self, hostname: str) -> None:
+        with _slots_lock:
+            self.semaphore = _slots.setdefault(
+                hostname, threading.BoundedSemaphore(MAX_PER_DESTINATION)
+            )
+        self.hostname = hostname
+
+    def __enter__(self) -> None:
+        deadline: float | None = getattr(_local, "deadline", None)
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self.semaphore.acquire(timeout=wait):
+            raise FetchError("timeout", f"{self.hostname}: no free slot before the deadline")
+
+    def __exit__(self, *exc: object) -> None:
+        self.semaphore.release()
 
 
 def _remaining(timeout: float | None) -> float | None:
@@ -250,33 +278,62 @@ def _request(
             hop_headers.update(signed_headers(method, url, content, sign_as))
         hop_headers["Host"] = urlsplit(url).netloc
         extensions = {"sni_hostname": hostname} if url.startswith("https:") else {}
-        try:
-            client = _client(hostname)
-            req = client.build_request(
-                method, pinned, headers=hop_headers, content=content, extensions=extensions
+        with _Slot(urlsplit(url).netloc.lower()):
+            response = _send_hop(
+                method,
+                url,
+                pinned,
+                hostname,
+                hop_headers,
+                content,
+                extensions,
+                max_bytes,
+                follow_redirects,
             )
-            req.extensions["timeout"] = TIMEOUT.as_dict()
-            response = client.send(req, stream=True)
-            try:
-                if response.is_redirect and follow_redirects:
-                    url = urljoin(url, response.headers.get("location", ""))
-                    continue
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchError("too_large", f"{url} announces {declared} B")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > max_bytes:
-                        raise FetchError("too_large", f"{url} sent more than {max_bytes} B")
-                return Response(url, response.status_code, response.headers, bytes(body))
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
-            raise FetchError("timeout", f"{url}: {type(exc).__name__}") from None
-        except httpx.HTTPError as exc:
-            raise FetchError("connect", f"{url}: {type(exc).__name__}: {exc}") from None
+        if isinstance(response, str):
+            url = response  # a redirect to follow
+            continue
+        return response
     raise FetchError("redirects", f"more than {MAX_REDIRECTS} redirects")
+
+
+def _send_hop(
+    method: str,
+    url: str,
+    pinned: str,
+    hostname: str,
+    hop_headers: dict[str, str],
+    content: bytes | None,
+    extensions: dict[str, Any],
+    max_bytes: int,
+    follow_redirects: bool,
+) -> Response | str:
+    """One hop: the response, or the URL a redirect points to."""
+    try:
+        client = _client(hostname)
+        req = client.build_request(
+            method, pinned, headers=hop_headers, content=content, extensions=extensions
+        )
+        req.extensions["timeout"] = TIMEOUT.as_dict()
+        response = client.send(req, stream=True)
+        try:
+            if response.is_redirect and follow_redirects:
+                return urljoin(url, response.headers.get("location", ""))
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise FetchError("too_large", f"{url} announces {declared} B")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise FetchError("too_large", f"{url} sent more than {max_bytes} B")
+            return Response(url, response.status_code, response.headers, bytes(body))
+        finally:
+            response.close()
+    except httpx.TimeoutException as exc:
+        raise FetchError("timeout", f"{url}: {type(exc).__name__}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError("connect", f"{url}: {type(exc).__name__}: {exc}") from None
 
 
 ACCEPT = (

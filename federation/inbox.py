@@ -21,8 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from federation import delivery, policy, remote, rfc9421
 from federation import origin as origin_rules
-from federation import policy, remote, rfc9421
 from federation.activities import object_id
 from federation.models import InboxItem, InboxRejection, RemoteKey
 from federation.signatures import SignatureError, parse_signature_header, verify_request
@@ -104,6 +104,7 @@ def receive(
         verify_any(method, target, headers, body)
     except SignatureError as exc:
         raise Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+    delivery.heard_from(domain)  # it is up: if we thought otherwise, its queue resumes now
     activity = _parse(body)
     uri, actor = activity["id"], object_id(activity["actor"]) or ""
     origin = remote.origin(key_id)

@@ -192,3 +192,43 @@ def test_an_announced_oversized_body_is_refused_before_it_is_read(settings):
         assert time.monotonic() - started < 1 and drip.sent <= 1
     finally:
         drip.close()
+
+
+def test_requests_to_one_destination_are_capped(settings):
+    """However many threads want the same peer, at most MAX_PER_DESTINATION requests are in
+    flight to it at once (counted by the peer, a slow loopback server)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    settings.FEDERATION_ALLOW_PRIVATE = ["127.0.0.1/32"]
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            return
+
+        def do_GET(self):
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(0.3)
+            with lock:
+                state["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/x"
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: http.request("GET", url).content, range(12)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [b"ok"] * 12
+    assert state["most"] == http.MAX_PER_DESTINATION == 4
