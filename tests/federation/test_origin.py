@@ -244,3 +244,28 @@ def test_editing_an_announcement_followed_from_the_fediverse_sends_an_update(cli
     assert update["cc"] == [f"{update['actor']}/followers"]
     assert "High tide at one" in update["object"]["content"]
     assert update["object"]["attributedTo"] == update["actor"]
+
+
+def test_a_group_speaks_for_its_members_only_inside_its_own_guild(client, make_user, hosted):
+    """Accepted beyond Mastodon: a guild's Group announces activities of other actors. A
+    member node applies them only to that Group's replica: a Group cannot use it to write
+    into another guild (here one we host), nor anywhere else."""
+    from federation.models import GuildLink
+
+    _, _, our_channel, _ = hosted
+    bob = make_user("bob")
+    replica = do_create_guild(bob, name="Far", icon=None, description="")
+    far = "https://far.example"
+    GuildLink.objects.create(guild=replica, group_uri=f"{far}/groups/1", domain="far.example")
+    group = remote_identity(f"{far}/groups/1")
+    smuggled = note(our_channel, 9100, "written into a guild we host") | {
+        "id": f"{far}/messages/9100",
+        "attributedTo": "https://third.example/users/zoe",
+    }
+    inner = activity(
+        "Create", smuggled, actor="https://third.example/users/zoe", id=f"{far}/activities/in"
+    )
+    announce = activity("Announce", inner, actor=group.uri, id=f"{far}/activities/1")
+    assert post_signed(client, group, announce).status_code == 202
+    assert handlers.process(InboxItem.objects.get(activity_uri=announce["id"]).id) == "failed"
+    assert not Message.objects.filter(id=9100).exists()
