@@ -23,7 +23,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "Reject": _BASE | {"content"},
     "Undo": _BASE | {"to"},
     "Create": _BASE | {"to", "cc"},
-    "Update": _BASE | {"to"},
+    "Update": _BASE | {"to", "cc"},
     "Delete": _BASE | {"to"},
     "EmojiReact": _BASE | {"content", "to"},
     "Announce": _BASE | {"to"},

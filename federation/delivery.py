@@ -12,8 +12,18 @@ queue to run `deliver_to_node` for each destination. The database decides everyt
 - Retries back off exponentially (2 s, 4 s, … up to a day) and a delivery dies after
   MAX_ATTEMPTS or MAX_AGE (dead-letter; the operator can retry it). Permanent refusals (4xx
   other than 401/408/429) die at once.
+- A peer that answers 429 or 503 with `Retry-After` (seconds or an HTTP date) is not asked
+  again before then: the head's next attempt is the later of its backoff and the peer's
+  wish (capped at RETRY_AFTER_CAP), and such an answer does not count towards marking the
+  node unreachable (it is up, only busy).
 - After UNREACHABLE_AFTER consecutive failures a node is marked unreachable: nothing is sent to
-  it, a probe job checks it with a growing interval, and when it answers its queue resumes.
+  it, a probe job checks it with an interval doubling up to PROBE_CAP (a minute), and when it
+  answers its queue resumes at once. Any signed request from the node (`heard_from`, called
+  by the inbox and signed GETs) proves the same sooner, so a returning peer's backlog goes
+  out within a minute of its return, usually at once.
+- Concurrency per destination: one delivery in flight (the lease above, across every worker
+  process); every outbound request to a host, fetches included, is also capped per process
+  (`federation.http.MAX_PER_DESTINATION`).
 - A worker that dies mid-send leaves its Delivery in `sending` and its leases to run out; the
   periodic sweep re-queues the destination, and the head is sent again. The receiver's inbox
   is idempotent by activity id, so a resend has no second effect.
@@ -25,7 +35,9 @@ import json
 import logging
 import random
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.db import transaction
@@ -60,7 +72,9 @@ MAX_AGE = timedelta(days=7)
 BACKOFF_CAP = 24 * 3600.0
 UNREACHABLE_AFTER = 3
 PROBE_BASE = 2.0
-PROBE_CAP = 3600.0
+PROBE_CAP = 60.0  # a peer back from an outage is noticed within a minute
+RETRY_AFTER_CAP = 24 * 3600.0
+THROTTLE_STATUSES = frozenset({429, 503})
 NODE_LEASE = timedelta(seconds=20)
 BATCH_SECONDS = 8.0
 PERMANENT_STATUSES = set(range(400, 500)) - {401, 408, 429}
@@ -81,6 +95,25 @@ def transition(delivery: Delivery, new: str, **fields: Any) -> bool:
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_CAP, 2.0**attempts) * random.uniform(0.9, 1.1))
+
+
+def retry_after(headers: Mapping[str, str], now: datetime) -> timedelta | None:
+    """A peer's `Retry-After` (RFC 9110: delay-seconds or an HTTP date), capped; None when
+    absent or unreadable."""
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - now).total_seconds()
+    return timedelta(seconds=max(0.0, min(RETRY_AFTER_CAP, seconds)))
 
 
 def destination_inbox(actor: RemoteActor) -> str:
@@ -212,10 +245,22 @@ def _send(node: RemoteNode, delivery: Delivery) -> bool:
         return True
     detail = f"HTTP {response.status}: {response.content[:200].decode(errors='replace')}"
     permanent = response.status in PERMANENT_STATUSES
+    wait = None
+    if response.status in THROTTLE_STATUSES:
+        wait = retry_after(response.headers, timezone.now())
     # A 4xx is an answer: the node is up, only this delivery is in trouble. A 5xx (often a
-    # proxy in front of a dead node) counts towards marking the node unreachable.
-    node_down = response.status >= 500
-    _failed(node, delivery, detail, response.status, permanent=permanent, node_down=node_down)
+    # proxy in front of a dead node) counts towards marking the node unreachable, unless it
+    # says when to come back (a 503 with Retry-After: up, and busy).
+    node_down = response.status >= 500 and wait is None
+    _failed(
+        node,
+        delivery,
+        detail,
+        response.status,
+        permanent=permanent,
+        node_down=node_down,
+        not_before=wait,
+    )
     return False
 
 
@@ -227,6 +272,7 @@ def _failed(
     *,
     permanent: bool,
     node_down: bool = True,
+    not_before: timedelta | None = None,
 ) -> None:
     now = timezone.now()
     fields: dict[str, Any] = {"last_error": error[:500], "last_status": status}
@@ -234,7 +280,8 @@ def _failed(
         transition(delivery, S.DEAD, **fields)
         logger.warning("delivery %s to %s is dead: %s", delivery.id, delivery.inbox, error)
     else:
-        transition(delivery, S.RETRYING, next_attempt_at=now + backoff(delivery.attempts), **fields)
+        wait = max(backoff(delivery.attempts), not_before or timedelta(0))
+        transition(delivery, S.RETRYING, next_attempt_at=now + wait, **fields)
     if not node_down:
         return
     RemoteNode.objects.filter(id=node.id).update(consecutive_failures=F("consecutive_failures") + 1)
@@ -261,7 +308,14 @@ def probe(node_id: int) -> bool:
             probes=F("probes") + 1, next_probe_at=now + timedelta(seconds=delay)
         )
         return False
-    RemoteNode.objects.filter(id=node_id).update(
+    _resume(node, "answers our probe")
+    return True
+
+
+def _resume(node: RemoteNode, why: str) -> None:
+    """The node is back: its queue goes out now (but a peer's own Retry-After still holds)."""
+    now = timezone.now()
+    RemoteNode.objects.filter(id=node.id).update(
         status=NodeStatus.OK,
         consecutive_failures=0,
         probes=0,
@@ -269,10 +323,22 @@ def probe(node_id: int) -> bool:
         next_probe_at=None,
         last_seen_at=now,
     )
-    Delivery.objects.filter(node_id=node_id, state__in=OPEN).update(next_attempt_at=now)
-    logger.info("node %s answers again; resuming its deliveries", node.domain)
-    kick([node_id], dedupe=True)
-    return True
+    throttled = Q(last_status__in=THROTTLE_STATUSES, next_attempt_at__gt=now)
+    Delivery.objects.filter(node_id=node.id, state__in=OPEN).exclude(throttled).update(
+        next_attempt_at=now
+    )
+    logger.info("node %s %s; resuming its deliveries", node.domain, why)
+    kick([node.id], dedupe=True)
+
+
+def heard_from(domain: str) -> None:
+    """A verified request from `domain` proves it is up: if we had it as unreachable, its
+    queue resumes now instead of at the next probe."""
+    node = RemoteNode.objects.filter(
+        domain=domain, status=NodeStatus.UNREACHABLE, blocked=False
+    ).first()
+    if node is not None:
+        _resume(node, "sent us a request")
 
 
 def _scheme() -> str:

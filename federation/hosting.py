@@ -278,6 +278,10 @@ def _create(guild: Guild, inner: dict[str, Any], user: User, actor: RemoteActor)
     message_id = _message_id(inner)
     if message_id is None:
         raise APIError("A message needs its id", code=50035)
+    if id_from_uri(object_id(inner)) != message_id:
+        # The Note's id names the message, so a repeated Note (a new activity, the same id)
+        # is one message: a second messageId under the same Note id is refused.
+        raise APIError("The Note's id and its messageId differ", code=50035)
     if Message.objects.filter(id=message_id).exists():
         return InboxState.PROCESSED, "already have that message"
     try:

@@ -1,8 +1,10 @@
 """The inbox door: cheap checks, then store and acknowledge (STYLE 9).
 
 `receive()` runs in the request: size limit, blocked or refused origin, the HTTP signature
-(fetching the signer's key on first contact), JSON/AS2 shape, and the rule that an activity's
-actor and id live on the origin of the key that signed it. What passes is stored as an
+(fetching the signer's key on first contact), JSON/AS2 shape, the rule that an activity's
+actor and id live on the origin of the key that signed it, and the origin rules of
+`federation.origin` (the key is the actor's own, objects live on the actor's host and are
+attributed to it). What passes is stored as an
 InboxItem, unique on the activity id, with a processing job in the same transaction; the
 caller answers 202. A redelivery finds the row and is acknowledged without a second job.
 Every refusal is recorded as an InboxRejection (no IP address) and logged.
@@ -19,9 +21,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from federation import policy, remote, rfc9421
+from federation import delivery, policy, remote, rfc9421
+from federation import origin as origin_rules
 from federation.activities import object_id
-from federation.models import InboxItem, InboxRejection
+from federation.models import InboxItem, InboxRejection, RemoteKey
 from federation.signatures import SignatureError, parse_signature_header, verify_request
 
 logger = logging.getLogger(__name__)
@@ -101,6 +104,7 @@ def receive(
         verify_any(method, target, headers, body)
     except SignatureError as exc:
         raise Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+    delivery.heard_from(domain)  # it is up: if we thought otherwise, its queue resumes now
     activity = _parse(body)
     uri, actor = activity["id"], object_id(activity["actor"]) or ""
     origin = remote.origin(key_id)
@@ -108,8 +112,17 @@ def receive(
         raise Rejected(
             401, "wrong_origin", f"{actor} / {uri} is not on {origin}", domain, key_id, uri
         )
+    owner = RemoteKey.objects.filter(key_id=key_id).values_list("actor__uri", flat=True).first()
+    try:
+        origin_rules.check_key_owner(actor, owner)
+    except origin_rules.OriginError as exc:
+        raise Rejected(401, exc.reason, exc.detail, domain, key_id, uri) from None
     if policy.actor_blocked(actor):
         raise Rejected(403, "actor_blocked", f"{actor} is blocked", domain, key_id, uri)
+    try:
+        origin_rules.check_activity(activity, actor)
+    except origin_rules.OriginError as exc:
+        raise Rejected(403, exc.reason, exc.detail, domain, key_id, uri) from None
     existing = InboxItem.objects.filter(activity_uri=uri).first()
     if existing is not None:
         return existing, False

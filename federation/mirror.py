@@ -62,6 +62,7 @@ _applying: contextvars.ContextVar[bool] = contextvars.ContextVar("fed_applying",
 acting_request: contextvars.ContextVar[Any] = contextvars.ContextVar("fed_request", default=None)
 BACKFILL_MARGIN = timedelta(minutes=10)
 BACKFILL_MAX_PAGES = 40
+RESYNC_AFTER_SILENCE = timedelta(minutes=2)
 
 
 @contextlib.contextmanager
@@ -200,6 +201,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
             return _refused(inner, str(activity.get("content") or ""), actor.uri)
         return None
     if kind == "Update" and isinstance(inner, dict) and inner.get("type") == "GuildState":
+        _after_silence(link_for(actor.uri))
         with applying():
             apply_state(actor.uri, inner)
         return InboxState.PROCESSED, "guild state applied"
@@ -208,9 +210,20 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         return None
     if kind != "Announce" or not isinstance(inner, dict):
         return InboxState.IGNORED, f"{kind} from a guild is not handled"
+    _after_silence(link)
     GuildLink.objects.filter(id=link.id).update(last_heard_at=timezone.now())
     with applying():
         return apply_announced(link, inner)
+
+
+def _after_silence(link: GuildLink | None) -> None:
+    """The host speaks after a silence (it blocked us, or was down, or the guild was quiet):
+    back-fill now, so what we missed meanwhile shows within a minute, not at the next
+    periodic sync. Cheap when nothing was missed: one page per channel."""
+    if link is None or link.last_heard_at is None:
+        return
+    if timezone.now() - link.last_heard_at > RESYNC_AFTER_SILENCE:
+        _schedule_sync(link)
 
 
 def _refused(inner: dict[str, Any], reason: str, by: str = "") -> Outcome:
@@ -577,7 +590,12 @@ def on_local_event(link: GuildLink, t: str, d: dict[str, Any]) -> None:
         kind = "Create" if t == "MESSAGE_CREATE" else "Update"
         if kind == "Create" and message.author_id != user.id:
             return
-        row = delivery.fan_out(activities.build(kind, me, note(message), to=to), [group])
+        doc = note(message)
+        if message.author_id != user.id:
+            # A moderator's pin of someone else's message: the host refuses an Update whose
+            # attributedTo is not its sender (federation.origin), and only `pinned` matters.
+            doc.pop("attributedTo", None)
+        row = delivery.fan_out(activities.build(kind, me, doc, to=to), [group])
         if kind == "Create":
             MessageDelivery.objects.update_or_create(
                 message_id=message.id,
@@ -684,6 +702,8 @@ def sync(link_id: int) -> dict[str, int]:
     link = GuildLink.objects.select_related("guild").get(id=link_id)
     counts = {"created": 0, "updated": 0, "deleted": 0, "tombstone": 0, "unchanged": 0}
     base = link.group_uri
+    if not RemoteActor.objects.filter(uri=base).exists():
+        remote.fetch_actor(base)  # purged by a block since: our members' sends need it
     state_doc = remote.fetch_document(f"{base}/state")
     with transaction.atomic(), applying():
         apply_state(base, state_doc)
@@ -710,6 +730,33 @@ def sync(link_id: int) -> dict[str, int]:
     GuildLink.objects.filter(id=link.id).update(synced_at=timezone.now())
     logger.info("synced %s: %s", link.group_uri, counts)
     return counts
+
+
+def resume_node(domain: str) -> None:
+    """After our operator unblocks `domain`: refetch the actors blocking purged (network
+    first, outside any transaction), give its people their memberships back (which sends each
+    guild's state to the node), and back-fill our replicas of its guilds now."""
+    from federation import policy
+    from federation.models import RemoteUser, SuspendedMembership
+    from federation.people import restore_node_members
+
+    if policy.refusal(domain):
+        return
+    uris = set(
+        RemoteUser.objects.filter(
+            domain=domain,
+            user_id__in=SuspendedMembership.objects.filter(domain=domain).values("user_id"),
+        ).values_list("actor_uri", flat=True)
+    )
+    for uri in sorted(uris):
+        try:
+            remote.fetch_actor(uri)
+        except remote.RemoteError as exc:
+            logger.info("could not refetch %s after unblocking %s: %s", uri, domain, exc)
+    restored = restore_node_members(domain)
+    for link in GuildLink.objects.filter(domain=domain):
+        sync_all_for(link)
+    logger.info("unblocked %s: %s memberships restored, replicas back-filling", domain, restored)
 
 
 def sync_all_for(link: GuildLink) -> None:

@@ -375,3 +375,39 @@ class ChannelFollower(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id} follows {self.channel_id}"
+
+
+class ReceivedObject(models.Model):
+    """An object (a fediverse reply's Note) another server sent us and we stored, by its id:
+    the same object under a new activity id is stored once (as Mastodon dedupes by `uri`)."""
+
+    uri = models.URLField(max_length=500, unique=True)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+class SuspendedMembership(models.Model):
+    """A membership of a guild we host that blocking its person's node ended, kept so that
+    unblocking the node gives it back (with its roles and nickname) instead of making
+    everyone rejoin."""
+
+    domain = models.CharField(max_length=255, db_index=True)
+    guild = models.ForeignKey("guilds.Guild", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    nick = models.CharField(max_length=32, null=True, blank=True)
+    role_ids = models.JSONField(default=list)
+    temporary = models.BooleanField(default=False)
+    suspended_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild", "user"], name="suspended_membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.guild_id} (suspended: {self.domain} blocked)"

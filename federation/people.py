@@ -68,7 +68,9 @@ def remote_user_ids(domain: str | None = None) -> list[int]:
 
 def remove_node_members(domain: str) -> int:
     """A blocked node's people are no longer members of the guilds we host (their messages
-    stay, under their `name@node`); replicas of its guilds stay, read-only, with a notice."""
+    stay, under their `name@node`); replicas of its guilds stay, read-only, with a notice.
+    Each membership is kept as a SuspendedMembership, so unblocking gives it back."""
+    from federation.models import SuspendedMembership
     from guilds.models import Member
     from guilds.services.members import do_remove_member
 
@@ -77,5 +79,38 @@ def remove_node_members(domain: str) -> int:
         user__remote_identity__domain=domain, guild__link__isnull=True
     ).select_related("guild", "user")
     for member in rows:
+        SuspendedMembership.objects.update_or_create(
+            guild=member.guild,
+            user=member.user,
+            defaults={
+                "domain": domain,
+                "nick": member.nick,
+                "role_ids": sorted(member.roles.values_list("id", flat=True)),
+                "temporary": member.temporary,
+            },
+        )
         removed += do_remove_member(member.guild, member.user, actor=None, audit=False)
     return removed
+
+
+def restore_node_members(domain: str) -> int:
+    """Unblocking a node: its people are members again where blocking removed them, with
+    their roles and nickname, unless they were banned meanwhile. The GUILD_MEMBER_ADD events
+    send each guild's state to the node (federation.hosting)."""
+    from federation.models import SuspendedMembership
+    from guilds.services.members import do_restore_member
+    from moderation.services.sanctions import is_banned
+
+    restored = 0
+    for row in SuspendedMembership.objects.filter(domain=domain).select_related("guild", "user"):
+        with transaction.atomic():
+            if not is_banned(row.guild, row.user):
+                restored += do_restore_member(
+                    row.guild,
+                    row.user,
+                    role_ids=row.role_ids,
+                    nick=row.nick,
+                    temporary=row.temporary,
+                )
+            row.delete()
+    return restored

@@ -87,10 +87,35 @@ def do_block_node(node: RemoteNode, reason: str = "") -> None:
     logger.info("blocked node %s and purged its cached content", node.domain)
 
 
+@transaction.atomic
 def do_unblock_node(node: RemoteNode) -> None:
+    """Talk to the node again, at once: its status starts clean (no back-off inherited from
+    before the block), and a job gives its people their memberships back and back-fills our
+    replicas of its guilds (federation.tasks.resume_node), so nobody has to rejoin and what
+    was missed arrives within a minute rather than at the next periodic sync."""
+    from federation.models import NodeStatus
+
     node.blocked = False
     node.blocked_reason = ""
-    node.save(update_fields=["blocked", "blocked_reason"])
+    node.status = NodeStatus.OK
+    node.consecutive_failures = 0
+    node.probes = 0
+    node.unreachable_since = None
+    node.next_probe_at = None
+    node.save(
+        update_fields=[
+            "blocked",
+            "blocked_reason",
+            "status",
+            "consecutive_failures",
+            "probes",
+            "unreachable_since",
+            "next_probe_at",
+        ]
+    )
+    from jobs.services import enqueue
+
+    enqueue("federation.resume_node", {"domain": node.domain}, dedupe_key=f"resume:{node.id}")
 
 
 def do_block_actor(actor: RemoteActor) -> None:

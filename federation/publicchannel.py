@@ -29,7 +29,13 @@ from django.db import transaction
 from federation import activities, actors, delivery
 from federation.activities import object_id
 from federation.guildwire import id_from_uri
-from federation.models import ChannelFollower, InboxItem, InboxState, RemoteActor
+from federation.models import (
+    ChannelFollower,
+    InboxItem,
+    InboxState,
+    ReceivedObject,
+    RemoteActor,
+)
 from federation.people import user_for_actor
 from guilds import permissions as perms
 from guilds.models import Channel, ChannelType, PermissionOverwrite, Role
@@ -213,8 +219,14 @@ def _reply(parent: Message, note: dict[str, Any], actor: RemoteActor) -> Outcome
     text = plain_text(note.get("content"))
     if not text:
         return InboxState.IGNORED, "an empty reply"
+    note_id = object_id(note)
+    if not note_id:
+        return InboxState.FAILED, "a reply without an id"
+    if ReceivedObject.objects.filter(uri=note_id).exists():
+        return InboxState.IGNORED, f"already have {note_id}"  # the same Note, a new activity
     author = user_for_actor(actor.uri, actor.username)
     with transaction.atomic():
+        received = ReceivedObject.objects.create(uri=note_id)
         thread = parent.thread
         if thread is None:
             thread = Channel.objects.create(
@@ -228,4 +240,5 @@ def _reply(parent: Message, note: dict[str, Any], actor: RemoteActor) -> Outcome
         owner = parent.channel.guild.owner
         access = access_text_channel(owner, thread.id)  # the reply is already public: no gate
         message = do_send_message(access, author, text)
+        ReceivedObject.objects.filter(id=received.id).update(message=message)
     return InboxState.PROCESSED, f"reply {message.id} in thread {thread.id}"

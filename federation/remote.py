@@ -97,7 +97,10 @@ def _store_keys(actor: RemoteActor, document: dict[str, Any]) -> None:
     public_key = document.get("publicKey")
     if isinstance(public_key, dict) and isinstance(public_key.get("publicKeyPem"), str):
         key_id = public_key.get("id")
-        if isinstance(key_id, str) and origin(key_id) == origin(actor.uri):
+        # The key must say it is this actor's: a document that names another actor's keyId
+        # (or another owner) would otherwise take that key over for itself.
+        owner = public_key.get("owner", actor.uri)
+        if isinstance(key_id, str) and origin(key_id) == origin(actor.uri) and owner == actor.uri:
             found[key_id] = (KeyAlgorithm.RSA, public_key["publicKeyPem"])
     methods = document.get("assertionMethod") or []
     for method in methods if isinstance(methods, list) else [methods]:
@@ -117,6 +120,9 @@ def _store_keys(actor: RemoteActor, document: dict[str, Any]) -> None:
             loaded = keys.load_public_pem(pem)
         except ValueError:
             continue
+        taken = RemoteKey.objects.filter(key_id=key_id).exclude(actor=actor).first()
+        if taken is not None and key_id.split("#", 1)[0] != actor.uri:
+            continue  # another actor's key, claimed from outside its own document
         real = KeyAlgorithm.ED25519 if algorithm == KeyAlgorithm.ED25519 else KeyAlgorithm.RSA
         if type(loaded).__name__.startswith("RSA") and real != KeyAlgorithm.RSA:
             continue

@@ -30,6 +30,7 @@ from federation.signatures import (
     SignatureError,
     Verified,
     check_digests,
+    check_expiry,
     check_freshness,
     content_digest,
 )
@@ -145,8 +146,7 @@ def verify_request(
         raise SignatureError("unsigned_header", "the signature has no created time")
     check_freshness(datetime.fromtimestamp(created, UTC), now)
     expires = signature_input.params.get("expires")
-    if isinstance(expires, int) and expires < now.timestamp():
-        raise SignatureError("stale_date", "the signature has expired")
+    check_expiry(expires if isinstance(expires, int) else None, now)
     if body or method.upper() == "POST":
         if "content-digest" not in covered:
             raise SignatureError("unsigned_header", "a request with a body must sign its digest")

@@ -32,8 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from federation.keys import PrivateKey, PublicKey
 
+# Clock skew we tolerate, as Mastodon does: a signed Date (or `created`) up to an hour old or an
+# hour ahead of our clock, and an `expires` up to an hour behind it. Less than that breaks
+# federation with servers whose clock is a little wrong (a peer 30 minutes fast was refused
+# when the future margin was 5 minutes); more would let an old signed request be replayed
+# for longer.
 MAX_AGE = timedelta(hours=1)
-MAX_FUTURE = timedelta(minutes=5)
+MAX_FUTURE = timedelta(hours=1)
+EXPIRES_GRACE = timedelta(hours=1)
 ALGORITHMS = {"rsa-sha256", "hs2019", "ed25519"}
 
 
@@ -241,6 +247,11 @@ def check_freshness(moment: datetime, now: datetime) -> None:
         raise SignatureError("stale_date", "signed request date outside the acceptable window")
 
 
+def check_expiry(expires: int | None, now: datetime) -> None:
+    if expires is not None and expires < (now - EXPIRES_GRACE).timestamp():
+        raise SignatureError("stale_date", "the signature has expired")
+
+
 @dataclass(frozen=True)
 class Verified:
     key_id: str
@@ -284,8 +295,7 @@ def verify_request(
         check_freshness(datetime.fromtimestamp(params.created, UTC), now)
     else:
         raise SignatureError("unsigned_header", "neither date nor (created) is signed")
-    if params.expires is not None and params.expires < now.timestamp():
-        raise SignatureError("stale_date", "the signature has expired")
+    check_expiry(params.expires, now)
     if body or method.upper() == "POST":
         if "digest" not in covered and "content-digest" not in covered:
             raise SignatureError("unsigned_header", "a request with a body must sign its digest")

@@ -26,6 +26,13 @@ def probe(node_id: int) -> None:
     delivery.probe(node_id)
 
 
+@job("federation.resume_node", max_attempts=5, lease_seconds=300)
+def resume_node(domain: str) -> None:
+    from federation import mirror
+
+    mirror.resume_node(domain)
+
+
 @job("federation.check_node", max_attempts=3, lease_seconds=60)
 def check_node(domain: str) -> None:
     remote.check_node(domain)

@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from federation import actors, inbox, manifest, nodeinfo, policy, remote, webfinger
+from federation import actors, delivery, inbox, manifest, nodeinfo, policy, remote, webfinger
 from federation.models import Activity, Follow
 from federation.signatures import SignatureError
 
@@ -48,6 +48,7 @@ def _check_signed_get(request: HttpRequest) -> HttpResponse | None:
             inbox.verify_any("GET", request.get_full_path(), headers, b"")
         except SignatureError as exc:
             raise inbox.Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+        delivery.heard_from(domain)
         return None
     except inbox.Rejected as rejected:
         rejection = rejected

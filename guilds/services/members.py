@@ -53,6 +53,29 @@ def do_add_member(guild: Guild, user: User, *, temporary: bool = False) -> tuple
     return member, True
 
 
+def do_restore_member(
+    guild: Guild, user: User, *, role_ids: Iterable[int], nick: str | None, temporary: bool
+) -> bool:
+    """A membership that ended without the member's doing (the operator blocked their node)
+    comes back as it was, with its roles and nickname, in one GUILD_MEMBER_ADD."""
+    with transaction.atomic():
+        if Member.objects.filter(guild=guild, user=user).exists():
+            return False
+        member = Member.objects.create(guild=guild, user=user, nick=nick, temporary=temporary)
+        roles = list(Role.objects.filter(guild=guild, id__in=list(role_ids)).exclude(id=guild.id))
+        member.roles.set(roles)
+        events.broadcast(
+            events.guild_group(guild.id),
+            "GUILD_MEMBER_ADD",
+            _member_event(member, [r.id for r in roles]),
+        )
+    from guilds.services.guilds import guild_payload
+
+    ctx = guild_context(user, guild.id)
+    events.broadcast(events.user_group(user.id), "GUILD_CREATE", guild_payload(ctx))
+    return True
+
+
 @transaction.atomic
 def do_remove_member(
     guild: Guild, user: User, *, actor: User | None, audit: bool = True, reason: str = ""

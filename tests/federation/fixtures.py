@@ -87,6 +87,7 @@ class Recorder:
     """A foreign HTTP server on 127.0.0.1 that records POSTs and answers `status()`."""
 
     status: Callable[[], int] = lambda: 202
+    answer_headers: Callable[[], dict[str, str]] = dict  # extra headers on POST answers
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
@@ -128,6 +129,8 @@ class Recorder:
                 recorder.received.append((self.path, dict(self.headers), body))
                 status = recorder.status()
                 self.send_response(status)
+                for k, v in recorder.answer_headers().items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -145,3 +145,163 @@ def test_admin_dashboard(foreign, make_user, admin_client):
     assert response.status_code == 302
     assert RemoteNode.objects.get(id=actor.node_id).blocked
     assert Delivery.objects.get().state == "cancelled"
+
+
+class Clock:
+    """A controllable clock for the engine: django.utils.timezone.now, moved by hand."""
+
+    def __init__(self, monkeypatch) -> None:
+        from datetime import timedelta
+
+        import django.utils.timezone
+
+        # A little ahead of the real clock, which stamps rows created by model defaults.
+        self.at = timezone.now() + timedelta(seconds=5)
+        self.step = timedelta
+        monkeypatch.setattr(django.utils.timezone, "now", lambda: self.at)
+
+    def advance(self, seconds: float) -> None:
+        self.at += self.step(seconds=seconds)
+
+
+def _tick(node_id: int) -> None:
+    """What the periodic sweep does every 2 s for a destination: send what is due."""
+    delivery.sweep()
+    delivery.deliver_to_node(node_id)
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_a_peers_retry_after_is_honoured(foreign, make_user, monkeypatch, form):
+    """Issue 29: a peer answering 429 with Retry-After: 600 was retried four times in 33 s."""
+    from federation.signatures import http_date
+
+    recorder, actor = foreign
+    clock = Clock(monkeypatch)
+    answers = iter([429])
+    recorder.status = lambda: next(answers, 202)
+    if form == "seconds":
+        recorder.answer_headers = lambda: {"Retry-After": "600"}
+    else:
+        recorder.answer_headers = lambda: {
+            "Retry-After": http_date(clock.at + clock.step(seconds=600))
+        }
+    services.do_follow(make_user("nia"), actor)
+    _tick(actor.node_id)
+    assert len(recorder.received) == 1
+    head = Delivery.objects.get()
+    assert head.state == "retrying" and head.last_status == 429
+    assert (head.next_attempt_at - clock.at).total_seconds() >= 599
+    for _ in range(59):  # ten minutes of sweeps, 10 s apart: nobody knocks
+        clock.advance(10)
+        _tick(actor.node_id)
+    assert len(recorder.received) == 1
+    clock.advance(11)
+    _tick(actor.node_id)
+    assert len(recorder.received) == 2 and Delivery.objects.get().state == "delivered"
+
+
+def test_a_busy_peer_is_not_taken_for_a_dead_one(foreign, make_user, monkeypatch):
+    recorder, actor = foreign
+    clock = Clock(monkeypatch)
+    recorder.status = lambda: 503
+    recorder.answer_headers = lambda: {"Retry-After": "30"}
+    services.do_follow(make_user("oda"), actor)
+    for _ in range(delivery.UNREACHABLE_AFTER + 1):
+        _tick(actor.node_id)
+        clock.advance(31)
+    node = RemoteNode.objects.get(id=actor.node_id)
+    assert node.status == NodeStatus.OK and node.consecutive_failures == 0
+    assert len(recorder.received) == delivery.UNREACHABLE_AFTER + 1  # one per Retry-After
+
+
+def test_a_retry_after_shorter_than_the_backoff_does_not_hurry_us():
+    from datetime import timedelta
+
+    now = timezone.now()
+    assert delivery.retry_after({"retry-after": "0"}, now) == timedelta(0)
+    assert delivery.retry_after({"retry-after": "soon"}, now) is None
+    assert delivery.retry_after({}, now) is None
+    year = delivery.retry_after({"retry-after": str(365 * 86400)}, now)
+    assert year == timedelta(seconds=delivery.RETRY_AFTER_CAP)
+    past = delivery.retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now)
+    assert past == timedelta(0)
+
+
+def _outage(recorder, actor, user) -> list[str]:
+    """Take the peer down until the engine marks it unreachable; returns queued ids."""
+    recorder.stop()
+    ids = churn(user, actor, 2)
+    for _ in range(delivery.UNREACHABLE_AFTER):
+        delivery.deliver_to_node(actor.node_id)
+        make_due()
+    assert RemoteNode.objects.get(id=actor.node_id).status == NodeStatus.UNREACHABLE
+    return ids
+
+
+def test_a_peer_back_after_an_outage_gets_its_backlog_within_a_minute(
+    foreign, make_user, monkeypatch
+):
+    """Ten minutes down, probed at a growing interval that never exceeds a minute; once it
+    answers again, everything queued reaches it within a minute of its return."""
+    recorder, actor = foreign
+    clock = Clock(monkeypatch)
+    ids = _outage(recorder, actor, make_user("pia"))
+    port = int(RemoteNode.objects.get(id=actor.node_id).domain.rsplit(":", 1)[1])
+    intervals = []
+    down_for = 0.0
+    while down_for < 600:  # the sweep every 2 s runs each due probe
+        node = RemoteNode.objects.get(id=actor.node_id)
+        wait = max(0.0, (node.next_probe_at - clock.at).total_seconds())
+        clock.advance(wait)
+        down_for += wait
+        assert not delivery.probe(node.id)
+        intervals.append(
+            (RemoteNode.objects.get(id=node.id).next_probe_at - clock.at).total_seconds()
+        )
+    assert max(intervals) <= delivery.PROBE_CAP == 60
+    back = Recorder(port=port).start()
+    try:
+        returned = clock.at
+        for _ in range(31):  # sweeps every 2 s for a minute
+            node = RemoteNode.objects.get(id=actor.node_id)
+            if node.next_probe_at is not None and node.next_probe_at <= clock.at:
+                delivery.probe(node.id)
+            _tick(actor.node_id)
+            if len(back.received) == len(ids):
+                break
+            clock.advance(2)
+        assert [json.loads(b)["id"] for _, _, b in back.received] == ids
+        assert (clock.at - returned).total_seconds() <= 60
+    finally:
+        back.stop()
+
+
+def test_a_request_from_a_peer_we_thought_down_resumes_its_queue_at_once(
+    foreign, make_user, client
+):
+    from tests.federation.fixtures import post_signed
+
+    recorder, actor = foreign
+    ids = _outage(recorder, actor, make_user("quin"))
+    node = RemoteNode.objects.get(id=actor.node_id)
+    assert node.next_probe_at is not None
+    port = int(node.domain.rsplit(":", 1)[1])
+    back = Recorder(port=port).start()
+    try:
+        # Before any probe is due, the peer sends us something (signed by its actor).
+        identity = remote_identity(actor.uri)  # its key, as a fetch would have cached it
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{recorder.base}/activities/hello",
+            "type": "Follow",
+            "actor": actor.uri,
+            "object": "http://127.0.0.1:8000/users/quin",
+        }
+        assert post_signed(client, identity, follow).status_code == 202
+        node.refresh_from_db()
+        assert node.status == NodeStatus.OK
+        assert all(d.next_attempt_at <= timezone.now() for d in Delivery.objects.all())
+        delivery.deliver_to_node(node.id)
+        assert [json.loads(b)["id"] for _, _, b in back.received] == ids
+    finally:
+        back.stop()

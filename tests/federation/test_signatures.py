@@ -211,3 +211,83 @@ def test_rotation_refreshes_the_key_once():
     headers = sign_request("GET", "http://b.example/users/x", None, "k", new)
     verify_request("GET", "/users/x", headers, b"", resolve)
     assert calls == [False, True]
+
+
+def _valid(cases: list[dict]) -> dict:
+    return next(c for c in cases if c["name"] == "valid GET")
+
+
+@pytest.mark.parametrize(
+    ("skew_minutes", "accepted"),
+    [
+        (0, True),
+        (-30, True),  # the peer's clock is 30 minutes fast (issue 29: it was refused)
+        (-59, True),
+        (-61, False),
+        (30, True),  # the request is 30 minutes old (or the peer's clock slow)
+        (59, True),
+        (61, False),
+        (24 * 60, False),  # Mastodon's own "older than a day" case
+    ],
+)
+def test_clock_skew_window_is_mastodons_hour_either_way(skew_minutes, accepted):
+    """Mastodon's signed-request cases, verified with our clock moved: `skew_minutes` > 0
+    means our clock is ahead of the signer's Date (2023-12-20T10:00:00Z), < 0 behind it."""
+    from datetime import timedelta
+
+    from federation import rfc9421
+
+    now = datetime.fromtimestamp(MASTODON["verifier_time_unix"], UTC) + timedelta(
+        minutes=skew_minutes
+    )
+    draft = _valid(MASTODON["draft_cavage_cases"])
+    rfc = _valid(MASTODON["rfc9421_cases"])
+    runs = [
+        lambda: verify_request(
+            draft["method"], draft["path"], draft["headers"], b"", _mastodon_resolver(), now=now
+        ),
+        lambda: rfc9421.verify_request(
+            rfc["method"],
+            MASTODON["rfc9421_target_uri_prefix"] + rfc["path"],
+            rfc["headers"],
+            b"",
+            _mastodon_resolver(),
+            now=now,
+        ),
+    ]
+    for run in runs:
+        if accepted:
+            assert run().key_id == MASTODON["actor"]["keyId"]
+        else:
+            with pytest.raises(SignatureError) as info:
+                run()
+            assert info.value.reason == "stale_date"
+
+
+def test_an_expired_signature_gets_the_same_hour_of_grace():
+    from datetime import timedelta
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    created = int((now - timedelta(minutes=40)).timestamp())
+
+    def signed(expires: int) -> dict[str, str]:
+        headers = {"host": "example.com"}
+        covered = ("(request-target)", "host", "(created)", "(expires)")
+        message = signing_string("get", "/x", headers, covered, created, expires)
+        from federation.signatures import raw_sign
+
+        signature = base64.b64encode(raw_sign(key, message.encode())).decode()
+        headers["signature"] = (
+            f'keyId="k",algorithm="hs2019",created={created},expires={expires},'
+            f'headers="{" ".join(covered)}",signature="{signature}"'
+        )
+        return headers
+
+    resolve = lambda key_id, refresh: key.public_key()  # noqa: E731
+    # Expired 35 minutes ago by our clock (its signer's clock is slow): within the grace.
+    fine = signed(created + 5 * 60)
+    assert verify_request("GET", "/x", fine, b"", resolve, now=now).key_id == "k"
+    with pytest.raises(SignatureError) as info:
+        verify_request("GET", "/x", fine, b"", resolve, now=now + timedelta(minutes=30))
+    assert info.value.reason == "stale_date"

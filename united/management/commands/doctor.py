@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,14 @@ class Problem(Exception):
     def __init__(self, problem: str, fix: str) -> None:
         super().__init__(problem)
         self.problem, self.fix = problem, fix
+
+
+class Caution(Exception):
+    """Printed as a warning, never counted as a problem: the node works regardless."""
+
+    def __init__(self, warning: str, fix: str) -> None:
+        super().__init__(warning)
+        self.warning, self.fix = warning, fix
 
 
 def check_secret_key() -> str:
@@ -127,6 +137,53 @@ def check_federation_domain() -> str:
     return f"federation domain: {settings.FEDERATION_DOMAIN}"
 
 
+TIMEDATECTL = "timedatectl"
+
+
+def check_clock() -> str:
+    """Other nodes refuse our signed requests when our clock is more than an hour off (and we
+    refuse theirs), so a clock that is not kept by NTP is worth a warning. Not a failure: the
+    node works, and many containers cannot tell."""
+    from datetime import UTC, datetime
+
+    from federation.signatures import http_date
+
+    now = f"our Date header would read {http_date(datetime.now(UTC))}"
+    program = shutil.which(TIMEDATECTL)
+    if program is None:
+        raise Caution(
+            f"could not tell whether the clock is synchronised (no timedatectl); {now}.",
+            "keep the clock synchronised (NTP): peers refuse signatures more than 1 hour off",
+        )
+    try:
+        result = subprocess.run(
+            [program, "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Caution(
+            f"could not tell whether the clock is synchronised ({exc}); {now}.",
+            "keep the clock synchronised (NTP): peers refuse signatures more than 1 hour off",
+        ) from None
+    answer = result.stdout.strip().lower()
+    if result.returncode != 0 or answer not in {"yes", "no"}:
+        why = (result.stderr or result.stdout).strip().splitlines()
+        raise Caution(
+            f"could not tell whether the clock is synchronised "
+            f"(timedatectl: {why[0] if why else result.returncode}); {now}.",
+            "keep the clock synchronised (NTP): peers refuse signatures more than 1 hour off",
+        )
+    if answer == "no":
+        raise Caution(
+            f"the clock is not synchronised by NTP; {now}. Peers refuse signed requests "
+            "whose Date is more than 1 hour off their clock.",
+            "turn NTP on: `timedatectl set-ntp true` (or run chrony/ntpd)",
+        )
+    return f"clock synchronised by NTP; {now}"
+
+
 CHECKS = [
     check_secret_key,
     check_allowed_hosts,
@@ -135,6 +192,7 @@ CHECKS = [
     check_redis,
     check_storage,
     check_federation_domain,
+    check_clock,
 ]
 
 
@@ -154,6 +212,9 @@ class Command(BaseCommand):
                 problems += 1
                 self.stdout.write(self.style.ERROR("  problem  ") + p.problem)
                 self.stdout.write("           fix: " + p.fix)
+            except Caution as w:
+                self.stdout.write(self.style.WARNING("  warning  ") + w.warning)
+                self.stdout.write("           fix: " + w.fix)
         if problems:
             raise CommandError(f"{problems} problem(s) found", returncode=1)
         self.stdout.write(self.style.SUCCESS("No problems found."))
