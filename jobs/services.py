@@ -310,11 +310,12 @@ def tick(now: datetime | None = None) -> list[int]:
     return ids
 
 
-def run_due_jobs(limit: int = 1000) -> int:
+def run_due_jobs(limit: int = 1000, *, housekeeping: bool = True) -> int:
     """Run every due job now, in this thread (embedded runner, tests). Returns how many ran."""
     ran = 0
-    requeue_stale()
-    schedule_periodic()
+    if housekeeping:
+        requeue_stale()
+        schedule_periodic()
     while ran < limit:
         ids = list(Job.objects.due().order_by("run_at").values_list("id", flat=True)[:100])
         if not ids:

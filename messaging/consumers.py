@@ -70,6 +70,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.hub = Hub.current()
         self.closed = False
         self._held: list[str] | None = None  # frames that wait for READY
+        self._send_text = self.scope.get("united.send_text")
         self._frames: deque[float] = deque()
         self._expiry: asyncio.TimerHandle | None = None
         self._last_heartbeat = asyncio.get_running_loop().time()
@@ -105,7 +106,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def push(self, frame: str) -> None:
         if self._held is not None:
             self._held.append(frame)
-        elif not self.closed:
+        else:
+            await self._write(frame)
+
+    async def _write(self, frame: str) -> None:
+        if self.closed:
+            return
+        if self._send_text is not None:
+            self._send_text(frame)  # straight to the socket (united/wsframes.py)
+        else:
             await self.send(text_data=frame)
 
     async def end(self, code: int) -> None:
@@ -127,8 +136,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- what the client sends ----------------------------------------------------------
 
     async def _send(self, op: int, d: Any, t: str | None = None, s: int | None = None) -> None:
-        if not self.closed:
-            await self.send(text_data=json.dumps({"op": op, "d": d, "s": s, "t": t}))
+        await self._write(json.dumps({"op": op, "d": d, "s": s, "t": t}))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data or b""

@@ -448,6 +448,10 @@ def install() -> None:
         assert "application_instance" not in self.connections[protocol]
         input_queue = SpoolingQueue()
         scope.setdefault("asgi", {"version": "3.0"})
+        if scope.get("type") == "websocket":
+            from united.wsframes import text_sender
+
+            scope["united.send_text"] = text_sender(protocol)
         application_instance = self.application(
             scope=scope,
             receive=input_queue.get,
