@@ -25,4 +25,4 @@ $PY manage.py doctor
 VOICE_SUPERVISOR=$!
 trap 'kill "$VOICE_SUPERVISOR" 2>/dev/null' EXIT
 echo "== UNITED is serving on http://$HOST:$PORT (admin: /admin/, API docs: /api/docs/)"
-.venv/bin/daphne -b "$HOST" -p "$PORT" --proxy-headers united.asgi:application
+$PY -m united.serve -b "$HOST" -p "$PORT"

@@ -127,3 +127,20 @@ def make_user(db):
         return User.objects.create_user(username=username, password=password, **extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test client request comes from 127.0.0.1, so per-address rate-limit counters
+    (accounts/services/ratelimit.py) would otherwise add up across the tests of a worker."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # RedisCache: only the counters, not jobs
+    keys = [*client.scan_iter(cache.make_key("auth:*"))]
+    if keys:
+        client.delete(*keys)

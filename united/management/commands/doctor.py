@@ -127,6 +127,18 @@ def check_federation_domain() -> str:
     return f"federation domain: {settings.FEDERATION_DOMAIN}"
 
 
+def check_trusted_proxies() -> str:
+    proxies = settings.UNITED_TRUSTED_PROXIES
+    if not proxies:
+        # Not a problem: a node reached directly has no proxy. Behind one that is not listed,
+        # every member shares the proxy's address and so its per-address rate limits.
+        return (
+            "trusted proxies: none (X-Forwarded-For/-Proto ignored; behind a reverse proxy, "
+            "set UNITED_TRUSTED_PROXIES to its address)"
+        )
+    return f"trusted proxies: {', '.join(proxies)} (X-Forwarded-For/-Proto believed only from them)"
+
+
 CHECKS = [
     check_secret_key,
     check_allowed_hosts,
@@ -135,6 +147,7 @@ CHECKS = [
     check_redis,
     check_storage,
     check_federation_domain,
+    check_trusted_proxies,
 ]
 
 
