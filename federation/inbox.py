@@ -10,7 +10,6 @@ Every refusal is recorded as an InboxRejection (no IP address) and logged.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from federation import policy, remote, rfc9421
 from federation.activities import object_id
 from federation.models import InboxItem, InboxRejection
 from federation.signatures import SignatureError, parse_signature_header, verify_request
+from united import jsonbody
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ def signer(headers: Mapping[str, str]) -> str:
 
 def _parse(body: bytes) -> dict[str, Any]:
     try:
-        activity = json.loads(body)
-    except ValueError:
-        raise Rejected(400, "invalid_json", "the body is not JSON") from None
+        activity = jsonbody.loads(body, max_bytes=MAX_BODY)
+    except jsonbody.JSONBodyError as exc:  # NaN, too deep, not JSON… (united/jsonbody.py)
+        raise Rejected(exc.status, "invalid_json", exc.message) from None
     if not isinstance(activity, dict):
         raise Rejected(400, "invalid_activity", "the body is not a JSON object")
     for name in ("id", "type", "actor"):
