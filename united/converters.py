@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.urls import register_converter
 
-MAX_ID = 2**63 - 1
+from united.ids import MAX_SNOWFLAKE
 
 
 class SnowflakeConverter:
@@ -18,7 +18,7 @@ class SnowflakeConverter:
 
     def to_python(self, value: str) -> int:
         number = int(value)
-        if number > MAX_ID:
+        if number > MAX_SNOWFLAKE:
             raise ValueError("not a snowflake")  # Django: no match, so 404
         return number
 
