@@ -111,6 +111,8 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(small_lo
         ("/api/v1/invites/nosuchcode", {}, "invite_join"),
         ("/api/v1/reports", {"target_type": "user", "target_id": "1"}, "report"),
         ("/api/v1/users/@me/channels", {"recipient_id": "1"}, "dm_request"),
+        ("/api/v1/federation/guilds/join", {"invite": "not a link"}, "invite_join"),
+        ("/api/v1/federation/reports/1/forward", {}, "report"),
     ],
 )
 def test_doors_that_reach_strangers_are_limited_per_address(make_user, path, payload, action):
@@ -126,6 +128,15 @@ def test_doors_that_reach_strangers_are_limited_per_address(make_user, path, pay
     ]
     assert 429 not in {r.status_code for r in statuses[:per_ip]}
     assert statuses[-1].status_code == 429 and statuses[-1].json()["code"] == 20028
+
+
+@pytest.mark.mode_independent
+def test_the_launcher_refuses_proxy_headers(capsys):
+    from united import serve
+
+    with pytest.raises(SystemExit) as info:
+        serve.main(["-b", "127.0.0.1", "--proxy-headers"])
+    assert "UNITED_TRUSTED_PROXIES" in str(info.value.code)
 
 
 @pytest.mark.django_db
