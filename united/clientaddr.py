@@ -8,7 +8,8 @@ its left was written by the client itself (an attacker chooses it freely, so it 
 
 `TrustedProxyMiddleware` applies this once to every HTTP and WebSocket scope, so Django's
 `REMOTE_ADDR`, `request.is_secure()` and a consumer's `scope["client"]` are already the real
-values, and it drops the forwarding headers so nothing downstream can read them raw.
+values, and it drops the forwarding headers so nothing downstream can read them raw. With
+`UNITED_HTTPS` on, the scheme is https whatever the headers say.
 `client_address()` is what code asks (rate limits, the audit log); it applies the same rule
 to a request that did not come through the ASGI application (Django's test client, WSGI).
 """
@@ -129,6 +130,10 @@ def resolve_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
     if address != peer:
         resolved["client"] = (address, 0)
     proto = forwarded_proto(peer, _header(scope, b"x-forwarded-proto"))
+    if getattr(settings, "UNITED_HTTPS", False):
+        # The operator says the node is public over HTTPS (TLS ends at a proxy, listed or not):
+        # WebAuthn origins and CSRF checks must see https even without a believed header.
+        proto = "https"
     if proto is not None:
         secure = proto == "https"
         if scope["type"] == "websocket":

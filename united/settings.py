@@ -216,6 +216,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 # X-Forwarded-Proto is applied to the ASGI scope by united.clientaddr, and only when the peer is
 # one of UNITED_TRUSTED_PROXIES; Django itself must not believe the header from anyone.
 SECURE_PROXY_SSL_HEADER = None
+UNITED_HTTPS = CONFIG.https
 UNITED_TRUSTED_PROXIES = list(CONFIG.trusted_proxies)
 if FEDERATION_DOMAIN:
     CSRF_TRUSTED_ORIGINS = [f"https://{FEDERATION_DOMAIN}", f"http://{FEDERATION_DOMAIN}"]

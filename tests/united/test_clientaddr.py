@@ -65,6 +65,22 @@ def test_websocket_scope_gets_the_real_client_and_scheme():
     assert [k for k, _ in untrusted["headers"]] == [b"host"]
 
 
+@pytest.mark.mode_independent
+def test_https_node_is_https_whatever_an_untrusted_peer_says():
+    scope = {
+        "type": "http",
+        "client": ("198.51.100.7", 5000),
+        "scheme": "http",
+        "headers": [(b"x-forwarded-proto", b"http")],
+    }
+    with override_settings(UNITED_TRUSTED_PROXIES=[], UNITED_HTTPS=True):
+        assert resolve_scope(scope)["scheme"] == "https"
+        assert resolve_scope({**scope, "type": "websocket", "scheme": "ws"})["scheme"] == "wss"
+    with override_settings(UNITED_TRUSTED_PROXIES=[], UNITED_HTTPS=False):
+        spoofed = {**scope, "headers": [(b"x-forwarded-proto", b"https")]}
+        assert resolve_scope(spoofed)["scheme"] == "http"
+
+
 def _login(api: APIClient, i: int, peer: str, xff: str):
     return api.post(
         "/api/v1/auth/login",
