@@ -30,20 +30,20 @@ api_urlpatterns = [
     path("auth/passkeys/verify", passkeys.PasskeySignInView.as_view(), name="api-passkey-signin"),
     path("users/@me", users.MeView.as_view(), name="api-users-me"),
     path("users/@me/sessions", users.SessionsView.as_view(), name="api-sessions"),
-    path("users/@me/sessions/<str:session_id>", users.SessionView.as_view(), name="api-session"),
+    path("users/@me/sessions/<id:session_id>", users.SessionView.as_view(), name="api-session"),
     path("users/@me/devices", keys.DevicesView.as_view(), name="api-devices"),
-    path("users/@me/devices/<str:device_id>", keys.DeviceView.as_view(), name="api-device"),
+    path("users/@me/devices/<id:device_id>", keys.DeviceView.as_view(), name="api-device"),
     path(
-        "users/@me/devices/<str:device_id>/prekeys", keys.PrekeysView.as_view(), name="api-prekeys"
+        "users/@me/devices/<id:device_id>/prekeys", keys.PrekeysView.as_view(), name="api-prekeys"
     ),
     path(
-        "users/@me/devices/<str:device_id>/rotation",
+        "users/@me/devices/<id:device_id>/rotation",
         keys.DeviceRotationView.as_view(),
         name="api-device-rotation",
     ),
     path("users/@me/key-rotations", keys.RotationsView.as_view(), name="api-rotations"),
     path(
-        "users/@me/key-rotations/<str:rotation_id>",
+        "users/@me/key-rotations/<id:rotation_id>",
         keys.RotationView.as_view(),
         name="api-rotation",
     ),
@@ -53,13 +53,13 @@ api_urlpatterns = [
         passkeys.PasskeyOptionsView.as_view(),
         name="api-passkey-options",
     ),
-    path("users/@me/passkeys/<str:passkey_id>", passkeys.PasskeyView.as_view(), name="api-passkey"),
+    path("users/@me/passkeys/<id:passkey_id>", passkeys.PasskeyView.as_view(), name="api-passkey"),
     path("users/@me/profile", users.MyProfileView.as_view(), name="api-my-profile"),
     path("users/@me/recovery-key", users.RecoveryKeyView.as_view(), name="api-recovery-key"),
     path("users/@me/export", users.ExportView.as_view(), name="api-export"),
     path("users/@me/deletion", users.DeletionView.as_view(), name="api-deletion"),
-    path("users/<str:user_id>/keys", keys.UserKeysView.as_view(), name="api-user-keys"),
-    path("users/<str:user_id>/profile", users.ProfileView.as_view(), name="api-profile"),
+    path("users/<id:user_id>/keys", keys.UserKeysView.as_view(), name="api-user-keys"),
+    path("users/<id:user_id>/profile", users.ProfileView.as_view(), name="api-profile"),
 ]
 
 urlpatterns = [
@@ -75,22 +75,22 @@ urlpatterns = [
     path("settings/security/totp/disable/", views.totp_disable, name="security-totp-disable"),
     path("settings/security/backup-codes/", views.backup_codes, name="security-backup-codes"),
     path(
-        "settings/security/sessions/<str:session_id>/revoke/",
+        "settings/security/sessions/<id:session_id>/revoke/",
         views.revoke_session,
         name="security-revoke-session",
     ),
     path(
-        "settings/security/devices/<str:device_id>/revoke/",
+        "settings/security/devices/<id:device_id>/revoke/",
         views.revoke_device,
         name="security-revoke-device",
     ),
     path(
-        "settings/security/rotations/<str:rotation_id>/cancel/",
+        "settings/security/rotations/<id:rotation_id>/cancel/",
         views.cancel_rotation,
         name="security-cancel-rotation",
     ),
     path(
-        "settings/security/passkeys/<str:passkey_id>/", views.passkey_edit, name="security-passkey"
+        "settings/security/passkeys/<id:passkey_id>/", views.passkey_edit, name="security-passkey"
     ),
     path("settings/security/recovery/", views.recovery_key, name="security-recovery"),
     path("settings/account/", views.account, name="account"),

@@ -3,8 +3,8 @@ from django.urls import path
 from e2e import api
 
 api_urlpatterns = [
-    path("channels/<int:channel_id>/envelopes", api.Envelopes.as_view()),
+    path("channels/<id:channel_id>/envelopes", api.Envelopes.as_view()),
     path("users/@me/device-list", api.OwnDeviceList.as_view()),
     path("users/@me/e2e-backup", api.OwnKeyBackup.as_view()),
-    path("users/<str:user_id>/device-list", api.UserDeviceList.as_view()),
+    path("users/<id:user_id>/device-list", api.UserDeviceList.as_view()),
 ]

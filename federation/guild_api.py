@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import ratelimit
 from federation import devices, mirror, reports
 from federation.models import GuildLink
 from united.errors import NotFound
@@ -41,6 +42,7 @@ class JoinView(APIView):
         summary="Ask to join a guild on another node (pending until it accepts or rejects)",
     )
     def post(self, request: Request) -> Response:
+        ratelimit.limit("invite_join", request, request.user.id)
         join = mirror.check_join(request.user, _invite(request))
         return Response(mirror.serialize_join(join), status=202)
 
@@ -116,4 +118,5 @@ class ForwardReportView(APIView):
         summary="Forward your report to the reported person's home node (Flag)",
     )
     def post(self, request: Request, report_id: int) -> Response:
+        ratelimit.limit("report", request, request.user.id)
         return Response(reports.check_forward(request.user, report_id), status=202)

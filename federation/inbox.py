@@ -12,7 +12,6 @@ Every refusal is recorded as an InboxRejection (no IP address) and logged.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from federation import origin as origin_rules
 from federation.activities import object_id
 from federation.models import InboxItem, InboxRejection, RemoteKey
 from federation.signatures import SignatureError, parse_signature_header, verify_request
+from united import jsonbody
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def signer(headers: Mapping[str, str]) -> str:
 
 def _parse(body: bytes) -> dict[str, Any]:
     try:
-        activity = json.loads(body)
-    except ValueError:
-        raise Rejected(400, "invalid_json", "the body is not JSON") from None
+        activity = jsonbody.loads(body, max_bytes=MAX_BODY)
+    except jsonbody.JSONBodyError as exc:  # NaN, too deep, not JSON… (united/jsonbody.py)
+        raise Rejected(exc.status, "invalid_json", exc.message) from None
     if not isinstance(activity, dict):
         raise Rejected(400, "invalid_activity", "the body is not a JSON object")
     for name in ("id", "type", "actor"):

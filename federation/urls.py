@@ -7,23 +7,21 @@ api_urlpatterns = [
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
     path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
     path("federation/guilds/join", guild_api.JoinView.as_view(), name="api-fed-join"),
+    path("federation/guilds/<id:guild_id>/sync", guild_api.SyncView.as_view(), name="api-fed-sync"),
     path(
-        "federation/guilds/<int:guild_id>/sync", guild_api.SyncView.as_view(), name="api-fed-sync"
-    ),
-    path(
-        "federation/messages/<int:message_id>/retry",
+        "federation/messages/<id:message_id>/retry",
         guild_api.RetryView.as_view(),
         name="api-fed-retry",
     ),
     path(
-        "federation/reports/<int:report_id>/forward",
+        "federation/reports/<id:report_id>/forward",
         guild_api.ForwardReportView.as_view(),
         name="api-fed-report-forward",
     ),
     path("federation/keys", guild_api.RemoteKeysView.as_view(), name="api-fed-keys"),
     path("federation/device-messages", guild_api.DeviceMessagesView.as_view(), name="api-fed-dm"),
     path(
-        "federation/device-messages/<int:envelope_id>",
+        "federation/device-messages/<id:envelope_id>",
         guild_api.DeviceMessageView.as_view(),
         name="api-fed-dm-ack",
     ),
@@ -31,9 +29,9 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("app/federation/join/", web_views.join, name="web-fed-join"),
-    path("app/federation/join/<int:join_id>/", web_views.join_state, name="web-fed-join-state"),
+    path("app/federation/join/<id:join_id>/", web_views.join_state, name="web-fed-join-state"),
     path(
-        "app/federation/messages/<int:message_id>/retry/",
+        "app/federation/messages/<id:message_id>/retry/",
         web_views.retry,
         name="web-fed-retry",
     ),
@@ -45,7 +43,7 @@ urlpatterns = [
     path("actor", views.node_actor, name="ap-node-actor"),
     path("actor/inbox", views.inbox_view, name="ap-node-inbox"),
     path("inbox", views.inbox_view, name="ap-shared-inbox"),
-    path("activities/<int:activity_id>", views.activity, name="ap-activity"),
+    path("activities/<id:activity_id>", views.activity, name="ap-activity"),
     path("users/<str:name>", views.actor, name="ap-user"),
     path("users/<str:name>/inbox", views.inbox_view, name="ap-user-inbox"),
     path("users/<str:name>/outbox", views.outbox, name="ap-user-outbox"),
@@ -57,33 +55,31 @@ urlpatterns = [
         guild_views.user_device_list,
         name="ap-user-device-list",
     ),
-    path("groups/<int:guild_id>", guild_views.group_actor, name="ap-group"),
-    path("groups/<int:guild_id>/inbox", guild_views.group_inbox, name="ap-group-inbox"),
-    path("groups/<int:guild_id>/state", guild_views.group_state, name="ap-group-state"),
+    path("groups/<id:guild_id>", guild_views.group_actor, name="ap-group"),
+    path("groups/<id:guild_id>/inbox", guild_views.group_inbox, name="ap-group-inbox"),
+    path("groups/<id:guild_id>/state", guild_views.group_state, name="ap-group-state"),
     path(
-        "groups/<int:guild_id>/channels/<int:channel_id>/messages",
+        "groups/<id:guild_id>/channels/<id:channel_id>/messages",
         guild_views.group_history,
         name="ap-group-history",
     ),
     path(
-        "groups/<int:guild_id>/<str:which>",
+        "groups/<id:guild_id>/<str:which>",
         guild_views.group_collection,
         name="ap-group-collection",
     ),
-    path("announcements/<int:channel_id>", guild_views.announcement_actor, name="ap-news"),
+    path("announcements/<id:channel_id>", guild_views.announcement_actor, name="ap-news"),
     path(
-        "announcements/<int:channel_id>/inbox", guild_views.announcement_inbox, name="ap-news-inbox"
+        "announcements/<id:channel_id>/inbox", guild_views.announcement_inbox, name="ap-news-inbox"
     ),
     path(
-        "announcements/<int:channel_id>/<str:which>",
+        "announcements/<id:channel_id>/<str:which>",
         guild_views.announcement_collection,
         name="ap-news-collection",
     ),
+    path("announcements/notes/<id:message_id>", guild_views.announcement_note, name="ap-news-note"),
     path(
-        "announcements/notes/<int:message_id>", guild_views.announcement_note, name="ap-news-note"
-    ),
-    path(
-        "announcements/media/<int:attachment_id>",
+        "announcements/media/<id:attachment_id>",
         guild_views.announcement_media,
         name="ap-news-media",
     ),

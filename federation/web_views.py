@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.services import ratelimit
 from federation import mirror
 from united.errors import APIError, Invalid
 from web.views.common import member_view
@@ -37,6 +38,7 @@ def join(request: HttpRequest) -> HttpResponse:
         try:
             context["preview"] = mirror.preview(raw)
             if request.method == "POST":
+                ratelimit.limit("invite_join", request, request.user.id)
                 context["join"] = mirror.serialize_join(mirror.check_join(request.user, raw))
         except APIError as exc:
             context["error"] = exc.message

@@ -6,43 +6,41 @@ from guilds.api import channels, guilds, invites, roles
 # REST routes (mounted under /api/v1/) and web routes of this app.
 api_urlpatterns = [
     path("guilds", guilds.GuildsView.as_view(), name="api-guilds"),
-    path("guilds/<int:guild_id>", guilds.GuildView.as_view(), name="api-guild"),
+    path("guilds/<id:guild_id>", guilds.GuildView.as_view(), name="api-guild"),
     path("users/@me/guilds", guilds.MyGuildsView.as_view(), name="api-my-guilds"),
-    path(
-        "users/@me/guilds/<int:guild_id>", guilds.LeaveGuildView.as_view(), name="api-leave-guild"
-    ),
+    path("users/@me/guilds/<id:guild_id>", guilds.LeaveGuildView.as_view(), name="api-leave-guild"),
     path("directory", guilds.DirectoryView.as_view(), name="api-directory"),
     path(
-        "guilds/<int:guild_id>/channels",
+        "guilds/<id:guild_id>/channels",
         channels.GuildChannelsView.as_view(),
         name="api-guild-channels",
     ),
-    path("channels/<int:channel_id>", channels.ChannelView.as_view(), name="api-channel"),
+    path("channels/<id:channel_id>", channels.ChannelView.as_view(), name="api-channel"),
     path(
-        "channels/<int:channel_id>/permissions/<int:overwrite_id>",
+        "channels/<id:channel_id>/permissions/<id:overwrite_id>",
         channels.OverwriteView.as_view(),
         name="api-channel-overwrite",
     ),
-    path("guilds/<int:guild_id>/roles", roles.GuildRolesView.as_view(), name="api-guild-roles"),
+    path("guilds/<id:guild_id>/roles", roles.GuildRolesView.as_view(), name="api-guild-roles"),
     path(
-        "guilds/<int:guild_id>/roles/<int:role_id>", roles.RoleView.as_view(), name="api-guild-role"
+        "guilds/<id:guild_id>/roles/<id:role_id>", roles.RoleView.as_view(), name="api-guild-role"
     ),
-    path("guilds/<int:guild_id>/members", roles.MembersView.as_view(), name="api-members"),
+    path("guilds/<id:guild_id>/members", roles.MembersView.as_view(), name="api-members"),
     path(
-        "guilds/<int:guild_id>/members/<int:user_id>", roles.MemberView.as_view(), name="api-member"
+        "guilds/<id:guild_id>/members/<id:user_id>", roles.MemberView.as_view(), name="api-member"
     ),
     path(
-        "guilds/<int:guild_id>/members/<int:user_id>/roles/<int:role_id>",
+        "guilds/<id:guild_id>/members/<id:user_id>/roles/<id:role_id>",
         roles.MemberRoleView.as_view(),
         name="api-member-role",
     ),
     path(
-        "channels/<int:channel_id>/invites",
+        "channels/<id:channel_id>/invites",
         invites.ChannelInvitesView.as_view(),
         name="api-channel-invites",
     ),
     path(
-        "guilds/<int:guild_id>/invites",
+        "guilds/<id:guild_id>/invites",
         invites.GuildInvitesView.as_view(),
         name="api-guild-invites",
     ),

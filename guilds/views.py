@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.services import ratelimit
 from guilds.models import Member
 from guilds.serialize import invite_urls
 from guilds.services import directory as directory_services
@@ -35,6 +36,7 @@ def invite_page(request: HttpRequest, code: str) -> HttpResponse:
         ).exists()
         if request.method == "POST":
             try:
+                ratelimit.limit("invite_join", request, request.user.id)
                 invite_services.check_accept_invite(request.user, code)
             except APIError as exc:
                 context["error"] = exc.message

@@ -4,14 +4,14 @@ from media import api
 
 api_urlpatterns = [
     path("upload", api.UploadView.as_view(), name="api-upload"),
-    path("attachments/<str:attachment_id>", api.AttachmentView.as_view(), name="api-attachment"),
+    path("attachments/<id:attachment_id>", api.AttachmentView.as_view(), name="api-attachment"),
     path(
-        "attachments/<str:attachment_id>/content",
+        "attachments/<id:attachment_id>/content",
         api.ContentView.as_view(),
         name="api-attachment-content",
     ),
     path(
-        "attachments/<str:attachment_id>/thumbnails/<int:size>",
+        "attachments/<id:attachment_id>/thumbnails/<int:size>",
         api.ThumbnailView.as_view(),
         name="api-attachment-thumbnail",
     ),

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import ratelimit
 from messaging.search import service as search_service
 from messaging.services import dms, messages, reactions, readstates
 from messaging.services.serialize import serialize_message
@@ -204,6 +205,7 @@ class PrivateChannels(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _body(request)
+        ratelimit.limit("dm_request", request, request.user.id)
         if "recipients" in data:
             channel = dms.check_create_group_dm(request.user, data["recipients"], data.get("name"))
         else:

@@ -2,20 +2,20 @@ from django.urls import path
 
 from messaging import api
 
-M = "channels/<int:channel_id>/messages/<int:message_id>"
+M = "channels/<id:channel_id>/messages/<id:message_id>"
 
 api_urlpatterns = [
-    path("channels/<int:channel_id>/messages", api.ChannelMessages.as_view()),
+    path("channels/<id:channel_id>/messages", api.ChannelMessages.as_view()),
     path(M, api.ChannelMessage.as_view()),
     path(f"{M}/reactions/<str:emoji>/@me", api.OwnReaction.as_view()),
-    path(f"{M}/reactions/<str:emoji>/<int:user_id>", api.UserReaction.as_view()),
+    path(f"{M}/reactions/<str:emoji>/<id:user_id>", api.UserReaction.as_view()),
     path(f"{M}/reactions/<str:emoji>", api.Reactors.as_view()),
     path(f"{M}/ack", api.Ack.as_view()),
     path(f"{M}/threads", api.StartThread.as_view()),
-    path("channels/<int:channel_id>/pins", api.Pins.as_view()),
-    path("channels/<int:channel_id>/pins/<int:message_id>", api.Pin.as_view()),
-    path("channels/<int:channel_id>/typing", api.Typing.as_view()),
+    path("channels/<id:channel_id>/pins", api.Pins.as_view()),
+    path("channels/<id:channel_id>/pins/<id:message_id>", api.Pin.as_view()),
+    path("channels/<id:channel_id>/typing", api.Typing.as_view()),
     path("users/@me/channels", api.PrivateChannels.as_view()),
-    path("channels/<int:channel_id>/recipients/@me", api.LeaveGroupDM.as_view()),
-    path("guilds/<int:guild_id>/messages/search", api.GuildMessageSearch.as_view()),
+    path("channels/<id:channel_id>/recipients/@me", api.LeaveGroupDM.as_view()),
+    path("guilds/<id:guild_id>/messages/search", api.GuildMessageSearch.as_view()),
 ]

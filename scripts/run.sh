@@ -50,4 +50,4 @@ port_free $VOICE_ADDR "the voice worker's port (VOICE_WORKER_ADDR)"
 VOICE_SUPERVISOR=$!
 trap 'kill "$VOICE_SUPERVISOR" 2>/dev/null' EXIT
 echo "== UNITED is serving on http://$HOST:$PORT (admin: /admin/, API docs: /api/docs/)"
-.venv/bin/daphne -b "$HOST" -p "$PORT" --proxy-headers united.asgi:application
+$PY -m united.serve -b "$HOST" -p "$PORT"

@@ -28,6 +28,12 @@ _shared_dir_key = pytest.StashKey[str]()
 def pytest_configure(config: pytest.Config) -> None:
     # The controller makes the directory that holds the migrated template; xdist workers
     # inherit the variable (tests/templates.py).
+    # One fuzz seed per run, chosen here so xdist workers inherit it and the header shows it
+    # (tests/united/test_fuzz.py); set UNITED_FUZZ_SEED to replay a run.
+    if not os.environ.get("UNITED_FUZZ_SEED"):
+        import secrets
+
+        os.environ["UNITED_FUZZ_SEED"] = str(secrets.randbelow(2**32))
     if not os.environ.get("UNITED_TEST_SHARED_DIR"):
         os.environ["UNITED_TEST_SHARED_DIR"] = tempfile.mkdtemp(prefix="united-test-shared-")
         config.stash[_shared_dir_key] = os.environ["UNITED_TEST_SHARED_DIR"]
@@ -83,8 +89,11 @@ def django_db_keepdb() -> bool:
     return True
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"UNITED mode: {settings.UNITED_MODE} ({settings.DATABASES['default']['ENGINE']})"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"UNITED mode: {settings.UNITED_MODE} ({settings.DATABASES['default']['ENGINE']})",
+        f"fuzz seed: UNITED_FUZZ_SEED={os.environ['UNITED_FUZZ_SEED']}",
+    ]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -127,3 +136,12 @@ def make_user(db):
         return User.objects.create_user(username=username, password=password, **extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test client request comes from 127.0.0.1, so per-address rate-limit counters
+    (accounts/services/ratelimit.py) would otherwise add up across the tests of a worker."""
+    from tests import ratelimits
+
+    ratelimits.reset()

@@ -139,12 +139,11 @@ class Node:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "united.serve",  # daphne, as `make run` starts it (united/serve.py)
                 "-b",
                 "127.0.0.1",
                 "-p",
                 str(port),
-                "united.asgi:application",
             ],
             cwd=ROOT,
             env=self.env,

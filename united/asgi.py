@@ -25,13 +25,19 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from messaging.consumers import GatewayConsumer  # noqa: E402
+from united.clientaddr import TrustedProxyMiddleware  # noqa: E402
 from united.websocket import GatewayAuthMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": bodies.guard_disk_full(django_asgi_app),
-        "websocket": GatewayAuthMiddleware(URLRouter([path("gateway", GatewayConsumer.as_asgi())])),
-    }
+# Outermost: every door sees the real client address and scheme (united/clientaddr.py).
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": bodies.guard_disk_full(django_asgi_app),
+            "websocket": GatewayAuthMiddleware(
+                URLRouter([path("gateway", GatewayConsumer.as_asgi())])
+            ),
+        }
+    )
 )
 
 if settings.UNITED_MODE == "embedded" and os.environ.get("UNITED_EMBEDDED_RUNNER", "1") == "1":

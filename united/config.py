@@ -57,6 +57,7 @@ class Config:
     registration: str = "open"
     federation_scheme: str = "https"
     federation_allow_private: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1024 * 1024
     user_quota_bytes: int = 5 * 1024 * 1024 * 1024
 
@@ -205,6 +206,17 @@ def load(env: dict[str, str] | None = None) -> Config:
                 f"FEDERATION_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
             ) from None
 
+    trusted_proxies = tuple(
+        c.strip() for c in env.get("UNITED_TRUSTED_PROXIES", "").split(",") if c.strip()
+    )
+    for cidr in trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"UNITED_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR block"
+            ) from None
+
     log_level = env.get("UNITED_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"UNITED_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -272,6 +284,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         registration=registration,
         federation_scheme=federation_scheme,
         federation_allow_private=allow_private,
+        trusted_proxies=trusted_proxies,
         max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
         user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
     )
@@ -301,13 +314,20 @@ VARIABLES: list[tuple[str, str, str]] = [
     (
         "UNITED_HTTPS",
         "true in production, false in embedded",
-        "served over HTTPS (behind a proxy): secure cookies, X-Forwarded-Proto trusted",
+        "served over HTTPS (behind a proxy): secure cookies; the proxy must be in "
+        "UNITED_TRUSTED_PROXIES for X-Forwarded-Proto to count",
     ),
     ("UNITED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     (
         "UNITED_LOG_IPS",
         "false",
         "store client IP addresses in the auth audit log (the privacy manifest says so when on)",
+    ),
+    (
+        "UNITED_TRUSTED_PROXIES",
+        "unset (none)",
+        "comma-separated addresses/CIDRs of your reverse proxies; X-Forwarded-For and "
+        "X-Forwarded-Proto are believed only from them",
     ),
     (
         "UNITED_REGISTRATION",

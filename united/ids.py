@@ -154,6 +154,10 @@ def new_id() -> int:
     return _default_generator().next_id()
 
 
+# Ids are signed 64-bit integers in the database: anything above is no object of ours.
+MAX_SNOWFLAKE = 2**63 - 1
+
+
 def snowflake_time(snowflake: int) -> datetime:
     ms = (int(snowflake) >> (_WORKER_BITS + _SEQUENCE_BITS)) + UNITED_EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -213,7 +213,11 @@ CSRF_COOKIE_SECURE = CONFIG.https
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if CONFIG.https else None
+# X-Forwarded-Proto is applied to the ASGI scope by united.clientaddr, and only when the peer is
+# one of UNITED_TRUSTED_PROXIES; Django itself must not believe the header from anyone.
+SECURE_PROXY_SSL_HEADER = None
+UNITED_HTTPS = CONFIG.https
+UNITED_TRUSTED_PROXIES = list(CONFIG.trusted_proxies)
 if FEDERATION_DOMAIN:
     CSRF_TRUSTED_ORIGINS = [f"https://{FEDERATION_DOMAIN}", f"http://{FEDERATION_DOMAIN}"]
 
@@ -233,7 +237,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["united.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "united.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

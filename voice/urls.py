@@ -4,10 +4,10 @@ from voice import api, fed_views
 
 api_urlpatterns = [
     path(
-        "guilds/<int:guild_id>/voice-states", api.VoiceStatesView.as_view(), name="api-voice-states"
+        "guilds/<id:guild_id>/voice-states", api.VoiceStatesView.as_view(), name="api-voice-states"
     ),
     path(
-        "guilds/<int:guild_id>/voice-states/<int:user_id>",
+        "guilds/<id:guild_id>/voice-states/<id:user_id>",
         api.VoiceStateView.as_view(),
         name="api-voice-state",
     ),
@@ -15,6 +15,6 @@ api_urlpatterns = [
 
 # The hosting node's doors for members of other nodes (voice.federated).
 urlpatterns = [
-    path("groups/<int:guild_id>/voice/token", fed_views.voice_token, name="voice-fed-token"),
+    path("groups/<id:guild_id>/voice/token", fed_views.voice_token, name="voice-fed-token"),
     path("voice/signal", fed_views.voice_signal, name="voice-fed-signal"),
 ]

@@ -2,8 +2,8 @@ from django.urls import path
 
 from web.views import chat, dms, manage, messages, onboarding, search, settings
 
-CHANNEL = "channels/<int:channel_id>/"
-MESSAGE = CHANNEL + "messages/<int:message_id>/"
+CHANNEL = "channels/<id:channel_id>/"
+MESSAGE = CHANNEL + "messages/<id:message_id>/"
 
 urlpatterns = [
     path("", chat.home, name="web-home"),
@@ -13,45 +13,45 @@ urlpatterns = [
     path("invites/<str:code>/accept/", onboarding.accept, name="web-accept-invite"),
     path("rail/", chat.rail, name="web-rail"),
     path("dms/", dms.dm_list, name="web-dms"),
-    path("dms/<int:channel_id>/", dms.dm, name="web-dm"),
+    path("dms/<id:channel_id>/", dms.dm, name="web-dm"),
     path("switcher.json", chat.switcher, name="web-switcher"),
-    path("guilds/<int:guild_id>/", chat.guild, name="web-guild"),
-    path("guilds/<int:guild_id>/channels/", chat.channel_list, name="web-channel-list"),
+    path("guilds/<id:guild_id>/", chat.guild, name="web-guild"),
+    path("guilds/<id:guild_id>/channels/", chat.channel_list, name="web-channel-list"),
     path(
-        "guilds/<int:guild_id>/channels/create/",
+        "guilds/<id:guild_id>/channels/create/",
         manage.create_channel,
         name="web-create-channel",
     ),
-    path("guilds/<int:guild_id>/members/", chat.member_list, name="web-members"),
-    path("guilds/<int:guild_id>/search/", search.search, name="web-search"),
-    path("guilds/<int:guild_id>/settings/", settings.index, name="web-settings"),
+    path("guilds/<id:guild_id>/members/", chat.member_list, name="web-members"),
+    path("guilds/<id:guild_id>/search/", search.search, name="web-search"),
+    path("guilds/<id:guild_id>/settings/", settings.index, name="web-settings"),
     path(
-        "guilds/<int:guild_id>/settings/overview/",
+        "guilds/<id:guild_id>/settings/overview/",
         settings.overview,
         name="web-settings-overview",
     ),
-    path("guilds/<int:guild_id>/settings/roles/", settings.roles, name="web-settings-roles"),
+    path("guilds/<id:guild_id>/settings/roles/", settings.roles, name="web-settings-roles"),
     path(
-        "guilds/<int:guild_id>/settings/roles/<int:role_id>/",
+        "guilds/<id:guild_id>/settings/roles/<id:role_id>/",
         settings.role,
         name="web-settings-role",
     ),
     path(
-        "guilds/<int:guild_id>/settings/channels/",
+        "guilds/<id:guild_id>/settings/channels/",
         settings.channels,
         name="web-settings-channels",
     ),
     path(
-        "guilds/<int:guild_id>/settings/channels/<int:channel_id>/",
+        "guilds/<id:guild_id>/settings/channels/<id:channel_id>/",
         settings.channel_permissions,
         name="web-settings-channel",
     ),
     path(
-        "guilds/<int:guild_id>/settings/invites/",
+        "guilds/<id:guild_id>/settings/invites/",
         settings.invites,
         name="web-settings-invites",
     ),
-    path("guilds/<int:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
+    path("guilds/<id:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
     path(CHANNEL + "messages/", chat.older, name="web-older"),
     path(CHANNEL + "messages/send/", messages.send, name="web-send"),
     path(CHANNEL + "pins/", messages.pins, name="web-pins"),

@@ -14,14 +14,9 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.models import AuthEvent, User
+from united.clientaddr import client_address
 
 logger = logging.getLogger("accounts.audit")
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record(
@@ -33,7 +28,7 @@ def record(
     request: HttpRequest | None = None,
     **detail: Any,
 ) -> AuthEvent:
-    ip = client_ip(request) if getattr(settings, "UNITED_LOG_IPS", False) else None
+    ip = client_address(request) if getattr(settings, "UNITED_LOG_IPS", False) else None
     name = (user.username if user is not None else username)[:150]
     event = AuthEvent.objects.create(
         user=user, username=name, kind=kind, success=success, ip=ip, detail=detail

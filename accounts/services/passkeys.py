@@ -10,6 +10,7 @@ host name the member reached the node at; ALLOWED_HOSTS already limits which tho
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -55,7 +56,8 @@ def _put_state(kind: str, data: dict[str, Any]) -> str:
 
 
 def _take_state(kind: str, state: Any) -> dict[str, Any] | None:
-    if not isinstance(state, str) or not state or len(state) > 100:
+    # Only what _put_state makes (token_urlsafe): no client text of any shape in cache keys.
+    if not isinstance(state, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", state):
         return None
     key = f"webauthn:{kind}:{state}"
     data = cache.get(key)

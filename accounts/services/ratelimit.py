@@ -1,9 +1,12 @@
-"""Rate limits and lockout for the authentication endpoints, kept in Django's cache.
+"""Rate limits and lockout for the authentication endpoints (and the few other doors that take
+a secret or create something for a stranger), kept in Django's cache.
 
 Two counters guard every auth action: one per client address and one per account, each a fixed
-window. Failed sign-ins additionally feed a per-account lockout with exponential back-off:
-after `FREE_FAILURES` misses, each further miss doubles the wait (capped at an hour); a success
-clears it. Cache keys hold a keyed digest of the address, never the address itself.
+window. The address is `united.clientaddr.client_address`: the socket peer, or what a trusted
+proxy says, never a header any client can set. Failed sign-ins additionally feed a per-account
+lockout with exponential back-off: after `FREE_FAILURES` misses, each further miss doubles the
+wait (capped at an hour); a success clears it. Cache keys hold a keyed digest of the address,
+never the address itself.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from accounts.services.audit import client_ip
+from united.clientaddr import client_address
 from united.errors import RateLimited
 
 # action: (per address, per account, window seconds)
@@ -32,6 +35,10 @@ LIMITS: dict[str, tuple[int, int, int]] = {
     "keys": (120, 60, 60),
     "passkey": (30, 20, 60),
     "account": (20, 10, 600),
+    # Doors that create something a stranger sees (a membership, a report, a DM request).
+    "invite_join": (60, 20, 600),
+    "report": (30, 10, 600),
+    "dm_request": (60, 30, 600),
 }
 
 FREE_FAILURES = 5
@@ -62,7 +69,7 @@ def _hit(key: str, limit: int, window: int) -> None:
 def limit(action: str, request: HttpRequest | None, account: str | int | None = None) -> None:
     """Count one attempt at `action`; raise RateLimited (429) when a window is full."""
     per_ip, per_account, window = LIMITS[action]
-    ip = client_ip(request)
+    ip = client_address(request)
     if ip:
         _hit(f"{action}:ip:{_digest(ip)}", per_ip, window)
     if account not in (None, ""):

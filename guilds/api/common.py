@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from united.errors import Invalid
+from united.ids import MAX_SNOWFLAKE
 
 REASON_HEADER = OpenApiParameter(
     "X-Audit-Log-Reason",
@@ -40,8 +41,9 @@ def query_int(request: Request, name: str, default: int | None = None) -> int | 
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-        raise Invalid(errors={name: ["Must be a non-negative integer."]})
+    # Past 2**63-1 the database cannot compare the number (OverflowError).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_SNOWFLAKE:
+        raise Invalid(errors={name: ["Must be a non-negative integer below 2**63."]})
     return int(raw)
 
 

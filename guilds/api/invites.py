@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import ratelimit
 from guilds.api.common import REASON_HEADER, InviteCreate, InviteSchema, body, many, reason
 from guilds.serialize import serialize_invite
 from guilds.services import invites as services
@@ -68,6 +69,7 @@ class InviteView(APIView):
         summary="Join the guild the invite leads to",
     )
     def post(self, request: Request, code: str) -> Response:
+        ratelimit.limit("invite_join", request, request.user.id)
         invite, _ = services.check_accept_invite(request.user, code)
         return Response(invite)
 

@@ -149,7 +149,7 @@ def check_create_channel(
         ctx.require(perms.P.MANAGE_CHANNELS)
         errors = FieldErrors()
         kind = data.get("type", ChannelType.GUILD_TEXT)
-        if kind not in CREATABLE_TYPES or isinstance(kind, bool):
+        if not isinstance(kind, int) or isinstance(kind, bool) or kind not in CREATABLE_TYPES:
             errors.add("type", "Must be 0 (text), 2 (voice), 4 (category) or 5 (announcement).")
             kind = ChannelType.GUILD_TEXT
         if "name" not in data:
@@ -198,8 +198,10 @@ def check_update_channel(
         errors = FieldErrors()
         values = _parse(ctx, errors, data, channel.type)
         if "type" in data and data["type"] != channel.type:
-            if {data["type"], channel.type} <= set(TEXT_TYPES):
-                values["type"] = data["type"]
+            wanted = data["type"]
+            a_type = isinstance(wanted, int) and not isinstance(wanted, bool)  # [] is unhashable
+            if a_type and wanted in TEXT_TYPES and channel.type in TEXT_TYPES:
+                values["type"] = wanted
             else:
                 errors.add("type", "Only text and announcement channels convert to each other.")
         position = None

@@ -19,6 +19,7 @@ from united.errors import Invalid
 
 SORTS = ("activity", "members")
 DIRECTORY_PAGE = 50
+MAX_DIRECTORY_OFFSET = 100_000  # deeper pages are not browsing; SQLite overflows past 2**63
 
 
 def directory(
@@ -26,8 +27,10 @@ def directory(
 ) -> list[dict[str, Any]]:
     if sort not in SORTS:
         raise Invalid(errors={"sort": [f"One of {', '.join(SORTS)}."]})
-    if not 1 <= limit <= DIRECTORY_PAGE or offset < 0:
+    if not 1 <= limit <= DIRECTORY_PAGE:
         raise Invalid(errors={"limit": [f"Between 1 and {DIRECTORY_PAGE}."]})
+    if not 0 <= offset <= MAX_DIRECTORY_OFFSET:
+        raise Invalid(errors={"offset": [f"Between 0 and {MAX_DIRECTORY_OFFSET}."]})
     guilds = (
         Guild.objects.filter(discoverable=True, directory_hidden=False)
         .annotate(member_count=Count("members", distinct=True))

@@ -6,6 +6,7 @@ from typing import Any
 
 from guilds import permissions as perms
 from united.errors import Invalid
+from united.ids import MAX_SNOWFLAKE
 
 
 class FieldErrors(dict):
@@ -60,10 +61,12 @@ def snowflake(errors: FieldErrors, name: str, value: Any, *, nullable: bool = Tr
     if isinstance(value, bool):
         errors.add(name, "Must be a snowflake id.")
         return None
-    if isinstance(value, int) and value >= 0:
+    # Past 2**63-1 the database cannot even compare it (OverflowError): not an id of ours.
+    if isinstance(value, int) and 0 <= value <= MAX_SNOWFLAKE:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        if int(value) <= MAX_SNOWFLAKE:
+            return int(value)
     errors.add(name, "Must be a snowflake id.")
     return None
 

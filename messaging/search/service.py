@@ -30,6 +30,7 @@ from messaging.search.text import snippet, words
 from messaging.services.access import readable_channels
 from messaging.services.serialize import prefetched, serialize_message
 from united.errors import Invalid
+from united.ids import MAX_SNOWFLAKE
 
 MAX_LIMIT = 25
 MAX_OFFSET = 5000
@@ -101,7 +102,8 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
 def _ids(values: list[str] | None, name: str) -> list[str]:
     out = []
     for value in values or []:
-        if not str(value).isdigit():
+        text = str(value)
+        if not (text.isascii() and text.isdigit() and len(text) <= 19) or int(text) > MAX_SNOWFLAKE:
             raise Invalid(errors={name: ["Must be snowflake ids."]})
         out.append(str(value))
     return out

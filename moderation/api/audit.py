@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from moderation.services import audit as services
 from united.errors import Invalid
+from united.ids import MAX_SNOWFLAKE
 
 AuditLogSchema = inline_serializer(
     "AuditLog",
@@ -35,8 +36,9 @@ def _int(request: Request, name: str, default: int | None = None) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-        raise Invalid(errors={name: ["Must be a non-negative integer."]})
+    # Past 2**63-1 the database cannot compare the number (OverflowError).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_SNOWFLAKE:
+        raise Invalid(errors={name: ["Must be a non-negative integer below 2**63."]})
     return int(raw)
 
 

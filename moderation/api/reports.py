@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import ratelimit
 from moderation.services import cases, reports
 from united.errors import Invalid
 
@@ -53,6 +54,7 @@ class ReportsView(APIView):
         summary="Report a message, a user or a guild",
     )
     def post(self, request: Request) -> Response:
+        ratelimit.limit("report", request, request.user.id)
         report = reports.check_create_report(request.user, _body(request))
         return Response({"id": str(report.id), "case_id": str(report.case_id)}, status=201)
 

@@ -26,6 +26,7 @@ from moderation.models import (
     TargetKind,
 )
 from moderation.services.audit import record_audit
+from moderation.services.timeouts import MAX_TIMEOUT
 from united.errors import Forbidden, Invalid, NotFound
 
 MODERATOR_PERMS = P.MANAGE_MESSAGES | P.KICK_MEMBERS | P.BAN_MEMBERS | P.MODERATE_MEMBERS
@@ -200,7 +201,11 @@ def check_case_action(
         if action == "delete_message":
             entry = do_delete_case_message(user, case, why)
         elif action == "timeout":
-            if not isinstance(duration_seconds, int) or isinstance(duration_seconds, bool):
+            if (
+                not isinstance(duration_seconds, int)
+                or isinstance(duration_seconds, bool)
+                or not 0 <= duration_seconds <= MAX_TIMEOUT.total_seconds()
+            ):
                 raise Invalid(errors={"duration_seconds": ["Seconds, up to 28 days."]})
             until = timezone.now() + timedelta(seconds=max(duration_seconds, 0))
             entry = timeouts.check_timeout(user, guild_id, case.target_user_id, until, reason=why)

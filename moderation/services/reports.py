@@ -167,7 +167,7 @@ def check_create_report(user: User, data: dict[str, Any]) -> Report:
     """POST /reports: report a message, a user or a guild you can see."""
     kinds = {"message": _message_target, "user": _user_target, "guild": _guild_target}
     kind = data.get("type")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise Invalid(errors={"type": ["One of message, user, guild."]})
     category = data.get("category")
     if category not in Category.values:

@@ -25,6 +25,10 @@ from moderation.services.standing import access_target
 from moderation.services.timeouts import iso, member_update
 from united.errors import Forbidden, Invalid, NotFound
 
+# A temporary ban's longest term: past it, use a permanent ban (and the date stays far from
+# datetime's year-9999 limit).
+MAX_BAN_SECONDS = 100 * 365 * 86400
+
 MAX_DELETE_SECONDS = 7 * 24 * 3600
 
 
@@ -86,9 +90,11 @@ def check_ban(
         if (
             not isinstance(duration_seconds, int)
             or isinstance(duration_seconds, bool)
-            or duration_seconds < 60
+            or not 60 <= duration_seconds <= MAX_BAN_SECONDS
         ):
-            field_errors["duration_seconds"] = ["At least 60 seconds, or absent for permanent."]
+            field_errors["duration_seconds"] = [
+                "From 60 seconds to 100 years, or absent for permanent."
+            ]
         else:
             expires_at = timezone.now() + timedelta(seconds=duration_seconds)
     if field_errors:

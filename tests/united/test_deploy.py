@@ -61,7 +61,7 @@ def test_compose_refuses_to_start_without_secrets(tmp_path):
 
 def test_systemd_units_run_doctor_and_use_the_venv():
     web = (ROOT / "deploy/systemd/united-web.service").read_text()
-    assert "manage.py doctor" in web and "daphne" in web
+    assert "manage.py doctor" in web and "-m united.serve" in web
     for unit in ("united-worker.service", "united-beat.service"):
         text = (ROOT / "deploy/systemd" / unit).read_text()
         assert "/opt/united/.venv/bin/celery -A united" in text

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts.models import User
+from accounts.services import ratelimit
 from e2e.services import access_dm_channel
 from guilds.models import Member
 from messaging import presence
@@ -47,6 +48,8 @@ def _frame(request: HttpRequest) -> dict:
 
 @member_view
 def dm_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        ratelimit.limit("dm_request", request, request.user.id)
     if request.method == "POST" and "handle" in request.POST:  # name@node, any node
         handle = request.POST["handle"].strip()
         try:

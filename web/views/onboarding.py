@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.services import ratelimit
 from guilds.services import invites as invite_services
 from guilds.services.guilds import check_create_guild
 from united.errors import APIError
@@ -48,6 +49,7 @@ def join(request: HttpRequest) -> HttpResponse:
     if remote is not None:
         return remote
     try:
+        ratelimit.limit("invite_join", request, request.user.id)
         invite, _ = invite_services.check_accept_invite(request.user, invite_code(raw))
     except APIError as exc:
         return _start(request, exc.message, exc.status, invite=raw)
@@ -64,6 +66,7 @@ def _land(invite: dict) -> HttpResponse:
 @member_view
 def accept(request: HttpRequest, code: str) -> HttpResponse:
     """The invite landing page's Join button: join, then straight into the guild."""
+    ratelimit.limit("invite_join", request, request.user.id)
     try:
         invite, _ = invite_services.check_accept_invite(request.user, code)
     except APIError:

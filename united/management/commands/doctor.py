@@ -182,6 +182,16 @@ def check_clock() -> str:
             "turn NTP on: `timedatectl set-ntp true` (or run chrony/ntpd)",
         )
     return f"clock synchronised by NTP; {now}"
+def check_trusted_proxies() -> str:
+    proxies = settings.UNITED_TRUSTED_PROXIES
+    if not proxies:
+        # Not a problem: a node reached directly has no proxy. Behind one that is not listed,
+        # every member shares the proxy's address and so its per-address rate limits.
+        return (
+            "trusted proxies: none (X-Forwarded-For/-Proto ignored; behind a reverse proxy, "
+            "set UNITED_TRUSTED_PROXIES to its address)"
+        )
+    return f"trusted proxies: {', '.join(proxies)} (X-Forwarded-For/-Proto believed only from them)"
 
 
 CHECKS = [
@@ -193,6 +203,7 @@ CHECKS = [
     check_storage,
     check_federation_domain,
     check_clock,
+    check_trusted_proxies,
 ]
 
 
