@@ -35,7 +35,9 @@ from accounts.services.tokens import SESSION_ID_KEY
 from messaging import gateway, presence
 from messaging.gateway_sessions import SessionState, store
 from messaging.hub import Hub
+from united.jsonbody import JSONBodyError, loads_client_json
 
+logger = logging.getLogger(__name__)
 _identifies: dict[int, deque[float]] = defaultdict(deque)  # user id → recent IDENTIFY/RESUME
 
 
@@ -43,16 +45,6 @@ def _db(fn: Any) -> Any:
     # Off the single thread that database_sync_to_async uses by default: a reconnect storm's
     # thousand IDENTIFYs must not queue behind each other and every request of the process.
     return database_sync_to_async(fn, thread_sensitive=False)
-
-
-def _parse(text: str) -> Any:
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-logger = logging.getLogger(__name__)
 
 
 class GatewayConsumer(AsyncWebsocketConsumer):
@@ -152,8 +144,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.end(gateway.CLOSE_RATE_LIMITED)
             return
         try:
-            frame = _parse(raw if isinstance(raw, str) else raw.decode())
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            frame = loads_client_json(raw)
+        except (JSONBodyError, ValueError, UnicodeDecodeError):
             await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("op"), int):

@@ -194,7 +194,7 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
         post(n)
     await asyncio.gather(*readers)
 
-    for i, client in enumerate(clients):  # every client resumes on the surviving process
+    for client in clients:  # every client resumes on the surviving process
         ws = await connect(ws_url(second))
         json.loads(await ws.recv())
         await ws.send(

@@ -182,6 +182,8 @@ def check_clock() -> str:
             "turn NTP on: `timedatectl set-ntp true` (or run chrony/ntpd)",
         )
     return f"clock synchronised by NTP; {now}"
+
+
 def check_trusted_proxies() -> str:
     proxies = settings.UNITED_TRUSTED_PROXIES
     if not proxies:
