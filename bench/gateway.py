@@ -223,12 +223,74 @@ def start_node(mode: str, workdir: Path, pg, redis) -> Node:
     return node
 
 
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def idle_rss(url: str, tokens, count: int, pid: int) -> float:
+    """KiB of server RSS per idle connection (authenticated, heartbeating, READY received)."""
+    warm = await open_clients(url, tokens[:20] if tokens else None, 20)  # imports, caches
+    await asyncio.sleep(2)
+    before = rss_kib(pid)
+    sockets = await open_clients(url, tokens[20 : 20 + count] if tokens else None, count)
+    await asyncio.sleep(5)
+    after = rss_kib(pid)
+    await asyncio.gather(*(ws.close() for ws in warm + sockets), return_exceptions=True)
+    return (after - before) / count
+
+
+def bench_idle(count: int, mode: str, workdir: Path, pg, redis) -> None:
+    port = services.free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BASELINE, str(port)])
+    try:
+        services.wait_for_port(port, 20, proc)
+        base = asyncio.run(idle_rss(f"ws://127.0.0.1:{port}", None, count, proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait()
+    node = start_node(mode, workdir / f"idle-{mode}", pg, redis)
+    try:
+        data = json.loads(node.python(SETUP.format(n=count + 20)).splitlines()[-1])
+        url = node.url.replace("http", "ws") + "/gateway"
+        mine = asyncio.run(idle_rss(url, data["clients"], count, node.procs[0].pid))
+    finally:
+        node.stop()
+    print(f"\n{count} idle connections, server RSS per connection:")
+    print(f"baseline websockets      {base:8.1f} KiB")
+    verdict = "met" if mine <= 2 * base else "NOT MET"
+    print(f"node {mode:<18} {mine:8.1f} KiB   ratio {mine / base:.2f} (goal <= 2)  {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1,100,1000")
     parser.add_argument("--messages", type=int, default=30)
     parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument(
+        "--idle", type=int, default=0, help="instead: RSS per idle connection at this many"
+    )
     args = parser.parse_args()
+    if args.idle:
+        import resource
+
+        # The node inherits the limit: 10,000 sockets need more than the default 1,024 fds.
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+        workdir = Path(tempfile.mkdtemp(prefix="united-bench-idle-"))
+        pg = redis = None
+        if any(m.startswith("production") for m in args.modes.split(",")):
+            pg, redis = services.start_postgres(), services.start_redis()
+        try:
+            for mode in args.modes.split(","):
+                bench_idle(args.idle, mode, workdir, pg, redis)
+        finally:
+            for server in (pg, redis):
+                if server:
+                    server.stop()
+        return
     sizes = [int(x) for x in args.clients.split(",")]
     modes = args.modes.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="united-bench-gw-"))

@@ -63,35 +63,24 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self._held: list[str] | None = None  # frames that wait for READY
         self._send_text = self.scope.get("united.send_text")
-        self._frames: deque[float] = deque()
+        self._window = (0.0, 0)  # (start, frames) of the current rate window
         self._expiry: asyncio.TimerHandle | None = None
-        self._last_heartbeat = asyncio.get_running_loop().time()
+        self.last_heartbeat = time.monotonic()
         await self.accept()
         interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS
         await self._send(gateway.HELLO, {"heartbeat_interval": interval})
-        self._watchdog = asyncio.create_task(self._watch_heartbeats())
+        # The hub closes sockets that stop heartbeating (one sweep for all, not a task each).
+        self.hub.watch(self)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
-        if getattr(self, "_watchdog", None):
-            self._watchdog.cancel()
+        self.hub.unwatch(self)
         if self._expiry is not None:
             self._expiry.cancel()
         await self.hub.detach(self)
         if self.session_id:
             await store().touch(self.session_id, connected=False)
             await _db(presence.disconnected)(self.user, self.conn_id)
-
-    async def _watch_heartbeats(self) -> None:
-        # A client that stops heartbeating (sleeping laptop, dead NAT mapping) is closed, so
-        # it reconnects and resumes instead of sitting on a half-open socket.
-        interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS / 1000
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(interval / 2)
-            if loop.time() - self._last_heartbeat > interval * 1.5:
-                await self.end(gateway.CLOSE_SESSION_TIMED_OUT)
-                return
 
     # --- what the hub calls -------------------------------------------------------------
 
@@ -136,11 +125,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if size > gateway.MAX_FRAME_BYTES:
             await self.end(gateway.CLOSE_DECODE_ERROR)
             return
+        # A fixed 60 s window: two words per socket instead of a timestamp per frame.
         now = time.monotonic()
-        self._frames.append(now)
-        while self._frames and self._frames[0] < now - 60:
-            self._frames.popleft()
-        if len(self._frames) > gateway.FRAMES_PER_MINUTE:
+        start, count = self._window
+        self._window = (start, count + 1) if now - start < 60 else (now, 1)
+        if self._window[1] > gateway.FRAMES_PER_MINUTE:
             await self.end(gateway.CLOSE_RATE_LIMITED)
             return
         try:
@@ -248,7 +237,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await _db(presence.connected)(user, self.conn_id)
 
     async def _heartbeat(self) -> None:
-        self._last_heartbeat = asyncio.get_running_loop().time()
+        self.last_heartbeat = time.monotonic()
         await self._send(gateway.HEARTBEAT_ACK, None)
         if self.user is None:
             return

@@ -69,6 +69,7 @@ class Conn(Protocol):
     auth_session_id: str | None
     seq: int
     sent: dict[int, int]
+    last_heartbeat: float
 
     async def push(self, frame: str) -> None: ...
 
@@ -94,7 +95,12 @@ class Hub:
         self.seen: dict[int, float] = {}  # event ids handled lately (catch-up skips them)
         self._catchup_from = gateway.lookback_from(None, timezone.now())
         self._catchup_wanted = asyncio.Event()
-        self._tasks = [loop.create_task(self._run()), loop.create_task(self._catchup_loop())]
+        self.watched: set[Conn] = set()
+        self._tasks = [
+            loop.create_task(self._run()),
+            loop.create_task(self._catchup_loop()),
+            loop.create_task(self._sweep_silent()),
+        ]
         if self.layer is not None:
             self._tasks.append(loop.create_task(self._listen()))
 
@@ -187,6 +193,25 @@ class Hub:
             self.by_auth.get(conn.auth_session_id, set()).discard(conn)
             if not self.by_auth.get(conn.auth_session_id):
                 self.by_auth.pop(conn.auth_session_id, None)
+
+    def watch(self, conn: Conn) -> None:
+        self.watched.add(conn)
+
+    def unwatch(self, conn: Conn) -> None:
+        self.watched.discard(conn)
+
+    async def _sweep_silent(self) -> None:
+        """Close sockets that stopped heartbeating (a sleeping laptop, a dead NAT mapping),
+        so their clients reconnect and resume instead of sitting on a half-open socket."""
+        from django.conf import settings
+
+        interval = settings.GATEWAY_HEARTBEAT_INTERVAL_MS / 1000
+        while True:
+            await asyncio.sleep(min(interval / 2, 10))
+            cutoff = time.monotonic() - interval * 1.5
+            for conn in [c for c in self.watched if c.last_heartbeat < cutoff]:
+                self.watched.discard(conn)
+                await conn.end(gateway.CLOSE_SESSION_TIMED_OUT)
 
     def want_catchup(self) -> None:
         self._catchup_wanted.set()

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from messaging import gateway
 from tests.nodes import Node, login, services_mode
+from united_client.gateway import GatewayClient
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("gateway-live")]
 PASSWORD = "correct horse battery staple"
@@ -148,8 +149,9 @@ async def test_an_oversized_frame_and_a_flood_are_closed_with_their_codes(node):
 
 @pytest.mark.skipif(not services_mode(), reason="needs two web processes (PostgreSQL + Redis)")
 async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice(node):
-    """Thirty sockets on web process 1; it is killed mid-conversation; each client resumes on
-    process 2 and ends up with every message exactly once."""
+    """Thirty united_client gateway clients on web process 1; it is killed mid-conversation;
+    each reconnects with backoff and jitter, resumes on process 2, and ends up with every
+    message exactly once."""
     first, second = node.urls()[0], node.urls()[-1]
     owner = api_login(second, "storm")
     api = httpx.Client(base_url=second, headers={"Authorization": f"Bearer {owner}"})
@@ -157,26 +159,29 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
     channel = api.post(
         f"/api/v1/guilds/{guild['id']}/channels", json={"name": "storm", "type": 0}
     ).json()
-    clients = []
-    for _ in range(30):
-        token = api_login(second, "storm")
-        ws, ready = await identify(first, token=token)
-        clients.append({"ws": ws, "token": token, "session": ready["d"]["session_id"], "seq": 1})
+    clients = [
+        GatewayClient([ws_url(first), ws_url(second)], api_login(second, "storm"))
+        for _ in range(30)
+    ]
     got: list[list[str]] = [[] for _ in clients]
+    resumed = [0] * len(clients)
+    ready = asyncio.Event()
+    readies = 0
 
     async def read(i: int) -> None:
-        client = clients[i]
-        try:
-            async for raw in client["ws"]:
-                frame = json.loads(raw)
-                if frame.get("s"):
-                    client["seq"] = frame["s"]
-                if frame.get("t") == "MESSAGE_CREATE":
-                    got[i].append(frame["d"]["content"])
-        except ConnectionClosed:
-            pass
+        nonlocal readies
+        async for t, d in clients[i].events():
+            if t == "READY":
+                readies += 1
+                if readies == len(clients):
+                    ready.set()
+            elif t == "RESUMED":
+                resumed[i] += 1
+            elif t == "MESSAGE_CREATE":
+                got[i].append(d["content"])
 
     readers = [asyncio.create_task(read(i)) for i in range(len(clients))]
+    await asyncio.wait_for(ready.wait(), 60)
     sent = []
 
     def post(n: int) -> None:
@@ -187,35 +192,24 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
 
     for n in range(5):
         post(n)
-    await asyncio.sleep(1)
+    await asyncio.sleep(0.5)
     os.kill(node.procs[0].pid, signal.SIGKILL)
     node.procs[0].wait()
-    for n in range(5, 10):  # while everyone is disconnected
+    for n in range(5, 10):  # while the clients reconnect
         post(n)
-    await asyncio.gather(*readers)
-
-    for client in clients:  # every client resumes on the surviving process
-        ws = await connect(ws_url(second))
-        json.loads(await ws.recv())
-        await ws.send(
-            json.dumps(
-                {
-                    "op": 6,
-                    "d": {
-                        "token": client["token"],
-                        "session_id": client["session"],
-                        "seq": client["seq"],
-                    },
-                }
-            )
-        )
-        client["ws"] = ws
-    readers = [asyncio.create_task(read(i)) for i in range(len(clients))]
+        await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 60
+    while sum(resumed) < len(clients) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     for n in range(10, 12):
         post(n)
-    await asyncio.sleep(3)
+    deadline = time.monotonic() + 20
+    while any(len(g) < len(sent) for g in got) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     for client in clients:
-        await client["ws"].close()
-    await asyncio.gather(*readers)
+        await client.close()
+    for reader in readers:
+        reader.cancel()
+    assert resumed == [1] * len(clients)  # every client resumed (none had to IDENTIFY again)
     for i in range(len(clients)):
         assert got[i] == sent, f"client {i} got {got[i]}"

@@ -1,0 +1,145 @@
+"""The gateway hub's fan-out: who gets an event, in what frame, and what it costs the database.
+
+The hub's database work normally runs on its own threads; here it runs inline so Django's
+query capture sees every query it makes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from guilds.models import Member
+from guilds.permissions import Permissions as P
+from guilds.services import members as member_services
+from guilds.services import overwrites as overwrite_services
+from guilds.services.access import guild_visibility, visible_channel_ids
+from messaging.gateway import ready_state
+from messaging.hub import Hub
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@dataclass(eq=False)
+class FakeSocket:
+    """Stands for a gateway consumer: what the hub calls, and what it was sent."""
+
+    user_id: int
+    session_id: str
+    auth_session_id: str | None = None
+    seq: int = 1
+    sent: dict[int, int] = field(default_factory=dict)
+    frames: list[dict] = field(default_factory=list)
+
+    async def push(self, frame: str) -> None:
+        self.frames.append(json.loads(frame))
+
+    async def end(self, code: int) -> None:
+        self.frames.append({"closed": code})
+
+    async def follow_guild(self, guild_id: int, joined: bool) -> None:
+        pass
+
+
+def add_members(guild, count: int) -> list[User]:
+    users = User.objects.bulk_create(
+        [User(username=f"m{guild.id % 1000}-{i}-{count}") for i in range(count)]
+    )
+    Member.objects.bulk_create([Member(guild=guild, user=u) for u in users])
+    return users
+
+
+@pytest.fixture
+def inline_db(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+
+    async def db(self, fn, *args):
+        return fn(*args)
+
+    monkeypatch.setattr(Hub, "db", db)
+
+
+async def deliver_to(world, users, event_id: int) -> tuple[int, list[FakeSocket]]:
+    hub = Hub.current()
+    sockets = [FakeSocket(u.id, f"s{u.id}") for u in users]
+    d = {"guild_id": str(world.guild.id), "channel_id": str(world.channel.id), "content": "hi"}
+    with CaptureQueriesContext(connection) as queries:
+        await hub.deliver(sockets, "MESSAGE_CREATE", d, event_id)
+    return len(queries), sockets
+
+
+async def test_delivery_queries_do_not_grow_with_the_audience(world, inline_db):
+    few = await sync_to_async(add_members)(world.guild, 5)
+    many = await sync_to_async(add_members)(world.guild, 80)
+    small, _ = await deliver_to(world, few, 1)
+    Hub.current().snapshots.clear()
+    large, sockets = await deliver_to(world, [*many, world.carol], 2)
+    assert small == large > 0
+    # Once the guild's snapshot is held, delivering costs no query at all.
+    again, _ = await deliver_to(world, many, 3)
+    assert again == 0
+    # Everyone who may see the channel got one frame, numbered after READY; carol, whose
+    # role is denied VIEW_CHANNEL, got nothing.
+    for socket in sockets[:-1]:
+        assert [(f["t"], f["s"], f["d"]["content"]) for f in socket.frames] == [
+            ("MESSAGE_CREATE", 2, "hi")
+        ]
+        assert socket.sent == {2: 2}
+    assert sockets[-1].frames == []
+
+
+async def test_a_replayed_event_is_not_sent_twice(world, inline_db):
+    hub = Hub.current()
+    socket = FakeSocket(world.bob.id, "s")
+    d = {"guild_id": str(world.guild.id), "channel_id": str(world.channel.id), "content": "x"}
+    assert await hub.deliver([socket], "MESSAGE_CREATE", d, 77) == 1
+    assert await hub.deliver([socket], "MESSAGE_CREATE", d, 77) == 0
+    assert len(socket.frames) == 1
+
+
+async def test_an_overwrite_change_takes_effect_on_the_next_event(world, inline_db):
+    hub = Hub.current()
+    bob = FakeSocket(world.bob.id, "b")
+    d = {"guild_id": str(world.guild.id), "channel_id": str(world.channel.id), "content": "1"}
+    await hub.deliver([bob], "MESSAGE_CREATE", d, 1)
+    await sync_to_async(overwrite_services.check_put_overwrite)(
+        world.owner, world.channel.id, world.bob.id, {"type": 1, "deny": str(int(P.VIEW_CHANNEL))}
+    )
+    # The overwrite's CHANNEL_UPDATE drops the guild's snapshot; bob no longer sees the channel.
+    update = {"guild_id": str(world.guild.id), "id": str(world.channel.id)}
+    await hub.deliver([bob], "CHANNEL_UPDATE", update, 2)
+    await hub.deliver([bob], "MESSAGE_CREATE", dict(d, content="2"), 3)
+    assert [f["d"].get("content") for f in bob.frames] == ["1"]
+
+
+def test_the_snapshot_agrees_with_the_per_member_rule(world):
+    """guild_visibility (one computation per role set) gives what visible_channel_ids (the
+    rule every request uses) gives, member by member, including a member overwrite."""
+    member_services.do_add_member(world.guild, User.objects.create_user("dave", password=None))
+    dave = User.objects.get(username="dave")
+    overwrite_services.check_put_overwrite(
+        world.owner, world.channel.id, dave.id, {"type": 1, "deny": str(int(P.VIEW_CHANNEL))}
+    )
+    snapshot = guild_visibility(world.guild.id)
+    members = Member.objects.filter(guild=world.guild).select_related("user")
+    assert set(snapshot) == {m.user_id for m in members}
+    for member in members:
+        assert snapshot[member.user_id] == visible_channel_ids(member.user, world.guild)
+    assert world.channel.id not in snapshot[dave.id]
+    assert world.channel.id in snapshot[world.bob.id]
+
+
+def test_ready_queries_do_not_grow_with_the_guild(world):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            ready_state(world.bob, "s" * 32)
+        return len(queries)
+
+    small = count()
+    add_members(world.guild, 150)
+    assert count() == small
