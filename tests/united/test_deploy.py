@@ -41,8 +41,13 @@ def test_compose_file_validates_with_the_example_env():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    for service in ("postgres", "redis", "meilisearch", "coturn", "minio", "web", "worker", "beat"):
+    services = ("postgres", "redis", "meilisearch", "coturn", "minio", "web", "worker", "beat")
+    for service in (*services, "proxy", "migrate"):
         assert f"  {service}:" in result.stdout
+    # Several web processes behind the proxy, which the node believes forwarding headers from.
+    assert "replicas: 2" in result.stdout
+    assert "UNITED_TRUSTED_PROXIES: 172.30.0.10" in result.stdout
+    assert "ipv4_address: 172.30.0.10" in result.stdout
 
 
 def test_compose_refuses_to_start_without_secrets(tmp_path):
