@@ -179,9 +179,10 @@ def check_send_message(
         expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
     # Moderation (timeouts, automod) decides before the write transaction opens, so what it
     # records about a refused message outlives the refusal.
-    check_message_allowed(user, channel_id, content, nonce=nonce)
+    # One permission context serves both (it was computed twice per send).
+    access = access_text_channel(user, channel_id)
+    check_message_allowed(user, channel_id, content, nonce=nonce, access=access)
     with transaction.atomic():
-        access = access_text_channel(user, channel_id)
         access.require(P.SEND_MESSAGES)
         files = _claim_attachments(user, access.channel.id, attachments)
         if files:

@@ -46,7 +46,7 @@ def serialize_message(message: Message, viewer_id: int | None = None) -> dict[st
         "tts": False,
         "mention_everyone": message.mention_everyone,
         "mentions": [serialize_user(u) for u in message.mentions.all()],
-        "mention_roles": [str(r) for r in message.mention_roles.values_list("id", flat=True)],
+        "mention_roles": [str(r.id) for r in message.mention_roles.all()],
         "pinned": message.pinned,
         "nonce": message.nonce,
         "reactions": reaction_summary(message, viewer_id),

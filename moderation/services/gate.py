@@ -13,13 +13,18 @@ from typing import Any
 from moderation.services.timeouts import check_not_timed_out
 
 
-def check_message_allowed(user: Any, channel_id: int, content: str, *, nonce: Any = None) -> None:
+def check_message_allowed(
+    user: Any, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+) -> None:
+    """`access` is the caller's ChannelAccess when it has one (the send path computes it once
+    for both this check and the write)."""
     from guilds.permissions import Permissions as P
     from messaging.models import Message
     from messaging.services.access import access_text_channel
     from moderation.services.automod import check_automod
 
-    access = access_text_channel(user, channel_id)
+    if access is None:
+        access = access_text_channel(user, channel_id)
     access.require(P.SEND_MESSAGES)
     if (
         nonce is not None

@@ -143,3 +143,20 @@ def test_ready_queries_do_not_grow_with_the_guild(world):
     small = count()
     add_members(world.guild, 150)
     assert count() == small
+
+
+def test_sending_costs_the_same_queries_whatever_the_guild_size(world, api):
+    client = api(world.bob)
+    url = f"/api/v1/channels/{world.channel.id}/messages"
+    client.post(url, {"content": "warm up"}, format="json")
+
+    def count(text: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(url, {"content": text}, format="json")
+        assert response.status_code == 200, response.content
+        return len(queries)
+
+    small = count("few members")
+    add_members(world.guild, 120)
+    assert count("many members") == small
+    assert small <= 36  # the ceiling this send path was brought down to (it was 45)
