@@ -20,7 +20,7 @@ from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
 from moderation.services import check_message_allowed, check_not_timed_out
-from united import errors
+from united import errors, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 
@@ -189,6 +189,7 @@ def check_send_message(
             except (Message.DoesNotExist, ValueError, TypeError):
                 raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
         _check_slowmode(access, user)
+        ratelimit.limit_user("message", user.id, channel_id=access.channel.id)
         if expires_at is None and access.channel.default_message_ttl:
             expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
         try:
@@ -295,6 +296,8 @@ def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) 
             )
         if message.deleted:
             raise unknown_message()
+        if content != message.content:
+            ratelimit.limit_user("edit", user.id, channel_id=access.channel.id)
         return do_edit_message(access, message, content)
 
 
