@@ -162,8 +162,10 @@ def check_credentials(request: HttpRequest | None, username: Any, password: Any)
     """The user these credentials belong to; counts failures towards the lockout."""
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise Invalid(errors={"username": ["Username and password are required."]})
-    ratelimit.limit("login", request, username.lower())
+    # The lockout first: its wait is the longer one, and announcing the window's shorter wait
+    # instead would send the member back while still locked out.
     ratelimit.check_lockout(username)
+    ratelimit.limit("login", request, username.lower())
     user = User.objects.filter(username__iexact=username).first()
     if user is None:
         User().set_password(password)  # spend the same time as a real check
