@@ -74,12 +74,19 @@ def do_remove_member(
 
 
 def do_prune_temporary_member(guild: Guild, user: User) -> bool:
-    """A temporary member who leaves the gateway without having been given a role is
-    removed (Discord's temporary membership); the gateway calls this on disconnect."""
+    """A temporary member who has not been given a role is removed (Discord's temporary
+    membership); giving a role clears `temporary` (do_set_member_roles)."""
     member = Member.objects.filter(guild=guild, user=user, temporary=True).first()
     if member is None or member_role_ids(member):
         return False
     return do_remove_member(guild, user, actor=None, audit=False)
+
+
+def do_end_temporary_memberships(user: User) -> int:
+    """The member's last session ended (registered in accounts.hooks by GuildsConfig): every
+    guild they joined through a temporary invite, and hold no role in, lets them go."""
+    guilds = Guild.objects.filter(members__user=user, members__temporary=True)
+    return sum(do_prune_temporary_member(guild, user) for guild in guilds)
 
 
 def _target(ctx: GuildContext, user_id: int) -> Member:
