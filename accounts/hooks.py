@@ -8,14 +8,17 @@ the change (no Django signal, so the order and the transaction are visible at th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from united.names import Protected
 
 LastSessionEnded = Callable[["User"], None]
 _last_session_ended: list[LastSessionEnded] = []
+GuardedNames = Callable[["User"], Iterable["Protected"]]
+_guarded_names: list[GuardedNames] = []
 
 
 def on_last_session_ended(hook: LastSessionEnded) -> LastSessionEnded:
@@ -29,3 +32,15 @@ def on_last_session_ended(hook: LastSessionEnded) -> LastSessionEnded:
 def last_session_ended(user: User) -> None:
     for hook in list(_last_session_ended):
         hook(user)
+
+
+def on_guarded_names(provider: GuardedNames) -> GuardedNames:
+    """`provider(user)` names whom `user`'s display name must not pass for beyond the node's
+    operators (guilds: the owners and moderators of the guilds the user is in)."""
+    if provider not in _guarded_names:
+        _guarded_names.append(provider)
+    return provider
+
+
+def guarded_names(user: User) -> list[Protected]:
+    return [name for provider in list(_guarded_names) for name in provider(user)]

@@ -20,7 +20,7 @@ from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
 from moderation.services import check_message_allowed, check_not_timed_out
-from united import errors, ratelimit
+from united import errors, names, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 
@@ -55,6 +55,8 @@ def _validate_content(content: Any, *, allow_empty: bool = False) -> str:
         raise Invalid(errors={"content": [f"Must be {MAX_LENGTH} or fewer in length."]})
     if not content.strip() and not allow_empty:
         raise APIError("Cannot send an empty message", code=EMPTY_MESSAGE_CODE)
+    # "Zalgo" text: a letter under a thousand combining marks draws over its neighbours.
+    names.check_marks(content, "content", names.MESSAGE_MARKS_MAX)
     return content
 
 
