@@ -34,6 +34,10 @@ from accounts.services import audit
 from united.errors import UNAUTHORIZED, APIError, NotFound
 
 REFRESH_LIFETIME = timedelta(days=30)
+_DATABASE_SESSION_ENGINES = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
 SESSION_ID_KEY = "united_auth_session"
 
 
@@ -219,6 +223,8 @@ def unusable_sessions(now: datetime) -> list[AuthSession]:
         .exclude(pk__in=fresh.values("session_id"))
         .exclude(pk__in=AccessToken.objects.filter(expires_at__gt=now).values("session_id"))
     )
+    if settings.SESSION_ENGINE not in _DATABASE_SESSION_ENGINES:
+        return list(api)  # browser sessions live elsewhere: they end by sign-out only
     web = live.filter(kind=AuthSession.WEB).exclude(
         session_key__in=Session.objects.filter(expire_date__gt=now).values("session_key")
     )
