@@ -3,7 +3,8 @@
     {"code": 50035, "message": "Invalid Form Body", "errors": {"name": ["This field is required."]}}
 
 `code` is a stable number (Discord's value where the concept exists, see CODES), `message`
-is for people, `errors` maps fields to problems. Rate limits add `retry_after` (seconds).
+is for people, `errors` maps fields to problems. Rate limits add `retry_after` (seconds,
+rounded up to the millisecond) and Discord's `global`.
 Services raise `APIError` (or its helpers); views never build error bodies themselves.
 """
 
@@ -100,14 +101,15 @@ class RateLimited(APIError):
         self,
         message: str | None = None,
         *,
-        retry_after: float,
+        retry_after: float | None = None,
         code: int | None = None,
         is_global: bool = False,
         limit: int | None = None,
         reset_at: float | None = None,
         bucket: str | None = None,
     ) -> None:
-        super().__init__(message, code=code, retry_after=max(0.0, retry_after))
+        wait = None if retry_after is None else max(0.0, retry_after)
+        super().__init__(message, code=code, retry_after=wait)
         self.is_global = is_global
         self.limit = limit
         self.reset_at = reset_at
@@ -118,8 +120,8 @@ class RateLimited(APIError):
 
     def headers(self) -> dict[str, str]:
         headers = super().headers()
-        wait = _ceil_ms(self.retry_after or 0.0)
-        headers["X-RateLimit-Reset-After"] = f"{wait:.3f}"
+        if self.retry_after is not None:
+            headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(self.retry_after):.3f}"
         headers["X-RateLimit-Scope"] = "user"
         if self.limit is not None:
             headers["X-RateLimit-Limit"] = str(self.limit)
