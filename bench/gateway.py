@@ -171,7 +171,10 @@ def start_node(mode: str, workdir: Path, pg, redis) -> Node:
     if mode == "production":
         os.environ["UNITED_TEST_PG_PORT"] = str(pg.port)
         os.environ["REDIS_URL"] = redis.url
-    node = Node(f"bench{mode[0]}", workdir / mode)
+    # The bench measures fan-out: one member sends a burst, which the per-member rate limit
+    # (docs/security.md) would cut after five messages.
+    limits = {"UNITED_RATE_LIMITS": "message.channel=100000/1,message.user=100000/1"}
+    node = Node(f"bench{mode[0]}", workdir / mode, extra_env=limits)
     return node.start()
 
 
