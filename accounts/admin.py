@@ -2,13 +2,29 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.models import AuthEvent, AuthSession, Device, Passkey, RegistrationInvite, User
 
 
+class OperatorUserForm(UserChangeForm):
+    """The admin's user form checks a display name as the API does (accounts.services)."""
+
+    def clean_display_name(self) -> str:
+        from accounts.services.profile import check_display_name
+        from united.errors import Invalid
+
+        try:
+            return check_display_name(self.instance, self.cleaned_data.get("display_name", ""))
+        except Invalid as exc:
+            raise ValidationError(exc.errors.get("global_name") or [exc.message]) from None
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = OperatorUserForm
     list_display = (
         "username",
         "display_name",

@@ -25,6 +25,7 @@ from guilds.models import Channel
 from guilds.services.access import unknown_channel
 from messaging import events
 from messaging.services.dms import DM_TYPES, access_dm
+from united import ratelimit
 from united.errors import APIError, Invalid, NotFound
 from united.hlc import clock
 
@@ -164,6 +165,8 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
         existing = Envelope.objects.filter(channel=channel, sender=user, nonce=nonce).first()
         if existing is not None:
             return existing, False
+    # An encrypted message is a message: it spends the sender's message allowance.
+    ratelimit.limit_user("message", user.id, channel_id=channel.id)
     try:
         with transaction.atomic():
             envelope = do_store_envelope(channel, user, device.pk, checked, nonce=nonce)

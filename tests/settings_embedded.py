@@ -9,4 +9,11 @@ os.environ["UNITED_DATA_DIR"] = tempfile.mkdtemp(prefix="united-test-data-")
 # Tests drive jobs themselves (run_due_jobs); importing united.asgi must not start the runner.
 os.environ["UNITED_EMBEDDED_RUNNER"] = "0"
 
+# The suite's tests send bursts; the per-member rate limits are tested on their own
+# (tests/united/test_ratelimit.py lowers them with the `settings` fixture). Node processes
+# that live tests start inherit this too.
+from united.config import RATE_LIMITS  # noqa: E402
+
+os.environ.setdefault("UNITED_RATE_LIMITS", ",".join(f"{name}=1000/1" for name in RATE_LIMITS))
+
 from united.settings import *  # noqa: E402, F403

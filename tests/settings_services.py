@@ -33,4 +33,11 @@ os.environ.setdefault("FEDERATION_DOMAIN", "test.united.invalid")
 os.environ.setdefault("UNITED_DATA_DIR", _base)
 os.environ["UNITED_TEST_PG_PORT"] = _pg_url.rsplit(":", 1)[1].split("/")[0]
 
+# The suite's tests send bursts; the per-member rate limits are tested on their own
+# (tests/united/test_ratelimit.py lowers them with the `settings` fixture). Node processes
+# that live tests start inherit this too.
+from united.config import RATE_LIMITS  # noqa: E402
+
+os.environ.setdefault("UNITED_RATE_LIMITS", ",".join(f"{name}=1000/1" for name in RATE_LIMITS))
+
 from united.settings import *  # noqa: E402, F403

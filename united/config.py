@@ -22,6 +22,24 @@ class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
+# What one member may do, as (count, window in seconds); united/ratelimit.py enforces them.
+# `<action>.channel` is per member per channel, `<action>.user` per member across the node,
+# a bare action per member. Sends follow Discord's 5 per 5 s per channel; the node-wide
+# buckets leave room for a bot that posts in several channels.
+RATE_LIMITS: dict[str, tuple[int, float]] = {
+    "message.channel": (5, 5),
+    "message.user": (30, 10),
+    "edit.channel": (5, 5),
+    "edit.user": (20, 10),
+    "reaction.channel": (10, 5),
+    "reaction.user": (30, 10),
+    "dm.new": (10, 600),
+    "join": (10, 600),
+    "invite": (20, 600),
+    "report": (10, 600),
+}
+
+
 @dataclass(frozen=True)
 class Config:
     mode: str
@@ -60,6 +78,7 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1024 * 1024
     user_quota_bytes: int = 5 * 1024 * 1024 * 1024
+    rate_limits: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(RATE_LIMITS))
 
     @property
     def embedded(self) -> bool:
@@ -146,6 +165,31 @@ def voice_port_for(web_port: int) -> int:
     nodes run side by side (README: different PORT and UNITED_DATA_DIR) each get their own:
     119 below it, which keeps 7881 for the default PORT 8000, or 119 above a low web port."""
     return web_port - 119 if web_port - 119 >= 1024 else web_port + 119
+
+
+def _rate_limits(env: dict[str, str]) -> dict[str, tuple[int, float]]:
+    """RATE_LIMITS with UNITED_RATE_LIMITS' overrides: `message.channel=5/5,join=10/600`."""
+    limits = dict(RATE_LIMITS)
+    for item in env.get("UNITED_RATE_LIMITS", "").split(","):
+        if not item.strip():
+            continue
+        name, _, spec = item.partition("=")
+        name = name.strip()
+        count, _, seconds = spec.partition("/")
+        if name not in RATE_LIMITS:
+            known = ", ".join(sorted(RATE_LIMITS))
+            raise ConfigError(f"UNITED_RATE_LIMITS: unknown limit {name!r} (known: {known})")
+        try:
+            value = (int(count), float(seconds))
+        except ValueError:
+            value = (0, 0.0)
+        if not (1 <= value[0] <= 1_000_000 and 0.001 <= value[1] <= 86400):
+            raise ConfigError(
+                f"UNITED_RATE_LIMITS: {item.strip()!r} is not count/seconds "
+                "(1..1000000 per 0.001..86400 s)"
+            )
+        limits[name] = value
+    return limits
 
 
 def load(env: dict[str, str] | None = None) -> Config:
@@ -287,6 +331,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         trusted_proxies=trusted_proxies,
         max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
         user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
+        rate_limits=_rate_limits(env),
     )
 
 
@@ -368,6 +413,12 @@ VARIABLES: list[tuple[str, str, str]] = [
         "UNITED_USER_QUOTA_BYTES",
         "5368709120 (5 GiB)",
         "total bytes one member may have uploaded; 0 turns uploads off",
+    ),
+    (
+        "UNITED_RATE_LIMITS",
+        "unset (the defaults in docs/security.md)",
+        "overrides of the per-member rate limits, `name=count/seconds` comma-separated, "
+        "e.g. `message.channel=5/5,join=10/600`",
     ),
     ("MEILI_URL", "unset", "Meilisearch URL; unset uses the database's full-text search"),
     ("MEILI_KEY", "unset", "Meilisearch API key"),

@@ -3,13 +3,15 @@
     {"code": 50035, "message": "Invalid Form Body", "errors": {"name": ["This field is required."]}}
 
 `code` is a stable number (Discord's value where the concept exists, see CODES), `message`
-is for people, `errors` maps fields to problems. Rate limits add `retry_after` (seconds).
+is for people, `errors` maps fields to problems. Rate limits add `retry_after` (seconds,
+rounded up to the millisecond) and Discord's `global`.
 Services raise `APIError` (or its helpers); views never build error bodies themselves.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -67,6 +69,11 @@ class APIError(Exception):
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, self.errors, self.retry_after)
 
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": retry_after_header(self.retry_after)}
+
 
 class NotFound(APIError):
     status = 404
@@ -87,9 +94,59 @@ class Invalid(APIError):
 
 
 class RateLimited(APIError):
+    """A 429 shaped like Discord's: `retry_after` and `global` in the body, the
+    X-RateLimit-* headers when the refusing bucket is known (united/ratelimit.py)."""
+
     status = 429
     code = RATE_LIMITED
-    message = "You are being rate limited"
+    message = "You are being rate limited."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        code: int | None = None,
+        is_global: bool = False,
+        limit: int | None = None,
+        reset_at: float | None = None,
+        bucket: str | None = None,
+    ) -> None:
+        wait = None if retry_after is None else max(0.0, retry_after)
+        super().__init__(message, code=code, retry_after=wait)
+        self.is_global = is_global
+        self.limit = limit
+        self.reset_at = reset_at
+        self.bucket = bucket
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "global": self.is_global}
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.retry_after is not None:
+            headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(self.retry_after):.3f}"
+        headers["X-RateLimit-Scope"] = "user"
+        if self.limit is not None:
+            headers["X-RateLimit-Limit"] = str(self.limit)
+            headers["X-RateLimit-Remaining"] = "0"
+        if self.reset_at is not None:
+            headers["X-RateLimit-Reset"] = f"{_ceil_ms(self.reset_at):.3f}"
+        if self.bucket is not None:
+            headers["X-RateLimit-Bucket"] = self.bucket
+        if self.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        return headers
+
+
+def _ceil_ms(seconds: float) -> float:
+    # Rounded up, never down: an announced wait must not be shorter than the real one.
+    return math.ceil(seconds * 1000) / 1000
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, rounded up (HTTP's Retry-After has no fractions), at least 1."""
+    return str(max(1, math.ceil(seconds)))
 
 
 class StorageFull(APIError):
@@ -116,7 +173,7 @@ def error_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message, "errors": errors or {}}
     if retry_after is not None:
-        body["retry_after"] = round(retry_after, 3)
+        body["retry_after"] = _ceil_ms(retry_after)
     return body
 
 
@@ -142,8 +199,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     headers: dict[str, str] = {}
     if isinstance(exc, APIError):
         status, body = exc.status, exc.body()
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        headers.update(exc.headers())
     elif isinstance(exc, RequestDataTooBig):
         status, body = 413, error_body(REQUEST_TOO_LARGE, "Request body too large")
     elif is_disk_full(exc):
@@ -169,7 +225,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, drf.Throttled):
         wait = float(exc.wait or 1)
         status, body = 429, error_body(RATE_LIMITED, "You are being rate limited", retry_after=wait)
-        headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        headers["Retry-After"] = retry_after_header(wait)
     elif isinstance(exc, drf.APIException):
         status, body = exc.status_code, error_body(GENERAL, str(exc.detail))
     else:

@@ -228,6 +228,7 @@ FILE_UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
 FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 UNITED_MAX_UPLOAD_BYTES = CONFIG.max_upload_bytes
 UNITED_USER_QUOTA_BYTES = CONFIG.user_quota_bytes
+UNITED_RATE_LIMITS = CONFIG.rate_limits
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

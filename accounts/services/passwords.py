@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import RegistrationInvite, User
 from accounts.services import audit, ratelimit
 from accounts.services.tokens import do_revoke_all_sessions, unauthorized
+from united import names
 from united.errors import Forbidden, Invalid
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
@@ -68,6 +69,11 @@ def check_username(username: Any) -> str:
         raise Invalid(errors={"username": ["This name is reserved."]})
     if User.objects.filter(username__iexact=username).exists():
         raise Invalid(errors={"username": ["This name is taken."]})
+    # Usernames are ASCII, but `0perator`, `r00t` or an operator's `aIice` still pass for
+    # someone: compare TR39 skeletons (united/names.py).
+    from accounts.services.profile import operator_names
+
+    names.refuse_look_alike(username, "username", names.reserved() + operator_names())
     return username
 
 
@@ -162,8 +168,10 @@ def check_credentials(request: HttpRequest | None, username: Any, password: Any)
     """The user these credentials belong to; counts failures towards the lockout."""
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise Invalid(errors={"username": ["Username and password are required."]})
-    ratelimit.limit("login", request, username.lower())
+    # The lockout first: its wait is the longer one, and announcing the window's shorter wait
+    # instead would send the member back while still locked out.
     ratelimit.check_lockout(username)
+    ratelimit.limit("login", request, username.lower())
     user = User.objects.filter(username__iexact=username).first()
     if user is None:
         User().set_password(password)  # spend the same time as a real check

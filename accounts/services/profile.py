@@ -6,8 +6,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from accounts import hooks
 from accounts.models import User
 from messaging import events
+from united import names
 from united.errors import Invalid, NotFound
 
 DISPLAY_NAME_MAX = 32
@@ -24,15 +26,34 @@ def serialize_user(user: User) -> dict[str, Any]:
     }
 
 
+def operator_names(exclude: User | None = None) -> list[names.Protected]:
+    """The node's operators (staff accounts), whose names nobody else may pass for."""
+    staff = User.objects.filter(is_active=True).filter(is_staff=True) | User.objects.filter(
+        is_active=True, is_superuser=True
+    )
+    if exclude is not None and exclude.pk:
+        staff = staff.exclude(pk=exclude.pk)
+    found: list[names.Protected] = []
+    for username, display_name in staff.values_list("username", "display_name"):
+        found += [names.Protected(n, "an operator's name") for n in (username, display_name) if n]
+    return found
+
+
+def check_display_name(user: User, value: Any, field: str = "global_name") -> str:
+    """The display name as stored, or Invalid: hidden characters refused (united/names.py),
+    and no passing for an operator, a reserved word, or the owner or a moderator of a guild
+    the member is in (those come from accounts.hooks)."""
+    display_name = names.clean_name(value, field, max_length=DISPLAY_NAME_MAX, min_length=0)
+    protected = operator_names(exclude=user) + hooks.guarded_names(user)
+    if not (user.is_staff or user.is_superuser):
+        protected += names.reserved()
+    names.refuse_look_alike(display_name, field, protected)
+    return display_name
+
+
 def check_update_profile(user: User, *, display_name: Any = None) -> User:
     if display_name is not None:
-        if not isinstance(display_name, str):
-            raise Invalid(errors={"global_name": ["Must be a string."]})
-        display_name = display_name.strip()
-        if len(display_name) > DISPLAY_NAME_MAX:
-            raise Invalid(errors={"global_name": [f"At most {DISPLAY_NAME_MAX} characters."]})
-        if any(ord(c) < 32 for c in display_name):
-            raise Invalid(errors={"global_name": ["Control characters are not allowed."]})
+        display_name = check_display_name(user, display_name)
     return do_update_profile(user, display_name=display_name)
 
 
@@ -72,6 +93,15 @@ def _check_profile_payload(user: User, payload: Any) -> dict[str, Any]:
         value = data[key]
         if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 for c in value):
             raise Invalid(errors={key: [f"A string of at most {limit} printable characters."]})
+    # The payload is signed as it is: it cannot be normalised here, only refused if not normal.
+    if (
+        data["display_name"]
+        and check_display_name(user, data["display_name"], "display_name") != (data["display_name"])
+    ):
+        raise Invalid(errors={"display_name": ["Not in normal form (NFC, single spaces)."]})
+    if data["pronouns"] and (problem := names.hidden_character(data["pronouns"])):
+        raise Invalid(errors={"pronouns": [problem]})
+    names.check_marks(data["bio"], "bio", names.MESSAGE_MARKS_MAX)
     if not isinstance(data["updated_at"], str):
         raise Invalid(errors={"updated_at": ["An ISO 8601 timestamp string."]})
     if canonical_json(data) != payload:

@@ -2,11 +2,14 @@
 a secret or create something for a stranger), kept in Django's cache.
 
 Two counters guard every auth action: one per client address and one per account, each a fixed
-window. The address is `united.clientaddr.client_address`: the socket peer, or what a trusted
-proxy says, never a header any client can set. Failed sign-ins additionally feed a per-account
-lockout with exponential back-off: after `FREE_FAILURES` misses, each further miss doubles the
-wait (capped at an hour); a success clears it. Cache keys hold a keyed digest of the address,
-never the address itself.
+window, kept by the node's one limiter (united/ratelimit.py). The address is
+`united.clientaddr.client_address`: the socket peer, or what a trusted proxy says, never a
+header any client can set. An attempt refused by either window
+costs nothing in the other, so the announced wait is the real one. Failed sign-ins
+additionally feed a per-account lockout with exponential back-off: after `FREE_FAILURES`
+misses, each further miss doubles the wait (capped at an hour); a success clears it. The
+lockout is checked before the windows, since its wait is the longer one. Cache keys hold a
+keyed digest of the address, never the address itself.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.http import HttpRequest
 
 from united.clientaddr import client_address
 from united.errors import RateLimited
+from united.ratelimit import Bucket, consume
 
 # action: (per address, per account, window seconds)
 LIMITS: dict[str, tuple[int, int, int]] = {
@@ -52,28 +56,18 @@ def _digest(value: str) -> str:
     return hmac.new(key, value.lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _hit(key: str, limit: int, window: int) -> None:
-    now = time.time()
-    bucket = int(now // window)
-    full = f"auth:rl:{key}:{bucket}"
-    cache.add(full, 0, window + 1)
-    try:
-        count = cache.incr(full)
-    except ValueError:  # evicted between add and incr
-        cache.set(full, 1, window + 1)
-        count = 1
-    if count > limit:
-        raise RateLimited(retry_after=(bucket + 1) * window - now)
-
-
 def limit(action: str, request: HttpRequest | None, account: str | int | None = None) -> None:
     """Count one attempt at `action`; raise RateLimited (429) when a window is full."""
     per_ip, per_account, window = LIMITS[action]
+    buckets = []
     ip = client_address(request)
     if ip:
-        _hit(f"{action}:ip:{_digest(ip)}", per_ip, window)
+        key = f"auth:{action}:ip:{_digest(ip)}"
+        buckets.append(Bucket(f"auth.{action}.ip", key, per_ip, window, False))
     if account not in (None, ""):
-        _hit(f"{action}:acct:{_digest(str(account))}", per_account, window)
+        key = f"auth:{action}:acct:{_digest(str(account))}"
+        buckets.append(Bucket(f"auth.{action}.account", key, per_account, window, False))
+    consume(buckets)
 
 
 def _lock_keys(account: str) -> tuple[str, str]:

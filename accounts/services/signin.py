@@ -96,8 +96,8 @@ def check_challenge_response(
     """The user whose key signed this single-use challenge; 401 otherwise."""
     if not isinstance(username, str) or not username:
         raise Invalid(errors={"username": ["Required."]})
+    ratelimit.check_lockout(username)  # first: see passwords.check_credentials
     ratelimit.limit("challenge" if purpose == "signin" else "recovery", request, username.lower())
-    ratelimit.check_lockout(username)
     sig = crypto.decode_key(signature, "signature", crypto.SIGNATURE_BYTES)
     user = _claim(username, nonce, purpose)
     ok = False

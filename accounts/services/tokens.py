@@ -7,6 +7,11 @@ refreshes cannot both win) and issues a new pair. A refresh token presented a se
 leaked: the whole family is revoked, which also kills every access token it minted.
 A browser sign-in is a Django session with its own `AuthSession` row, so both kinds show up in
 the same "sessions and devices" list and revoke the same way.
+
+A session ends when it is signed out or revoked, or when it can no longer be used (its refresh
+tokens, or its browser session, have expired: `purge_expired` notices and marks it revoked).
+When a member's last session ends, what other apps registered in `accounts.hooks` runs: a
+member who joined a guild through a temporary invite leaves it then, as on Discord.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.models import AccessToken, AuthSession, RefreshToken, SignInChallenge, User
 from accounts.services import audit
 from messaging import events
 from united.errors import UNAUTHORIZED, APIError, NotFound
 
 REFRESH_LIFETIME = timedelta(days=30)
+_DATABASE_SESSION_ENGINES = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
 SESSION_ID_KEY = "united_auth_session"
 
 
@@ -141,7 +151,7 @@ def _delete_web_session(session_key: str) -> None:
 
 @transaction.atomic
 def do_revoke_session(session: AuthSession) -> None:
-    AuthSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
+    ended = AuthSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     AccessToken.objects.filter(session=session).delete()
@@ -150,6 +160,13 @@ def do_revoke_session(session: AuthSession) -> None:
     )
     _delete_web_session(session.session_key)
     events.end_auth_session(session.user_id, session.pk)
+    if (
+        ended
+        and not AuthSession.objects.filter(
+            user_id=session.user_id, revoked_at__isnull=True
+        ).exists()
+    ):
+        hooks.last_session_ended(User.objects.get(pk=session.user_id))
 
 
 def do_revoke_all_sessions(user: User, *, keep: AuthSession | None = None) -> int:
@@ -196,9 +213,32 @@ def do_logout(request: Any) -> None:
         audit.record("logout", user=session.user, request=request, session=str(session.id))
 
 
+def unusable_sessions(now: datetime) -> list[AuthSession]:
+    """Live sessions nothing can use any more: an API session with no unexpired refresh or
+    access token, a browser session whose Django session has expired or is gone."""
+    from django.contrib.sessions.models import Session
+
+    live = AuthSession.objects.filter(revoked_at__isnull=True)
+    fresh = RefreshToken.objects.filter(used_at__isnull=True, expires_at__gt=now)
+    api = (
+        live.filter(kind=AuthSession.API)
+        .exclude(pk__in=fresh.values("session_id"))
+        .exclude(pk__in=AccessToken.objects.filter(expires_at__gt=now).values("session_id"))
+    )
+    if settings.SESSION_ENGINE not in _DATABASE_SESSION_ENGINES:
+        return list(api)  # browser sessions live elsewhere: they end by sign-out only
+    web = live.filter(kind=AuthSession.WEB).exclude(
+        session_key__in=Session.objects.filter(expire_date__gt=now).values("session_key")
+    )
+    return [*api, *web]
+
+
 def purge_expired(now: datetime | None = None) -> int:
-    """Drop expired tokens and challenges; revoked sessions stay for the member's history."""
+    """End sessions that expired, drop expired tokens and challenges; revoked sessions stay
+    for the member's history."""
     now = now or timezone.now()
+    for session in unusable_sessions(now):
+        do_revoke_session(session)
     removed = AccessToken.objects.filter(expires_at__lte=now).delete()[0]
     removed += RefreshToken.objects.filter(expires_at__lte=now).delete()[0]
     removed += SignInChallenge.objects.filter(expires_at__lte=now).delete()[0]

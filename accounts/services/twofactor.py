@@ -106,8 +106,8 @@ def check_second_factor(request: HttpRequest | None, ticket: Any, code: Any) -> 
     user, method = read_ticket(ticket)
     if cache.get(_ticket_key(ticket)) is not None:
         raise unauthorized("This sign-in ticket was already used")
+    ratelimit.check_lockout(user.username)  # first: see passwords.check_credentials
     ratelimit.limit("second_factor", None, user.id)
-    ratelimit.check_lockout(user.username)
     used = verify_code(user, code)
     if used is None:
         ratelimit.record_failure(user.username)

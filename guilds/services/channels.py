@@ -18,6 +18,7 @@ from accounts.models import User
 from guilds import permissions as perms
 from guilds.models import CREATABLE_TYPES, TEXT_TYPES, Channel, ChannelType
 from guilds.serialize import serialize_channel
+from guilds.services import fields
 from guilds.services.access import (
     ChannelAccess,
     GuildContext,
@@ -66,7 +67,10 @@ def _parse(
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "name" in data:
-        name = text(errors, "name", data["name"], min_length=1, max_length=100)
+        # Channel names are identifiers people type after `#`: NFKC (united/names.py).
+        name = fields.name(
+            errors, "name", data["name"], min_length=1, max_length=100, compatibility=True
+        )
         values["name"] = _normalise_name(kind, name)
     if "topic" in data:
         values["topic"] = text(errors, "topic", data["topic"] or "", max_length=1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from guilds import permissions as perms
+from united import names
 from united.errors import Invalid
 from united.ids import MAX_SNOWFLAKE
 
@@ -37,6 +38,27 @@ def text(
     if not min_length <= len(value) <= max_length:
         errors.add(name, f"Must be between {min_length} and {max_length} characters long.")
     return value
+
+
+def name(
+    errors: FieldErrors,
+    field: str,
+    value: Any,
+    *,
+    min_length: int = 1,
+    max_length: int,
+    compatibility: bool = False,
+) -> str:
+    """A name people see, normalised and checked by united/names.py (hidden characters,
+    stacked marks); the problems join this form's other field errors."""
+    try:
+        return names.clean_name(
+            value, field, min_length=min_length, max_length=max_length, compatibility=compatibility
+        )
+    except Invalid as exc:
+        for message in exc.errors.get(field, []):
+            errors.add(field, message)
+        return value if isinstance(value, str) else ""
 
 
 def integer(errors: FieldErrors, name: str, value: Any, *, low: int, high: int) -> int:

@@ -13,6 +13,7 @@ from accounts.models import User
 from guilds import permissions as perms
 from guilds.models import ChannelType, Guild, GuildTag, Member, Role, VerificationLevel
 from guilds.serialize import serialize_channel, serialize_guild, serialize_member
+from guilds.services import fields
 from guilds.services.access import (
     GuildContext,
     guild_context,
@@ -46,7 +47,7 @@ def guild_payload(ctx: GuildContext) -> dict[str, Any]:
 
 def check_create_guild(user: User, *, name: Any, icon: Any = None, description: Any = "") -> Guild:
     errors = FieldErrors()
-    name = text(errors, "name", name, min_length=2, max_length=100)
+    name = fields.name(errors, "name", name, min_length=2, max_length=100)
     description = text(errors, "description", description or "", max_length=300)
     if icon is not None:
         icon = text(errors, "icon", icon, max_length=200)
@@ -122,7 +123,9 @@ def check_update_guild(
         errors = FieldErrors()
         values: dict[str, Any] = {}
         if "name" in changes:
-            values["name"] = text(errors, "name", changes["name"], min_length=2, max_length=100)
+            values["name"] = fields.name(
+                errors, "name", changes["name"], min_length=2, max_length=100
+            )
         if "description" in changes:
             values["description"] = text(
                 errors, "description", changes["description"] or "", max_length=300

@@ -25,7 +25,7 @@ from guilds.services.fields import FieldErrors, boolean, integer, reason_of
 from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import is_banned, record_audit
-from united import errors
+from united import errors, ratelimit
 from united.errors import Forbidden, Invalid, NotFound
 
 MAX_AGE_LIMIT = 7 * 24 * 3600
@@ -83,6 +83,7 @@ def check_create_invite(
         max_uses = integer(errs, "max_uses", data.get("max_uses", 0), low=0, high=MAX_USES_LIMIT)
         temporary = boolean(errs, "temporary", data.get("temporary", False))
         errs.raise_if_any()
+        ratelimit.limit_user("invite", user.id)
         now = timezone.now()
         invite = Invite.objects.create(
             code=new_code(),
@@ -206,6 +207,7 @@ def check_accept_invite(user: User, code: str) -> tuple[dict[str, Any], bool]:
             return serialize_invite(invite, member_count=member_count(invite.guild_id)), False
         if is_banned(invite.guild, user):
             raise Forbidden("You are banned from this guild", code=BANNED_FROM_GUILD)
+        ratelimit.limit_user("join", user.id)
         Invite.objects.filter(code=invite.code).update(uses=F("uses") + 1)
         invite.refresh_from_db(fields=["uses"])
         do_add_member(invite.guild, user, temporary=invite.temporary)

@@ -13,6 +13,7 @@ from accounts.services import serialize_user
 from guilds import permissions as perms
 from guilds.models import Guild, Member, Role
 from guilds.serialize import serialize_member, serialize_role
+from guilds.services import fields
 from guilds.services.access import (
     GuildContext,
     guild_context,
@@ -20,13 +21,23 @@ from guilds.services.access import (
     unknown_member,
     unknown_role,
 )
-from guilds.services.fields import FieldErrors, reason_of, snowflake, text
+from guilds.services.fields import FieldErrors, reason_of, snowflake
 from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import record_audit
+from united import names
 from united.errors import Invalid
 
 MEMBER_PAGE_MAX = 1000
+# A member holding any of these is a moderator: nobody else in the guild may pass for them.
+MODERATOR_PERMISSIONS = (
+    perms.P.ADMINISTRATOR
+    | perms.P.MANAGE_GUILD
+    | perms.P.KICK_MEMBERS
+    | perms.P.BAN_MEMBERS
+    | perms.P.MODERATE_MEMBERS
+    | perms.P.MANAGE_ROLES
+)
 
 
 def _member_event(member: Member, role_ids: Iterable[int] | None = None) -> dict[str, Any]:
@@ -97,12 +108,71 @@ def do_remove_member(
 
 
 def do_prune_temporary_member(guild: Guild, user: User) -> bool:
-    """A temporary member who leaves the gateway without having been given a role is
-    removed (Discord's temporary membership); the gateway calls this on disconnect."""
+    """A temporary member who has not been given a role is removed (Discord's temporary
+    membership); giving a role clears `temporary` (do_set_member_roles)."""
     member = Member.objects.filter(guild=guild, user=user, temporary=True).first()
     if member is None or member_role_ids(member):
         return False
     return do_remove_member(guild, user, actor=None, audit=False)
+
+
+def do_end_temporary_memberships(user: User) -> int:
+    """The member's last session ended (registered in accounts.hooks by GuildsConfig): every
+    guild they joined through a temporary invite, and hold no role in, lets them go."""
+    guilds = Guild.objects.filter(members__user=user, members__temporary=True)
+    return sum(do_prune_temporary_member(guild, user) for guild in guilds)
+
+
+def guild_guarded_names(
+    guild: Guild, *, exclude_user_id: int | None = None
+) -> list[names.Protected]:
+    """The owner's and the moderators' names (username, display name, nickname here)."""
+    from django.db.models import Q
+
+    moderator_roles = [
+        role.id for role in guild.roles.all() if int(role.permissions) & MODERATOR_PERMISSIONS
+    ]
+    members = (
+        Member.objects.filter(guild=guild)
+        .filter(Q(user_id=guild.owner_id) | Q(roles__in=moderator_roles))
+        .exclude(user_id=exclude_user_id)
+        .select_related("user")
+        .distinct()
+    )
+    found: list[names.Protected] = []
+    for member in members:
+        whose = (
+            "the guild owner's name" if member.user_id == guild.owner_id else ("a moderator's name")
+        )
+        for name in (member.user.username, member.user.display_name, member.nick):
+            if name:
+                found.append(names.Protected(name, whose))
+    return found
+
+
+def guarded_names_for(user: User) -> list[names.Protected]:
+    """accounts.hooks provider: the owners and moderators of every guild `user` is in, so a
+    display name cannot pass for them either."""
+    found: list[names.Protected] = []
+    for guild in Guild.objects.filter(members__user=user):
+        found += guild_guarded_names(guild, exclude_user_id=user.id)
+    return found
+
+
+def refuse_look_alike_nick(guild: Guild, target: Member, nick: str) -> None:
+    """A nickname must not pass for the owner, a moderator or an operator. Reserved words
+    (`admin`, `moderator` …) are refused too, except for who really is one."""
+    from accounts.services.profile import operator_names
+
+    protected = guild_guarded_names(guild, exclude_user_id=target.user_id)
+    protected += operator_names(exclude=target.user)
+    staff = target.user.is_staff or target.user.is_superuser
+    moderator = target.user_id == guild.owner_id or any(
+        int(role.permissions) & MODERATOR_PERMISSIONS for role in target.roles.all()
+    )
+    if not (staff or moderator):
+        protected += names.reserved()
+    names.refuse_look_alike(nick, "nick", protected)
 
 
 def _target(ctx: GuildContext, user_id: int) -> Member:
@@ -184,12 +254,14 @@ def check_update_member(
         if "nick" in changes:
             nick = changes["nick"]
             if nick is not None:
-                nick = text(errors, "nick", nick, max_length=32) or None
+                nick = fields.name(errors, "nick", nick, min_length=0, max_length=32) or None
             if target.user_id == user.id and not ctx.is_owner:
                 ctx.require(perms.P.CHANGE_NICKNAME)
             elif target.user_id != user.id:
                 ctx.require(perms.P.MANAGE_NICKNAMES)
                 ctx.require_above(ctx.member_rank(target), "member")
+            if nick and not errors:
+                refuse_look_alike_nick(ctx.guild, target, nick)
         wanted: set[int] | None = None
         if "roles" in changes:
             if not isinstance(changes["roles"], list):

@@ -19,7 +19,7 @@ from guilds.models import Channel, ChannelType, Member
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, unknown_channel
 from messaging import events
-from united import errors
+from united import errors, ratelimit
 from united.errors import Invalid, NotFound
 
 DM_TYPES = frozenset({ChannelType.DM, ChannelType.GROUP_DM})
@@ -102,6 +102,13 @@ def _recipient(user, raw: Any, field: str) -> User:
 def check_open_dm(user, recipient_id: Any) -> tuple[Channel, bool]:
     """Discord's POST /users/@me/channels {recipient_id}: the DM, made if new."""
     other = _recipient(user, recipient_id, "recipient_id")
+    already = (
+        Channel.objects.filter(type=ChannelType.DM, recipients=user)
+        .filter(recipients=other)
+        .exists()
+    )
+    if not already:  # writing to someone new is what spam does; reopening a DM is free
+        ratelimit.limit_user("dm.new", user.id)
     from federation import e2e_relay
 
     if e2e_relay.remote_user(other.id) is not None:  # the same id on both nodes
@@ -136,6 +143,7 @@ def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel
         raise Invalid(errors={"recipients": [f"At most {GROUP_DM_MAX} people."]})
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise Invalid(errors={"name": ["At most 100 characters."]})
+    ratelimit.limit_user("dm.new", user.id)
     with transaction.atomic():
         channel = Channel.objects.create(
             type=ChannelType.GROUP_DM, name=(name or "").strip(), owner=user

@@ -20,7 +20,7 @@ from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
 from moderation.services import check_message_allowed, check_not_timed_out
-from united import errors
+from united import errors, names, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 
@@ -55,6 +55,8 @@ def _validate_content(content: Any, *, allow_empty: bool = False) -> str:
         raise Invalid(errors={"content": [f"Must be {MAX_LENGTH} or fewer in length."]})
     if not content.strip() and not allow_empty:
         raise APIError("Cannot send an empty message", code=EMPTY_MESSAGE_CODE)
+    # "Zalgo" text: a letter under a thousand combining marks draws over its neighbours.
+    names.check_marks(content, "content", names.MESSAGE_MARKS_MAX)
     return content
 
 
@@ -202,6 +204,7 @@ def check_send_message(
             except (Message.DoesNotExist, ValueError, TypeError):
                 raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
         _check_slowmode(access, user)
+        ratelimit.limit_user("message", user.id, channel_id=access.channel.id)
         if expires_at is None and access.channel.default_message_ttl:
             expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
         try:
@@ -308,6 +311,8 @@ def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) 
             )
         if message.deleted:
             raise unknown_message()
+        if content != message.content:
+            ratelimit.limit_user("edit", user.id, channel_id=access.channel.id)
         return do_edit_message(access, message, content)
 
 

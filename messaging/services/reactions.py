@@ -13,6 +13,7 @@ from messaging.models import Reaction
 from messaging.services.dms import broadcast_to_channel
 from messaging.services.messages import access_message, unknown_message
 from moderation.services import check_not_timed_out
+from united import ratelimit
 from united.errors import APIError, Invalid
 
 UNKNOWN_EMOJI = 10014
@@ -60,6 +61,9 @@ def check_add_reaction(user, channel_id: int, message_id: int, emoji: Any) -> bo
         # Adding to an existing reaction only needs to read; a new emoji needs ADD_REACTIONS.
         if not exists:
             access.require(P.ADD_REACTIONS)
+        if Reaction.objects.filter(message=message, user=user, emoji=emoji).exists():
+            return False  # already reacted: PUT is idempotent, and spends nothing
+        ratelimit.limit_user("reaction", user.id, channel_id=access.channel.id)
         try:
             with transaction.atomic():
                 Reaction.objects.create(message=message, user=user, emoji=emoji)

@@ -27,6 +27,7 @@ from moderation.models import (
     ReportCase,
     TargetKind,
 )
+from united import ratelimit
 from united.errors import Invalid, NotFound
 
 NOTE_MAX = 1000
@@ -182,6 +183,7 @@ def check_create_report(user: User, data: dict[str, Any]) -> Report:
         existing = Report.objects.filter(case=case, reporter=user).first()
         if existing is not None:
             return existing
+        ratelimit.limit_user("report", user.id)
         ReportCase.objects.filter(id=case.id).update(
             report_count=F("report_count") + 1, updated_at=timezone.now()
         )

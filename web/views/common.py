@@ -27,9 +27,8 @@ def member_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             raise Http404 from None
         except APIError as exc:
             response = render(request, "web/_error.html", {"error": exc}, status=exc.status)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                response["Retry-After"] = str(int(retry_after) + 1)
+            for name, value in exc.headers().items():
+                response[name] = value
             return response
 
     return wrapper

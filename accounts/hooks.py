@@ -1,0 +1,46 @@
+"""What other apps do when something ends in accounts.
+
+`accounts` sits below the apps that keep state about a member (guilds keep memberships), so it
+does not import them: they register a function here from their `AppConfig.ready()`, and the
+accounts services call every registered function, explicitly and in the same transaction as
+the change (no Django signal, so the order and the transaction are visible at the call site).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from united.names import Protected
+
+LastSessionEnded = Callable[["User"], None]
+_last_session_ended: list[LastSessionEnded] = []
+GuardedNames = Callable[["User"], Iterable["Protected"]]
+_guarded_names: list[GuardedNames] = []
+
+
+def on_last_session_ended(hook: LastSessionEnded) -> LastSessionEnded:
+    """Call `hook(user)` whenever a member's last live session ends (sign-out, revocation or
+    expiry). Registering the same function twice registers it once."""
+    if hook not in _last_session_ended:
+        _last_session_ended.append(hook)
+    return hook
+
+
+def last_session_ended(user: User) -> None:
+    for hook in list(_last_session_ended):
+        hook(user)
+
+
+def on_guarded_names(provider: GuardedNames) -> GuardedNames:
+    """`provider(user)` names whom `user`'s display name must not pass for beyond the node's
+    operators (guilds: the owners and moderators of the guilds the user is in)."""
+    if provider not in _guarded_names:
+        _guarded_names.append(provider)
+    return provider
+
+
+def guarded_names(user: User) -> list[Protected]:
+    return [name for provider in list(_guarded_names) for name in provider(user)]
