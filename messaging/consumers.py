@@ -123,6 +123,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         raw = text_data if text_data is not None else bytes_data or b""
         size = len(raw.encode()) if isinstance(raw, str) else len(raw)
         if size > gateway.MAX_FRAME_BYTES:
+            logger.info("gateway: closing a socket that sent a %d-byte frame", size)
             await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         # A fixed 60 s window: two words per socket instead of a timestamp per frame.
@@ -134,10 +135,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = loads_client_json(raw)
-        except (JSONBodyError, ValueError, UnicodeDecodeError):
+        except (JSONBodyError, ValueError, UnicodeDecodeError) as refused:
+            logger.info("gateway: closing a socket that sent a frame that is not JSON: %s", refused)
             await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("op"), int):
+            logger.info("gateway: closing a socket that sent a frame without an integer op")
             await self.end(gateway.CLOSE_DECODE_ERROR)
             return
         op, d = frame["op"], frame.get("d")
@@ -251,7 +254,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
         try:
             await _db(presence.check_set_presence)(self.user, d)
-        except APIError:
+        except APIError as refused:
+            logger.info("gateway: closing a socket that sent a bad presence: %s", refused)
             await self.end(gateway.CLOSE_DECODE_ERROR)
 
     async def _voice(self, op: int, d: dict[str, Any]) -> None:

@@ -63,6 +63,19 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.warning("could not publish %s to %s", message.get("t"), group, exc_info=True)
 
 
+async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
+    """`publish` for code already on an event loop (the voice worker's subscriber): an
+    ephemeral event, sent now."""
+    from messaging.hub import Hub
+
+    message = {"type": DISPATCH, "t": t, "d": d, "event_id": None}
+    layer = remote_layer()
+    if layer is None:
+        Hub.hand_over(group, message)
+    else:
+        await layer.group_send(group, dict(message, group=group))
+
+
 _observers: list[Callable[[str, str, dict[str, Any]], None]] = []
 
 

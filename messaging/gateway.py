@@ -42,8 +42,9 @@ CLOSE_TOKEN_EXPIRED = 4901  # RESUME with a fresh access token
 CLOSE_TOO_MANY_SESSIONS = 4902  # this account has too many sockets open on this process
 
 # Limits on what a client may send (docs/gateway.md). Discord allows 4 KiB client payloads;
-# ours carry the voice SDP answer (op 30, 2-6 KiB from Chromium), so 16 KiB.
-MAX_FRAME_BYTES = 16 * 1024
+# ours carry the voice SDP answer (op 30), which reached 29 KB with a candidate for every
+# interface of a test host, so 64 KiB.
+MAX_FRAME_BYTES = 64 * 1024
 FRAMES_PER_MINUTE = 120  # per socket, Discord's figure
 IDENTIFIES_PER_MINUTE = 30  # IDENTIFY + RESUME per account per process
 MAX_SESSIONS_PER_USER = 50  # open sockets per account per process

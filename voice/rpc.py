@@ -104,20 +104,11 @@ class Subscriber:
             self.speaking.add(key)
         else:
             self.speaking.discard(key)
-        from channels.layers import get_channel_layer
-
+        from messaging import events
         from voice import services
 
-        layer = get_channel_layer()
-        if layer is None:
-            return
         t, d = services.speaking_event(event["guild"], event["room"], event["user"], event)
-        from messaging import events
-
-        await layer.group_send(
-            events.guild_group(int(event["guild"])),
-            {"type": events.DISPATCH, "t": t, "d": d, "event_id": None},
-        )
+        await events.apublish(events.guild_group(int(event["guild"])), t, d)
 
     async def _disconnected(self, event: dict[str, Any]) -> None:
         """A member's peer connection closed or failed: record the leave here, in a web
