@@ -47,6 +47,15 @@ def _db(fn: Any) -> Any:
     return database_sync_to_async(fn, thread_sensitive=False)
 
 
+async def _presence(action: Any, user: Any, conn_id: str) -> None:
+    # Presence lives in Redis in production: while Redis restarts, a heartbeat must not take
+    # the socket down with it (the member shows offline for a moment, then online again).
+    try:
+        await _db(action)(user, conn_id)
+    except Exception:
+        logger.warning("gateway: presence %s failed", action.__name__, exc_info=True)
+
+
 class GatewayConsumer(AsyncWebsocketConsumer):
     # No channel-layer inbox per socket: the process's hub delivers to it (messaging/hub.py).
     channel_layer_alias = "gateway-sockets-use-the-hub"
@@ -80,7 +89,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.hub.detach(self)
         if self.session_id:
             await store().touch(self.session_id, connected=False)
-            await _db(presence.disconnected)(self.user, self.conn_id)
+            await _presence(presence.disconnected, self.user, self.conn_id)
 
     # --- what the hub calls -------------------------------------------------------------
 
@@ -210,7 +219,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         held, self._held = self._held, None
         for frame in held:
             await self.push(frame)
-        await _db(presence.connected)(user, self.conn_id)
+        await _presence(presence.connected, user, self.conn_id)
 
     async def _resume(self, d: dict[str, Any]) -> None:
         session_id, seq = d.get("session_id"), d.get("seq")
@@ -237,7 +246,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # Listen first, then replay: anything published meanwhile is de-duplicated by id.
         await self.hub.attach(self, groups)
         self.hub.replay(self, groups, None, events=replay, then_resumed=True)
-        await _db(presence.connected)(user, self.conn_id)
+        await _presence(presence.connected, user, self.conn_id)
 
     async def _heartbeat(self) -> None:
         self.last_heartbeat = time.monotonic()
@@ -247,7 +256,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # No database here: the hub pulls stored events it may have missed, once for all.
         self.hub.want_catchup()
         await store().touch(self.session_id, connected=True)
-        await _db(presence.heartbeat)(self.user, self.conn_id)
+        await _presence(presence.heartbeat, self.user, self.conn_id)
 
     async def _set_presence(self, d: dict[str, Any]) -> None:
         from united.errors import APIError

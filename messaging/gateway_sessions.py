@@ -13,11 +13,15 @@ after the client's sequence number, never an event the client confirms having.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 # How many (seq, event id) pairs a session remembers: RESUME works from any of them.
 SENT_BUFFER = 2000
@@ -76,7 +80,13 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Production: one hash and one list per session, expiring with the resume window."""
+    """Production: one hash and one list per session, expiring with the resume window.
+
+    While Redis is unreachable (a restart, a failover) the gateway keeps delivering: a failed
+    write is logged and dropped, and a failed read answers "unknown session". What that costs
+    is exactness of a later RESUME (it may replay an event the client had, or the client
+    identifies again), never a live socket's events.
+    """
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as aioredis
@@ -113,7 +123,14 @@ class RedisStore:
             },
         )
         pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
-        await pipe.execute()
+        await self._execute(pipe)
+
+    async def _execute(self, pipe: Any) -> list[Any] | None:
+        try:
+            return await pipe.execute()
+        except (OSError, ConnectionError, RedisError) as exc:
+            logger.warning("gateway session store unreachable: %s", exc)
+            return None
 
     async def record(self, pairs: dict[str, list[tuple[int, int]]]) -> None:
         if not pairs:
@@ -125,7 +142,7 @@ class RedisStore:
             if new[-1][0] % 200 < len(new):  # trim now and then, not on every event
                 pipe.ltrim(key, -SENT_BUFFER, -1)
                 pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
-        await pipe.execute()
+        await self._execute(pipe)
 
     async def touch(self, session_id: str, *, connected: bool) -> None:
         meta, key = self._keys(session_id)
@@ -133,14 +150,17 @@ class RedisStore:
         pipe.hset(meta, mapping={"updated": time.time(), "connected": int(connected)})
         pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
         pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
-        await pipe.execute()
+        await self._execute(pipe)
 
     async def load(self, session_id: str) -> SessionState | None:
         meta, key = self._keys(session_id)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(meta)
         pipe.lrange(key, -SENT_BUFFER, -1)
-        fields, raw_pairs = await pipe.execute()
+        result = await self._execute(pipe)
+        if result is None:
+            return None
+        fields, raw_pairs = result
         if not fields:
             return None
         sent = []

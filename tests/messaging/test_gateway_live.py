@@ -34,6 +34,11 @@ def node(tmp_path_factory):
     node.stop()
 
 
+def alive_urls(node: Node) -> list[str]:
+    """The node's web processes that still run (fault tests here kill some)."""
+    return [url for proc, url in zip(node.procs, node.urls(), strict=True) if proc.poll() is None]
+
+
 def ws_url(http_url: str) -> str:
     return http_url.replace("http://", "ws://") + "/gateway"
 
@@ -152,7 +157,7 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
     """Two dozen united_client gateway clients on web process 1; it is killed mid-conversation;
     each reconnects with backoff and jitter, resumes on process 2, and ends up with every
     message exactly once."""
-    first, second = node.urls()[0], node.urls()[-1]
+    first, second = alive_urls(node)[:2]
     owner = api_login(second, "storm")
     api = httpx.Client(base_url=second, headers={"Authorization": f"Bearer {owner}"})
     guild = api.post("/api/v1/guilds", json={"name": "Storm"}).json()
@@ -191,8 +196,9 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
     for n in range(5):
         post(n)
     await asyncio.sleep(0.5)
-    os.kill(node.procs[0].pid, signal.SIGKILL)
-    node.procs[0].wait()
+    killed = node.procs[node.urls().index(first)]
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
     for n in range(5, 10):  # while the clients reconnect
         post(n)
         await asyncio.sleep(0.05)
@@ -211,3 +217,80 @@ async def test_reconnect_storm_after_kill_9_resumes_with_nothing_missed_or_twice
     assert resumed == [1] * len(clients)  # every client resumed (none had to IDENTIFY again)
     for i in range(len(clients)):
         assert got[i] == sent, f"client {i} got {got[i]}"
+
+
+@pytest.mark.skipif(not services_mode(), reason="Redis carries the gateway only in production")
+async def test_a_redis_restart_keeps_sockets_open_and_loses_no_event(tmp_path):
+    """Redis is killed under connected sockets and started again on the same port: the sockets
+    stay open (heartbeats are answered throughout), and a change made after the restart, and
+    one made while Redis was down, both arrive (pub/sub re-subscribes; the stored event is
+    pulled by the catch-up when pub/sub missed it)."""
+    from tests import services
+
+    redis = services.start_redis()
+    node = Node("gwr", tmp_path / "gwr", extra_env={"REDIS_URL": redis.url}).start()
+    try:
+        node.create_user("dora", PASSWORD)
+        token = api_login(node.url, "dora")
+        ws, _ = await identify(node.url, token=token)
+        redis.kill()
+        for _ in range(3):  # heartbeats while Redis is down are still answered
+            await ws.send(json.dumps({"op": 1, "d": None}))
+        frames, code = await frames_until_closed(ws, 2)
+        assert code is None and sum(1 for f in frames if f.get("op") == 11) == 3
+        redis = services.start_redis(port=redis.port)
+        await asyncio.sleep(1)
+        for name in ("after restart",):
+            response = httpx.patch(
+                f"{node.url}/api/v1/users/@me",
+                json={"global_name": name},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200, response.text
+        await ws.send(json.dumps({"op": 1, "d": None}))  # a heartbeat asks for a catch-up
+        frames, code = await frames_until_closed(ws, 15)
+        assert code is None
+        names = [f["d"]["global_name"] for f in frames if f.get("t") == "USER_UPDATE"]
+        assert names == ["after restart"]
+        await ws.close()
+    finally:
+        node.stop()
+        redis.stop()
+
+
+@pytest.mark.skipif(not services_mode(), reason="needs two web processes (PostgreSQL + Redis)")
+async def test_a_send_whose_web_process_dies_is_retried_once_by_its_nonce(node):
+    """The web process is killed while a message is being sent; the client does not know
+    whether it was stored and retries with the same nonce on the other process: exactly one
+    message, whichever way the race went."""
+    survivor = alive_urls(node)[0]
+    victim = node.add_process()
+    token = api_login(survivor, "storm")
+    headers = {"Authorization": f"Bearer {token}"}
+    guild = httpx.post(f"{survivor}/api/v1/guilds", json={"name": "Nonce"}, headers=headers)
+    channel = httpx.post(
+        f"{survivor}/api/v1/guilds/{guild.json()['id']}/channels",
+        json={"name": "nonce", "type": 0},
+        headers=headers,
+    ).json()
+    url = f"/api/v1/channels/{channel['id']}/messages"
+    body = {"content": "sent once", "nonce": "retry-me-1"}
+    proc = node.procs[-1]
+
+    async def send_and_kill() -> None:
+        async with httpx.AsyncClient(base_url=victim, headers=headers) as client:
+            request = asyncio.create_task(client.post(url, json=body))
+            await asyncio.sleep(0.005)
+            os.kill(proc.pid, signal.SIGKILL)
+            try:
+                await request
+            except httpx.HTTPError:
+                pass  # the client saw the connection die: it does not know what happened
+
+    await send_and_kill()
+    proc.wait()
+    retried = httpx.post(f"{survivor}{url}", json=body, headers=headers)
+    assert retried.status_code == 200, retried.text
+    history = httpx.get(f"{survivor}{url}", headers=headers).json()
+    assert [m["content"] for m in history] == ["sent once"]
+    assert retried.json()["id"] == history[0]["id"]
