@@ -12,11 +12,21 @@ def purge_gateway() -> None:
     gateway.purge_expired()
 
 
-@periodic("messaging.expire_messages", every=timedelta(seconds=15))
+# A short lease: if the worker running the sweep dies, the next one takes over within a
+# minute instead of after the default five (expired messages must not linger). Each run stops
+# after SWEEP_BUDGET seconds, well inside the lease, so two sweeps never overlap; a backlog is
+# finished by the next runs, every 15 s.
+SWEEP_BUDGET = 20.0
+
+
+@periodic("messaging.expire_messages", every=timedelta(seconds=15), lease_seconds=60)
 def expire_messages() -> None:
+    import time
+
     from messaging.services.messages import expire_due
 
-    while expire_due():
+    started = time.monotonic()
+    while expire_due(batch=100) and time.monotonic() - started < SWEEP_BUDGET:
         pass
 
 

@@ -7,8 +7,10 @@ database of its own, so one node's job messages never reach another node's worke
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -63,15 +65,24 @@ class FedNode:
             env=self.node.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: `-B` runs beat as a child, which a kill of the worker
+            # alone left running after the suite (issue 29).
+            start_new_session=True,
         )
 
     def stop_worker(self, kill: bool = False) -> None:
         if self.worker is not None and self.worker.poll() is None:
-            if kill:
-                self.worker.kill()
-            else:
-                self.worker.terminate()
-            self.worker.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.worker.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+                self.worker.wait()
+        if self.worker is not None:
+            # Whatever the group left behind (beat's child) goes with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.worker.pid, signal.SIGKILL)
 
     def python(self, code: str) -> str:
         return self.node.python(code)

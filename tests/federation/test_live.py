@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.nodes import login
+from tests.nodes import login, services_mode
 
 pytestmark = pytest.mark.live
 PASSWORD = "correct horse battery staple"
@@ -238,3 +238,50 @@ def test_worker_killed_mid_delivery_loses_and_duplicates_nothing(fed_node):
     time.sleep(1)
     assert received_from(b, a.domain) == sent_to(a, b.domain)  # nothing lost, nothing twice
     a.wait_for(lambda: delivered_states(a) == {"delivered"}, message="A's queue drained")
+
+
+@pytest.mark.skipif(not services_mode(), reason="the sweep runs on a Celery worker in production")
+def test_worker_killed_mid_ttl_sweep_expires_everything_once(fed_node):
+    """A Celery worker is killed with SIGKILL while the TTL sweep deletes expired messages;
+    the next worker finishes the sweep: every expired message is gone, each announced once
+    (one MESSAGE_DELETE per message), and no message that had not expired is touched."""
+    (a,) = fed_node.many("a")
+    a.stop_worker()  # the messages are written first, then the sweep starts
+    a.python(
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from accounts.models import User\n"
+        "from guilds.services import channels, guilds\n"
+        "from messaging.models import Message\n"
+        "from messaging.services.messages import check_send_message\n"
+        f"owner = User.objects.create_user('tess', password={PASSWORD!r})\n"
+        "guild = guilds.check_create_guild(owner, name='TTL', description='')\n"
+        "channel = channels.check_create_channel(owner, guild.id, {'name': 'ttl', 'type': 0})\n"
+        "for i in range(400):\n"
+        "    check_send_message(owner, channel.id, content=f'short-lived {i}', ttl_seconds=3600)\n"
+        "for i in range(10):\n"
+        "    check_send_message(owner, channel.id, content=f'kept {i}')\n"
+        "Message.objects.filter(expires_at__isnull=False).update(\n"
+        "    expires_at=timezone.now() - timedelta(seconds=1))\n"
+    )
+
+    def remaining() -> int:
+        return a.sql("SELECT count(*) FROM messaging_message WHERE expires_at IS NOT NULL")[0][0]
+
+    a.start_worker()
+    deadline = time.monotonic() + 90
+    while remaining() == 400 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    a.stop_worker(kill=True)
+    left = remaining()
+    assert 0 < left < 400, f"the kill was not mid-sweep ({left} of 400 left)"
+    a.start_worker()
+    # The dead worker's lease (60 s) runs out, then the next sweep finishes the job.
+    a.wait_for(lambda: remaining() == 0, timeout=150, message="the sweep finished")
+    deletes = a.sql(
+        "SELECT d->>'id', count(*) FROM messaging_gatewayevent "
+        "WHERE t = 'MESSAGE_DELETE' GROUP BY 1"
+    )
+    assert len(deletes) == 400 and {n for _, n in deletes} == {1}
+    kept = a.sql("SELECT content FROM messaging_message ORDER BY content")
+    assert [row[0] for row in kept] == [f"kept {i}" for i in range(10)]
