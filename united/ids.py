@@ -158,6 +158,19 @@ def new_id() -> int:
 MAX_SNOWFLAKE = 2**63 - 1
 
 
+def parse_snowflake(value: object) -> int | None:
+    """An id from untrusted JSON (a gateway frame, an activity): an int or a string of digits
+    within 1..2**63-1, else None. Past that range the database cannot hold it (SQLite raises
+    OverflowError, PostgreSQL an out-of-range error), so it must never reach a query."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_SNOWFLAKE:
+        return value
+    return None
+
+
 def snowflake_time(snowflake: int) -> datetime:
     ms = (int(snowflake) >> (_WORKER_BITS + _SEQUENCE_BITS)) + UNITED_EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, tz=UTC)

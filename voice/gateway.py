@@ -13,6 +13,7 @@ from typing import Any
 
 from messaging import gateway
 from united.errors import APIError
+from united.ids import parse_snowflake
 from voice import federated
 from voice import services as local_services
 from voice.models import VoiceState
@@ -23,13 +24,21 @@ __all__ = ["handle", "subscriber"]
 
 def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tuple[Any, Any]:
     guild_id = d.get("guild_id")
+    channel_id = d.get("channel_id")
+    if parse_snowflake(guild_id) is None or (
+        channel_id is not None and parse_snowflake(channel_id) is None
+    ):
+        # Not an id at all (or past 2**63-1): the same answer as an unknown guild or channel.
+        from guilds.services.access import unknown_channel, unknown_guild
+
+        error = unknown_guild() if parse_snowflake(guild_id) is None else unknown_channel()
+        return "VOICE_ERROR", {"guild_id": str(guild_id)[:32], **error.body()}
     # A guild hosted on another node: the same steps, signaled with that node (voice.federated).
     services = federated if federated.hosted_elsewhere(guild_id) else local_services
     try:
         if op == gateway.VOICE_ANSWER:
             services.check_answer(user, guild_id, d.get("sdp"))
             return None, None
-        channel_id = d.get("channel_id")
         self_mute, self_deaf = bool(d.get("self_mute")), bool(d.get("self_deaf"))
         if channel_id is None:
             services.check_leave(user, guild_id)

@@ -225,3 +225,22 @@ async def test_a_cookie_without_origin_does_not_authenticate(cookie):
     await ws.receive_json_from(timeout=5)
     await ws.send_json_to({"op": 2, "d": {}})
     assert (await ws.receive_output(timeout=5))["code"] == 4004
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        {"guild_id": "99999999999999999999999", "channel_id": "1"},
+        {"guild_id": 2**70, "channel_id": None},
+        {"guild_id": "1", "channel_id": "-5"},
+        {"guild_id": True, "channel_id": "1"},
+    ],
+)
+async def test_ids_outside_the_snowflake_range_in_a_frame_are_unknown_not_a_crash(cookie, d):
+    ws, _ = await identify(cookie)
+    await ws.send_json_to({"op": 4, "d": d})
+    error = await recv(ws)
+    assert error["t"] == "VOICE_ERROR" and error["d"]["code"] in (10003, 10004)
+    await ws.send_json_to({"op": 1, "d": None})  # the socket is still served
+    assert (await recv(ws))["op"] == 11
+    await ws.disconnect()
