@@ -36,6 +36,7 @@ from messaging import gateway, presence
 from messaging.gateway_sessions import SessionState, store
 from messaging.hub import Hub
 from united.jsonbody import JSONBodyError, loads_client_json
+from united.wsframes import SlowConsumer
 
 logger = logging.getLogger(__name__)
 _identifies: dict[int, deque[float]] = defaultdict(deque)  # user id → recent IDENTIFY/RESUME
@@ -103,7 +104,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.closed:
             return
         if self._send_text is not None:
-            self._send_text(frame)  # straight to the socket (united/wsframes.py)
+            try:
+                self._send_text(frame)  # straight to the socket (united/wsframes.py)
+            except SlowConsumer:
+                logger.info("gateway: closing a socket that stopped reading")
+                await self.end(gateway.CLOSE_SLOW_CONSUMER)
         else:
             await self.send(text_data=frame)
 

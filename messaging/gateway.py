@@ -40,6 +40,7 @@ CLOSE_SESSION_TIMED_OUT = 4009
 CLOSE_SESSION_ENDED = 4004  # signed out, password changed, session revoked, account closed
 CLOSE_TOKEN_EXPIRED = 4901  # RESUME with a fresh access token
 CLOSE_TOO_MANY_SESSIONS = 4902  # this account has too many sockets open on this process
+CLOSE_SLOW_CONSUMER = 4903  # the client stopped reading; RESUME
 
 # Limits on what a client may send (docs/gateway.md). Discord allows 4 KiB client payloads;
 # ours carry the voice SDP answer (op 30), which reached 29 KB with a candidate for every

@@ -25,6 +25,18 @@ class SocketClosed(Exception):
     pass
 
 
+class SlowConsumer(SocketClosed):
+    """The client stopped reading: more than MAX_PENDING bytes already wait for it. The frame
+    is not queued; the caller closes the socket (4903), so the client, when it reads again,
+    finds what was queued, then the close, and RESUMEs, replaying the rest from the stored
+    events. autobahn drops the connection if the close is not answered in time."""
+
+
+# What one socket may have waiting in the node's memory (beyond the kernel's own buffer)
+# before it is cut off: a client that reads at all drains far less than this between events.
+MAX_PENDING = 1024 * 1024
+
+
 def frame_header(length: int) -> bytes:
     if length < 126:
         return bytes((0x81, length))
@@ -43,12 +55,10 @@ def text_sender(protocol: Any) -> Callable[[str], None]:
         data = frame_header(len(payload)) + payload
         transport = protocol.transport
         sock = getattr(transport, "socket", None)
-        if (
-            sock is None
-            or transport.disconnecting
-            or transport.dataBuffer
-            or transport._tempDataBuffer
-        ):
+        pending = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        if pending + len(data) > MAX_PENDING:
+            raise SlowConsumer
+        if sock is None or transport.disconnecting or pending:
             transport.write(data)
             return
         try:

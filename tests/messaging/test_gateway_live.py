@@ -294,3 +294,60 @@ async def test_a_send_whose_web_process_dies_is_retried_once_by_its_nonce(node):
     history = httpx.get(f"{survivor}{url}", headers=headers).json()
     assert [m["content"] for m in history] == ["sent once"]
     assert retried.json()["id"] == history[0]["id"]
+
+
+async def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(node):
+    """One client stops reading while a busy channel flows: the node holds at most about a
+    megabyte for it (beyond the kernel's buffers), then closes it so it can RESUME; another
+    client in the same channel keeps getting every message meanwhile."""
+    import socket
+
+    url = alive_urls(node)[0]
+    owner = api_login(url, "storm")
+    headers = {"Authorization": f"Bearer {owner}"}
+    guild = httpx.post(f"{url}/api/v1/guilds", json={"name": "Slow"}, headers=headers).json()
+    channel = httpx.post(
+        f"{url}/api/v1/guilds/{guild['id']}/channels",
+        json={"name": "slow", "type": 0},
+        headers=headers,
+    ).json()
+    reader, _ = await identify(url, token=owner)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    stalled = await connect(ws_url(url), sock=sock, max_queue=1, max_size=None)
+    json.loads(await stalled.recv())
+    await stalled.send(json.dumps({"op": 2, "d": {"token": owner}}))
+    while json.loads(await stalled.recv()).get("t") != "READY":
+        pass
+    # From here the stalled client reads nothing.
+    got: list[str] = []
+
+    async def read() -> None:
+        async for raw in reader:
+            frame = json.loads(raw)
+            if frame.get("t") == "MESSAGE_CREATE":
+                got.append(frame["d"]["id"])
+
+    reading = asyncio.create_task(read())
+    sent = []
+    big = "€" * 3900  # about 24 KB per MESSAGE_CREATE frame (content and its HTML)
+    async with httpx.AsyncClient(base_url=url, headers=headers) as api:
+        for i in range(400):
+            response = await api.post(
+                f"/api/v1/channels/{channel['id']}/messages", json={"content": f"{i} {big}"}
+            )
+            assert response.status_code == 200, response.text
+            sent.append(response.json()["id"])
+    deadline = time.monotonic() + 20
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert got == sent  # the reading client missed nothing while the other stalled
+    # 400 frames of ~24 KB (9.4 MB) cannot all wait in the kernel's buffers: without the
+    # node's 1 MiB cap the stalled socket would stay open with the rest queued in memory.
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(stalled.recv(), 10)
+    assert closed.value.rcvd is None or closed.value.rcvd.code == gateway.CLOSE_SLOW_CONSUMER
+    reading.cancel()
+    await reader.close()
