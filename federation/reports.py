@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import User
 from federation import activities, actors, delivery, remote
@@ -70,7 +72,7 @@ def _forwarded_message(objects: list[Any], actor: RemoteActor, target: User) -> 
 def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Outcome | None:
     if activity["type"] != "Flag":
         return None
-    from moderation.models import SEVERITY, Category, Report, TargetKind
+    from moderation.models import SEVERITY, Category, Report, ReportCase, TargetKind
     from moderation.services.reports import _user_snapshot, do_open_case, message_target
 
     objects = activity.get("object")
@@ -99,6 +101,10 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         }
     opened["snapshot"]["forwarded_by"] = actor.node.domain
     case = do_open_case(opened, severity=SEVERITY[category])
+    # The queue sorts and shows cases by their count, as for a report made here.
+    ReportCase.objects.filter(id=case.id).update(
+        report_count=F("report_count") + 1, updated_at=timezone.now()
+    )
     Report.objects.create(
         case=case,
         reporter=None,

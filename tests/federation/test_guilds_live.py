@@ -627,16 +627,20 @@ def test_a_report_forwarded_to_the_home_node_opens_a_case_there_without_the_repo
 
     def cases() -> list[tuple]:
         rows = b.sql(
-            "SELECT c.id, c.kind, c.message_id, c.channel_id, c.snapshot, u.username "
+            "SELECT c.id, c.kind, c.message_id, c.channel_id, c.snapshot, u.username, "
+            "c.report_count, c.guild_id "
             "FROM moderation_reportcase c JOIN accounts_user u ON u.id = c.target_user_id"
         )
         # JSON comes back as a dict from PostgreSQL, as text from SQLite.
-        rows = [(*r[:4], r[4] if isinstance(r[4], dict) else json.loads(r[4]), r[5]) for r in rows]
+        rows = [
+            (*r[:4], r[4] if isinstance(r[4], dict) else json.loads(r[4]), *r[5:]) for r in rows
+        ]
         return [r for r in rows if r[4].get("forwarded_by")]
 
     b.wait_for(lambda: len(cases()) == 1, 60, "the forwarded case on B")
-    ((case_id, kind, case_mid, case_cid, snapshot, target),) = cases()
+    ((case_id, kind, case_mid, case_cid, snapshot, target, count, guild),) = cases()
     assert target == "bob"
+    assert (count, guild) == (1, None)  # one report, in B's operators' queue
     assert snapshot["forwarded_by"] == a.domain
     assert (kind, case_mid, case_cid) == ("message", mid, cid)
     assert snapshot["message"]["content"] == "tide tables at three in the morning, every morning"
