@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -29,6 +29,9 @@ from moderation.models import (
 )
 from united import ratelimit
 from united.errors import Invalid, NotFound
+
+if TYPE_CHECKING:
+    from messaging.models import Message
 
 NOTE_MAX = 1000
 ATTACHED_MAX = 8000
@@ -63,11 +66,17 @@ def _message_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     access, message = access_message(user, channel_id, message_id)
     if message.deleted:
         raise NotFound("Unknown message", code=10008)
+    return {**message_target(message), "guild": access.ctx.guild}
+
+
+def message_target(message: Message) -> dict[str, Any]:
+    """A message as a case target, guild-less (the caller decides the queue): also what a
+    report forwarded from another node about it opens on the author's home node."""
     snapshot = {
         "message": {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
-            "channel_name": access.channel.name,
+            "channel_name": message.channel.name,
             "content": message.content,
             "content_html": message.content_html,
             "timestamp": _iso(message.created_at),
@@ -79,7 +88,7 @@ def _message_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": TargetKind.MESSAGE,
         "key": f"message:{message.id}",
-        "guild": access.ctx.guild,
+        "guild": None,
         "message_id": message.id,
         "channel_id": message.channel_id,
         "target_user": message.author,

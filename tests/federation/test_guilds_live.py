@@ -575,6 +575,88 @@ def test_a_thread_started_on_b_is_the_hosts_thread_on_every_node(nodes):
         )
 
 
+def test_a_report_forwarded_to_the_home_node_opens_a_case_there_without_the_reporter(nodes):
+    """alice (A) reports bob's (B) message in A's guild and forwards it: B's queue gets a case
+    about bob naming the message and the node that forwarded it, with no trace of alice. Her
+    report can be forwarded by her only, and only when it is about someone of another node."""
+    a, b = nodes["a"], nodes["b"]
+    _, cid, _ = ids(a)
+    mid = int(send(b, "bob", cid, "tide tables at three in the morning, every morning"))
+    a.wait_for(
+        lambda: a.sql("SELECT 1 FROM messaging_message WHERE id = ?", (mid,)), 90, "bob's message"
+    )
+    (alice_id,) = a.sql("SELECT id FROM accounts_user WHERE username = 'alice'")[0]
+    dave_id = (
+        a.python(
+            "from accounts.models import User\n"
+            f"print(User.objects.create_user('dave', password={PASSWORD!r}).id)"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    note = "posts the same tide table hourly"
+    with client(a, "alice") as alice:
+        made = alice.post(
+            "/api/v1/reports",
+            json={
+                "type": "message",
+                "channel_id": str(cid),
+                "message_id": str(mid),
+                "category": "spam",
+                "note": note,
+            },
+        )
+        assert made.status_code == 201, made.text
+        report_id = made.json()["id"]
+        local = alice.post(
+            "/api/v1/reports", json={"type": "user", "user_id": dave_id, "category": "other"}
+        )
+        assert local.status_code == 201, local.text
+        refused = alice.post(f"/api/v1/federation/reports/{local.json()['id']}/forward")
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == 50035 and "report" in refused.json()["errors"]
+    with client(a, "dave") as dave:
+        stolen = dave.post(f"/api/v1/federation/reports/{report_id}/forward")
+        assert stolen.status_code == 404, stolen.text
+        assert stolen.json()["message"] == "Unknown report"
+    with client(a, "alice") as alice:
+        sent = alice.post(f"/api/v1/federation/reports/{report_id}/forward")
+        assert sent.status_code == 202, sent.text
+    assert sent.json()["to"] == b.domain
+    assert sent.json()["object"][1].endswith(f"/messages/{mid}")
+
+    def cases() -> list[tuple]:
+        rows = b.sql(
+            "SELECT c.id, c.kind, c.message_id, c.channel_id, c.snapshot, u.username, "
+            "c.report_count, c.guild_id "
+            "FROM moderation_reportcase c JOIN accounts_user u ON u.id = c.target_user_id"
+        )
+        # JSON comes back as a dict from PostgreSQL, as text from SQLite.
+        rows = [
+            (*r[:4], r[4] if isinstance(r[4], dict) else json.loads(r[4]), *r[5:]) for r in rows
+        ]
+        return [r for r in rows if r[4].get("forwarded_by")]
+
+    b.wait_for(lambda: len(cases()) == 1, 60, "the forwarded case on B")
+    ((case_id, kind, case_mid, case_cid, snapshot, target, count, guild),) = cases()
+    assert target == "bob"
+    assert (count, guild) == (1, None)  # one report, in B's operators' queue
+    assert snapshot["forwarded_by"] == a.domain
+    assert (kind, case_mid, case_cid) == ("message", mid, cid)
+    assert snapshot["message"]["content"] == "tide tables at three in the morning, every morning"
+    rows = b.sql(
+        "SELECT reporter_id, category, note, reporter_attached_content FROM moderation_report "
+        "WHERE case_id = ?",
+        (case_id,),
+    )
+    assert len(rows) == 1 and rows[0][0] is None  # reporter unknown
+    assert rows[0][1] == "spam"
+    assert a.domain in rows[0][2] and note in rows[0][2]
+    # Nothing that names alice travelled: not her name, not her id on A.
+    stored = json.dumps([snapshot, rows], default=str)
+    assert "alice" not in stored and str(alice_id) not in stored
+
+
 def test_a_ban_on_the_host_holds_on_every_node(nodes):
     a, _, c = nodes["a"], nodes["b"], nodes["c"]
     gid, cid, code = ids(a)
