@@ -267,6 +267,98 @@ def bench_idle(count: int, mode: str, workdir: Path, pg, redis) -> None:
     print(f"node {mode:<18} {mine:8.1f} KiB   ratio {mine / base:.2f} (goal <= 2)  {verdict}")
 
 
+async def storm(node: Node, data: dict, count: int, messages: int) -> dict:
+    """`count` united_client gateway clients on the node's first web process; it is killed
+    (SIGKILL) halfway through `messages`; every client reconnects with backoff and jitter,
+    RESUMEs on the second process, and must end with every message exactly once."""
+    import signal
+
+    from united_client.gateway import GatewayClient
+
+    first, second = (url.replace("http", "ws") + "/gateway" for url in node.urls()[:2])
+    api = httpx.AsyncClient(
+        base_url=node.urls()[1], headers={"Authorization": f"Bearer {data['owner']}"}
+    )
+    clients = [GatewayClient([first, second], token) for token in data["clients"][:count]]
+    got: list[list[str]] = [[] for _ in clients]
+    resumed = [0] * count
+    ready = 0
+    all_ready = asyncio.Event()
+
+    async def read(i: int) -> None:
+        nonlocal ready
+        async for t, d in clients[i].events():
+            if t == "READY":
+                ready += 1
+                if ready == count:
+                    all_ready.set()
+            elif t == "RESUMED":
+                resumed[i] += 1
+            elif t == "MESSAGE_CREATE":
+                got[i].append(d["content"])
+
+    readers = []
+    for i in range(count):  # connect at a steady pace, as a community comes online
+        readers.append(asyncio.create_task(read(i)))
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_ready.wait(), 600)
+    sent: list[str] = []
+
+    async def send(n: int) -> None:
+        text = f"storm {n}"
+        r = await api.post(f"/api/v1/channels/{data['channel']}/messages", json={"content": text})
+        r.raise_for_status()
+        sent.append(text)
+
+    for n in range(messages // 2):
+        await send(n)
+    await asyncio.sleep(1)
+    killed_at = time.perf_counter()
+    os.kill(node.procs[0].pid, signal.SIGKILL)
+    node.procs[0].wait()
+    for n in range(messages // 2, messages):
+        await send(n)
+    deadline = time.monotonic() + 600
+    while sum(1 for r in resumed if r) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    all_resumed = time.perf_counter() - killed_at
+    while any(len(g) < len(sent) for g in got) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    for client in clients:
+        await client.close()
+    for reader in readers:
+        reader.cancel()
+    await api.aclose()
+    missed = sum(len(set(sent) - set(g)) for g in got)
+    duplicated = sum(len(g) - len(set(g)) for g in got)
+    return {
+        "clients": count,
+        "resumed": sum(1 for r in resumed if r),
+        "seconds to all resumed": round(all_resumed, 1),
+        "missed": missed,
+        "duplicated": duplicated,
+    }
+
+
+def bench_storm(count: int, messages: int, workdir: Path) -> None:
+    pg, redis = services.start_postgres(), services.start_redis()
+    try:
+        node = start_node("production2", workdir / "storm", pg, redis)
+        try:
+            data = json.loads(node.python(SETUP.format(n=count)).splitlines()[-1])
+            result = asyncio.run(storm(node, data, count, messages))
+        finally:
+            node.stop()
+    finally:
+        pg.stop()
+        redis.stop()
+    print("\nreconnect storm (production, 2 web processes, the first killed with SIGKILL):")
+    for key, value in result.items():
+        print(f"  {key:<24} {value}")
+    ok = result["missed"] == 0 and result["duplicated"] == 0 and result["resumed"] == count
+    print(f"  goal: 0 missed, 0 duplicated, every client resumed: {'met' if ok else 'NOT MET'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1,100,1000")
@@ -275,7 +367,17 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=int, default=0, help="instead: RSS per idle connection at this many"
     )
+    parser.add_argument(
+        "--storm", type=int, default=0, help="instead: a reconnect storm of this many clients"
+    )
     args = parser.parse_args()
+    if args.storm:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+        bench_storm(args.storm, args.messages, Path(tempfile.mkdtemp(prefix="united-bench-s-")))
+        return
     if args.idle:
         import resource
 

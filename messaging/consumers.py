@@ -89,7 +89,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self._expiry.cancel()
         await self.hub.detach(self)
         if self.session_id:
-            await store().touch(self.session_id, connected=False)
+            await store().touch(self.session_id, connected=False, conn_id=self.conn_id)
             await _presence(presence.disconnected, self.user, self.conn_id)
 
     # --- what the hub calls -------------------------------------------------------------
@@ -213,7 +213,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self.user, self.user_id, self.session_id = user, user.id, uuid.uuid4().hex
         await store().create(
-            SessionState(session_id=self.session_id, user_id=user.id, started_at=time.time())
+            SessionState(
+                session_id=self.session_id,
+                user_id=user.id,
+                started_at=time.time(),
+                owner=self.conn_id,
+            )
         )
         # Follow first, then read: an event committed after this reaches the socket (held
         # until READY has gone out as seq 1), one committed before is in READY.
@@ -246,8 +251,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self.user, self.user_id, self.session_id, self.seq = user, user.id, session_id, seq
         # What the client has counts as sent at or before its seq (kept for the next RESUME).
-        self.sent = {event_id: s for s, event_id in state.sent if s <= seq}
-        await store().touch(session_id, connected=True)
+        kept = [(s, event_id) for s, event_id in state.sent if s <= seq]
+        self.sent = {event_id: s for s, event_id in kept}
+        # This socket owns the session now; another socket of it still alive somewhere (its
+        # process overloaded, its close not yet seen) records where nobody reads.
+        await store().take_over(session_id, self.conn_id, kept)
         # Listen first, then replay: anything published meanwhile is de-duplicated by id.
         await self.hub.attach(self, groups)
         self.hub.replay(self, groups, None, events=replay, then_resumed=True)
@@ -260,7 +268,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         # No database here: the hub pulls stored events it may have missed, once for all.
         self.hub.want_catchup()
-        await store().touch(self.session_id, connected=True)
+        await store().touch(self.session_id, connected=True, conn_id=self.conn_id)
         await _presence(presence.heartbeat, self.user, self.conn_id)
 
     async def _set_presence(self, d: dict[str, Any]) -> None:

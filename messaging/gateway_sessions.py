@@ -9,6 +9,12 @@ node answers RESUME with INVALID_SESSION and the client identifies again).
 Pairs are recorded before the frames leave (the hub awaits `record` first), so a process killed
 mid-delivery has recorded at least what the client received: RESUME replays exactly what came
 after the client's sequence number, never an event the client confirms having.
+
+A session has one owner, the socket that identified or last resumed it. Each socket records
+into a list of its own, and RESUME copies the confirmed prefix into the new socket's list and
+makes it the owner, so a socket of the same session that is not yet known to be dead (its
+process overloaded, its close not yet seen) can go on recording without muddling the numbers
+the next RESUME reads.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class SessionState:
     session_id: str
     user_id: int
     started_at: float
+    owner: str = ""  # the socket (consumer conn_id) whose numbers count
     updated_at: float = field(default_factory=time.time)
     connected: bool = True
     sent: list[tuple[int, int]] = field(default_factory=list)  # (seq, event id), oldest first
@@ -54,17 +61,23 @@ class MemoryStore:
             self._prune()
         self._states[state.session_id] = state
 
-    async def record(self, pairs: dict[str, list[tuple[int, int]]]) -> None:
-        for session_id, new in pairs.items():
+    async def record(self, pairs: dict[tuple[str, str], list[tuple[int, int]]]) -> None:
+        for (session_id, conn_id), new in pairs.items():
             state = self._states.get(session_id)
-            if state is not None:
+            if state is not None and state.owner == conn_id:
                 state.sent.extend(new)
                 if len(state.sent) > SENT_BUFFER * 2:
                     del state.sent[:-SENT_BUFFER]
 
-    async def touch(self, session_id: str, *, connected: bool) -> None:
+    async def take_over(self, session_id: str, conn_id: str, kept: list[tuple[int, int]]) -> None:
         state = self._states.get(session_id)
         if state is not None:
+            state.owner, state.sent = conn_id, list(kept)
+            state.updated_at, state.connected = time.time(), True
+
+    async def touch(self, session_id: str, *, connected: bool, conn_id: str = "") -> None:
+        state = self._states.get(session_id)
+        if state is not None and (not conn_id or state.owner == conn_id):
             state.updated_at, state.connected = time.time(), connected
 
     async def load(self, session_id: str) -> SessionState | None:
@@ -107,8 +120,8 @@ class RedisStore:
         return client
 
     @staticmethod
-    def _keys(session_id: str) -> tuple[str, str]:
-        return f"united:gws:{session_id}", f"united:gwp:{session_id}"
+    def _keys(session_id: str, owner: str = "") -> tuple[str, str]:
+        return f"united:gws:{session_id}", f"united:gwp:{session_id}:{owner}"
 
     async def create(self, state: SessionState) -> None:
         meta, _pairs = self._keys(state.session_id)
@@ -120,8 +133,20 @@ class RedisStore:
                 "started": state.started_at,
                 "updated": state.updated_at,
                 "connected": 1,
+                "owner": state.owner,
             },
         )
+        pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
+        await self._execute(pipe)
+
+    async def take_over(self, session_id: str, conn_id: str, kept: list[tuple[int, int]]) -> None:
+        meta, key = self._keys(session_id, conn_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if kept:
+            pipe.rpush(key, *(f"{seq}:{event_id}" for seq, event_id in kept))
+        pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
+        pipe.hset(meta, mapping={"owner": conn_id, "updated": time.time(), "connected": 1})
         pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
         await self._execute(pipe)
 
@@ -132,20 +157,20 @@ class RedisStore:
             logger.warning("gateway session store unreachable: %s", exc)
             return None
 
-    async def record(self, pairs: dict[str, list[tuple[int, int]]]) -> None:
+    async def record(self, pairs: dict[tuple[str, str], list[tuple[int, int]]]) -> None:
         if not pairs:
             return
         pipe = self._redis.pipeline(transaction=False)
-        for session_id, new in pairs.items():
-            _meta, key = self._keys(session_id)
+        for (session_id, conn_id), new in pairs.items():
+            _meta, key = self._keys(session_id, conn_id)
             pipe.rpush(key, *(f"{seq}:{event_id}" for seq, event_id in new))
             if new[-1][0] % 200 < len(new):  # trim now and then, not on every event
                 pipe.ltrim(key, -SENT_BUFFER, -1)
                 pipe.expire(key, RESUME_WINDOW_SECONDS * 2)
         await self._execute(pipe)
 
-    async def touch(self, session_id: str, *, connected: bool) -> None:
-        meta, key = self._keys(session_id)
+    async def touch(self, session_id: str, *, connected: bool, conn_id: str = "") -> None:
+        meta, key = self._keys(session_id, conn_id)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hset(meta, mapping={"updated": time.time(), "connected": int(connected)})
         pipe.expire(meta, RESUME_WINDOW_SECONDS * 2)
@@ -153,16 +178,19 @@ class RedisStore:
         await self._execute(pipe)
 
     async def load(self, session_id: str) -> SessionState | None:
-        meta, key = self._keys(session_id)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(meta)
-        pipe.lrange(key, -SENT_BUFFER, -1)
-        result = await self._execute(pipe)
-        if result is None:
+        meta, _key = self._keys(session_id)
+        result = await self._execute(self._redis.pipeline(transaction=False).hgetall(meta))
+        if not result or not result[0]:
             return None
-        fields, raw_pairs = result
-        if not fields:
+        fields = result[0]
+        owner = fields.get(b"owner", b"").decode()
+        _meta, key = self._keys(session_id, owner)
+        raw = await self._execute(
+            self._redis.pipeline(transaction=False).lrange(key, -SENT_BUFFER, -1)
+        )
+        if raw is None:
             return None
+        raw_pairs = raw[0]
         sent = []
         for raw in raw_pairs:
             seq, _, event_id = raw.decode().partition(":")
@@ -174,6 +202,7 @@ class RedisStore:
             updated_at=float(fields[b"updated"]),
             connected=fields[b"connected"] == b"1",
             sent=sent,
+            owner=owner,
         )
 
 

@@ -66,10 +66,12 @@ def _in_db_thread(fn: Any, *args: Any) -> Any:
 class Conn(Protocol):
     user_id: int
     session_id: str
+    conn_id: str
     auth_session_id: str | None
     seq: int
     sent: dict[int, int]
     last_heartbeat: float
+    floor: int
 
     async def push(self, frame: str) -> None: ...
 
@@ -133,6 +135,9 @@ class Hub:
     # --- sockets come and go -------------------------------------------------------------
 
     async def attach(self, conn: Conn, groups: list[str]) -> None:
+        # The catch-up brings a socket only events from about when it started following:
+        # anything older was in its READY (or is its RESUME's to replay).
+        conn.floor = gateway.lookback_from(None, timezone.now())
         self.conns.add(conn)
         self.per_user[conn.user_id] += 1
         for group in groups:
@@ -275,6 +280,7 @@ class Hub:
                             "t": t,
                             "d": d,
                             "event_id": event_id,
+                            "catchup": True,
                         }
                     )
             horizon = time.monotonic() - 120
@@ -311,6 +317,8 @@ class Hub:
         event_id = message.get("event_id")
         if event_id is not None:
             self.seen[event_id] = time.monotonic()
+            if message.get("catchup"):
+                conns = [c for c in conns if event_id >= c.floor]
         await self.deliver(conns, message["t"], message["d"], event_id)
 
     async def _replay(self, message: dict[str, Any]) -> None:
@@ -337,7 +345,7 @@ class Hub:
         head = '{"op":0,"t":' + json.dumps(t) + ',"s":'
         tail = ',"d":' + payload + "}"
         frames: list[tuple[Conn, str]] = []
-        pairs: dict[str, list[tuple[int, int]]] = {}
+        pairs: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for conn in audience:
             if event_id is not None:
                 if event_id in conn.sent:
@@ -347,7 +355,7 @@ class Hub:
                     del conn.sent[next(iter(conn.sent))]
             conn.seq += 1
             if event_id is not None:
-                pairs[conn.session_id] = [(conn.seq, event_id)]
+                pairs[(conn.session_id, conn.conn_id)] = [(conn.seq, event_id)]
             frames.append((conn, head + str(conn.seq) + tail))
         if pairs:
             await store().record(pairs)

@@ -326,7 +326,7 @@ async def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others
     async def read() -> None:
         async for raw in reader:
             frame = json.loads(raw)
-            if frame.get("t") == "MESSAGE_CREATE":
+            if frame.get("t") == "MESSAGE_CREATE" and frame["d"]["channel_id"] == channel["id"]:
                 got.append(frame["d"]["id"])
 
     reading = asyncio.create_task(read())

@@ -31,8 +31,10 @@ class FakeSocket:
 
     user_id: int
     session_id: str
+    conn_id: str = "c"
     auth_session_id: str | None = None
     seq: int = 1
+    floor: int = 0
     sent: dict[int, int] = field(default_factory=dict)
     frames: list[dict] = field(default_factory=list)
 
