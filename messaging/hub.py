@@ -89,6 +89,7 @@ class Hub:
         self.groups: dict[str, set[Conn]] = defaultdict(set)
         self.by_auth: dict[str, set[Conn]] = defaultdict(set)
         self.conns: set[Conn] = set()
+        self.followed: dict[Conn, set[str]] = defaultdict(set)  # a socket's groups
         self.per_user: dict[int, int] = defaultdict(int)
         self.snapshots: dict[int, dict[int, frozenset[int] | None]] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -175,8 +176,10 @@ class Hub:
         if not members and self.layer is not None and self.channel is not None:
             await self.layer.group_add(group, self.channel)
         members.add(conn)
+        self.followed[conn].add(group)
 
     async def unfollow(self, conn: Conn, group: str) -> None:
+        self.followed.get(conn, set()).discard(group)
         members = self.groups.get(group)
         if members is None:
             return
@@ -192,7 +195,7 @@ class Hub:
             self.per_user[conn.user_id] -= 1
             if self.per_user[conn.user_id] <= 0:
                 del self.per_user[conn.user_id]
-        for group in [g for g, members in self.groups.items() if conn in members]:
+        for group in list(self.followed.pop(conn, ())):
             await self.unfollow(conn, group)
         if conn.auth_session_id:
             self.by_auth.get(conn.auth_session_id, set()).discard(conn)
