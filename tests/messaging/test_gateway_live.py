@@ -339,7 +339,7 @@ async def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others
             )
             assert response.status_code == 200, response.text
             sent.append(response.json()["id"])
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # returns as soon as all arrived; a loaded CI is slow
     while len(got) < len(sent) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert got == sent  # the reading client missed nothing while the other stalled
