@@ -69,6 +69,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.conn_id = uuid.uuid4().hex
         self.seq = 0
         self.sent: dict[int, int] = {}  # event id → seq, oldest first
+        self.resuming = False
         self.hub = Hub.current()
         self.closed = False
         self._held: list[str] | None = None  # frames that wait for READY
@@ -243,7 +244,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         try:
             gateway.check_resume(state, user, seq)
             assert state is not None
-            groups, replay, have = await _db(gateway.resume)(user, state, seq)
+            groups, since = await _db(gateway.resume)(user, state, seq)
         except gateway.ResumeRefused as refused:
             logger.info("resume refused: %s", refused)
             self.auth_session_id = None
@@ -256,9 +257,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # This socket owns the session now; another socket of it still alive somewhere (its
         # process overloaded, its close not yet seen) records where nobody reads.
         await store().take_over(session_id, self.conn_id, kept)
-        # Listen first, then replay: anything published meanwhile is de-duplicated by id.
+        # Listen first, then read what was missed: the hub holds this socket's live events
+        # until the replay, read from the store after the subscription, has been sent (so an
+        # event published between the two is neither lost nor out of order), and drops by id
+        # what the replay already sent.
+        self.resuming = True
         await self.hub.attach(self, groups)
-        self.hub.replay(self, groups, None, events=replay, then_resumed=True)
+        self.hub.replay(self, groups, since, then_resumed=True)
         await _presence(presence.connected, user, self.conn_id)
 
     async def _heartbeat(self) -> None:

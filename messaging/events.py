@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+
+from messaging import bus
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +39,14 @@ def publish(group: str, t: str, d: dict[str, Any], event_id: int | None = None) 
     _send(group, {"type": DISPATCH, "t": t, "d": d, "event_id": event_id})
 
 
-def remote_layer() -> Any:
-    """The channel layer that carries events between processes, or None when there is only
-    this one (the embedded mode's in-process layer: publishers hand events to the hub)."""
-    layer = get_channel_layer()
-    if layer is None or isinstance(layer, InMemoryChannelLayer):
-        return None
-    return layer
-
-
 def _send(group: str, message: dict[str, Any]) -> None:
     from messaging.hub import Hub
 
-    layer = remote_layer()
-    if layer is None:
+    if not bus.enabled():
         Hub.hand_over(group, message)
         return
     try:
-        async_to_sync(layer.group_send)(group, dict(message, group=group))
+        bus.publish(group, message)
     except Exception:
         # A realtime hiccup must not undo a committed write: sessions catch up from the
         # stored event on their next heartbeat, and RESUME replays it.
@@ -69,11 +59,13 @@ async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
     from messaging.hub import Hub
 
     message = {"type": DISPATCH, "t": t, "d": d, "event_id": None}
-    layer = remote_layer()
-    if layer is None:
+    if not bus.enabled():
         Hub.hand_over(group, message)
-    else:
-        await layer.group_send(group, dict(message, group=group))
+        return
+    try:
+        await bus.apublish(group, message)
+    except Exception:
+        logger.warning("could not publish %s to %s", t, group, exc_info=True)
 
 
 _observers: list[Callable[[str, str, dict[str, Any]], None]] = []

@@ -213,11 +213,10 @@ def check_resume(state: SessionState | None, user: Any, seq: Any) -> None:
         raise ResumeRefused("the client is further behind than the session remembers")
 
 
-def resume(
-    user: Any, state: SessionState, seq: int
-) -> tuple[list[str], list[GatewayEvent], set[int]]:
-    """What a resumed session missed after `seq`: its groups (recomputed now), the events to
-    replay in order, and the event ids the client already has."""
+def resume(user: Any, state: SessionState, seq: int) -> tuple[list[str], int]:
+    """Where a resumed session's replay starts: its groups (recomputed now) and the event id
+    from which stored events of those groups it has not had are replayed (the hub reads them
+    once the socket listens)."""
     have = {e for s, e in state.sent if s <= seq}
     if have:
         # Replay what came after the newest event the client confirms having.
@@ -226,10 +225,8 @@ def resume(
         anchor = min(e for _, e in state.sent)  # the client has none of the recorded events
     else:
         anchor = None  # nothing was sent but READY: replay from the session's start
-    groups = session_groups(user)
     started = datetime.fromtimestamp(state.started_at, tz=UTC)
-    replay = missed_events(groups, lookback_from(anchor, started), have)
-    return groups, replay, have
+    return session_groups(user), lookback_from(anchor, started)
 
 
 def purge_expired(now: Any = None) -> int:

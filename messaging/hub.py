@@ -4,10 +4,9 @@ A message in a 1,000-member channel is one event and a thousand sockets. Done pe
 channel-layer inbox per consumer, a JSON encoding and a permission query per connection) it
 arrived 14 s late (docs/performance.md). The hub does the per-event work once:
 
-- It listens on the channel layer with one channel of its own and subscribes each group
-  (`user.<id>`, `guild.<id>`) once, however many local sockets follow it. With Redis pub/sub
-  that is one message per group per process; in the embedded mode publishers hand events to
-  the hub's loop directly (the in-process layer cannot cross processes anyway).
+- It holds one Redis pub/sub connection (messaging/bus.py) and subscribes each group
+  (`user.<id>`, `guild.<id>`) once, however many local sockets follow it: one message per
+  group per process. In the embedded mode publishers hand events to the hub's loop directly.
 - It encodes each event's payload once; a socket's frame is that text with its own sequence
   number spliced in.
 - It decides visibility from a per-guild snapshot held in memory (user id → channel ids they
@@ -39,7 +38,7 @@ from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
-from messaging import events, gateway
+from messaging import bus, events, gateway
 from messaging.gateway_sessions import SENT_BUFFER, store
 
 logger = logging.getLogger(__name__)
@@ -50,6 +49,8 @@ CATCHUP_AT_MOST = 1.0
 REPLAY = "gateway.replay"  # internal: stored events for one socket (IDENTIFY, RESUME)
 
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-hub")
+# Subscribing is a blocking write on the bus connection: never on the event loop's thread.
+_bus_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-bus")
 
 
 def _in_db_thread(fn: Any, *args: Any) -> Any:
@@ -72,6 +73,7 @@ class Conn(Protocol):
     sent: dict[int, int]
     last_heartbeat: float
     floor: int
+    resuming: bool  # attached, its RESUME's replay not yet sent: live events wait in the store
 
     async def push(self, frame: str) -> None: ...
 
@@ -93,8 +95,8 @@ class Hub:
         self.per_user: dict[int, int] = defaultdict(int)
         self.snapshots: dict[int, dict[int, frozenset[int] | None]] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.layer = events.remote_layer()
-        self.channel: str | None = None
+        # Production: the process's event-bus subscription (a thread of its own).
+        self.bus = bus.listener(Hub.hand_over, Hub.catch_up_everywhere) if bus.enabled() else None
         self.seen: dict[int, float] = {}  # event ids handled lately (catch-up skips them)
         self._catchup_from = gateway.lookback_from(None, timezone.now())
         self._catchup_wanted = asyncio.Event()
@@ -104,8 +106,6 @@ class Hub:
             loop.create_task(self._catchup_loop()),
             loop.create_task(self._sweep_silent()),
         ]
-        if self.layer is not None:
-            self._tasks.append(loop.create_task(self._listen()))
 
     # --- which hub -----------------------------------------------------------------------
 
@@ -133,6 +133,17 @@ class Hub:
             except RuntimeError:  # the loop closed meanwhile
                 pass
 
+    @classmethod
+    def catch_up_everywhere(cls) -> None:
+        """The bus reconnected: what passed meanwhile is only in the store."""
+        with cls._lock:
+            hubs = list(cls._hubs.values())
+        for hub in hubs:
+            try:
+                hub.loop.call_soon_threadsafe(hub.want_catchup)
+            except RuntimeError:  # that loop closed
+                pass
+
     # --- sockets come and go -------------------------------------------------------------
 
     async def attach(self, conn: Conn, groups: list[str]) -> None:
@@ -155,26 +166,27 @@ class Hub:
         groups: list[str],
         since: int | None,
         *,
-        events: list[Any] | None = None,
         then_resumed: bool = False,
     ) -> None:
-        """Queue stored events for one socket behind what the hub is already delivering:
-        `events` (a RESUME's), or those of `groups` from `since` on."""
+        """Queue a RESUME's replay behind what the hub is already delivering: the stored events
+        of `groups` from `since` on that the socket has not been sent, read when it comes up."""
         self.queue.put_nowait(
             {
                 "type": REPLAY,
                 "conn": conn,
                 "groups": groups,
                 "since": since,
-                "events": events,
                 "then_resumed": then_resumed,
             }
         )
 
     async def follow(self, conn: Conn, group: str) -> None:
         members = self.groups[group]
-        if not members and self.layer is not None and self.channel is not None:
-            await self.layer.group_add(group, self.channel)
+        if not members and self.bus is not None:
+            try:
+                await self.loop.run_in_executor(_bus_executor, self.bus.add, group)
+            except Exception:  # the listener reconnects and subscribes every group again
+                logger.warning("gateway hub: subscribe %s failed", group, exc_info=True)
         members.add(conn)
         self.followed[conn].add(group)
 
@@ -186,8 +198,11 @@ class Hub:
         members.discard(conn)
         if not members:
             del self.groups[group]
-            if self.layer is not None and self.channel is not None:
-                await self.layer.group_discard(group, self.channel)
+            if self.bus is not None:
+                try:
+                    await self.loop.run_in_executor(_bus_executor, self.bus.discard, group)
+                except Exception:
+                    logger.warning("gateway hub: unsubscribe %s failed", group, exc_info=True)
 
     async def detach(self, conn: Conn) -> None:
         if conn in self.conns:
@@ -225,23 +240,6 @@ class Hub:
         self._catchup_wanted.set()
 
     # --- events in ----------------------------------------------------------------------
-
-    async def _listen(self) -> None:
-        """Production: this process's one inbox on the Redis channel layer."""
-        assert self.layer is not None
-        self.channel = await self.layer.new_channel()
-        for group in list(self.groups):
-            await self.layer.group_add(group, self.channel)
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("gateway hub: channel layer receive failed", exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            self.queue.put_nowait(message)
 
     async def _run(self) -> None:
         while True:
@@ -328,11 +326,14 @@ class Hub:
         conn: Conn = message["conn"]
         if conn not in self.conns:
             return  # closed meanwhile
-        rows = message["events"]
-        if rows is None:
-            rows = await self.db(
-                gateway.missed_events, message["groups"], message["since"], set(conn.sent)
-            )
+        rows = await self.db(
+            gateway.missed_events, message["groups"], message["since"], set(conn.sent)
+        )
+        if conn not in self.conns:
+            return
+        # Nothing else runs on the hub's queue until this returns: the live events that came
+        # before the query are in `rows`, and those after reach the socket after them.
+        conn.resuming = False
         sent = 0
         for row in rows:
             sent += await self.deliver([conn], row.t, row.d, row.id)
@@ -350,6 +351,8 @@ class Hub:
         frames: list[tuple[Conn, str]] = []
         pairs: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for conn in audience:
+            if conn.resuming:
+                continue  # its replay, queued behind this, reads this event from the store
             if event_id is not None:
                 if event_id in conn.sent:
                     continue

@@ -12,6 +12,7 @@ def reset() -> None:
         cache.clear()
         return
     client = cache._cache.get_client(write=True)  # RedisCache: only the counters, not jobs
-    keys = [*client.scan_iter(cache.make_key("auth:*"))]
+    # Lockouts are `auth:*`; every window (united/ratelimit.py) is `rl:*`.
+    keys = [*client.scan_iter(cache.make_key("auth:*")), *client.scan_iter(cache.make_key("rl:*"))]
     if keys:
         client.delete(*keys)

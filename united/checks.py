@@ -20,11 +20,10 @@ def configuration_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
                 id="united.E001",
             )
         )
-    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
-    if config.production and layer.endswith("InMemoryChannelLayer"):
+    if config.production and not getattr(settings, "EVENT_BUS_URL", None):
         problems.append(
             Error(
-                "The in-memory channel layer cannot carry events between the processes of a "
+                "Without an event bus, gateway events cannot cross the processes of a "
                 "production node.",
                 hint="Set REDIS_URL.",
                 id="united.E002",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -25,16 +25,26 @@ def _check_database() -> None:
     Job.objects.exists()  # migrated, job table readable
 
 
-async def _check_channel_layer() -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("no channel layer configured")
-    channel = await layer.new_channel()
+async def _check_event_bus() -> None:
+    """A message published on the bus comes back on a subscription (messaging/bus.py)."""
+    from messaging import bus
+
+    if not bus.enabled():
+        return  # embedded: publishers hand events to this process's hub
+    pubsub = bus.subscriber()
     token = uuid.uuid4().hex
-    await layer.send(channel, {"type": "readyz.ping", "token": token})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=2)
-    if message.get("token") != token:
-        raise RuntimeError("channel layer returned a different message")
+    try:
+        await pubsub.subscribe(bus.channel(f"readyz.{token}"))
+        await bus.apublish(f"readyz.{token}", {"type": "readyz.ping", "token": token})
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            # None also for the subscription's own confirmation: read on until the deadline.
+            item = await pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+            if item is not None and bus.decode(item["data"]).get("token") == token:
+                return
+        raise RuntimeError("the event bus did not return a published message")
+    finally:
+        await pubsub.aclose()
 
 
 def _check_job_broker() -> None:
@@ -59,7 +69,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     failed: dict[str, str] = {}
     checks = {
         "database": sync_to_async(_check_database, thread_sensitive=False),
-        "channel_layer": _check_channel_layer,
+        "event_bus": _check_event_bus,
         "job_broker": sync_to_async(_check_job_broker, thread_sensitive=False),
     }
     for name, check in checks.items():

@@ -117,21 +117,18 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- channel layer, cache, Celery ------------------------------------------------------------
+# --- event bus, cache, Celery ----------------------------------------------------------------
+# Gateway events cross processes on Redis pub/sub (messaging/bus.py): one PUBLISH per event
+# whatever the group's size. Pub/sub drops what is published during a reconnect, which is why
+# the hub catches up and RESUME replays from the database (docs/gateway.md). No Channels
+# layer: each process's hub delivers to its sockets.
+CHANNEL_LAYERS: dict[str, dict] = {}
+EVENT_BUS_URL = CONFIG.redis_url or None
+# Redis pub/sub ignores the database number: the prefix carries it, so two nodes sharing one
+# Redis server on different databases never hear each other's gateway events.
+_redis_db = urlsplit(CONFIG.redis_url).path.strip("/") if CONFIG.redis_url else ""
+EVENT_BUS_PREFIX = "united" + ("" if _redis_db in {"", "0"} else _redis_db)
 if CONFIG.redis_url:
-    # The pub/sub layer publishes a group message once, whatever the group's size (the
-    # classic layer loops per member). It drops what is published during a reconnect, which is
-    # why RESUME replays from the database, not from the layer (docs/gateway.md).
-    # Redis pub/sub ignores the database number: the prefix carries it, so two nodes sharing
-    # one Redis server on different databases never hear each other's gateway events.
-    _redis_db = urlsplit(CONFIG.redis_url).path.strip("/")
-    _layer_prefix = "united" + ("" if _redis_db in {"", "0"} else _redis_db)
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": _layer_prefix},
-        }
-    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -140,7 +137,6 @@ if CONFIG.redis_url:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = CONFIG.redis_url or "memory://"

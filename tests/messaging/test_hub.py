@@ -35,6 +35,7 @@ class FakeSocket:
     auth_session_id: str | None = None
     seq: int = 1
     floor: int = 0
+    resuming: bool = False
     sent: dict[int, int] = field(default_factory=dict)
     frames: list[dict] = field(default_factory=list)
 

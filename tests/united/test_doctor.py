@@ -78,7 +78,7 @@ def test_system_checks_refuse_production_without_secret(settings):
     from united.checks import configuration_checks
 
     settings.CONFIG = replace(settings.CONFIG, mode="production", secret_key_generated=True)
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.EVENT_BUS_URL = None
     settings.CELERY_TASK_ALWAYS_EAGER = True
     ids = {p.id for p in configuration_checks(None)}
     assert {"united.E001", "united.E002", "united.E003"} <= ids

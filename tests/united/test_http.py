@@ -28,22 +28,16 @@ def test_readyz_reports_ready(client, settings):
     assert body["voice"]["status"] in ("ok", "unavailable")
 
 
-def test_readyz_names_a_dead_channel_layer(client):
+def test_readyz_names_a_dead_event_bus(client):
     from tests.services import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    layers = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [dead]},
-        }
-    }
-    with override_settings(CHANNEL_LAYERS=layers):
+    with override_settings(EVENT_BUS_URL=dead, EVENT_BUS_PREFIX="united"):
         response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert set(body["failed"]) == {"channel_layer"}
+    assert set(body["failed"]) == {"event_bus"}
 
 
 def test_readyz_names_a_dead_broker(client, settings):
