@@ -183,12 +183,16 @@ class ChannelAccess:
             raise missing_permissions(perms.Permissions(flag).name or "")
 
 
-def access_channel(user: User, channel_id: int, *, lock: bool = False) -> ChannelAccess:
-    """The channel if the user can see it (VIEW_CHANNEL), else 404 Unknown Channel."""
-    try:
-        channel = Channel.objects.get(id=channel_id)
-    except Channel.DoesNotExist:
-        raise unknown_channel() from None
+def access_channel(
+    user: User, channel_id: int, *, lock: bool = False, channel: Channel | None = None
+) -> ChannelAccess:
+    """The channel if the user can see it (VIEW_CHANNEL), else 404 Unknown Channel.
+
+    `channel` is the row when the caller has just read it (the send path reads it once)."""
+    if channel is None or channel.id != channel_id:
+        channel = Channel.objects.filter(id=channel_id).first()
+    if channel is None:
+        raise unknown_channel()
     try:
         ctx = guild_context(user, channel.guild_id, lock=lock)
     except NotFound:

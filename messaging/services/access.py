@@ -9,17 +9,20 @@ TEXTUAL = frozenset(
 )
 
 
-def access_text_channel(user, channel_id: int, *, lock: bool = False) -> ChannelAccess:
+def access_text_channel(
+    user, channel_id: int, *, lock: bool = False, channel: Channel | None = None
+) -> ChannelAccess:
     """The channel if the user can see it and it holds messages, else 404 Unknown Channel.
 
     A thread has no permissions of its own: a member has in it what they have in its parent.
     """
     from messaging.services.dms import DM_TYPES, access_dm
 
-    channel = Channel.objects.filter(id=channel_id).first()
+    if channel is None or channel.id != channel_id:
+        channel = Channel.objects.filter(id=channel_id).first()
     if channel is not None and channel.type in DM_TYPES:
         return access_dm(user, channel)
-    access = access_channel(user, channel_id, lock=lock)
+    access = access_channel(user, channel_id, lock=lock, channel=channel)
     if access.channel.type not in TEXTUAL:
         raise unknown_channel()
     if access.channel.type == ChannelType.PUBLIC_THREAD and access.channel.parent_id:

@@ -162,4 +162,4 @@ def test_sending_costs_the_same_queries_whatever_the_guild_size(world, api):
     small = count("few members")
     add_members(world.guild, 120)
     assert count("many members") == small
-    assert small <= 36  # the ceiling this send path was brought down to (it was 45)
+    assert small <= 28  # the ceiling this send path was brought down to (it was 45, then 35)
