@@ -3,25 +3,7 @@
 // ceremony; this file only talks to the authenticator through @simplewebauthn/browser.
 import { startAuthentication, startRegistration } from "@simplewebauthn/browser";
 
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.content : "";
-}
-
-async function postJSON(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-    body: JSON.stringify(body || {}),
-  });
-  const data = response.status === 204 ? {} : await response.json();
-  if (!response.ok) {
-    const fields = Object.values(data.errors || {}).flat();
-    throw new Error([data.message, ...fields].filter(Boolean).join(" "));
-  }
-  return data;
-}
+import { api } from "./api.js";
 
 function showError(button, error) {
   const box = button.closest("main").querySelector("[data-passkey-error]");
@@ -32,9 +14,9 @@ function showError(button, error) {
 
 async function addPasskey(button) {
   const nameInput = document.querySelector("[data-passkey-name]");
-  const { state, options } = await postJSON("/api/v1/users/@me/passkeys/options");
+  const { state, options } = await api("POST", "/api/v1/users/@me/passkeys/options", {});
   const credential = await startRegistration({ optionsJSON: options });
-  await postJSON("/api/v1/users/@me/passkeys", {
+  await api("POST", "/api/v1/users/@me/passkeys", {
     state,
     credential,
     name: nameInput && nameInput.value.trim() ? nameInput.value.trim() : "Passkey",
@@ -44,9 +26,9 @@ async function addPasskey(button) {
 
 async function signIn(button) {
   const ticket = button.dataset.ticket;
-  const { state, options } = await postJSON("/api/v1/auth/passkeys/options", ticket ? { ticket } : {});
+  const { state, options } = await api("POST", "/api/v1/auth/passkeys/options", ticket ? { ticket } : {});
   const credential = await startAuthentication({ optionsJSON: options });
-  const result = await postJSON("/login/passkey/", { state, credential, next: button.dataset.next || "" });
+  const result = await api("POST", "/login/passkey/", { state, credential, next: button.dataset.next || "" });
   window.location.assign(result.redirect || "/");
 }
 

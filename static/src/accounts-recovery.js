@@ -6,6 +6,11 @@ import { getPublicKeyAsync, signAsync } from "@noble/ed25519";
 import { generateMnemonic, mnemonicToSeed, validateMnemonic } from "@scure/bip39";
 import { wordlist } from "@scure/bip39/wordlists/english.js";
 
+import { api } from "./api.js";
+
+// The recovery page is used signed out: its requests carry no cookie (and so no CSRF token).
+const SIGNED_OUT = { credentials: "omit" };
+
 function toBase64(bytes) {
   let binary = "";
   bytes.forEach((b) => {
@@ -119,29 +124,15 @@ async function recover(form) {
   const username = form.elements.username.value.trim();
   const phrase = form.elements.phrase.value.trim().toLowerCase().split(/\s+/).join(" ");
   if (!validateMnemonic(phrase, wordlist)) throw new Error("These words are not a valid recovery phrase.");
-  const post = async (url, body) => {
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "omit",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    const data = await response.json();
-    if (!response.ok) {
-      const fields = Object.values(data.errors || {}).flat();
-      throw new Error([data.message, ...fields].filter(Boolean).join(" "));
-    }
-    return data;
-  };
-  const challenge = await post("/api/v1/auth/recovery/challenge", { username });
+  const challenge = await api("POST", "/api/v1/auth/recovery/challenge", { username }, SIGNED_OUT);
   const seed = await mnemonicToSeed(phrase, "");
   const signature = await signAsync(new TextEncoder().encode(challenge.message), seed.slice(0, 32));
-  await post("/api/v1/auth/recovery", {
+  await api("POST", "/api/v1/auth/recovery", {
     username,
     nonce: challenge.nonce,
     signature: toBase64(signature),
     new_password: form.elements.new_password.value,
-  });
+  }, SIGNED_OUT);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

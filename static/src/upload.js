@@ -3,6 +3,7 @@
 // quota and type checks as the API) with a progress bar and a cancel button; the message
 // carries the ids of the finished ones. A file over the node's limit is refused before a
 // byte is sent, and any refusal from the node is shown on the file's own tile.
+import { api } from "./api.js";
 import { csrfToken } from "./http.js";
 
 const MAX_FILES = 10;
@@ -155,11 +156,7 @@ export class Uploads {
     if (item.state === "uploading" && item.xhr) item.xhr.abort();
     if (item.state === "done" && item.attachmentId) {
       // Not sent yet: the node would keep it against the member's quota until collected.
-      fetch(`/api/v1/attachments/${item.attachmentId}`, {
-        method: "DELETE",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken() },
-      }).catch(() => {});
+      api("DELETE", `/api/v1/attachments/${item.attachmentId}`).catch(() => {});
     }
     item.state = "removed";
     item.li.remove();

@@ -8,6 +8,7 @@
 // A guild hosted on another node works the same way: this node relays op 4 / op 30 to the
 // hosting node and the media goes straight to that node's worker. Its speaking events stay
 // there, so speaking rings come from the audio levels this browser receives (and sends).
+import { api } from "./api.js";
 import { gateway } from "./gateway.js";
 
 const OP_VOICE_STATE = 4;
@@ -51,9 +52,13 @@ class Voice {
 
   async load() {
     if (!this.guildId) return;
-    const response = await fetch(`/api/v1/guilds/${this.guildId}/voice-states`, { credentials: "same-origin" });
-    if (!response.ok) return;
-    for (const state of await response.json()) {
+    let states;
+    try {
+      states = await api("GET", `/api/v1/guilds/${this.guildId}/voice-states`);
+    } catch {
+      return;
+    }
+    for (const state of states) {
       this.states.set(state.user_id, state);
       if (state.speaking) this.speaking.add(state.user_id);
     }
@@ -275,16 +280,10 @@ class Voice {
   }
 
   async moderate(userId, body) {
-    const csrf = document.querySelector('meta[name="csrf-token"]');
-    const response = await fetch(`/api/v1/guilds/${this.guildId}/voice-states/${userId}`, {
-      method: "PATCH",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.content : "" },
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) {
-      const error = await response.json().catch(() => ({}));
-      this.fail(error.message || `Failed (${response.status})`);
+    try {
+      await api("PATCH", `/api/v1/guilds/${this.guildId}/voice-states/${userId}`, body);
+    } catch (error) {
+      this.fail(error.message);
     }
   }
 

@@ -1,0 +1,83 @@
+// The E2E page's inputs: the composer (text and encrypted files) and the local search box.
+import { post, upload } from "./envelopes.js";
+import { render } from "./view.js";
+
+export async function send(chat, text, attachments = []) {
+  const row = await post(chat, text, attachments);
+  (chat.state.messages[chat.channelId] ||= []).push(row);
+  await chat.save();
+  render(chat);
+}
+
+export function wireComposer(chat) {
+  const form = chat.root.querySelector("[data-e2e-composer]");
+  const input = form.querySelector("textarea");
+  const error = form.querySelector("[data-composer-error]");
+  const submit = () => {
+    const text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    error.hidden = true;
+    chat.serial(async () => {
+      try {
+        await send(chat, text);
+      } catch (e) {
+        error.hidden = false;
+        error.textContent = e.message;
+        input.value = text;
+      }
+    });
+  };
+  const picker = form.querySelector("[data-e2e-file]");
+  if (picker) {
+    picker.addEventListener("change", () => {
+      const chosen = [...picker.files];
+      picker.value = "";
+      for (const file of chosen) {
+        chat.serial(async () => {
+          try {
+            await send(chat, "", [await upload(chat, file)]);
+          } catch (e) {
+            error.hidden = false;
+            error.textContent = e.message;
+          }
+        });
+      }
+    });
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      submit();
+    }
+  });
+}
+
+export function wireSearch(chat) {
+  const form = chat.root.querySelector("[data-e2e-search-form]");
+  const input = chat.root.querySelector("[data-e2e-search]");
+  if (!form || !input) return;
+  chat.query = "";
+  input.disabled = false;
+  const run = () => {
+    chat.query = input.value.trim();
+    render(chat);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+    const first = chat.root.querySelector("[data-e2e-result]");
+    if (first) first.click();
+  });
+  input.addEventListener("input", run);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      input.value = "";
+      run();
+    }
+  });
+}
