@@ -36,7 +36,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiortc import (
@@ -359,5 +359,6 @@ class SFU:
             "cpu_seconds": round(usage, 3),
             "cpu_percent": round(100 * usage / uptime, 1),
             "uptime": round(uptime, 1),
+            "budgets": {kind: asdict(budget) for kind, budget in self.budgets.items()},
             "detail": rooms,
         }

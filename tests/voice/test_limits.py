@@ -16,9 +16,9 @@ from aiortc.rtp import RtpPacket
 
 from guilds.services import channels as channel_services
 from tests.voice.clients import VoiceClient
-from tests.voice.conftest import Loop
+from tests.voice.conftest import Loop, start_worker
 from voice import rpc, services
-from voice.guard import AUDIO_BUDGET
+from voice.guard import AUDIO_BUDGET, Budget, Limiter
 from voice.models import VoiceState
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +255,36 @@ def test_a_replayed_packet_is_forwarded_once_and_malformed_rtcp_is_counted(two_r
     client_loop.run(send_all([crafter.rtp() for _ in range(3)]))
     wait_for(lambda: len(bob_heard.seqs[mid]) == 3)
     assert member_stats(users["alice"])["dropped_rate"] == 0
+
+
+def test_the_configured_budgets_reach_the_worker(tmp_path, settings, monkeypatch):
+    monkeypatch.setenv("UNITED_VOICE_AUDIO_PACKETS", "60/90")
+    monkeypatch.setenv("UNITED_VOICE_VIDEO_BYTES", "500000/900000")
+    proc, port = start_worker(tmp_path)
+    try:
+        settings.VOICE_WORKER_ADDR = ("127.0.0.1", port)
+        budgets = rpc.call("stats")["budgets"]
+        assert budgets["audio"] == {
+            "packets": 60,
+            "packet_burst": 90,
+            "bytes": 65536,
+            "byte_burst": 131072,
+        }
+        assert budgets["video"]["bytes"] == 500000 and budgets["video"]["byte_burst"] == 900000
+        assert budgets["video"]["packets"] == 1000
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_limiter_holds_a_sender_to_both_buckets():
+    now = [0.0]
+    limiter = Limiter(Budget(10, 20, 1000, 1500), clock=lambda: now[0])
+    assert sum(limiter.allow(10) for _ in range(50)) == 20  # the packet burst
+    now[0] += 1.0
+    assert sum(limiter.allow(10) for _ in range(50)) == 10  # one second of refill
+    now[0] += 10.0
+    assert sum(limiter.allow(100) for _ in range(50)) == 15  # the byte burst binds first
+    now[0] += 0.5
+    assert limiter.allow(600) is False  # 500 bytes refilled: a bigger packet waits ...
+    assert limiter.allow(500) is True  # ... and a smaller one fits
