@@ -68,6 +68,12 @@ class Config:
     voice_worker_addr: tuple[str, int] = ("127.0.0.1", 7881)
     voice_ice_addresses: list[str] = field(default_factory=list)
     voice_max_participants: int = 25
+    # ((packets per second, packet burst), (bytes per second, byte burst)) per sender.
+    voice_audio_budget: tuple[tuple[int, int], tuple[int, int]] = ((100, 200), (65536, 131072))
+    voice_video_budget: tuple[tuple[int, int], tuple[int, int]] = (
+        (1000, 2000),
+        (1048576, 2097152),
+    )
     host_id: int = 0
     log_level: str = "INFO"
     https: bool = False
@@ -165,6 +171,21 @@ def voice_port_for(web_port: int) -> int:
     nodes run side by side (README: different PORT and UNITED_DATA_DIR) each get their own:
     119 below it, which keeps 7881 for the default PORT 8000, or 119 above a low web port."""
     return web_port - 119 if web_port - 119 >= 1024 else web_port + 119
+
+
+def _rate_burst(env: dict[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """`rate/burst` (per second / at most at once), e.g. `100/200`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    rate, _, burst = raw.partition("/")
+    try:
+        value = (int(rate), int(burst))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected rate/burst, e.g. 100/200") from None
+    if not (1 <= value[0] <= value[1] <= 1 << 30):
+        raise ConfigError(f"{name}={raw!r}: need 1 <= rate <= burst <= 2^30")
+    return value
 
 
 def _rate_limits(env: dict[str, str]) -> dict[str, tuple[int, float]]:
@@ -321,6 +342,14 @@ def load(env: dict[str, str] | None = None) -> Config:
             a.strip() for a in env.get("VOICE_ICE_ADDRESSES", "").split(",") if a.strip()
         ],
         voice_max_participants=_int(env, "VOICE_MAX_PARTICIPANTS", 25, 2, 99),
+        voice_audio_budget=(
+            _rate_burst(env, "UNITED_VOICE_AUDIO_PACKETS", (100, 200)),
+            _rate_burst(env, "UNITED_VOICE_AUDIO_BYTES", (65536, 131072)),
+        ),
+        voice_video_budget=(
+            _rate_burst(env, "UNITED_VOICE_VIDEO_PACKETS", (1000, 2000)),
+            _rate_burst(env, "UNITED_VOICE_VIDEO_BYTES", (1048576, 2097152)),
+        ),
         host_id=_int(env, "UNITED_HOST_ID", 0, 0, 15),
         log_level=log_level,
         https=_bool(env, "UNITED_HTTPS", mode == "production"),
@@ -453,5 +482,25 @@ VARIABLES: list[tuple[str, str, str]] = [
         "VOICE_MAX_PARTICIPANTS",
         "25",
         "most members in one voice channel (a channel's user limit can only lower it)",
+    ),
+    (
+        "UNITED_VOICE_AUDIO_PACKETS",
+        "100/200",
+        "packets per second / burst one voice sender may send; the worker drops the rest",
+    ),
+    (
+        "UNITED_VOICE_AUDIO_BYTES",
+        "65536/131072",
+        "RTP payload bytes per second / burst one voice sender may send (Opus peaks at 64 KiB/s)",
+    ),
+    (
+        "UNITED_VOICE_VIDEO_PACKETS",
+        "1000/2000",
+        "packets per second / burst of one video track (for video, not yet offered)",
+    ),
+    (
+        "UNITED_VOICE_VIDEO_BYTES",
+        "1048576/2097152",
+        "RTP payload bytes per second / burst of one video track (for video, not yet offered)",
     ),
 ]

@@ -265,6 +265,9 @@ MEILI_KEY = CONFIG.meili_key
 VOICE_WORKER_ADDR = CONFIG.voice_worker_addr
 VOICE_ICE_ADDRESSES = CONFIG.voice_ice_addresses
 VOICE_MAX_PARTICIPANTS = CONFIG.voice_max_participants
+# Per-sender budgets of the worker ((packets/s, burst), (bytes/s, burst)), voice/guard.py.
+VOICE_AUDIO_BUDGET = CONFIG.voice_audio_budget
+VOICE_VIDEO_BUDGET = CONFIG.voice_video_budget
 TURN_URLS = CONFIG.turn_urls
 TURN_SECRET = CONFIG.turn_secret
 TURN_CREDENTIAL_TTL = CONFIG.turn_ttl

@@ -23,6 +23,9 @@ Speaking comes from the RFC 6464 audio-level header extension browsers (and aior
 packet; a participant speaks while packets louder than SPEAKING_LEVEL keep arriving, and stops
 SILENCE_HANG after the last one. Without the extension, payload size stands in (Opus DTX and
 silence frames are a few bytes).
+
+Each participant sends within a budget (voice.guard): packets past its token buckets, replays
+and malformed RTCP are dropped and counted in `stats`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiortc import (
@@ -45,6 +48,8 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtp import RtpPacket
+
+from voice.guard import AUDIO_BUDGET, VIDEO_BUDGET, Budget, Limiter, guard_transport
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +81,10 @@ class Stats:
     packets_lost: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    dropped_rate: int = 0  # over the sender's budget (media or RTCP)
+    dropped_replay: int = 0  # refused by SRTP's replay window, or a repeated sequence number
+    dropped_malformed: int = 0  # RTCP aiortc cannot parse
+    dropped_unauthenticated: int = 0  # SRTP/SRTCP that fails authentication
 
 
 class OutSlot:
@@ -127,6 +136,7 @@ class Participant:
     slot: int
     pc: RTCPeerConnection
     room: Room
+    limit: Limiter
     can_speak: bool = True
     deaf: bool = False
     out: list[OutSlot] = field(default_factory=list)
@@ -144,9 +154,16 @@ class Participant:
             gap = (packet.sequence_number - self._last_seq) & 0xFFFF
             if 1 < gap < 0x8000:
                 stats.packets_lost += gap - 1
-            if gap == 0 or gap >= 0x8000:
-                return  # duplicate or late: already forwarded or useless now
+            if gap == 0:
+                stats.dropped_replay += 1
+                return
+            if gap >= 0x8000:
+                return  # late: its successors are out, forwarding it now would garble order
         self._last_seq = packet.sequence_number
+        # After the sequence check, so that packets dropped here do not count as lost.
+        if not self.limit.allow(len(packet.payload)):
+            stats.dropped_rate += 1
+            return
         if not self.can_speak:
             return
         self._track_level(packet)
@@ -197,8 +214,12 @@ class Room:
 class SFU:
     """All rooms of one worker process."""
 
-    def __init__(self, sink: EventSink | None = None) -> None:
+    def __init__(
+        self, sink: EventSink | None = None, budgets: dict[str, Budget] | None = None
+    ) -> None:
         self.rooms: dict[int, Room] = {}
+        # Per kind of inbound track; only audio exists yet, video's is there for when it does.
+        self.budgets = {"audio": AUDIO_BUDGET, "video": VIDEO_BUDGET, **(budgets or {})}
         self.sink: EventSink = sink or (lambda event: None)
         self.started = time.monotonic()
         self.totals = Stats()
@@ -244,12 +265,15 @@ class SFU:
         slot = room.free_slot()
         servers = [RTCIceServer(**server) for server in ice_servers or []]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers or None))
-        participant = Participant(user_id, slot, pc, room, can_speak=can_speak, deaf=deaf)
+        limit = Limiter(self.budgets["audio"])
+        participant = Participant(user_id, slot, pc, room, limit, can_speak=can_speak, deaf=deaf)
         room.participants[user_id] = participant
         try:
             inbound = pc.addTransceiver("audio", direction="recvonly")
             inbound.setCodecPreferences([OPUS])
             inbound.receiver._handle_rtp_packet = participant._on_rtp
+            # m-line 0 leads the bundle: its DTLS transport carries all of this peer's media.
+            guard_transport(inbound.receiver.transport, participant.stats)
             for _ in range(room.slots):
                 transceiver = pc.addTransceiver(_Idle(), direction="sendonly")
                 transceiver.setCodecPreferences([OPUS])
@@ -335,5 +359,6 @@ class SFU:
             "cpu_seconds": round(usage, 3),
             "cpu_percent": round(100 * usage / uptime, 1),
             "uptime": round(uptime, 1),
+            "budgets": {kind: asdict(budget) for kind, budget in self.budgets.items()},
             "detail": rooms,
         }

@@ -27,6 +27,7 @@ import logging
 import uuid
 from typing import Any
 
+from voice.guard import Budget
 from voice.sfu import SFU, Refused
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,9 @@ MAX_LINE = 256 * 1024
 
 
 class Worker:
-    def __init__(self, on_disconnect: Any = None) -> None:
+    def __init__(self, on_disconnect: Any = None, budgets: dict[str, Budget] | None = None) -> None:
         self.boot = uuid.uuid4().hex
-        self.sfu = SFU(self._event)
+        self.sfu = SFU(self._event, budgets)
         self.guild_of: dict[int, int] = {}  # room → guild, for the events
         self.subscribers: set[asyncio.StreamWriter] = set()
         self.on_disconnect = on_disconnect

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from voice.guard import Budget
 from voice.ice import restrict_host_addresses
 from voice.worker import Worker
 
@@ -49,7 +50,11 @@ class Command(BaseCommand):
         asyncio.run(self._serve(host, port))
 
     async def _serve(self, host: str, port: int) -> None:
-        worker = Worker(on_disconnect=None if self.standalone else _disconnected)
+        budgets = {
+            "audio": Budget.of(*settings.VOICE_AUDIO_BUDGET),
+            "video": Budget.of(*settings.VOICE_VIDEO_BUDGET),
+        }
+        worker = Worker(on_disconnect=None if self.standalone else _disconnected, budgets=budgets)
         bound = await worker.start(host, port)
         self.stdout.write(f"voice worker listening on {host}:{bound}", ending="\n")
         self.stdout.flush()
