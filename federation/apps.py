@@ -20,8 +20,11 @@ def register_ports() -> None:
     from accounts.ports import register_remote_keys
     from e2e.ports import register_remote_devices
     from federation import e2e_relay
+    from federation import voice as federated_voice
     from messaging.ports import register_remote_dms
+    from voice.ports import register_remote_voice
 
     register_remote_keys(e2e_relay)
     register_remote_devices(e2e_relay)
     register_remote_dms(e2e_relay)
+    register_remote_voice(federated_voice)

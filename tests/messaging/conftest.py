@@ -57,12 +57,14 @@ def drop_federation():
     from e2e.ports import register_remote_devices
     from federation.apps import register_ports
     from messaging.ports import register_remote_dms
+    from voice.ports import register_remote_voice
 
     def drop() -> None:
         for register in (
             register_remote_keys,
             register_remote_devices,
             register_remote_dms,
+            register_remote_voice,
         ):
             register(None)
 
