@@ -13,9 +13,10 @@ test:  ## set up (Debian packages, venv, npm) and run the whole suite on both ru
 setup:  ## virtualenv + Python and npm dependencies + static bundle
 	@scripts/setup.sh
 
-lint: setup
+lint: setup  ## ruff, and the one direction of dependencies ([tool.importlinter] in pyproject.toml)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 format: setup
 	.venv/bin/ruff format .

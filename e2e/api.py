@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from e2e import services
 from e2e.models import EnvelopeCopy
+from e2e.ports import remote_devices
 
 TAG = ["e2e"]
 
@@ -64,11 +65,10 @@ class UserDeviceList(APIView):
     def get(self, request: Request, user_id: str) -> Response:
         if user_id == "@me":
             user_id = str(request.user.id)
-        from federation import e2e_relay
-
-        remote = e2e_relay.remote_user(user_id)
-        if remote is not None:  # a member of another node: asked of their home node
-            return Response(e2e_relay.device_list(request.user, remote))
+        relay = remote_devices()
+        shadow = relay.remote_user(user_id) if relay is not None else None
+        if shadow is not None:  # a member of another node: asked of their home node
+            return Response(relay.device_list(request.user, shadow))
         return Response(services.get_device_list(user_id))
 
 

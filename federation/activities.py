@@ -63,7 +63,7 @@ NOTE_FIELDS = frozenset(
     }
 )
 STATE_FIELDS = frozenset({"id", "type", "revision", "guild", "channels", "roles", "members"})
-# A member's voice state in a hosted guild (voice.federated): no name, no address, no level.
+# A member's voice state in a hosted guild (federation.voice): no name, no address, no level.
 VOICE_STATE_FIELDS = frozenset(
     {"type", "actor", "channelId", "sessionId", "slot", "mute", "deaf", "selfMute", "selfDeaf"}
     | {"suppress"}

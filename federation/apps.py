@@ -11,3 +11,20 @@ class FederationConfig(AppConfig):
         from messaging import events
 
         events.observe(on_event)
+        register_ports()
+
+
+def register_ports() -> None:
+    """What only federation can do for the domain apps, behind the ports they declare
+    (docs/architecture.md, "Ports"): the domain apps never import federation."""
+    from accounts.ports import register_remote_keys
+    from e2e.ports import register_remote_devices
+    from federation import e2e_relay
+    from federation import voice as federated_voice
+    from messaging.ports import register_remote_dms
+    from voice.ports import register_remote_voice
+
+    register_remote_keys(e2e_relay)
+    register_remote_devices(e2e_relay)
+    register_remote_dms(e2e_relay)
+    register_remote_voice(federated_voice)

@@ -69,6 +69,11 @@ def remote_user(user_id: Any) -> User | None:
     return found.user if found else None
 
 
+def remote_user_ids() -> list[int]:
+    """Every `name@node` account here (messaging.ports.RemoteDMs: no group DM with them)."""
+    return people.remote_user_ids()
+
+
 def _actor(found: RemoteUser) -> RemoteActor:
     """The remote member's actor, refused when we do not federate with them."""
     if policy.refusal(found.domain):

@@ -129,7 +129,7 @@ def on_event(guild_id: int, t: str, d: dict[str, Any]) -> None:
         _send_state(guild_id, also)
         return
     if t == "VOICE_STATE_UPDATE":
-        from voice.federated import announce_state
+        from federation.voice import announce_state
 
         announce_state(guild_id, d)
         return

@@ -520,7 +520,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
     kind = inner.get("type")
     obj = inner.get("object")
     if kind == "Update" and isinstance(obj, dict) and obj.get("type") == "VoiceState":
-        from voice.federated import apply_state
+        from federation.voice import apply_state
 
         apply_state(link, obj)
         return InboxState.PROCESSED, "voice state"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from federation import api, guild_api, guild_views, views, web_views
+from federation import api, guild_api, guild_views, views, voice_views, web_views
 
 api_urlpatterns = [
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
@@ -83,4 +83,7 @@ urlpatterns = [
         guild_views.announcement_media,
         name="ap-news-media",
     ),
+    # The hosting node's doors for voice of members of other nodes (federation.voice).
+    path("groups/<id:guild_id>/voice/token", voice_views.voice_token, name="voice-fed-token"),
+    path("voice/signal", voice_views.voice_signal, name="voice-fed-signal"),
 ]

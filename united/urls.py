@@ -33,7 +33,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("guilds.urls")),
-    path("", include("voice.urls")),
     path("", include("federation.urls")),
     path("", include("moderation.urls")),
     path("app/", include("web.urls")),

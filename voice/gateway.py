@@ -14,7 +14,7 @@ from typing import Any
 from messaging import gateway
 from united.errors import APIError
 from united.ids import parse_snowflake
-from voice import federated
+from voice import ports
 from voice import services as local_services
 from voice.models import VoiceState
 from voice.rpc import subscriber
@@ -33,8 +33,8 @@ def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tup
 
         error = unknown_guild() if parse_snowflake(guild_id) is None else unknown_channel()
         return "VOICE_ERROR", {"guild_id": str(guild_id)[:32], **error.body()}
-    # A guild hosted on another node: the same steps, signaled with that node (voice.federated).
-    services = federated if federated.hosted_elsewhere(guild_id) else local_services
+    # A guild hosted on another node: the same steps, signaled with that node (voice.ports).
+    services: Any = ports.hosted_elsewhere(guild_id) or local_services
     try:
         if op == gateway.VOICE_ANSWER:
             services.check_answer(user, guild_id, d.get("sdp"))

@@ -43,7 +43,7 @@ class VoiceState(models.Model):
 
 
 class VoiceGrant(models.Model):
-    """Hosting node: a voice token minted for a member of another node (voice.federated).
+    """Hosting node: a voice token minted for a member of another node (federation.voice).
 
     Only the SHA-256 of the token is stored. It allows one join of `channel` within its expiry
     (`used_at` set by that join: a second use is a replay); after the join it names that voice

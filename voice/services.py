@@ -338,10 +338,10 @@ def check_moderate(
     except (TypeError, ValueError):
         raise NotFound("Unknown Member", code=10007) from None
     from guilds.models import Guild
-    from voice import federated
+    from voice import ports
 
-    if federated.hosted_elsewhere(guild_id):
-        raise Forbidden("Moderate voice on the guild's own node", code=federated.ELSEWHERE)
+    if ports.hosted_elsewhere(guild_id) is not None:
+        raise Forbidden("Moderate voice on the guild's own node", code=ports.ELSEWHERE)
     state = VoiceState.objects.filter(guild_id=guild_id, user_id=user_id).first()
     if operator:
         guild = Guild.objects.get(id=guild_id)

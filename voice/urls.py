@@ -1,6 +1,6 @@
 from django.urls import path
 
-from voice import api, fed_views
+from voice import api
 
 api_urlpatterns = [
     path(
@@ -11,10 +11,4 @@ api_urlpatterns = [
         api.VoiceStateView.as_view(),
         name="api-voice-state",
     ),
-]
-
-# The hosting node's doors for members of other nodes (voice.federated).
-urlpatterns = [
-    path("groups/<id:guild_id>/voice/token", fed_views.voice_token, name="voice-fed-token"),
-    path("voice/signal", fed_views.voice_signal, name="voice-fed-signal"),
 ]

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.common import DeviceRegistration, OneTimePrekey, SignedPrekey, body
+from accounts.ports import remote_keys
 from accounts.services import keys, ratelimit, rotation, tokens
 
 TAG = ["keys"]
@@ -117,11 +118,10 @@ class UserKeysView(APIView):
     )
     def get(self, request: Request, user_id: str) -> Response:
         ratelimit.limit("keys", request, request.user.id)
-        from federation import e2e_relay
-
-        remote = e2e_relay.remote_user(user_id)
-        if remote is not None:  # a member of another node: asked of their home node
-            return Response(e2e_relay.key_bundle(request.user, remote))
+        relay = remote_keys()
+        shadow = relay.remote_user(user_id) if relay is not None else None
+        if shadow is not None:  # a member of another node: asked of their home node
+            return Response(relay.key_bundle(request.user, shadow))
         return Response(keys.fetch_key_bundle(request.user, user_id))
 
 

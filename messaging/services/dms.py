@@ -19,6 +19,7 @@ from guilds.models import Channel, ChannelType, Member
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, unknown_channel
 from messaging import events
+from messaging.ports import remote_dms
 from united import errors, ratelimit
 from united.errors import Invalid, NotFound
 
@@ -84,9 +85,10 @@ def _shares_a_guild(a: User, b: User) -> bool:
 
 def _recipient(user, raw: Any, field: str) -> User:
     if isinstance(raw, str) and "@" in raw:  # `name@node`: a member of another node
-        from federation.e2e_relay import resolve_handle
-
-        other = resolve_handle(raw)
+        remote = remote_dms()
+        if remote is None:
+            raise Invalid(errors={field: ["This node does not federate: no `name@node` here."]})
+        other = remote.resolve_handle(raw)
     else:
         try:
             other = User.objects.get(id=int(raw), is_active=True)
@@ -109,10 +111,9 @@ def check_open_dm(user, recipient_id: Any) -> tuple[Channel, bool]:
     )
     if not already:  # writing to someone new is what spam does; reopening a DM is free
         ratelimit.limit_user("dm.new", user.id)
-    from federation import e2e_relay
-
-    if e2e_relay.remote_user(other.id) is not None:  # the same id on both nodes
-        return e2e_relay.open_dm(user, other)
+    remote = remote_dms()
+    if remote is not None and remote.remote_user(other.id) is not None:
+        return remote.open_dm(user, other)  # the same id on both nodes
     key = f"{min(user.id, other.id)}:{max(user.id, other.id)}"
     existing = Channel.objects.filter(dm_key=key).first()
     if existing:
@@ -133,9 +134,8 @@ def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel
     if not isinstance(recipient_ids, list) or not recipient_ids:
         raise Invalid(errors={"recipients": ["A list of user ids."]})
     others = {_recipient(user, raw, "recipients").id for raw in recipient_ids}
-    from federation.people import remote_user_ids
-
-    if others & set(remote_user_ids()):
+    remote = remote_dms()
+    if remote is not None and others & set(remote.remote_user_ids()):
         raise Invalid(
             errors={"recipients": ["Group DMs with members of other nodes are not supported."]}
         )

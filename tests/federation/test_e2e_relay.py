@@ -19,7 +19,7 @@ from guilds.services.guilds import do_create_guild
 from guilds.services.invites import check_create_invite
 from tests.e2e.conftest import transport
 from tests.federation.fixtures import post_signed, remote_identity
-from tests.messaging.conftest import api  # noqa: F401  (shared fixture)
+from tests.messaging.conftest import api, drop_federation  # noqa: F401  (shared fixtures)
 from united.hlc import clock
 from united_client.e2e.client import E2EClient
 from united_client.e2e.device import LocalDevice
@@ -255,6 +255,33 @@ def test_bobs_node_refuses_what_it_cannot_relay(client, world):
     refused = post_signed(client, world["eve_identity"], eve_sends(world, "after the block"))
     assert refused.status_code == 403
     assert Envelope.objects.count() == 1
+
+
+def test_without_the_federation_adapter_nothing_reaches_another_node(
+    client,
+    world,
+    drop_federation,  # noqa: F811
+):
+    """No port implementation registered (a node without federation): eve's account is just an
+    account here. Bob's copy for her home device is an unknown device (400), nothing is relayed
+    or stored, her key bundles are this node's (none), and `name@node` is refused (400)."""
+    bob_client, shadow = world["bob_client"], world["shadow"]
+    cid = str(world["channel_id"])
+    # Eve's message still comes in (the inbox is federation's own door), opening the session.
+    assert deliver(client, world["eve_identity"], eve_sends(world, "hi")).state == "processed"
+    assert bob_client.read(cid) == ["hi"]
+    drop_federation()
+    envelope = bob_client.device.encrypt(cid, [(str(shadow.id), EVE_DEVICE)], {"content": "x"})
+    status, body = bob_client.http("POST", f"/api/v1/channels/{cid}/envelopes", envelope)
+    assert status == 400 and "Unknown device of that user" in str(body)
+    assert not Activity.objects.filter(type="DeviceMessage").exists()
+    assert Envelope.objects.count() == 1  # eve's only
+    status, bundle = bob_client.http("GET", f"/api/v1/users/{shadow.id}/keys", None)
+    assert status == 200 and bundle["devices"] == []  # not asked of remote.example
+    status, body = bob_client.http(
+        "POST", "/api/v1/users/@me/channels", {"recipient_id": "eve@remote.example"}
+    )
+    assert status == 400 and "does not federate" in str(body)
 
 
 def test_a_device_list_not_signed_by_its_owner_is_refused(world):

@@ -47,3 +47,26 @@ def world(make_user):
     w.owner, w.alice, w.bob, w.carol, w.guild, w.channel = owner, owner, bob, carol, guild, channel
     w.outsiders = outsiders
     return w
+
+
+@pytest.fixture
+def drop_federation():
+    """Call it to go on as a node without the federation adapter: no port implementation
+    registered (docs/architecture.md, "Ports"). The adapter's registration comes back after."""
+    from accounts.ports import register_remote_keys
+    from e2e.ports import register_remote_devices
+    from federation.apps import register_ports
+    from messaging.ports import register_remote_dms
+    from voice.ports import register_remote_voice
+
+    def drop() -> None:
+        for register in (
+            register_remote_keys,
+            register_remote_devices,
+            register_remote_dms,
+            register_remote_voice,
+        ):
+            register(None)
+
+    yield drop
+    register_ports()

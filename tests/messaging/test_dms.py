@@ -95,3 +95,21 @@ def test_ready_lists_private_channels(world, api):
     ready, groups = ready_state(world.alice, "s" * 32)
     assert len(ready["private_channels"]) == 1
     assert ready["private_channels"][0]["recipients"][0]["username"] in {"alice", "bob"}
+
+
+def test_a_name_at_node_recipient_without_federation_is_a_clear_400(world, api, drop_federation):
+    """With no federation adapter registered (messaging.ports), a `name@node` recipient is
+    refused in the API's error shape, and no DM is made."""
+    drop_federation()
+    response = api(world.bob).post(
+        "/api/v1/users/@me/channels", {"recipient_id": "eve@remote.example"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "does not federate" in response.json()["errors"]["recipient_id"][0]
+    group = api(world.bob).post(
+        "/api/v1/users/@me/channels",
+        {"recipients": [str(world.alice.id), "eve@remote.example"]},
+        format="json",
+    )
+    assert group.status_code == 400 and "does not federate" in str(group.json()["errors"])
+    assert api(world.bob).get("/api/v1/users/@me/channels").json() == []

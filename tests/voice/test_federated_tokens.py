@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from federation import voice as federated
 from federation.models import RemoteUser
 from guilds.permissions import Permissions as P
 from guilds.services import members as member_services
 from guilds.services import overwrites as overwrite_services
 from united.errors import Forbidden, NotFound, RateLimited
-from voice import federated
 from voice.models import VoiceGrant, VoiceState
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +152,7 @@ def test_the_members_node_says_clearly_when_the_host_cannot_be_reached(room, set
     nothing, and B refuses to moderate voice in a guild it does not host."""
     from federation.models import GuildLink
     from tests.services import free_port
-    from voice import gateway
+    from voice import gateway, ports
 
     guild, channel, users = room
     settings.FEDERATION_ALLOW_PRIVATE = ["127.0.0.1/32"]
@@ -168,4 +168,4 @@ def test_the_members_node_says_clearly_when_the_host_cannot_be_reached(room, set
         from voice import services
 
         services.check_moderate(users["alice"], guild.id, users["bob"].id, {"mute": True})
-    assert elsewhere.value.code == federated.ELSEWHERE
+    assert elsewhere.value.code == ports.ELSEWHERE

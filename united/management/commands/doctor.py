@@ -144,11 +144,9 @@ def check_clock() -> str:
     """Other nodes refuse our signed requests when our clock is more than an hour off (and we
     refuse theirs), so a clock that is not kept by NTP is worth a warning. Not a failure: the
     node works, and many containers cannot tell."""
-    from datetime import UTC, datetime
+    from django.utils.http import http_date
 
-    from federation.signatures import http_date
-
-    now = f"our Date header would read {http_date(datetime.now(UTC))}"
+    now = f"our Date header would read {http_date()}"  # the format signed requests carry
     program = shutil.which(TIMEDATECTL)
     if program is None:
         raise Caution(

@@ -1,4 +1,5 @@
-"""Voice for members of other nodes (docs/voice.md "Federated members").
+"""Voice for members of other nodes (docs/voice.md "Federated members"), the adapter behind
+voice.ports.RemoteVoice (registered in FederationConfig.ready()).
 
 A member of node B joins a voice channel of a guild hosted on node A:
 
@@ -19,6 +20,7 @@ A member of node B joins a voice channel of a guild hosted on node A:
 
 Both sides live here: the hosting node's (check_mint, check_signal, announce_state) and the
 member's node's (check_join & co., with the same signatures as voice.services, and apply).
+Voice itself never imports this module: its gateway asks voice.ports for the adapter.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ TOKEN_UNKNOWN = 90303
 TOKEN_EXPIRED = 90304
 TOKEN_USED = 90305
 SESSION_ENDED = 90306
-ELSEWHERE = 90307
 MAX_BODY = 110_000
 MAX_OPEN_GRANTS = 5  # unused, unexpired tokens per member
 

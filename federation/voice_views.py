@@ -1,4 +1,4 @@
-"""The hosting node's HTTP doors for voice of members on other nodes (voice.federated):
+"""The hosting node's HTTP doors for voice of members on other nodes (federation.voice):
 `POST /groups/<id>/voice/token` (HTTP-signed under the member's actor id) mints a voice token;
 `POST /voice/signal` carries the signaling that token allows. Errors are the API's shape."""
 
@@ -11,8 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from federation import voice as federated
 from united.errors import INVALID_JSON, MISSING_ACCESS, UNAUTHORIZED, APIError, json_error
-from voice import federated
 
 
 def _body(request: HttpRequest) -> Any:
