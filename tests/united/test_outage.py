@@ -203,3 +203,33 @@ def test_what_fails_outside_a_view_is_503_for_an_outage_and_500_for_a_bug(db):
         response = server_error(request)
     assert response.status_code == 500
     assert json.loads(response.content)["code"] == errors.GENERAL
+
+
+# --- after the commit ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_lost_right_after_the_commit_does_not_fail_the_committed_send(chat):
+    """The send's post-commit work (announcing its search-index job, publishing its gateway
+    event) meets an unreachable database: the send still returns its message, which is stored,
+    and its job row waits for the periodic tick."""
+    from jobs.models import Job
+    from messaging.services import messages
+
+    owner, channel, _ = chat
+    outage = database_unreachable()
+    with transaction.atomic():
+        # Runs first among the commit hooks, so every hook of the send meets the outage.
+        transaction.on_commit(outage.__enter__)
+        message, created = messages.check_send_message(
+            owner, channel.id, content="committed", nonce="after-commit-1"
+        )
+    try:
+        with pytest.raises(DatabaseError) as down:
+            connection.ensure_connection()  # the outage was real when the hooks ran
+        assert errors.is_outage(down.value)
+    finally:
+        outage.__exit__(None, None, None)
+    assert created and Message.objects.filter(id=message.id, nonce="after-commit-1").exists()
+    job = Job.objects.get(name="messaging.search.sync", payload__message_id=message.id)
+    assert job.dispatched_at is None  # the announce failed; tick() will announce it
