@@ -22,7 +22,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     session, the database dropping while a response is finished). Django calls it while the
     exception is being handled, so it can tell an outage (503) from a bug (500)."""
     exception = sys.exc_info()[1]
-    if errors.is_outage(exception):
+    if exception is not None and errors.is_outage(exception):
         return outage_response(request, exception)
     if request.path.startswith("/api/"):
         return errors.json_error(500, errors.GENERAL, "Internal server error")
