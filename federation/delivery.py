@@ -134,7 +134,9 @@ def fan_out(payload: dict[str, Any], recipients: list[RemoteActor]) -> Activity:
         [Delivery(activity=activity, inbox=inbox, node=node) for inbox, node in inboxes.items()]
     )
     node_ids = sorted({node.id for node in inboxes.values()})
-    transaction.on_commit(lambda: kick(node_ids))
+    # robust: the deliveries are committed rows the periodic sweep sends anyway; a database
+    # gone right after the commit must not turn the committed change into an error answer.
+    transaction.on_commit(lambda: kick(node_ids), robust=True)
     return activity
 
 
@@ -385,5 +387,5 @@ def retry_now(delivery: Delivery) -> bool:
     """The operator's retry: a dead delivery gets a fresh budget and goes first in line."""
     ok = transition(delivery, S.PENDING, attempts=0, next_attempt_at=timezone.now())
     if ok:
-        transaction.on_commit(lambda: kick([delivery.node_id], dedupe=True))
+        transaction.on_commit(lambda: kick([delivery.node_id], dedupe=True), robust=True)
     return ok

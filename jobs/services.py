@@ -121,7 +121,10 @@ def enqueue(
         row = Job.objects.create(**fields)
     if row.run_at <= timezone.now():
         job_id = row.id
-        transaction.on_commit(lambda: announce([job_id]))
+        # robust: the job row is committed with the caller's change, and tick() announces it
+        # again if this fails (database or broker gone a moment after the commit), so a
+        # failure here must not turn the caller's committed change into an error answer.
+        transaction.on_commit(lambda: announce([job_id]), robust=True)
     return row
 
 

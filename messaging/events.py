@@ -85,12 +85,14 @@ def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
     event = GatewayEvent.objects.create(group=group, t=t, d=d)
     for observer in _observers:
         observer(group, t, d)
-    transaction.on_commit(lambda: publish(group, t, d, event.id))
+    # robust (here and below): the change is committed whatever happens to its realtime echo
+    # (sessions catch up from the stored event); a failure must not become the request's error.
+    transaction.on_commit(lambda: publish(group, t, d, event.id), robust=True)
 
 
 def broadcast_ephemeral(group: str, t: str, d: dict[str, Any]) -> None:
     """For events that are worthless later (typing, presence): not stored, never replayed."""
-    transaction.on_commit(lambda: publish(group, t, d))
+    transaction.on_commit(lambda: publish(group, t, d), robust=True)
 
 
 REVOKE_GUILD = "gateway.revoke_guild"
@@ -100,7 +102,7 @@ def revoke_guild_access(user_id: int, guild_id: int) -> None:
     """After a ban or kick: every live session of the user stops following the guild at once
     (an internal message to the consumers, not a dispatch; the client hears GUILD_DELETE)."""
     message = {"type": REVOKE_GUILD, "guild_id": guild_id}
-    transaction.on_commit(lambda: _send(user_group(user_id), message))
+    transaction.on_commit(lambda: _send(user_group(user_id), message), robust=True)
 
 
 DISCONNECT = "gateway.disconnect"
@@ -108,7 +110,7 @@ DISCONNECT = "gateway.disconnect"
 
 def disconnect_user(user_id: int) -> None:
     """After the account is deactivated: close every live gateway socket of the user."""
-    transaction.on_commit(lambda: _send(user_group(user_id), {"type": DISCONNECT}))
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": DISCONNECT}), robust=True)
 
 
 END_AUTH_SESSION = "gateway.end_auth_session"
@@ -118,4 +120,4 @@ def end_auth_session(user_id: int, auth_session_id: int) -> None:
     """After a sign-out, a password change or a revoked session: the sockets opened with that
     session close at once (docs/gateway.md, close code 4004)."""
     message = {"type": END_AUTH_SESSION, "auth_session": str(auth_session_id)}
-    transaction.on_commit(lambda: _send(user_group(user_id), message))
+    transaction.on_commit(lambda: _send(user_group(user_id), message), robust=True)

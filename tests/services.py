@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -117,37 +118,56 @@ def start_postgres(base: Path | None = None) -> Server:
     logfile = open(log, "wb")  # noqa: SIM115 - owned by the server object's lifetime
     if demote:
         os.chown(log, demote["user"], demote["group"])
-    proc = subprocess.Popen(
-        [
-            _pg_bin("postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(directory),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=500",
-        ],
-        stdout=logfile,
-        stderr=subprocess.STDOUT,
-        **demote,
-    )
+    argv = [
+        _pg_bin("postgres"),
+        "-D",
+        str(datadir),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+        "-k",
+        str(directory),
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=500",
+    ]
+    proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, **demote)
     try:
         wait_for_port(port, 60, proc)
         _wait_pg_ready(port)
     except ServiceUnavailable as exc:
         proc.kill()
         raise ServiceUnavailable(f"PostgreSQL did not start: {exc}\n{log.read_text()}") from None
-    return Server(proc, port, directory, log, f"postgres://united@127.0.0.1:{port}/united")
+    url = f"postgres://united@127.0.0.1:{port}/united"
+    return Server(proc, port, directory, log, url, {"argv": argv, "demote": demote})
+
+
+def stop_postgres_fast(server: Server) -> None:
+    """The first half of a restart (`pg_ctl stop -m fast`): every session is ended, open
+    transactions are rolled back, the data directory stays for `restart_postgres`."""
+    server.proc.send_signal(signal.SIGINT)
+    server.proc.wait(timeout=30)
+
+
+def restart_postgres(server: Server) -> None:
+    """Start a stopped server of `start_postgres` again, on its port and data directory."""
+    logfile = open(server.log, "ab")  # noqa: SIM115 - owned by the server object's lifetime
+    server.proc = subprocess.Popen(
+        server.extra["argv"], stdout=logfile, stderr=subprocess.STDOUT, **server.extra["demote"]
+    )
+    try:
+        wait_for_port(server.port, 60, server.proc)
+        _wait_pg_ready(server.port)
+    except ServiceUnavailable as exc:
+        server.proc.kill()
+        log = server.log.read_text()
+        raise ServiceUnavailable(f"PostgreSQL did not restart: {exc}\n{log}") from None
 
 
 def _wait_pg_ready(port: int) -> None:

@@ -14,9 +14,13 @@ import errno
 import math
 from typing import Any
 
+import psycopg
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import utils as db_errors
 from django.http import Http404, JsonResponse
+from kombu.exceptions import OperationalError as BrokerUnreachable
+from redis import exceptions as redis_errors
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -41,6 +45,7 @@ RATE_LIMITED = 20028
 METHOD_NOT_ALLOWED = 90405
 UNSUPPORTED_MEDIA_TYPE = 90415
 STORAGE_FULL = 90507
+SERVICE_UNAVAILABLE = 90503
 # errno values of a full disk or an exhausted quota on it.
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -168,6 +173,60 @@ def is_disk_full(exc: BaseException | None) -> bool:
     return False
 
 
+# What a client is told to wait while the database or Redis is unreachable: a restart of
+# either takes a few seconds (docs/operations.md).
+OUTAGE_RETRY_AFTER = 5.0
+# SQLite's OperationalError also says "no such table" or "syntax error" (bugs, a 500); only
+# these words mean the file is briefly out of reach.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o error")
+
+
+class ServiceUnavailable(APIError):
+    """A 503: the database or Redis is out of reach. Nothing was committed by this request
+    unless the connection dropped during the commit itself, which is why a send carries a
+    nonce: retried with it, the message is stored once (docs/operations.md)."""
+
+    status = 503
+    code = SERVICE_UNAVAILABLE
+    message = "The node cannot reach its database or cache; try again in a few seconds"
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(
+            message, retry_after=OUTAGE_RETRY_AFTER if retry_after is None else retry_after
+        )
+
+
+def _outage(exc: BaseException) -> bool:
+    if isinstance(exc, db_errors.InterfaceError):  # the connection is closed or broken
+        return True
+    if isinstance(exc, db_errors.OperationalError):
+        cause = exc.__cause__
+        if type(cause).__module__ == "sqlite3":
+            return any(word in str(cause).lower() for word in _SQLITE_TRANSIENT)
+        # psycopg reports as OperationalError only what is not the programmer's doing:
+        # connection refused or lost, shutdown, too many connections, deadlock, timeout.
+        return True
+    return isinstance(
+        exc,
+        psycopg.OperationalError
+        | psycopg.InterfaceError
+        | redis_errors.ConnectionError
+        | redis_errors.TimeoutError
+        | BrokerUnreachable,  # Celery's broker (Redis) refused a task
+    )
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """The database (PostgreSQL or SQLite's file) or Redis (cache, rate limits, broker) is
+    unreachable, whether at connect or mid-query: the request may succeed a moment later."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if _outage(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def error_body(
     code: int, message: str, errors: dict[str, Any] | None = None, retry_after: float | None = None
 ) -> dict[str, Any]:
@@ -204,6 +263,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         status, body = 413, error_body(REQUEST_TOO_LARGE, "Request body too large")
     elif is_disk_full(exc):
         status, body = StorageFull.status, StorageFull().body()
+    elif is_outage(exc):
+        unavailable = ServiceUnavailable()
+        status, body = unavailable.status, unavailable.body()
+        headers.update(unavailable.headers())
     elif isinstance(exc, drf.ParseError):
         status, body = 400, error_body(INVALID_JSON, f"The request body is not valid: {exc.detail}")
     elif isinstance(exc, drf.ValidationError):

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape
 
 from united import errors
 
@@ -42,9 +43,50 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def _wants_html(request: HttpRequest) -> bool:
+    # The web client's pages and fragments (/app/, its fetch() sends no Accept) and browsers;
+    # the API and peers (ActivityPub) get JSON.
+    if request.path.startswith("/api/"):
+        return False
+    return request.path.startswith("/app/") or "text/html" in request.headers.get("Accept", "")
+
+
+def outage_response(request: HttpRequest, exception: BaseException) -> HttpResponse:
+    """The one answer to a request that failed because the database or Redis is out of reach
+    (united.errors.is_outage): 503 with Retry-After, JSON in the API's shape, or a small
+    page. Rendered without the database or the cache, which are the things that are down."""
+    logger.warning(
+        "database or cache unreachable on %s %s: %s: %s",
+        request.method,
+        request.path,
+        type(exception).__name__,
+        str(exception).strip()[:300],
+    )
+    error = errors.ServiceUnavailable()
+    if _wants_html(request):
+        text = f'<p class="error" role="alert">{escape(error.message)}</p>'
+        # A browser's navigation gets a page; HTMX and the client's fetch() a fragment.
+        accept = request.headers.get("Accept", "")
+        if "text/html" in accept and not request.headers.get("HX-Request"):
+            text = (
+                '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                f"<title>Unavailable</title></head><body>{text}</body></html>"
+            )
+        response = HttpResponse(text, status=error.status, content_type="text/html; charset=utf-8")
+    else:
+        response = errors.json_error(
+            error.status, error.code, error.message, retry_after=error.retry_after
+        )
+    for name, value in error.headers().items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class ApiErrorMiddleware:
     """Keeps the API's error shape for what happens outside DRF: unknown /api/ paths,
-    bodies over the size limit, and unexpected exceptions (500, logged, no traceback out)."""
+    bodies over the size limit, an unreachable database or Redis (503, for every door), and
+    unexpected exceptions (500, logged, no traceback out)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -65,6 +107,8 @@ class ApiErrorMiddleware:
         if errors.is_disk_full(exception):
             logger.error("disk full on %s %s: %s", request.method, request.path, exception)
             return errors.json_error(507, errors.STORAGE_FULL, errors.StorageFull.message)
+        if errors.is_outage(exception):
+            return outage_response(request, exception)
         if request.path.startswith("/api/"):
             logger.error(
                 "unhandled error on %s %s", request.method, request.path, exc_info=exception

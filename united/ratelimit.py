@@ -13,6 +13,11 @@ refused spends nothing, and the announced wait is exact: at `Retry-After` the wi
 refused has ended and no other bucket of the user has moved since. Counts and windows come from
 `settings.UNITED_RATE_LIMITS` (UNITED_RATE_LIMITS, see united/config.py).
 
+With Redis out of reach the cache raises (redis ConnectionError or TimeoutError, after at most
+2 s): the `check_*` functions call `limit_user()` before they write, inside their transaction,
+so the request answers 503 (united.errors.is_outage) and nothing is stored. Never spend an
+allowance after a commit, where a Redis failure would turn a stored change into an error.
+
 The authentication limits (per address and per account, with lockout) are
 `accounts.services.ratelimit`; they count through `consume()` below.
 """

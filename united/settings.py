@@ -134,6 +134,9 @@ if CONFIG.redis_url:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CONFIG.redis_url,
             "KEY_PREFIX": "united",
+            # A Redis that hangs fails the request (503, united/errors.py) instead of holding
+            # it: the cache's operations are single small keys, answered in well under 2 s.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:

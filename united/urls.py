@@ -38,6 +38,9 @@ urlpatterns = [
     path("app/", include("web.urls")),
 ]
 
+# What fails outside a view: an outage answers 503 there too (united/views.py).
+handler500 = "united.views.server_error"
+
 admin.site.site_header = "UNITED node administration"
 admin.site.site_title = "UNITED admin"
 admin.site.index_title = "Operate this node"

@@ -319,7 +319,7 @@ def refresh_member_soon(guild_id: int, user_id: int) -> None:
         except rpc.WorkerUnavailable:
             pass  # no worker, no room: the flag is computed again at the next join
 
-    transaction.on_commit(run)
+    transaction.on_commit(run, robust=True)
 
 
 # --- moderation ---------------------------------------------------------------------------
@@ -425,4 +425,4 @@ def on_guild_event(group: str, t: str, d: dict[str, Any]) -> None:
         if state is not None:
             do_leave(state)
 
-    transaction.on_commit(run)
+    transaction.on_commit(run, robust=True)

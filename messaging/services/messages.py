@@ -192,8 +192,9 @@ def check_send_message(
         if files:
             access.require(P.ATTACH_FILES)
         if nonce is not None:
-            existing = Message.objects.filter(
-                channel=access.channel, author=user, nonce=nonce
+            # Read whole here, so answering the retry needs no query after the transaction.
+            existing = prefetched(
+                Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
             ).first()
             if existing is not None:
                 return existing, False
@@ -224,8 +225,8 @@ def check_send_message(
                 )
         except IntegrityError:
             # A concurrent retry with the same nonce won the race: that one is the message.
-            existing = Message.objects.filter(
-                channel=access.channel, author=user, nonce=nonce
+            existing = prefetched(
+                Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
             ).first()
             if existing is None:
                 raise

@@ -3,6 +3,7 @@ server-rendered fragment of what changed; other tabs hear of it through the gate
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -13,9 +14,12 @@ from guilds.services.access import access_channel
 from messaging.services import messages as message_services
 from messaging.services import reactions as reaction_services
 from messaging.services.readstates import check_mark_read
+from united.errors import is_outage
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
+
+logger = logging.getLogger(__name__)
 
 
 def _message_context(request: HttpRequest, channel_id: int, message_id: int) -> dict[str, Any]:
@@ -63,7 +67,16 @@ def send(request: HttpRequest, channel_id: int) -> HttpResponse:
         reply_to=request.POST.get("reply_to") or None,
         attachments=request.POST.getlist("attachments") or None,
     )
-    return _message(request, channel_id, message.id, status=201 if created else 200)
+    status = 201 if created else 200
+    try:
+        return _message(request, channel_id, message.id, status=status)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The message is committed: an error here would have the member send it again. The
+        # answer is empty; the message reaches the pane through the gateway (pane.add).
+        logger.warning("message %s sent, its fragment not rendered: %s", message.id, exc)
+        return HttpResponse("", status=status)
 
 
 @require_POST
