@@ -222,5 +222,5 @@ class InviteAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
         invites = list(queryset.filter(revoked_at__isnull=True).select_related("guild"))
         for invite in invites:
-            do_revoke_invite(invite, None, reason="revoked by the node operator")
+            do_revoke_invite(invite, request.user, reason="revoked by the node operator")
         self.message_user(request, f"{len(invites)} invite(s) revoked.")
