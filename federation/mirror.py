@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 Outcome = tuple[str, str]
 
 _applying: contextvars.ContextVar[bool] = contextvars.ContextVar("fed_applying", default=False)
-acting_request: contextvars.ContextVar[Any] = contextvars.ContextVar("fed_request", default=None)
 BACKFILL_MARGIN = timedelta(minutes=10)
 BACKFILL_MAX_PAGES = 40
 RESYNC_AFTER_SILENCE = timedelta(minutes=2)
@@ -76,12 +75,6 @@ def applying() -> Iterator[None]:
 
 def is_applying() -> bool:
     return _applying.get()
-
-
-def acting_user() -> User | None:
-    request = acting_request.get()
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
 
 
 # --- joining -------------------------------------------------------------------------------
@@ -440,7 +433,7 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
             )
             return "tombstone"
         if not message.deleted:
-            do_delete_message(message)
+            do_delete_message(message, actor=None)
             return "deleted"
         return "unchanged"
     fields = _note_fields(note)
@@ -536,7 +529,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
         if message is not None and not message.deleted:
             from messaging.services.messages import do_delete_message
 
-            do_delete_message(message)
+            do_delete_message(message, actor=None)
             return InboxState.PROCESSED, "deleted"
         return InboxState.PROCESSED, "already gone"
     react = obj if kind == "Undo" and isinstance(obj, dict) else inner
@@ -569,11 +562,12 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
 # --- what our members do in a replica ---------------------------------------------------------
 
 
-def on_local_event(link: GuildLink, t: str, d: dict[str, Any]) -> None:
-    """A change in a replica made by one of our members: send it to the host."""
-    if is_applying():
+def on_local_event(link: GuildLink, t: str, d: dict[str, Any], actor_id: int | None) -> None:
+    """A change in a replica made by one of our members (the event's actor): send it to the
+    host as theirs. A change with no member behind it (a sweep) is the host's to make."""
+    if is_applying() or actor_id is None:
         return
-    user = acting_user()
+    user = User.objects.filter(id=actor_id).first()
     if user is None or is_remote(user):
         return
     group = remote.RemoteActor.objects.filter(uri=link.group_uri).select_related("node").first()

@@ -2,18 +2,20 @@
 the transaction of the change, and turns it into outgoing activities: a replica's local
 changes go to the guild's host (federation.mirror); a hosted guild's changes go to the nodes
 of its remote members (federation.hosting) and to fediverse followers of its announcement
-channels (federation.publicchannel). The outbox rows commit with the change or not at all."""
+channels (federation.publicchannel). The outbox rows commit with the change or not at all.
+Who made the change is the event's `actor_id`, which the service's `do_*` was given by its
+door (API, web, admin, job, command): a replica's change goes to the host as that member."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from federation.models import ChannelFollower, GuildLink
+from messaging.events import Published
 
 MEMBER_EXIT = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
 
 
-def on_event(group: str, t: str, d: dict[str, Any]) -> None:
+def on_event(event: Published) -> None:
+    group, t, d = event.group, event.t, event.d
     if not group.startswith("guild."):
         return
     from federation import hosting, mirror, publicchannel
@@ -22,7 +24,7 @@ def on_event(group: str, t: str, d: dict[str, Any]) -> None:
     guild_id = int(group.split(".", 1)[1])
     link = GuildLink.objects.filter(guild_id=guild_id).first()
     if link is not None:
-        mirror.on_local_event(link, t, d)
+        mirror.on_local_event(link, t, d, event.actor_id)
         return
     if mirror.is_applying():
         return

@@ -11,6 +11,7 @@ from guilds.models import Channel, Guild, GuildTag, Invite, Member, Role
 from guilds.services.directory import do_set_directory_hidden
 from guilds.services.guilds import do_delete_guild
 from guilds.services.invites import do_revoke_invite
+from united.errors import APIError
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -117,23 +118,62 @@ class GuildAdmin(admin.ModelAdmin):
     def delete_guilds(self, request: HttpRequest, queryset: QuerySet[Guild]) -> None:
         guilds = list(queryset)
         for guild in guilds:
-            do_delete_guild(guild)
+            do_delete_guild(guild, actor=request.user)
         self.message_user(request, f"{len(guilds)} guild(s) deleted.", messages.WARNING)
 
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
+    """A member's roles are editable here; the change goes through `check_member_role` as
+    the signed-in staff user, so it needs their MANAGE_ROLES in that guild, is audited and
+    reaches the gateway and other nodes like a change made in the app."""
+
     list_display = ("user", "guild", "nick", "joined_at", "temporary")
     list_filter = ("temporary", "joined_at")
     search_fields = ("user__username", "nick", "guild__name")
     list_select_related = ("user", "guild")
-    readonly_fields = ("guild", "user", "nick", "roles", "joined_at", "temporary")
+    fields = ("guild", "user", "nick", "roles", "joined_at", "temporary")
+    readonly_fields = ("guild", "user", "nick", "joined_at", "temporary")
+    filter_horizontal = ("roles",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def get_form(self, request: HttpRequest, obj: Member | None = None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "roles" in form.base_fields:
+            roles = form.base_fields["roles"]
+            roles.queryset = Role.objects.filter(guild_id=obj.guild_id).exclude(id=obj.guild_id)
+            roles.required = False
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Member, form, change: bool) -> None:
+        """Nothing but the roles is editable, and they are saved in `save_related`."""
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        from guilds.services.access import member_role_ids
+        from guilds.services.members import check_member_role
+
+        member: Member = form.instance
+        wanted = {role.id for role in form.cleaned_data.get("roles") or ()}
+        current = member_role_ids(member) - {member.guild_id}
+        changes = [(rid, True) for rid in sorted(wanted - current)]
+        changes += [(rid, False) for rid in sorted(current - wanted)]
+        for role_id, add in changes:
+            try:
+                check_member_role(
+                    request.user,
+                    member.guild_id,
+                    member.user_id,
+                    role_id,
+                    add=add,
+                    reason="via the admin",
+                )
+            except APIError as exc:
+                self.message_user(request, f"Role {role_id}: {exc.message}", messages.ERROR)
 
 
 @admin.register(Invite)
@@ -182,5 +222,5 @@ class InviteAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
         invites = list(queryset.filter(revoked_at__isnull=True).select_related("guild"))
         for invite in invites:
-            do_revoke_invite(invite, None, reason="revoked by the node operator")
+            do_revoke_invite(invite, request.user, reason="revoked by the node operator")
         self.message_user(request, f"{len(invites)} invite(s) revoked.")

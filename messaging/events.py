@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -68,23 +69,45 @@ async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
         logger.warning("could not publish %s to %s", t, group, exc_info=True)
 
 
-_observers: list[Callable[[str, str, dict[str, Any]], None]] = []
+@dataclass(frozen=True)
+class Published:
+    """What an observer hears: the event and who made the change. `actor_id` is the acting
+    user's id as the `do_*` that published it was told, or None when the node itself acted (a
+    sweep, a mirrored change of another node); never guessed from a request, so a change made
+    in the admin, by a job or by a command is attributed like one made through the API."""
+
+    group: str
+    t: str
+    d: dict[str, Any]
+    actor_id: int | None
 
 
-def observe(observer: Callable[[str, str, dict[str, Any]], None]) -> None:
+_observers: list[Callable[[Published], None]] = []
+
+
+def observe(observer: Callable[[Published], None]) -> None:
     """Hear every stored event inside the transaction of its change (federation announces
     guild changes to other nodes from here, in the same transaction as its outbox rows)."""
     if observer not in _observers:
         _observers.append(observer)
 
 
-def broadcast(group: str, t: str, d: dict[str, Any]) -> None:
-    """Store the event with the caller's transaction; publish it once that commits."""
+def actor_id(actor: Any) -> int | None:
+    """A user (or a user's id) as an event's actor; None stands for the node itself."""
+    if actor is None or isinstance(actor, int):
+        return actor
+    return int(actor.pk)
+
+
+def broadcast(group: str, t: str, d: dict[str, Any], *, actor: Any = None) -> None:
+    """Store the event with the caller's transaction; publish it once that commits.
+    `actor` is the user who made the change (None: the node itself); observers receive it."""
     from messaging.models import GatewayEvent
 
     event = GatewayEvent.objects.create(group=group, t=t, d=d)
+    published = Published(group, t, d, actor_id(actor))
     for observer in _observers:
-        observer(group, t, d)
+        observer(published)
     # robust (here and below): the change is committed whatever happens to its realtime echo
     # (sessions catch up from the stored event); a failure must not become the request's error.
     transaction.on_commit(lambda: publish(group, t, d, event.id), robust=True)

@@ -410,9 +410,10 @@ def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None
     record_audit(guild, actor, action, user_id, changes)
 
 
-def on_guild_event(group: str, t: str, d: dict[str, Any]) -> None:
+def on_guild_event(event: events.Published) -> None:
     """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
     once the removal commits (messaging.events observer)."""
+    group, t, d = event.group, event.t, event.d
     if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
         return
     user = d.get("user") if isinstance(d.get("user"), dict) else {}

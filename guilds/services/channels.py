@@ -48,11 +48,12 @@ def get_channel(user: User, channel_id: int) -> dict[str, Any]:
     return serialize_channel(access.channel, effective_overwrites(access.channel))
 
 
-def channel_event(channel: Channel, t: str) -> None:
+def channel_event(channel: Channel, t: str, *, actor: User | None = None) -> None:
     events.broadcast(
         events.guild_group(channel.guild_id),
         t,
         serialize_channel(channel, effective_overwrites(channel)),
+        actor=actor,
     )
 
 
@@ -186,7 +187,7 @@ def check_create_channel(
             diff({}, _snapshot(channel)),
             reason_of(reason),
         )
-        channel_event(channel, "CHANNEL_CREATE")
+        channel_event(channel, "CHANNEL_CREATE", actor=user)
         return channel
 
 
@@ -254,10 +255,10 @@ def do_update_channel(
             changes,
             reason_of(reason),
         )
-    channel_event(channel, "CHANNEL_UPDATE")
+    channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)
     for other in shifted:
         if other.id != channel.id:
-            channel_event(other, "CHANNEL_UPDATE")
+            channel_event(other, "CHANNEL_UPDATE", actor=ctx.user)
     return channel
 
 
@@ -286,10 +287,10 @@ def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> di
             [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
             reason_of(reason),
         )
-        events.broadcast(events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload)
+        events.broadcast(events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=user)
         for other in {c.id: c for c in [*orphans, *shifted]}.values():
             other.refresh_from_db()
-            channel_event(other, "CHANNEL_UPDATE")
+            channel_event(other, "CHANNEL_UPDATE", actor=user)
         return payload
 
 
@@ -362,4 +363,4 @@ def do_reorder_channels(
                     changes,
                     reason_of(reason),
                 )
-        channel_event(channel, "CHANNEL_UPDATE")
+        channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)

@@ -222,6 +222,7 @@ def do_update_guild(
             events.guild_group(guild.id),
             "GUILD_UPDATE",
             {**serialize_guild(guild, roles=ctx.roles.values()), "guild_id": str(guild.id)},
+            actor=ctx.user,
         )
     return guild
 
@@ -233,16 +234,17 @@ def check_delete_guild(user: User, guild_id: int, *, confirm_name: Any) -> None:
         raise missing_permissions("only the owner can delete the guild")
     if confirm_name != ctx.guild.name:
         raise Invalid(errors={"confirm_name": ["Type the guild's name to confirm."]})
-    do_delete_guild(ctx.guild)
+    do_delete_guild(ctx.guild, actor=user)
 
 
 @transaction.atomic
-def do_delete_guild(guild: Guild) -> None:
+def do_delete_guild(guild: Guild, *, actor: User | None) -> None:
     guild_id = guild.id
     events.broadcast(
         events.guild_group(guild_id),
         "GUILD_DELETE",
         {"id": str(guild_id), "guild_id": str(guild_id)},
+        actor=actor,
     )
     from messaging.search.indexing import note_channels_deleted
 
@@ -259,7 +261,7 @@ def check_leave_guild(user: User, guild_id: int) -> None:
             "The owner cannot leave; transfer ownership or delete the guild",
             errors={"guild_id": ["You own this guild."]},
         )
-    do_remove_member(ctx.guild, user, actor=None, audit=False)
+    do_remove_member(ctx.guild, user, actor=user, audit=False)
 
 
 def list_user_guilds(user: User) -> list[dict[str, Any]]:

@@ -193,6 +193,7 @@ def do_revoke_invite(invite: Invite, actor: User | None, *, reason: str = "") ->
             "guild_id": str(invite.guild_id),
             "code": invite.code,
         },
+        actor=actor,
     )
     return serialize_invite(invite, metadata=True)
 

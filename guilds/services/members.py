@@ -100,6 +100,7 @@ def do_remove_member(
         events.guild_group(guild.id),
         "GUILD_MEMBER_REMOVE",
         {"guild_id": str(guild.id), "user": serialize_user(user)},
+        actor=actor,
     )
     events.broadcast(
         events.user_group(user.id), "GUILD_DELETE", {"id": str(guild.id), "guild_id": str(guild.id)}
@@ -305,6 +306,7 @@ def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: 
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
+        actor=ctx.user,
     )
 
 
@@ -373,4 +375,5 @@ def do_change_member_roles(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
+        actor=ctx.user,
     )

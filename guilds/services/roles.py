@@ -75,6 +75,7 @@ def _announce(ctx: GuildContext, role: Role, t: str = "GUILD_ROLE_UPDATE") -> No
         events.guild_group(ctx.guild.id),
         t,
         {"guild_id": str(ctx.guild.id), "role": serialize_role(role)},
+        actor=ctx.user,
     )
 
 
@@ -192,6 +193,7 @@ def do_delete_role(ctx: GuildContext, role: Role, *, reason: str = "") -> None:
         events.guild_group(ctx.guild.id),
         "GUILD_ROLE_DELETE",
         {"guild_id": str(ctx.guild.id), "role_id": str(role_id)},
+        actor=ctx.user,
     )
 
 

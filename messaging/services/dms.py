@@ -53,9 +53,9 @@ def channel_groups(channel: Channel) -> list[str]:
     return [events.user_group(uid) for uid in channel.recipients.values_list("id", flat=True)]
 
 
-def broadcast_to_channel(channel: Channel, t: str, d: dict[str, Any]) -> None:
+def broadcast_to_channel(channel: Channel, t: str, d: dict[str, Any], *, actor: Any = None) -> None:
     for group in channel_groups(channel):
-        events.broadcast(group, t, d)
+        events.broadcast(group, t, d, actor=actor)
 
 
 def serialize_dm(channel: Channel) -> dict[str, Any]:

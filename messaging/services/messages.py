@@ -296,7 +296,7 @@ def do_send_message(
             "mention_roles": Role.objects.none(),
             "attachments": Attachment.objects.none(),
         }
-    broadcast_to_channel(access.channel, "MESSAGE_CREATE", serialize_message(message))
+    broadcast_to_channel(access.channel, "MESSAGE_CREATE", serialize_message(message), actor=author)
     return message
 
 
@@ -345,21 +345,11 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     message.mentions.set(users)
     message.mention_roles.set(roles)
     note_change(message)
-    if users or roles or attachments:
-        message = prefetched(Message.objects.filter(id=message.id)).get()
-    else:
-        # The common message mentions nobody and carries no file: what serializing it needs
-        # is already in hand (five queries fewer per send).
-        from accounts.models import User
-        from media.models import Attachment
-
-        message._prefetched_objects_cache = {
-            "reactions": Reaction.objects.none(),
-            "mentions": User.objects.none(),
-            "mention_roles": Role.objects.none(),
-            "attachments": Attachment.objects.none(),
-        }
-    broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
+    message = prefetched(Message.objects.filter(id=message.id)).get()
+    # Only its author edits a message.
+    broadcast_to_channel(
+        access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=message.author_id
+    )
     return message
 
 
@@ -370,10 +360,10 @@ def check_delete_message(user, channel_id: int, message_id: int) -> None:
             raise unknown_message()
         if message.author_id != user.id:
             access.require(P.MANAGE_MESSAGES)
-        do_delete_message(message)
+        do_delete_message(message, actor=user)
 
 
-def do_delete_message(message: Message, *, hard: bool = False) -> None:
+def do_delete_message(message: Message, *, actor: Any, hard: bool = False) -> None:
     """Soft delete leaves a tombstone (id, author, time) so replies and federated copies still
     line up; the content, its edit history, reactions and attachments are gone. `hard` (TTL
     expiry) removes the row altogether."""
@@ -398,7 +388,7 @@ def do_delete_message(message: Message, *, hard: bool = False) -> None:
         Message.objects.filter(id=message.id).update(
             content="", content_html="", deleted_at=timezone.now(), pinned=False
         )
-    broadcast_to_channel(channel, "MESSAGE_DELETE", payload)
+    broadcast_to_channel(channel, "MESSAGE_DELETE", payload, actor=actor)
 
 
 def _cursor(channel: Channel, message_id: Any, name: str) -> tuple[int, int]:
@@ -483,7 +473,9 @@ def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
         message.pinned = pinned
         message.save(update_fields=["pinned"])
         note_change(message)
-        broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
+        broadcast_to_channel(
+            access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=user
+        )
         broadcast_to_channel(
             access.channel,
             "CHANNEL_PINS_UPDATE",
@@ -551,8 +543,10 @@ def check_start_thread(
         from guilds.serialize import serialize_channel
 
         payload = serialize_channel(thread)
-        broadcast_to_channel(access.channel, "THREAD_CREATE", payload)
-        broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message))
+        broadcast_to_channel(access.channel, "THREAD_CREATE", payload, actor=user)
+        broadcast_to_channel(
+            access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=user
+        )
         return thread
 
 
@@ -562,6 +556,6 @@ def expire_due(now=None, batch: int = 500) -> int:
     done = 0
     for message in Message.objects.filter(expires_at__lte=now).select_related("channel")[:batch]:
         with transaction.atomic():
-            do_delete_message(message, hard=True)
+            do_delete_message(message, actor=None, hard=True)
         done += 1
     return done

@@ -71,7 +71,7 @@ def check_add_reaction(user, channel_id: int, message_id: int, emoji: Any) -> bo
             return False  # already reacted: PUT is idempotent
         payload = _payload(message, user.id, emoji)
         payload["member"] = {"user": serialize_user(user)}
-        broadcast_to_channel(access.channel, "MESSAGE_REACTION_ADD", payload)
+        broadcast_to_channel(access.channel, "MESSAGE_REACTION_ADD", payload, actor=user)
         return True
 
 
@@ -88,7 +88,7 @@ def check_remove_reaction(
         if not deleted:
             return False
         broadcast_to_channel(
-            access.channel, "MESSAGE_REACTION_REMOVE", _payload(message, target, emoji)
+            access.channel, "MESSAGE_REACTION_REMOVE", _payload(message, target, emoji), actor=user
         )
         return True
 

@@ -238,7 +238,7 @@ def do_delete_case_message(user: User, case: ReportCase, reason: str) -> AuditLo
         raise Forbidden("Missing Permissions: MANAGE_MESSAGES")
     message = Message.objects.select_related("channel").filter(id=case.message_id).first()
     if message is not None and not message.deleted:
-        do_delete_message(message)
+        do_delete_message(message, actor=user)
     return record_audit(
         access.ctx.guild,
         user,

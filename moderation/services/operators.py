@@ -95,6 +95,7 @@ def do_suspend_guild(operator: User, guild: Guild, *, reason: str = "") -> bool:
         events.guild_group(guild.id),
         "GUILD_DELETE",
         {"id": str(guild.id), "guild_id": str(guild.id), "unavailable": True},
+        actor=operator,
     )
     record_node_audit(operator, "guild_suspend", guild=guild, reason=reason)
     return True

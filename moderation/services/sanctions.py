@@ -142,7 +142,7 @@ def do_ban(
             channel__guild_id=guild.id, author=user, created_at__gte=cutoff
         )
         for message in recent.select_related("channel"):
-            do_delete_message(message)
+            do_delete_message(message, actor=moderator)
             deleted += 1
     do_remove_member(guild, user, actor=moderator, audit=False)
     MemberTimeout.objects.filter(guild_id=guild.id, user=user).delete()
@@ -157,6 +157,7 @@ def do_ban(
         events.guild_group(guild.id),
         "GUILD_BAN_ADD",
         {"guild_id": str(guild.id), "user": serialize_user(user)},
+        actor=moderator,
     )
     return entry
 
@@ -185,6 +186,7 @@ def do_unban(ban: GuildBan, moderator: User | None, *, reason: str = "") -> Audi
         events.guild_group(guild.id),
         "GUILD_BAN_REMOVE",
         {"guild_id": str(guild.id), "user": serialize_user(user)},
+        actor=moderator,
     )
     return entry
 
