@@ -9,6 +9,7 @@ process of the same node (same database and Redis), which only makes sense in pr
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import subprocess
@@ -29,6 +30,26 @@ def services_mode() -> bool:
     return bool(os.environ.get("UNITED_TEST_PG_PORT"))
 
 
+# Each node of a test process gets a Redis database of its own (1..15; the test process keeps
+# 0): its rate-limit counters, cache, job queue and gateway bus never meet another node's or
+# the test's. Two nodes on one database added up their sign-ins per address, and a Celery
+# worker of one node could take the other's jobs.
+_redis_db = itertools.count()
+
+
+def own_redis_url() -> str:
+    import redis
+
+    base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    url = f"{base}/{next(_redis_db) % 15 + 1}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()  # what a node of an earlier module left there
+    finally:
+        client.close()
+    return url
+
+
 class Node:
     def __init__(self, name: str, directory: Path, extra_env: dict[str, str] | None = None):
         self.name = name
@@ -47,7 +68,8 @@ class Node:
         )
         if services_mode():
             env["DATABASE_URL"] = templates.create_pg_copy(f"node_{name}_{port}")
-            env["REDIS_URL"] = os.environ["REDIS_URL"]
+            if "REDIS_URL" not in (extra_env or {}):
+                env["REDIS_URL"] = own_redis_url()
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"
             env["UNITED_HTTPS"] = "false"  # loopback tests speak plain HTTP
         env.update(extra_env or {})

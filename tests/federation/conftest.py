@@ -8,7 +8,6 @@ database of its own, so one node's job messages never reach another node's worke
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import signal
 import sqlite3
@@ -22,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.nodes import ROOT, Node, services_mode
+from tests.nodes import ROOT, Node
 
-_redis_db = itertools.count(1)
 FED_ENV = {"FEDERATION_ALLOW_PRIVATE": "127.0.0.1/32", "FEDERATION_SCHEME": "http"}
 
 
@@ -124,9 +122,6 @@ def fed_node(node_factory: Callable[..., Node], tmp_path: Path) -> Iterator[Call
 
     def start(name: str, **env: str) -> FedNode:
         extra = {**FED_ENV, **env}
-        if services_mode():
-            base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-            extra.setdefault("REDIS_URL", f"{base}/{next(_redis_db) % 15 + 1}")
         fed = FedNode(node_factory(name, **extra), tmp_path)
         started.append(fed)
         return fed

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.federation.conftest import FED_ENV, FedNode, _redis_db
-from tests.nodes import Node, login, services_mode
+from tests.federation.conftest import FED_ENV, FedNode
+from tests.nodes import Node, login
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("actor_live"), pytest.mark.timeout(900)]
 PASSWORD = "correct horse battery staple"
@@ -31,9 +30,6 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
 
     def start(name: str) -> FedNode:
         extra = dict(FED_ENV)
-        if services_mode():
-            base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-            extra["REDIS_URL"] = f"{base}/{next(_redis_db) % 15 + 1}"
         return FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
 
     with ThreadPoolExecutor(2) as pool:

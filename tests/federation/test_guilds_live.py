@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.federation.conftest import FED_ENV, FedNode, _redis_db
+from tests.federation.conftest import FED_ENV, FedNode
 from tests.nodes import Node, login, services_mode
 
 # Three nodes migrate and start in the first test's setup: on a busy machine that alone can
@@ -30,9 +29,6 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
 
     def start(name: str) -> FedNode:
         extra = dict(FED_ENV)
-        if services_mode():
-            base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-            extra["REDIS_URL"] = f"{base}/{next(_redis_db) % 15 + 1}"
         return FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
 
     with ThreadPoolExecutor(3) as pool:

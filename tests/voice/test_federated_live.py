@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,8 +18,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from guilds.permissions import Permissions as P
-from tests.federation.conftest import FED_ENV, FedNode, _redis_db
-from tests.nodes import ROOT, Node, login, services_mode
+from tests.federation.conftest import FED_ENV, FedNode
+from tests.nodes import ROOT, Node, login
 from tests.services import free_port
 from tests.voice.clients import VoiceClient
 from tests.voice.test_forwarding import TONES, nearest
@@ -99,9 +98,6 @@ def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
             "VOICE_WORKER_ADDR": f"127.0.0.1:{worker_port}",
             "VOICE_ICE_ADDRESSES": "127.0.0.1",
         }
-        if services_mode():
-            base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-            extra["REDIS_URL"] = f"{base}/{next(_redis_db) % 15 + 1}"
         fed = FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
         started.append(fed)
         return fed
