@@ -292,8 +292,9 @@ def worker_restarted() -> None:
 
 def refresh_member(guild_id: int, user_id: int) -> None:
     """Re-evaluate SPEAK and timeouts (after a timeout starts or ends, a role changes)."""
-    state = VoiceState.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id)
-    state = state.first()
+    state = (
+        VoiceState.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()
+    )
     if state is None:
         return
     try:
@@ -345,7 +346,7 @@ def check_moderate(
     state = VoiceState.objects.filter(guild_id=guild_id, user_id=user_id).first()
     if operator:
         guild = Guild.objects.get(id=guild_id)
-        granted = perms.P.ADMINISTRATOR | perms.P.MUTE_MEMBERS | perms.P.DEAFEN_MEMBERS
+        granted: int = perms.P.ADMINISTRATOR | perms.P.MUTE_MEMBERS | perms.P.DEAFEN_MEMBERS
         granted |= perms.P.MOVE_MEMBERS
     else:
         ctx = guild_context(actor, guild_id)

@@ -110,7 +110,7 @@ def check_challenge_response(
                 Device.objects.active().filter(user=user).values_list("identity_key", flat=True)
             )
         ok = any(crypto.verify(crypto.decode_key(k, "key"), message, sig) for k in keys)
-    if not ok:
+    if not ok or user is None:  # no user is never ok; said again for the type checker
         ratelimit.record_failure(username)
         audit.record(f"{purpose}_challenge", user=user, success=False, request=request)
         raise tokens.unauthorized("The challenge or its signature is not valid")

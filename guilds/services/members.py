@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -231,7 +232,7 @@ def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]
             default=None,
         )
         groups[str(top.id) if top else "online"].append(entry)
-    out = [
+    out: list[dict[str, Any]] = [
         {"id": str(r.id), "name": r.name, "role": serialize_role(r), "members": groups[str(r.id)]}
         for r in hoisted
         if groups[str(r.id)]
@@ -331,8 +332,8 @@ def do_change_member_roles(
     ctx: GuildContext,
     target: Member,
     *,
-    add: set[int],
-    remove: set[int],
+    add: AbstractSet[int],
+    remove: AbstractSet[int],
     reason: str = "",
     checked: set[int] | None = None,
 ) -> None:

@@ -203,10 +203,11 @@ def check_create_report(user: User, data: dict[str, Any]) -> Report:
 
 def do_open_case(target: dict[str, Any], *, severity: int, automod: bool = False) -> ReportCase:
     """The unresolved case for this target, or a new one with the content snapshotted now."""
-    case = ReportCase.objects.select_for_update().filter(
-        target_key=target["key"], state__in=UNRESOLVED
+    case = (
+        ReportCase.objects.select_for_update()
+        .filter(target_key=target["key"], state__in=UNRESOLVED)
+        .first()
     )
-    case = case.first()
     if case is None:
         try:
             with transaction.atomic():
