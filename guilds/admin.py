@@ -94,7 +94,8 @@ class GuildAdmin(admin.ModelAdmin):
 
     @admin.display(ordering="_members", description="members")
     def member_count(self, guild: Guild) -> int:
-        return guild._members
+        # Annotated by get_queryset (Count).
+        return guild._members  # type: ignore[attr-defined]
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
@@ -152,7 +153,8 @@ class MemberAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and "roles" in form.base_fields:
             roles = form.base_fields["roles"]
-            roles.queryset = Role.objects.filter(guild_id=obj.guild_id).exclude(id=obj.guild_id)
+            # The roles field is a ModelMultipleChoiceField.
+            roles.queryset = Role.objects.filter(guild_id=obj.guild_id).exclude(id=obj.guild_id)  # type: ignore[attr-defined]
             roles.required = False
         return form
 

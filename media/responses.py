@@ -67,7 +67,8 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     done = object()
     try:
         while True:
-            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, done)
+            # next(iterator, default): the stubs of sync_to_async keep only one overload.
+            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, done)  # type: ignore[call-arg]
             if chunk is done:
                 return
             yield chunk

@@ -418,7 +418,8 @@ def on_guild_event(event: events.Published) -> None:
     if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
         return
     user = d.get("user") if isinstance(d.get("user"), dict) else {}
-    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")
+    # `user` is a dict: the isinstance check on the line above.
+    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")  # type: ignore[union-attr]
     if not user_id.isdigit():
         return
 

@@ -141,7 +141,8 @@ class RefreshView(AnonymousAPIView):
         from accounts.services import ratelimit
 
         ratelimit.limit("refresh", request)
-        result = tokens.do_refresh(body(request).get("refresh_token"), request)
+        # A missing token is refused by do_refresh (401), as a wrong one is.
+        result = tokens.do_refresh(body(request).get("refresh_token"), request)  # type: ignore[arg-type]
         return Response({"mfa": False, **result})
 
 

@@ -130,6 +130,7 @@ def finish_passkey(request: HttpRequest, data: dict[str, Any], *, web: bool) -> 
     if expected is not None and expected.pk != user.pk:
         raise tokens.unauthorized("Passkey not accepted")
     if expected is not None:
-        twofactor.consume_ticket(ticket)
+        # `expected` is set only when a ticket was given.
+        twofactor.consume_ticket(ticket)  # type: ignore[arg-type]
     method = "password+passkey" if expected is not None else "passkey"
     return finish_sign_in(request, user, method=method, web=web)

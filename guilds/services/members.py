@@ -135,7 +135,8 @@ def guild_guarded_names(
         role.id for role in guild.roles.all() if int(role.permissions) & MODERATOR_PERMISSIONS
     ]
     members = (
-        Member.objects.filter(guild=guild)
+        # exclude(user_id=None) excludes no one, which is what no exclude_user_id means.
+        Member.objects.filter(guild=guild)  # type: ignore[misc]
         .filter(Q(user_id=guild.owner_id) | Q(roles__in=moderator_roles))
         .exclude(user_id=exclude_user_id)
         .select_related("user")
