@@ -13,10 +13,11 @@ test:  ## set up (Debian packages, venv, npm) and run the whole suite on both ru
 setup:  ## virtualenv + Python and npm dependencies + static bundle
 	@scripts/setup.sh
 
-lint: setup  ## ruff, and the one direction of dependencies ([tool.importlinter] in pyproject.toml)
+lint: setup  ## ruff, the one direction of dependencies ([tool.importlinter]) and mypy ([tool.mypy])
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 format: setup
 	.venv/bin/ruff format .

@@ -34,7 +34,8 @@ class UserAdmin(BaseUserAdmin):
         "deletion_requested_at",
     )
     search_fields = ("username", "display_name")
-    fieldsets = (
+    # The stubs type UserAdmin.fieldsets as possibly None; Django sets it.
+    fieldsets = (  # type: ignore[misc]
         *BaseUserAdmin.fieldsets,
         ("Profile", {"fields": ("display_name", "avatar", "bio", "pronouns")}),
         ("Lifecycle", {"fields": ("deletion_requested_at",)}),

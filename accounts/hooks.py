@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from accounts.models import User
     from united.names import Protected
 
-LastSessionEnded = Callable[["User"], None]
+LastSessionEnded = Callable[["User"], object]  # what a hook returns is ignored
 _last_session_ended: list[LastSessionEnded] = []
 GuardedNames = Callable[["User"], Iterable["Protected"]]
 _guarded_names: list[GuardedNames] = []

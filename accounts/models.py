@@ -7,6 +7,8 @@ or public keys, so a database dump does not let anyone sign in.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -37,7 +39,7 @@ class User(AbstractUser):
     recovery_public_key = models.CharField(max_length=64, blank=True)
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
 
-    objects = CaseInsensitiveUserManager()
+    objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 
     class Meta:
         constraints = [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from e2e import services
 from e2e.models import EnvelopeCopy
 from e2e.ports import remote_devices
@@ -25,7 +25,7 @@ class Envelopes(APIView):
         ],
         responses={200: dict},
     )
-    def get(self, request: Request, channel_id: int) -> Response:
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
         q = request.query_params
         return Response(
             services.list_envelopes(
@@ -43,7 +43,7 @@ class Envelopes(APIView):
         request=dict,
         responses={200: dict, 201: dict},
     )
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         envelope, created = services.check_store_envelope(request.user, channel_id, request.data)
         copies = list(EnvelopeCopy.objects.filter(envelope=envelope, user=request.user))
         return Response(
@@ -55,26 +55,28 @@ class OwnDeviceList(APIView):
     @extend_schema(
         tags=TAG, summary="Publish your signed device list", request=dict, responses=dict
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthedRequest) -> Response:
         services.check_publish_device_list(request.user, request.data)
         return Response(services.get_device_list(request.user.id))
 
 
 class UserDeviceList(APIView):
     @extend_schema(tags=TAG, summary="A member's signed device list", responses=dict)
-    def get(self, request: Request, user_id: str) -> Response:
+    def get(self, request: AuthedRequest, user_id: str) -> Response:
         if user_id == "@me":
             user_id = str(request.user.id)
         relay = remote_devices()
         shadow = relay.remote_user(user_id) if relay is not None else None
-        if shadow is not None:  # a member of another node: asked of their home node
+        if (
+            relay is not None and shadow is not None
+        ):  # a member of another node: asked of their home node
             return Response(relay.device_list(request.user, shadow))
         return Response(services.get_device_list(user_id))
 
 
 class OwnKeyBackup(APIView):
     @extend_schema(tags=TAG, summary="Your encrypted key backup", responses=dict)
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(services.get_backup(request.user))
 
     @extend_schema(
@@ -83,6 +85,6 @@ class OwnKeyBackup(APIView):
         request=dict,
         responses=dict,
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthedRequest) -> Response:
         services.check_put_backup(request.user, request.data)
         return Response(services.get_backup(request.user))

@@ -130,7 +130,8 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
     if not isinstance(sender, dict) or str(sender.get("user_id")) != str(user.id):
         raise Invalid(errors={"sender.user_id": ["Must be your own user id."]})
     try:
-        device = Device.objects.active().get(user=user, pk=int(sender.get("device_id")))
+        # int(None) raises TypeError, which the except below turns into a 4xx.
+        device = Device.objects.active().get(user=user, pk=int(sender.get("device_id")))  # type: ignore[arg-type]
     except (Device.DoesNotExist, TypeError, ValueError):
         raise Invalid(errors={"sender.device_id": ["Not one of your active devices."]}) from None
     nonce = data.get("nonce")
@@ -301,7 +302,8 @@ def check_publish_device_list(user: User, data: Any) -> SignedDeviceList:
             raise Invalid(errors={"signer": ["No recovery key on this account or the list."]})
     else:
         try:
-            device = Device.objects.active().get(user=user, pk=int(signer))
+            # int(None) raises TypeError, which the except below turns into a 4xx.
+            device = Device.objects.active().get(user=user, pk=int(signer))  # type: ignore[arg-type]
         except (Device.DoesNotExist, TypeError, ValueError):
             raise Invalid(errors={"signer": ["One of your active devices."]}) from None
         if listed.get(str(device.pk)) != device.identity_key:

@@ -116,7 +116,8 @@ def follow(actor: str, target: str, invite_code: str | None = None) -> dict[str,
         "object": target,
     }
     if invite_code:
-        activity["@context"] = [AS2_CONTEXT, actors.GUILD_CONTEXT]
+        # An AS2 @context may be a list; the dict was inferred from its first keys.
+        activity["@context"] = [AS2_CONTEXT, actors.GUILD_CONTEXT]  # type: ignore[assignment]
         activity["inviteCode"] = invite_code
     return minimal(activity)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from federation import services
 from federation.models import Follow
 
@@ -29,14 +29,14 @@ class AcctBody(serializers.Serializer):
 
 class FollowView(APIView):
     @extend_schema(request=AcctBody, responses={202: FollowSchema}, summary="Follow a remote user")
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = AcctBody(data=request.data)
         data.is_valid(raise_exception=True)
         follow = services.check_follow(request.user, data.validated_data["acct"])
         return Response(services.serialize_follow(follow), status=202)
 
     @extend_schema(request=AcctBody, responses={204: None}, summary="Unfollow a remote user")
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthedRequest) -> Response:
         data = AcctBody(data=request.data)
         data.is_valid(raise_exception=True)
         services.check_unfollow(request.user, data.validated_data["acct"])
@@ -45,7 +45,7 @@ class FollowView(APIView):
 
 class FollowingView(APIView):
     @extend_schema(responses={200: FollowSchema}, summary="Remote users you follow")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         follows = Follow.objects.filter(local_user=request.user, outgoing=True).select_related(
             "remote_actor__node"
         )

@@ -6,6 +6,7 @@ another node (their node signs under their actor id)."""
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -119,13 +120,18 @@ def announcement_note(request: HttpRequest, message_id: int) -> HttpResponse:
 
 
 @require_GET
-def announcement_media(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def announcement_media(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     from media.models import Attachment
     from media.responses import serve_blob
 
     attachment = Attachment.objects.select_related("blob").filter(id=attachment_id).first()
     message = attachment.messages.select_related("channel__guild").first() if attachment else None
-    if message is None or message.deleted or not publicchannel.followable(message.channel):
+    if (
+        attachment is None
+        or message is None
+        or message.deleted
+        or not publicchannel.followable(message.channel)
+    ):
         raise Http404("no such file")
     return serve_blob(
         request,

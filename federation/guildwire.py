@@ -148,9 +148,11 @@ def thread_doc(thread: Channel, starter_id: int) -> dict[str, Any]:
     """A thread a member started on their node, as sent to the guild's host: the thread
     keeps its id (`threadId`) on every node, like a message does."""
     return {
-        "id": channel_uri(thread.guild_id, thread.id),
+        # A thread always belongs to a guild channel.
+        "id": channel_uri(thread.guild_id, thread.id),  # type: ignore[arg-type]
         "type": "Thread",
-        "audience": group_uri(thread.guild_id),
+        # A thread always belongs to a guild channel.
+        "audience": group_uri(thread.guild_id),  # type: ignore[arg-type]
         "channelId": str(thread.parent_id),
         "threadId": str(thread.id),
         "messageId": str(starter_id),
@@ -175,7 +177,8 @@ def note(message: Message, *, with_reactions: bool = False) -> dict[str, Any]:
         "id": note_uri(message.id),
         "type": "Note",
         "attributedTo": actor_uri(message.author) if message.author else group_uri(0),
-        "audience": group_uri(channel.guild_id),
+        # A guild channel here: guild_id is null on DM channels only.
+        "audience": group_uri(channel.guild_id),  # type: ignore[arg-type]
         "channelId": str(channel.id),
         "messageId": str(message.id),
         "hlc": stamp,

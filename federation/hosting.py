@@ -345,7 +345,8 @@ def _update(guild: Guild, inner: dict[str, Any], user: User) -> Outcome:
 
     channel_id = _channel_in(guild, inner)
     message_id = _message_id(inner)
-    message = Message.objects.filter(id=message_id, channel_id=channel_id).first()
+    # An id that did not parse matches no row (None filters to nothing).
+    message = Message.objects.filter(id=message_id, channel_id=channel_id).first()  # type: ignore[misc]
     if message is None:
         raise APIError("Unknown Message", code=10008, status=404)
     source = inner.get("source") if isinstance(inner.get("source"), dict) else {}
@@ -361,7 +362,8 @@ def _delete(guild: Guild, inner: Any, user: User) -> Outcome:
     from messaging.services.messages import check_delete_message
 
     message_id = _message_id(inner)
-    message = Message.objects.filter(id=message_id, channel__guild=guild).first()
+    # An id that did not parse matches no row (None filters to nothing).
+    message = Message.objects.filter(id=message_id, channel__guild=guild).first()  # type: ignore[misc]
     if message is None or message.deleted:
         return InboxState.PROCESSED, "already gone"
     check_delete_message(user, message.channel_id, message.id)
@@ -372,7 +374,8 @@ def _react(guild: Guild, react: dict[str, Any], user: User, *, add: bool) -> Out
     from messaging.services.reactions import check_add_reaction, check_remove_reaction
 
     message_id = _message_id(react.get("object"))
-    message = Message.objects.filter(id=message_id, channel__guild=guild).first()
+    # An id that did not parse matches no row (None filters to nothing).
+    message = Message.objects.filter(id=message_id, channel__guild=guild).first()  # type: ignore[misc]
     if message is None:
         raise APIError("Unknown Message", code=10008, status=404)
     emoji = react.get("content")

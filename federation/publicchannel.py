@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db import transaction
 
@@ -38,7 +38,7 @@ from federation.models import (
 )
 from federation.people import user_for_actor
 from guilds import permissions as perms
-from guilds.models import Channel, ChannelType, PermissionOverwrite, Role
+from guilds.models import Channel, ChannelType, Guild, PermissionOverwrite, Role
 from messaging.models import Message
 
 PREFIX = "news-"
@@ -58,7 +58,7 @@ def attachment_url(attachment_id: int) -> str:
     return f"{actors.base_url()}/announcements/media/{attachment_id}"
 
 
-def followable(channel: Channel | None) -> bool:
+def followable(channel: Channel | None) -> TypeGuard[Channel]:
     """An announcement channel of a guild we host that @everyone may read."""
     if channel is None or channel.type != ChannelType.GUILD_ANNOUNCEMENT or not channel.guild_id:
         return False
@@ -85,10 +85,12 @@ def lookup(name: str) -> Channel | None:
 
 def render(channel: Channel) -> dict[str, Any]:
     uri = channel_actor_uri(channel.id)
+    # Followable channels, the only ones rendered, are guild channels.
+    guild: Guild = channel.guild  # type: ignore[assignment]
     doc = actors.render_actor(
-        uri, "Group", f"{PREFIX}{channel.id}", f"{channel.guild.name} · #{channel.name}"
+        uri, "Group", f"{PREFIX}{channel.id}", f"{guild.name} · #{channel.name}"
     )
-    doc["summary"] = html.escape(channel.topic or f"Announcements of {channel.guild.name}")
+    doc["summary"] = html.escape(channel.topic or f"Announcements of {guild.name}")
     doc["url"] = uri
     doc["discoverable"] = True
     return doc
@@ -190,7 +192,8 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         ChannelFollower.objects.update_or_create(
             channel=channel, actor=actor, defaults={"follow_uri": activity["id"]}
         )
-        delivery.fan_out(activities.accept(target, activity["id"], actor.uri), [actor])
+        # The inbox accepts only activities that carry an id.
+        delivery.fan_out(activities.accept(target, activity["id"], actor.uri), [actor])  # type: ignore[arg-type]
         return InboxState.PROCESSED, f"{actor.uri} follows #{channel.name}"
     if kind == "Undo" and isinstance(inner, dict) and inner.get("type") == "Follow":
         channel = _channel_for(object_id(inner.get("object")))
@@ -204,7 +207,8 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         if not parent_uri or not parent_uri.startswith(prefix):
             return None
         parent = (
-            Message.objects.select_related("channel").filter(id=id_from_uri(parent_uri)).first()
+            # An id that did not parse matches no row (None filters to nothing).
+            Message.objects.select_related("channel").filter(id=id_from_uri(parent_uri)).first()  # type: ignore[misc]
         )
         if parent is None or not followable(parent.channel):
             return InboxState.IGNORED, "a reply to nothing we publish"
@@ -237,7 +241,8 @@ def _reply(parent: Message, note: dict[str, Any], actor: RemoteActor) -> Outcome
                 permission_synced=True,
             )
             Message.objects.filter(id=parent.id).update(thread=thread)
-        owner = parent.channel.guild.owner
+        # Followable channels are guild channels.
+        owner = parent.channel.guild.owner  # type: ignore[union-attr]
         access = access_text_channel(owner, thread.id)  # the reply is already public: no gate
         message = do_send_message(access, author, text)
         ReceivedObject.objects.filter(id=received.id).update(message=message)

@@ -196,7 +196,8 @@ def announce_state(guild_id: int, d: dict[str, Any]) -> None:
     if user is None:
         return
     left = d.get("channel_id") is None
-    state = VoiceState(
+    # Never saved: only rendered onto the wire, where a leave has no channel.
+    state = VoiceState(  # type: ignore[misc]
         guild_id=guild_id,
         channel_id=None if left else int(d["channel_id"]),
         user=user,
@@ -302,8 +303,10 @@ def check_join(
             },
         )
         listed = offer.get("voice_states") if isinstance(offer.get("voice_states"), list) else []
-        seen = {apply_state(link, s) for s in listed if isinstance(s, dict)} - {None}
-        for stale in VoiceState.objects.filter(guild_id=link.guild_id).exclude(user_id__in=seen):
+        # `listed` is a list: the isinstance check on the same line.
+        seen = {apply_state(link, s) for s in listed if isinstance(s, dict)} - {None}  # type: ignore[union-attr]
+        # None was taken out of `seen` on the line above.
+        for stale in VoiceState.objects.filter(guild_id=link.guild_id).exclude(user_id__in=seen):  # type: ignore[misc]
             stale.delete()
             _broadcast(stale, left=True)
     servers = offer.get("ice_servers")  # the host's TURN credentials: media goes there
@@ -404,7 +407,7 @@ def apply_state(link: Any, obj: dict[str, Any]) -> int | None:
     unchanged = current is not None and all(
         getattr(current, k) == v for k, v in fields.items() if k != "channel"
     )
-    if unchanged and current.channel_id == channel.id:
+    if unchanged and current is not None and current.channel_id == channel.id:
         return user.id
     state, _ = VoiceState.objects.update_or_create(
         guild_id=link.guild_id, user=user, defaults=fields

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.requests import AuthedHttpRequest
 from accounts.services import ratelimit
 from federation import mirror
 from united.errors import APIError, Invalid
@@ -30,7 +31,7 @@ def remote_invite_redirect(raw: str) -> HttpResponse | None:
 
 
 @member_view
-def join(request: HttpRequest) -> HttpResponse:
+def join(request: AuthedHttpRequest) -> HttpResponse:
     raw = request.POST.get("invite") or request.GET.get("invite") or ""
     context: dict = {"invite": raw}
     status = 200
@@ -47,7 +48,7 @@ def join(request: HttpRequest) -> HttpResponse:
 
 
 @member_view
-def join_state(request: HttpRequest, join_id: int) -> HttpResponse:
+def join_state(request: AuthedHttpRequest, join_id: int) -> HttpResponse:
     """Polled by the join page until the host answered; then straight into the guild."""
     row = request.user.remote_joins.filter(id=join_id).first()
     if row is None:
@@ -61,7 +62,7 @@ def join_state(request: HttpRequest, join_id: int) -> HttpResponse:
 
 @require_POST
 @member_view
-def retry(request: HttpRequest, message_id: int) -> HttpResponse:
+def retry(request: AuthedHttpRequest, message_id: int) -> HttpResponse:
     row = mirror.check_retry(request.user, message_id)
     from messaging.models import Message
 

@@ -3,15 +3,21 @@ services (permissions, audit log, gateway events); the bulk actions call them to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from accounts.requests import AuthedHttpRequest
 from guilds.models import Channel, Guild, GuildTag, Invite, Member, Role
 from guilds.services.directory import do_set_directory_hidden
 from guilds.services.guilds import do_delete_guild
 from guilds.services.invites import do_revoke_invite
 from united.errors import APIError
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -88,7 +94,8 @@ class GuildAdmin(admin.ModelAdmin):
 
     @admin.display(ordering="_members", description="members")
     def member_count(self, guild: Guild) -> int:
-        return guild._members
+        # Annotated by get_queryset (Count).
+        return guild._members  # type: ignore[attr-defined]
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
@@ -115,7 +122,7 @@ class GuildAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} guild(s) shown in the directory.")
 
     @admin.action(description="Delete selected guilds (cannot be undone)", permissions=["change"])
-    def delete_guilds(self, request: HttpRequest, queryset: QuerySet[Guild]) -> None:
+    def delete_guilds(self, request: AuthedHttpRequest, queryset: QuerySet[Guild]) -> None:
         guilds = list(queryset)
         for guild in guilds:
             do_delete_guild(guild, actor=request.user)
@@ -146,7 +153,8 @@ class MemberAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and "roles" in form.base_fields:
             roles = form.base_fields["roles"]
-            roles.queryset = Role.objects.filter(guild_id=obj.guild_id).exclude(id=obj.guild_id)
+            # The roles field is a ModelMultipleChoiceField.
+            roles.queryset = Role.objects.filter(guild_id=obj.guild_id).exclude(id=obj.guild_id)  # type: ignore[attr-defined]
             roles.required = False
         return form
 
@@ -162,10 +170,11 @@ class MemberAdmin(admin.ModelAdmin):
         current = member_role_ids(member) - {member.guild_id}
         changes = [(rid, True) for rid in sorted(wanted - current)]
         changes += [(rid, False) for rid in sorted(current - wanted)]
+        operator = cast("User", request.user)  # the admin site is behind a staff sign-in
         for role_id, add in changes:
             try:
                 check_member_role(
-                    request.user,
+                    operator,
                     member.guild_id,
                     member.user_id,
                     role_id,
@@ -219,7 +228,7 @@ class InviteAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Revoke selected invites", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
+    def revoke(self, request: AuthedHttpRequest, queryset: QuerySet[Invite]) -> None:
         invites = list(queryset.filter(revoked_at__isnull=True).select_related("guild"))
         for invite in invites:
             do_revoke_invite(invite, request.user, reason="revoked by the node operator")

@@ -187,10 +187,10 @@ def compute_overwrites(
         permissions |= everyone.allow
     allow = deny = NONE
     for role_id in member_role_ids:
-        overwrite = roles.get(role_id)
-        if overwrite is not None and role_id != guild_id:
-            allow |= overwrite.allow
-            deny |= overwrite.deny
+        role_overwrite = roles.get(role_id)
+        if role_overwrite is not None and role_id != guild_id:
+            allow |= role_overwrite.allow
+            deny |= role_overwrite.deny
     permissions &= ~deny
     permissions |= allow
     if member is not None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -47,7 +49,7 @@ class UploadView(APIView):
         request.upload_handlers = [self.handler]
         return super().initialize_request(request, *args, **kwargs)
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
@@ -59,7 +61,8 @@ class UploadView(APIView):
         summary="Upload one file (form field `file`; optional `scope`, `purpose`, `encrypted`)",
     )
     def post(self, request: Request) -> Response:
-        data = request.data
+        # Only the multipart parser is set on this view: the body is a form, never a JSON list.
+        data: Mapping[str, Any] = request.data  # type: ignore[assignment]
         upload = self.handler.upload
         if upload is None:
             raise Invalid(errors={"file": ["No file was sent."]})
@@ -93,7 +96,7 @@ class ContentView(APIView):
     content_negotiation_class = FirstRenderer
 
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY}, summary="Download (Range ok)")
-    def get(self, request: Request, attachment_id: str) -> HttpResponse:
+    def get(self, request: Request, attachment_id: str) -> HttpResponseBase:
         attachment = services.access_attachment(request.user, attachment_id)
         return serve_blob(
             request._request,
@@ -111,7 +114,7 @@ class ThumbnailView(APIView):
     content_negotiation_class = FirstRenderer
 
     @extend_schema(responses={(200, "image/webp"): OpenApiTypes.BINARY}, summary="A thumbnail")
-    def get(self, request: Request, attachment_id: str, size: int) -> HttpResponse:
+    def get(self, request: Request, attachment_id: str, size: int) -> HttpResponseBase:
         attachment = services.access_attachment(request.user, attachment_id)
         thumb = Thumbnail.objects.filter(attachment=attachment, size=size).select_related("blob")
         thumbnail = thumb.first()

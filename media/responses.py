@@ -13,15 +13,19 @@ before sending it, which for a 1 GB video is 1 GB of memory.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
 from media.images import INLINE_TYPES
 from media.storage import blob_store
+
+_R = TypeVar("_R", bound=HttpResponseBase)
 
 DOWNLOAD_CSP = (
     "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
@@ -63,7 +67,8 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     done = object()
     try:
         while True:
-            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, done)
+            # next(iterator, default): the stubs of sync_to_async keep only one overload.
+            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, done)  # type: ignore[call-arg]
             if chunk is done:
                 return
             yield chunk
@@ -71,9 +76,10 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         await sync_to_async(chunks.close, thread_sensitive=False)()  # type: ignore[attr-defined]
 
 
-def _with(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
+def _with(response: _R, headers: Mapping[str, str | None]) -> _R:
     for name, value in headers.items():
-        response[name] = value
+        if value is not None:  # Django would send the text "None"
+            response[name] = value
     return response
 
 
@@ -86,7 +92,7 @@ def serve_blob(
     content_type: str,
     filename: str,
     public: bool,
-) -> HttpResponse:
+) -> HttpResponseBase:
     inline = content_type in INLINE_TYPES
     served_type = content_type if inline else "application/octet-stream"
     headers = {
@@ -105,8 +111,8 @@ def serve_blob(
     try:
         wanted = parse_range(request.headers.get("Range", ""), size)
     except Unsatisfiable:
-        response = HttpResponse(status=416, content_type="application/octet-stream")
-        return _with(response, {**headers, "Content-Range": f"bytes */{size}"})
+        refused = HttpResponse(status=416, content_type="application/octet-stream")
+        return _with(refused, {**headers, "Content-Range": f"bytes */{size}"})
     start, end = wanted if wanted else (0, size - 1)
     chunks = blob_store().get(key, start, end)
     body = _aiter(chunks) if isinstance(request, ASGIRequest) else chunks

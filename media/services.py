@@ -376,7 +376,8 @@ def _sweep_temp_files(now: datetime) -> None:
 
 def usage_by_user(limit: int = 50) -> list[dict[str, Any]]:
     return list(
-        Attachment.objects.values("uploader__id", "uploader__username")
+        # values() rows are dicts; the stubs type them as TypedDicts.
+        Attachment.objects.values("uploader__id", "uploader__username")  # type: ignore[arg-type]
         .annotate(bytes=Sum("size"), files=Count("id"))
         .order_by("-bytes")[:limit]
     )
@@ -384,7 +385,8 @@ def usage_by_user(limit: int = 50) -> list[dict[str, Any]]:
 
 def usage_by_scope(limit: int = 50) -> list[dict[str, Any]]:
     return list(
-        Attachment.objects.values("scope")
+        # values() rows are dicts; the stubs type them as TypedDicts.
+        Attachment.objects.values("scope")  # type: ignore[arg-type]
         .annotate(bytes=Sum("size"), files=Count("id"))
         .order_by("-bytes")[:limit]
     )

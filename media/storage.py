@@ -40,7 +40,8 @@ S3_EXTRA_ARGS = {"ContentType": "application/octet-stream"}
 class _LocalFile(File):
     # Django's FileSystemStorage renames a file that has a temporary_file_path().
     def temporary_file_path(self) -> str:
-        return self.file.name
+        # Built around an open file, never None.
+        return self.file.name  # type: ignore[union-attr]
 
 
 class BlobStore:

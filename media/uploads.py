@@ -101,7 +101,8 @@ class StreamingUploadHandler(FileUploadHandler):
             )
         except OSError as exc:
             self._disk_full(exc)
-        self.path = Path(self._file.name)
+        # Set on the line before, or _disk_full raised.
+        self.path = Path(self._file.name)  # type: ignore[union-attr]
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self._size += len(raw_data)
@@ -128,8 +129,13 @@ class StreamingUploadHandler(FileUploadHandler):
 
     def _complete(self) -> None:
         self._file.close()
+        # new_file set both before any chunk arrived.
         self.upload = StreamedUpload(
-            self.path, self._hash.hexdigest(), self._size, self.file_name or "", self.content_type
+            self.path,  # type: ignore[arg-type]
+            self._hash.hexdigest(),
+            self._size,
+            self.file_name or "",
+            self.content_type,  # type: ignore[arg-type]
         )
         # Returning None keeps Django from building an UploadedFile: the view reads .upload.
         return None

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from accounts.services import ratelimit
 from messaging.search import service as search_service
 from messaging.services import dms, messages, reactions, readstates
@@ -235,7 +236,7 @@ class GuildMessageSearch(APIView):
         ],
         responses={200: dict},
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         q = request.query_params
         return Response(
             search_service.search_guild(

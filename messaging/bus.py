@@ -27,6 +27,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,15 @@ _client: tuple[str, redis.Redis] | None = None
 def enabled() -> bool:
     """True when events cross processes (production); False in the embedded mode."""
     return bool(getattr(settings, "EVENT_BUS_URL", None))
+
+
+def _url() -> str:
+    """The bus's Redis URL; callers reach the bus only when `enabled()`, so an unset URL here is a
+    wiring mistake, said plainly rather than as redis-py's error about a None URL."""
+    url: str | None = settings.EVENT_BUS_URL
+    if not url:
+        raise ImproperlyConfigured("the event bus is used but EVENT_BUS_URL is unset")
+    return url
 
 
 def channel(group: str) -> str:
@@ -55,7 +65,7 @@ def encode(message: dict[str, Any]) -> str:
 
 def _sync_client() -> redis.Redis:
     global _client
-    url = settings.EVENT_BUS_URL
+    url = _url()
     with _lock:
         if _client is None or _client[0] != url:
             client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
@@ -71,7 +81,7 @@ def publish(group: str, message: dict[str, Any]) -> int:
 async def apublish(group: str, message: dict[str, Any]) -> None:
     """`publish` from an event loop: a short-lived connection of that loop (rare events only:
     the voice worker's speaking flags)."""
-    client = aioredis.Redis.from_url(settings.EVENT_BUS_URL, socket_connect_timeout=2)
+    client = aioredis.Redis.from_url(_url(), socket_connect_timeout=2)
     try:
         await client.publish(channel(group), encode(dict(message, group=group)))
     finally:
@@ -80,7 +90,7 @@ async def apublish(group: str, message: dict[str, Any]) -> None:
 
 def subscriber() -> aioredis.client.PubSub:
     """A pub/sub connection for the running loop (the readiness probe's round trip)."""
-    client = aioredis.Redis.from_url(settings.EVENT_BUS_URL, socket_connect_timeout=2)
+    client = aioredis.Redis.from_url(_url(), socket_connect_timeout=2)
     return client.pubsub(ignore_subscribe_messages=True)
 
 
@@ -112,7 +122,7 @@ class Listener(threading.Thread):
         client = redis.Redis.from_url(
             self.url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
         )
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub: redis.client.PubSub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self.own)  # subscribed even while no group is followed
         return pubsub
 
@@ -186,8 +196,9 @@ def listener(deliver: Any, reconnected: Any) -> Listener:
     """The process's listener, started on first use."""
     global _listener
     with _lock:
-        if _listener is None or _listener.url != settings.EVENT_BUS_URL:
-            _listener = Listener(settings.EVENT_BUS_URL, deliver, reconnected)
+        url = _url()
+        if _listener is None or _listener.url != url:
+            _listener = Listener(url, deliver, reconnected)
             _listener.start()
         return _listener
 

@@ -106,7 +106,8 @@ def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
     from messaging.services.readstates import read_states
     from united.errors import NotFound
 
-    guilds, channels = [], []
+    guilds: list[dict[str, Any]] = []
+    channels: list[Channel] = []
     for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
         try:
             ctx = guild_context(user, guild_id)

@@ -6,7 +6,7 @@ with the service's message and status."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,10 +14,15 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.requests import AuthedHttpRequest
 from moderation.services import audit, cases, sanctions, timeouts
 from united.errors import APIError
 
 
+@overload
+def _int(value: Any, default: int) -> int: ...
+@overload
+def _int(value: Any, default: None = None) -> int | None: ...
 def _int(value: Any, default: int | None = None) -> int | None:
     try:
         return int(value)
@@ -30,7 +35,7 @@ def _failed(request: HttpRequest, exc: APIError) -> HttpResponse:
 
 
 @login_required
-def queue_page(request: HttpRequest, guild_id: int) -> HttpResponse:
+def queue_page(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     state = request.GET.get("state") or None
     try:
         rows = cases.queue(request.user, guild_id, state)
@@ -48,7 +53,7 @@ def queue_page(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
+def case_page(request: AuthedHttpRequest, case_id: int) -> HttpResponse:
     error, status = None, 200
     if request.method == "POST":
         try:
@@ -69,7 +74,7 @@ def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "moderation/case.html", context, status=status)
 
 
-def _case_post(request: HttpRequest, case_id: int) -> None:
+def _case_post(request: AuthedHttpRequest, case_id: int) -> None:
     op = request.POST.get("op")
     if op == "note":
         cases.check_add_note(request.user, case_id, request.POST.get("body"))
@@ -92,7 +97,7 @@ def _case_post(request: HttpRequest, case_id: int) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def member_page(request: HttpRequest, guild_id: int, user_id: int) -> HttpResponse:
+def member_page(request: AuthedHttpRequest, guild_id: int, user_id: int) -> HttpResponse:
     """A member's sanctions: time out, kick, ban (each checked by the service)."""
     from accounts.models import User
 
@@ -133,7 +138,7 @@ def member_page(request: HttpRequest, guild_id: int, user_id: int) -> HttpRespon
 
 
 @login_required
-def modlog_page(request: HttpRequest, guild_id: int) -> HttpResponse:
+def modlog_page(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     try:
         page = audit.check_list_audit_log(request.user, guild_id, limit=100)
     except APIError as exc:

@@ -108,7 +108,8 @@ class SpoolingQueue(asyncio.Queue):
         """The spool could not be written (a full disk): drop what it held, and let the
         application's next read raise `exc` (guard_disk_full turns that into a 507)."""
         self._failed = exc
-        self._queue = type(self._queue)(item for item in self._queue if _SPOOLED not in item)
+        # asyncio.Queue's private deque; the stubs do not declare it.
+        self._queue = type(self._queue)(item for item in self._queue if _SPOOLED not in item)  # type: ignore[has-type]
         if self._spool is not None:
             self._spool.close()
             self._spool = None
@@ -246,7 +247,8 @@ def _refuse(request: Any, exc: Any) -> None:
         half_close()
         from twisted.internet import reactor
 
-        reactor.callLater(LINGER_SECONDS, transport.abortConnection)
+        # Twisted's interface declares callLater without self; the call is right.
+        reactor.callLater(LINGER_SECONDS, transport.abortConnection)  # type: ignore[arg-type]
     else:
         channel.loseConnection()
 

@@ -286,7 +286,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, drf.UnsupportedMediaType):
         status, body = 415, error_body(UNSUPPORTED_MEDIA_TYPE, str(exc.detail))
     elif isinstance(exc, drf.Throttled):
-        wait = float(exc.wait or 1)
+        # DRF sets Throttled.wait in __init__; the stubs miss it.
+        wait = float(exc.wait or 1)  # type: ignore[attr-defined]
         status, body = 429, error_body(RATE_LIMITED, "You are being rate limited", retry_after=wait)
         headers["Retry-After"] = retry_after_header(wait)
     elif isinstance(exc, drf.APIException):

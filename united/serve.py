@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"error: {exc}")
     # The CLI builds its log writer from this module-level name; it has no option for it.
-    cli.AccessLogGenerator = lambda stream: AccessLog(stream, log_ips)  # type: ignore[misc,assignment]
+    cli.AccessLogGenerator = lambda stream: AccessLog(stream, log_ips)
     cli.CommandLineInterface().run([*args, APPLICATION])
 
 

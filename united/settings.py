@@ -98,7 +98,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "united.sqlite3",
+            # Django takes a Path for the SQLite NAME.
+            "NAME": DATA_DIR / "united.sqlite3",  # type: ignore[typeddict-item]
             "OPTIONS": {
                 # WAL lets readers proceed while a writer commits; IMMEDIATE takes the write
                 # lock at BEGIN so concurrent writers queue instead of failing mid-transaction.

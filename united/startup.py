@@ -14,7 +14,7 @@ def explain(exc: BaseException) -> str | None:
     try:
         from django.db import OperationalError
     except ImportError:  # pragma: no cover
-        OperationalError = ()  # type: ignore[assignment]  # noqa: N806
+        OperationalError = ()  # type: ignore[assignment,misc]  # noqa: N806
     if isinstance(exc, OperationalError):
         from django.conf import settings
 

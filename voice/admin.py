@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.requests import AuthedHttpRequest
 from united.errors import APIError
 from voice import services
 from voice.models import VoiceState
@@ -24,7 +25,7 @@ class VoiceStateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[VoiceState], body: dict) -> None:
+    def _each(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState], body: dict) -> None:
         done = 0
         for state in queryset:
             try:
@@ -38,21 +39,21 @@ class VoiceStateAdmin(admin.ModelAdmin):
             self.message_user(request, f"{done} member(s) updated.")
 
     @admin.action(description="Server mute", permissions=["change"])
-    def server_mute(self, request: HttpRequest, queryset: QuerySet[VoiceState]) -> None:
+    def server_mute(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState]) -> None:
         self._each(request, queryset, {"mute": True})
 
     @admin.action(description="Server unmute", permissions=["change"])
-    def server_unmute(self, request: HttpRequest, queryset: QuerySet[VoiceState]) -> None:
+    def server_unmute(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState]) -> None:
         self._each(request, queryset, {"mute": False})
 
     @admin.action(description="Server deafen", permissions=["change"])
-    def server_deafen(self, request: HttpRequest, queryset: QuerySet[VoiceState]) -> None:
+    def server_deafen(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState]) -> None:
         self._each(request, queryset, {"deaf": True})
 
     @admin.action(description="Server undeafen", permissions=["change"])
-    def server_undeafen(self, request: HttpRequest, queryset: QuerySet[VoiceState]) -> None:
+    def server_undeafen(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState]) -> None:
         self._each(request, queryset, {"deaf": False})
 
     @admin.action(description="Disconnect from voice", permissions=["change"])
-    def disconnect(self, request: HttpRequest, queryset: QuerySet[VoiceState]) -> None:
+    def disconnect(self, request: AuthedHttpRequest, queryset: QuerySet[VoiceState]) -> None:
         self._each(request, queryset, {"channel_id": None})

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from guilds.api.common import body
 from guilds.services.access import guild_context
 from voice import services
@@ -15,7 +15,7 @@ from voice import services
 
 class VoiceStatesView(APIView):
     @extend_schema(summary="List who is connected to the guild's voice channels", tags=["voice"])
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         guild_context(request.user, guild_id)
         return Response(services.guild_voice_states(guild_id))
 
@@ -25,5 +25,5 @@ class VoiceStateView(APIView):
         summary="Server mute/deafen, move (channel_id) or disconnect (channel_id null)",
         tags=["voice"],
     )
-    def patch(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         return Response(services.check_moderate(request.user, guild_id, user_id, body(request)))

@@ -292,8 +292,9 @@ def worker_restarted() -> None:
 
 def refresh_member(guild_id: int, user_id: int) -> None:
     """Re-evaluate SPEAK and timeouts (after a timeout starts or ends, a role changes)."""
-    state = VoiceState.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id)
-    state = state.first()
+    state = (
+        VoiceState.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()
+    )
     if state is None:
         return
     try:
@@ -345,7 +346,7 @@ def check_moderate(
     state = VoiceState.objects.filter(guild_id=guild_id, user_id=user_id).first()
     if operator:
         guild = Guild.objects.get(id=guild_id)
-        granted = perms.P.ADMINISTRATOR | perms.P.MUTE_MEMBERS | perms.P.DEAFEN_MEMBERS
+        granted: int = perms.P.ADMINISTRATOR | perms.P.MUTE_MEMBERS | perms.P.DEAFEN_MEMBERS
         granted |= perms.P.MOVE_MEMBERS
     else:
         ctx = guild_context(actor, guild_id)
@@ -417,7 +418,8 @@ def on_guild_event(event: events.Published) -> None:
     if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
         return
     user = d.get("user") if isinstance(d.get("user"), dict) else {}
-    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")
+    # `user` is a dict: the isinstance check on the line above.
+    guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")  # type: ignore[union-attr]
     if not user_id.isdigit():
         return
 

@@ -111,7 +111,8 @@ class OutSlot:
         if not self.ready():
             return
         out = RtpPacket(
-            payload_type=self.payload_type,
+            # ready() set it (the negotiated codec) or returned False.
+            payload_type=self.payload_type,  # type: ignore[arg-type]
             marker=packet.marker,
             sequence_number=self.seq,
             timestamp=(packet.timestamp + self.ts_offset) & 0xFFFFFFFF,
@@ -271,7 +272,8 @@ class SFU:
         try:
             inbound = pc.addTransceiver("audio", direction="recvonly")
             inbound.setCodecPreferences([OPUS])
-            inbound.receiver._handle_rtp_packet = participant._on_rtp
+            # aiortc has no hook for incoming RTP: its receiver's handler is replaced (pinned).
+            inbound.receiver._handle_rtp_packet = participant._on_rtp  # type: ignore[method-assign]
             # m-line 0 leads the bundle: its DTLS transport carries all of this peer's media.
             guard_transport(inbound.receiver.transport, participant.stats)
             for _ in range(room.slots):
@@ -311,7 +313,7 @@ class SFU:
     async def leave(self, room_id: int, user_id: int) -> bool:
         room = self.rooms.get(room_id)
         participant = room.participants.pop(user_id, None) if room else None
-        if participant is None:
+        if room is None or participant is None:
             return False
         if participant.speaking:
             participant.speaking = False

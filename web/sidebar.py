@@ -79,7 +79,8 @@ def channel_tree(items: list[ChannelItem]) -> list[Category]:
         parent = categories.get(item.channel.parent_id or 0)
         (parent or loose).items.append(item)
     tree = [loose] if loose.items else []
-    return tree + sorted(categories.values(), key=lambda c: (c.channel.position, c.channel.id))
+    # Categories are built from channels: never None here.
+    return tree + sorted(categories.values(), key=lambda c: (c.channel.position, c.channel.id))  # type: ignore[union-attr]
 
 
 def default_channel(ctx: GuildContext, items: list[ChannelItem]) -> Channel | None:

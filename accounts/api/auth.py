@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.common import AnonymousAPIView, DeviceRegistration, LoginResult, TokenPair, body
+from accounts.requests import AuthedRequest
 from accounts.services import passwords, recovery, signin, tokens, twofactor
 
 TAG = ["auth"]
@@ -140,7 +141,8 @@ class RefreshView(AnonymousAPIView):
         from accounts.services import ratelimit
 
         ratelimit.limit("refresh", request)
-        result = tokens.do_refresh(body(request).get("refresh_token"), request)
+        # A missing token is refused by do_refresh (401), as a wrong one is.
+        result = tokens.do_refresh(body(request).get("refresh_token"), request)  # type: ignore[arg-type]
         return Response({"mfa": False, **result})
 
 
@@ -227,7 +229,7 @@ class TwoFactorEnableView(APIView):
         responses=TotpSetupOut,
         summary="Start TOTP setup: secret, otpauth URI and QR code",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         passwords.require_password(request, request.user, body(request).get("password"))
         return Response(twofactor.do_begin_totp(request.user, request))
 
@@ -239,7 +241,7 @@ class TwoFactorVerifyView(APIView):
         responses=BackupCodesOut,
         summary="Confirm TOTP setup with a code; returns one-time backup codes",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         codes = twofactor.check_confirm_totp(request.user, body(request).get("code"), request)
         return Response({"backup_codes": codes})
 
@@ -251,7 +253,7 @@ class TwoFactorDisableView(APIView):
         responses={204: None},
         summary="Turn TOTP off (needs a current TOTP or backup code)",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         twofactor.check_disable_totp(request.user, body(request).get("code"), request)
         return Response(status=204)
 
@@ -260,7 +262,7 @@ class BackupCodesView(APIView):
     @extend_schema(
         tags=TAG, request=CodeIn, responses=BackupCodesOut, summary="Replace the backup codes"
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         codes = twofactor.check_regenerate_backup_codes(
             request.user, body(request).get("code"), request
         )
@@ -271,7 +273,7 @@ class PasswordView(APIView):
     @extend_schema(
         tags=TAG, request=PasswordChangeIn, responses={204: None}, summary="Change the password"
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = body(request)
         passwords.check_change_password(
             request,

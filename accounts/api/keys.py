@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.common import DeviceRegistration, OneTimePrekey, SignedPrekey, body
 from accounts.ports import remote_keys
+from accounts.requests import AuthedRequest
 from accounts.services import keys, ratelimit, rotation, tokens
 
 TAG = ["keys"]
@@ -65,7 +65,7 @@ class RotationOut(serializers.Serializer):
 
 class DevicesView(APIView):
     @extend_schema(tags=TAG, responses=DeviceOut(many=True), summary="Your devices")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(keys.list_devices(request.user))
 
     @extend_schema(
@@ -74,7 +74,7 @@ class DevicesView(APIView):
         responses={201: DeviceOut},
         summary="Register a device with its identity key and prekeys",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         ratelimit.limit("keys", request, request.user.id)
         device = keys.check_register_device(
             request.user, body(request), session=tokens.current_session(request)
@@ -91,7 +91,7 @@ class DeviceView(APIView):
         responses={204: None},
         summary="Remove a device: its keys and sessions are revoked",
     )
-    def delete(self, request: Request, device_id: str) -> Response:
+    def delete(self, request: AuthedRequest, device_id: str) -> Response:
         device = keys.access_own_device(request.user, device_id)
         keys.do_revoke_device(request.user, device)
         return Response(status=204)
@@ -104,7 +104,7 @@ class PrekeysView(APIView):
         responses=PrekeyCount,
         summary="Upload more one-time prekeys (and optionally a new signed prekey)",
     )
-    def post(self, request: Request, device_id: str) -> Response:
+    def post(self, request: AuthedRequest, device_id: str) -> Response:
         ratelimit.limit("keys", request, request.user.id)
         count = keys.check_upload_prekeys(request.user, device_id, body(request))
         return Response({"one_time_prekeys": count})
@@ -116,11 +116,13 @@ class UserKeysView(APIView):
         responses=KeyBundle,
         summary="A member's key bundles; each one-time prekey is handed out once",
     )
-    def get(self, request: Request, user_id: str) -> Response:
+    def get(self, request: AuthedRequest, user_id: str) -> Response:
         ratelimit.limit("keys", request, request.user.id)
         relay = remote_keys()
         shadow = relay.remote_user(user_id) if relay is not None else None
-        if shadow is not None:  # a member of another node: asked of their home node
+        if (
+            relay is not None and shadow is not None
+        ):  # a member of another node: asked of their home node
             return Response(relay.key_bundle(request.user, shadow))
         return Response(keys.fetch_key_bundle(request.user, user_id))
 
@@ -129,7 +131,7 @@ class RotationsView(APIView):
     @extend_schema(
         tags=TAG, responses=RotationOut(many=True), summary="Pending identity-key rotations"
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(
             [rotation.serialize_rotation(r) for r in rotation.pending_rotations(request.user)]
         )
@@ -142,7 +144,7 @@ class DeviceRotationView(APIView):
         responses={202: RotationOut},
         summary="Replace a device's identity key after a 72-hour window",
     )
-    def post(self, request: Request, device_id: str) -> Response:
+    def post(self, request: AuthedRequest, device_id: str) -> Response:
         ratelimit.limit("keys", request, request.user.id)
         row = rotation.check_request_rotation(
             request.user, device_id, body(request), session=tokens.current_session(request)
@@ -156,6 +158,6 @@ class RotationView(APIView):
         responses={204: None},
         summary="Cancel a pending rotation (from any signed-in session)",
     )
-    def delete(self, request: Request, rotation_id: str) -> Response:
+    def delete(self, request: AuthedRequest, rotation_id: str) -> Response:
         rotation.check_cancel_rotation(request.user, rotation_id)
         return Response(status=204)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.common import AnonymousAPIView, LoginResult, body
+from accounts.requests import AuthedRequest
 from accounts.services import passkeys, signin, twofactor
 
 TAG = ["passkeys"]
@@ -50,7 +51,7 @@ class RenameIn(serializers.Serializer):
 
 class PasskeysView(APIView):
     @extend_schema(tags=TAG, responses=PasskeyOut(many=True), summary="Your passkeys")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(passkeys.list_passkeys(request.user))
 
     @extend_schema(
@@ -59,7 +60,7 @@ class PasskeysView(APIView):
         responses={201: PasskeyOut},
         summary="Finish registering a passkey",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = body(request)
         passkeys.finish_registration(
             request,
@@ -78,20 +79,20 @@ class PasskeyOptionsView(APIView):
         responses=CeremonyOut,
         summary="Options for navigator.credentials.create()",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         return Response(passkeys.begin_registration(request, request.user))
 
 
 class PasskeyView(APIView):
     @extend_schema(tags=TAG, request=RenameIn, responses=PasskeyOut, summary="Rename")
-    def patch(self, request: Request, passkey_id: str) -> Response:
+    def patch(self, request: AuthedRequest, passkey_id: str) -> Response:
         passkeys.check_rename_passkey(request.user, passkey_id, body(request).get("name"))
         return Response(
             next(p for p in passkeys.list_passkeys(request.user) if p["id"] == str(passkey_id))
         )
 
     @extend_schema(tags=TAG, responses={204: None}, summary="Remove")
-    def delete(self, request: Request, passkey_id: str) -> Response:
+    def delete(self, request: AuthedRequest, passkey_id: str) -> Response:
         passkeys.do_remove_passkey(
             request.user, passkeys.access_passkey(request.user, passkey_id), request
         )

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api.common import body
+from accounts.requests import AuthedRequest
 from accounts.services import audit, lifecycle, profile, recovery, tokens
 
 UserSchema = inline_serializer(
@@ -29,11 +30,11 @@ class ProfilePatch(serializers.Serializer):
 
 class MeView(APIView):
     @extend_schema(responses=UserSchema, summary="The signed-in user")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(services.serialize_user(request.user))
 
     @extend_schema(request=ProfilePatch, responses=UserSchema, summary="Edit your profile")
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: AuthedRequest) -> Response:
         data = ProfilePatch(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.check_update_profile(
@@ -58,7 +59,7 @@ class SessionsView(APIView):
         responses=SessionOut(many=True),
         summary="Signed-in sessions (browsers and API clients)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         current = tokens.current_session(request)
         return Response(
             [tokens.serialize_session(s, current) for s in tokens.list_sessions(request.user)]
@@ -67,7 +68,7 @@ class SessionsView(APIView):
 
 class SessionView(APIView):
     @extend_schema(tags=["sessions"], responses={204: None}, summary="Revoke a session")
-    def delete(self, request: Request, session_id: str) -> Response:
+    def delete(self, request: AuthedRequest, session_id: str) -> Response:
         session = tokens.access_session(request.user, session_id)
         tokens.do_revoke_session(session)
         audit.record("session_revoked", user=request.user, request=request, session=str(session.id))
@@ -99,7 +100,7 @@ class MyProfileView(APIView):
         responses=SignedProfileOut,
         summary="Publish your profile, signed by a device identity key",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthedRequest) -> Response:
         data = body(request)
         profile.check_publish_signed_profile(
             request.user,
@@ -132,7 +133,7 @@ class RecoveryKeyView(APIView):
         responses={204: None},
         summary="Set or replace the recovery public key",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthedRequest) -> Response:
         data = body(request)
         recovery.check_set_recovery_key(
             request, request.user, public_key=data.get("public_key"), password=data.get("password")
@@ -146,7 +147,7 @@ class ExportView(APIView):
         responses=OpenApiTypes.OBJECT,
         summary="Everything this node holds about you, as JSON",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         audit.record("export", user=request.user, request=request)
         response = Response(lifecycle.export_account(request.user))
         response["Content-Disposition"] = 'attachment; filename="united-account.json"'
@@ -164,11 +165,11 @@ class DeletionView(APIView):
         responses={202: None},
         summary="Delete your account after a grace period (signs you out)",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         lifecycle.check_request_deletion(request, request.user, body(request).get("password"))
         return Response(status=202)
 
     @extend_schema(tags=["account"], responses={204: None}, summary="Cancel a pending deletion")
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthedRequest) -> Response:
         lifecycle.do_cancel_deletion(request, request.user)
         return Response(status=204)

@@ -178,7 +178,7 @@ def check_credentials(request: HttpRequest | None, username: Any, password: Any)
         ok = False
     else:
         ok = user.check_password(password) and user.is_active
-    if not ok:
+    if not ok or user is None:  # no user is never ok; said again for the type checker
         ratelimit.record_failure(username)
         # An unknown name is not stored: people type passwords into the username field.
         audit.record("login", user=user, success=False, request=request, reason="password")

@@ -152,6 +152,8 @@ def signed_profile(user_id: Any) -> dict[str, Any]:
         "profile": {k: getattr(user, k) for k in PROFILE_LIMITS},
         "payload": user.profile_payload if signed else None,
         "signature": user.profile_signature if signed else None,
-        "device_id": str(device.id) if signed else None,
-        "identity_key": device.identity_key if signed else None,
+        # `signed` is only true with a device.
+        "device_id": str(device.id) if signed else None,  # type: ignore[union-attr]
+        # `signed` is only true with a device.
+        "identity_key": device.identity_key if signed else None,  # type: ignore[union-attr]
     }

@@ -110,7 +110,7 @@ def check_challenge_response(
                 Device.objects.active().filter(user=user).values_list("identity_key", flat=True)
             )
         ok = any(crypto.verify(crypto.decode_key(k, "key"), message, sig) for k in keys)
-    if not ok:
+    if not ok or user is None:  # no user is never ok; said again for the type checker
         ratelimit.record_failure(username)
         audit.record(f"{purpose}_challenge", user=user, success=False, request=request)
         raise tokens.unauthorized("The challenge or its signature is not valid")
@@ -130,6 +130,7 @@ def finish_passkey(request: HttpRequest, data: dict[str, Any], *, web: bool) -> 
     if expected is not None and expected.pk != user.pk:
         raise tokens.unauthorized("Passkey not accepted")
     if expected is not None:
-        twofactor.consume_ticket(ticket)
+        # `expected` is set only when a ticket was given.
+        twofactor.consume_ticket(ticket)  # type: ignore[arg-type]
     method = "password+passkey" if expected is not None else "passkey"
     return finish_sign_in(request, user, method=method, web=web)

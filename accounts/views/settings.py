@@ -6,11 +6,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Device
+from accounts.requests import AuthedHttpRequest
 from accounts.services import (
     audit,
     keys,
@@ -26,7 +27,7 @@ from accounts.views.auth import error_context
 from united.errors import APIError
 
 
-def _security_context(request: HttpRequest) -> dict[str, Any]:
+def _security_context(request: AuthedHttpRequest) -> dict[str, Any]:
     user = request.user
     current = tokens.current_session(request)
     return {
@@ -41,20 +42,20 @@ def _security_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _render_security(request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+def _render_security(request: AuthedHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
     return render(
         request, "accounts/security.html", {**_security_context(request), **extra}, status=status
     )
 
 
 @login_required
-def security(request: HttpRequest) -> HttpResponse:
+def security(request: AuthedHttpRequest) -> HttpResponse:
     return _render_security(request)
 
 
 @login_required
 @require_POST
-def change_password(request: HttpRequest) -> HttpResponse:
+def change_password(request: AuthedHttpRequest) -> HttpResponse:
     try:
         passwords.check_change_password(
             request,
@@ -71,7 +72,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def totp_setup(request: HttpRequest) -> HttpResponse:
+def totp_setup(request: AuthedHttpRequest) -> HttpResponse:
     if twofactor.totp_enabled(request.user):
         return redirect("security")
     context: dict[str, Any] = {}
@@ -99,7 +100,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def totp_disable(request: HttpRequest) -> HttpResponse:
+def totp_disable(request: AuthedHttpRequest) -> HttpResponse:
     try:
         twofactor.check_disable_totp(request.user, request.POST.get("code"), request)
     except APIError as exc:
@@ -110,7 +111,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def backup_codes(request: HttpRequest) -> HttpResponse:
+def backup_codes(request: AuthedHttpRequest) -> HttpResponse:
     try:
         codes = twofactor.check_regenerate_backup_codes(
             request.user, request.POST.get("code"), request
@@ -122,7 +123,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_session(request: HttpRequest, session_id: str) -> HttpResponse:
+def revoke_session(request: AuthedHttpRequest, session_id: str) -> HttpResponse:
     try:
         session = tokens.access_session(request.user, session_id)
     except APIError:
@@ -138,7 +139,7 @@ def revoke_session(request: HttpRequest, session_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
+def revoke_device(request: AuthedHttpRequest, device_id: str) -> HttpResponse:
     try:
         device: Device = keys.access_own_device(request.user, device_id)
     except APIError:
@@ -150,7 +151,7 @@ def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def cancel_rotation(request: HttpRequest, rotation_id: str) -> HttpResponse:
+def cancel_rotation(request: AuthedHttpRequest, rotation_id: str) -> HttpResponse:
     try:
         rotation.check_cancel_rotation(request.user, rotation_id)
     except APIError:
@@ -161,7 +162,7 @@ def cancel_rotation(request: HttpRequest, rotation_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def passkey_edit(request: HttpRequest, passkey_id: str) -> HttpResponse:
+def passkey_edit(request: AuthedHttpRequest, passkey_id: str) -> HttpResponse:
     try:
         if request.POST.get("action") == "remove":
             passkeys.do_remove_passkey(
@@ -176,7 +177,7 @@ def passkey_edit(request: HttpRequest, passkey_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def recovery_key(request: HttpRequest) -> HttpResponse:
+def recovery_key(request: AuthedHttpRequest) -> HttpResponse:
     try:
         recovery.check_set_recovery_key(
             request,
@@ -191,7 +192,7 @@ def recovery_key(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthedHttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "deletion_due": lifecycle.deletion_due_at(request.user),
         "grace_days": lifecycle.DELETION_GRACE.days,
@@ -218,7 +219,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: AuthedHttpRequest) -> HttpResponse:
     audit.record("export", user=request.user, request=request)
     data = lifecycle.export_account(request.user)
     response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")

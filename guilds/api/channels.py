@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from guilds.api.common import (
     REASON_HEADER,
     ChannelSchema,
@@ -30,7 +30,7 @@ class GuildChannelsView(APIView):
         tags=["channels"],
         summary="Channels of a guild that you can see",
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(services.list_channels(request.user, guild_id))
 
     @extend_schema(
@@ -40,7 +40,7 @@ class GuildChannelsView(APIView):
         parameters=[REASON_HEADER],
         summary="Create a channel or category",
     )
-    def post(self, request: Request, guild_id: int) -> Response:
+    def post(self, request: AuthedRequest, guild_id: int) -> Response:
         channel = services.check_create_channel(
             request.user, guild_id, body(request), reason=reason(request)
         )
@@ -54,7 +54,7 @@ class GuildChannelsView(APIView):
         summary="Reorder or move channels",
         operation_id="v1_guilds_channels_reorder",
     )
-    def patch(self, request: Request, guild_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int) -> Response:
         services.check_reorder_channels(
             request.user, guild_id, body_list(request), reason=reason(request)
         )
@@ -63,7 +63,7 @@ class GuildChannelsView(APIView):
 
 class ChannelView(APIView):
     @extend_schema(responses=ChannelSchema, summary="Get a channel", tags=["channels"])
-    def get(self, request: Request, channel_id: int) -> Response:
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
         return Response(services.get_channel(request.user, channel_id))
 
     @extend_schema(
@@ -73,7 +73,7 @@ class ChannelView(APIView):
         summary="Edit or move a channel",
         tags=["channels"],
     )
-    def patch(self, request: Request, channel_id: int) -> Response:
+    def patch(self, request: AuthedRequest, channel_id: int) -> Response:
         channel = services.check_update_channel(
             request.user, channel_id, body(request), reason=reason(request)
         )
@@ -85,7 +85,7 @@ class ChannelView(APIView):
         summary="Delete a channel",
         tags=["channels"],
     )
-    def delete(self, request: Request, channel_id: int) -> Response:
+    def delete(self, request: AuthedRequest, channel_id: int) -> Response:
         return Response(
             services.check_delete_channel(request.user, channel_id, reason=reason(request))
         )
@@ -99,7 +99,7 @@ class OverwriteView(APIView):
         summary="Set a role's or member's overwrite",
         tags=["channels"],
     )
-    def put(self, request: Request, channel_id: int, overwrite_id: int) -> Response:
+    def put(self, request: AuthedRequest, channel_id: int, overwrite_id: int) -> Response:
         overwrites.check_put_overwrite(
             request.user, channel_id, overwrite_id, body(request), reason=reason(request)
         )
@@ -111,7 +111,7 @@ class OverwriteView(APIView):
         summary="Delete an overwrite",
         tags=["channels"],
     )
-    def delete(self, request: Request, channel_id: int, overwrite_id: int) -> Response:
+    def delete(self, request: AuthedRequest, channel_id: int, overwrite_id: int) -> Response:
         overwrites.check_delete_overwrite(
             request.user, channel_id, overwrite_id, reason=reason(request)
         )

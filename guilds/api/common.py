@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 from urllib.parse import unquote
 
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
@@ -37,6 +37,10 @@ def reason(request: Request) -> str:
     return unquote(request.headers.get("X-Audit-Log-Reason", ""))[:512]
 
 
+@overload
+def query_int(request: Request, name: str, default: int) -> int: ...
+@overload
+def query_int(request: Request, name: str, default: None = None) -> int | None: ...
 def query_int(request: Request, name: str, default: int | None = None) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -48,7 +52,8 @@ def query_int(request: Request, name: str, default: int | None = None) -> int | 
 
 
 def many(schema: serializers.Serializer, **kwargs: Any) -> serializers.ListSerializer:
-    return schema.__class__(many=True, **kwargs)
+    # Serializer.__new__ hands back a ListSerializer when many=True; the stubs don't say so.
+    return schema.__class__(many=True, **kwargs)  # type: ignore[return-value]
 
 
 Snowflake = serializers.CharField

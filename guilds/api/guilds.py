@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from guilds.api.common import (
     REASON_HEADER,
     GuildCreate,
@@ -30,7 +31,7 @@ class GuildsView(APIView):
     @extend_schema(
         request=GuildCreate, responses={201: GuildSchema}, summary="Create a guild", tags=["guilds"]
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = body(request)
         guild = services.check_create_guild(
             request.user,
@@ -44,7 +45,7 @@ class GuildsView(APIView):
 
 class GuildView(APIView):
     @extend_schema(responses=GuildSchema, summary="Get a guild", tags=["guilds"])
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         ctx = guild_context(request.user, guild_id)
         data = serialize_guild(ctx.guild, roles=ctx.roles.values())
         if request.query_params.get("with_counts") == "true":
@@ -60,7 +61,7 @@ class GuildView(APIView):
         summary="Edit a guild or transfer its ownership",
         tags=["guilds"],
     )
-    def patch(self, request: Request, guild_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int) -> Response:
         services.check_update_guild(request.user, guild_id, body(request), reason=reason(request))
         ctx = guild_context(request.user, guild_id)
         return Response(serialize_guild(ctx.guild, roles=ctx.roles.values()))
@@ -71,7 +72,7 @@ class GuildView(APIView):
         tags=["guilds"],
         summary="Delete a guild (owner only, confirm with its name)",
     )
-    def delete(self, request: Request, guild_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         confirm = data.get("confirm_name", request.query_params.get("confirm_name"))
         services.check_delete_guild(request.user, guild_id, confirm_name=confirm)
@@ -84,13 +85,13 @@ class MyGuildsView(APIView):
         tags=["guilds"],
         summary="Guilds the signed-in user is a member of",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(services.list_user_guilds(request.user))
 
 
 class LeaveGuildView(APIView):
     @extend_schema(request=None, responses={204: None}, summary="Leave a guild", tags=["guilds"])
-    def delete(self, request: Request, guild_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int) -> Response:
         services.check_leave_guild(request.user, guild_id)
         return Response(status=204)
 

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from accounts.services import ratelimit
 from guilds.api.common import REASON_HEADER, InviteCreate, InviteSchema, body, many, reason
 from guilds.serialize import serialize_invite
@@ -20,7 +21,7 @@ class ChannelInvitesView(APIView):
         tags=["invites"],
         summary="Active invites of a channel (MANAGE_CHANNELS)",
     )
-    def get(self, request: Request, channel_id: int) -> Response:
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
         return Response(services.list_channel_invites(request.user, channel_id))
 
     @extend_schema(
@@ -30,7 +31,7 @@ class ChannelInvitesView(APIView):
         parameters=[REASON_HEADER],
         summary="Create an invite",
     )
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         invite = services.check_create_invite(
             request.user, channel_id, body(request), reason=reason(request)
         )
@@ -43,7 +44,7 @@ class GuildInvitesView(APIView):
         tags=["invites"],
         summary="Active invites of a guild (MANAGE_GUILD)",
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(services.list_guild_invites(request.user, guild_id))
 
 
@@ -68,7 +69,7 @@ class InviteView(APIView):
         tags=["invites"],
         summary="Join the guild the invite leads to",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthedRequest, code: str) -> Response:
         ratelimit.limit("invite_join", request, request.user.id)
         invite, _ = services.check_accept_invite(request.user, code)
         return Response(invite)
@@ -79,5 +80,5 @@ class InviteView(APIView):
         tags=["invites"],
         summary="Revoke an invite",
     )
-    def delete(self, request: Request, code: str) -> Response:
+    def delete(self, request: AuthedRequest, code: str) -> Response:
         return Response(services.check_revoke_invite(request.user, code, reason=reason(request)))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from guilds.api.common import (
     REASON_HEADER,
     MemberPatch,
@@ -26,7 +26,7 @@ from guilds.services import members, roles
 
 class GuildRolesView(APIView):
     @extend_schema(responses=many(RoleSchema), summary="Roles of a guild", tags=["roles"])
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(roles.list_roles(request.user, guild_id))
 
     @extend_schema(
@@ -36,7 +36,7 @@ class GuildRolesView(APIView):
         summary="Create a role",
         tags=["roles"],
     )
-    def post(self, request: Request, guild_id: int) -> Response:
+    def post(self, request: AuthedRequest, guild_id: int) -> Response:
         role = roles.check_create_role(
             request.user, guild_id, body(request), reason=reason(request)
         )
@@ -50,7 +50,7 @@ class GuildRolesView(APIView):
         operation_id="v1_guilds_roles_reorder",
         tags=["roles"],
     )
-    def patch(self, request: Request, guild_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(
             roles.check_reorder_roles(
                 request.user, guild_id, body_list(request), reason=reason(request)
@@ -66,7 +66,7 @@ class RoleView(APIView):
         summary="Edit a role",
         tags=["roles"],
     )
-    def patch(self, request: Request, guild_id: int, role_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int, role_id: int) -> Response:
         role = roles.check_update_role(
             request.user, guild_id, role_id, body(request), reason=reason(request)
         )
@@ -75,7 +75,7 @@ class RoleView(APIView):
     @extend_schema(
         responses={204: None}, parameters=[REASON_HEADER], summary="Delete a role", tags=["roles"]
     )
-    def delete(self, request: Request, guild_id: int, role_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int, role_id: int) -> Response:
         roles.check_delete_role(request.user, guild_id, role_id, reason=reason(request))
         return Response(status=204)
 
@@ -90,7 +90,7 @@ class MembersView(APIView):
             OpenApiParameter("after", str, required=False),
         ],
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(
             members.list_members(
                 request.user,
@@ -103,7 +103,7 @@ class MembersView(APIView):
 
 class MemberView(APIView):
     @extend_schema(responses=MemberSchema, summary="Get a member", tags=["members"])
-    def get(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         return Response(members.get_member(request.user, guild_id, user_id))
 
     @extend_schema(
@@ -113,7 +113,7 @@ class MemberView(APIView):
         summary="Change a member's nickname, roles or timeout",
         tags=["members"],
     )
-    def patch(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def patch(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         return Response(
             members.check_update_member(
                 request.user, guild_id, user_id, body(request), reason=reason(request)
@@ -126,7 +126,7 @@ class MemberView(APIView):
         summary="Kick a member (KICK_MEMBERS)",
         tags=["members"],
     )
-    def delete(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         from moderation.services.sanctions import check_kick
 
         check_kick(request.user, guild_id, user_id, reason=reason(request))
@@ -141,7 +141,7 @@ class MemberRoleView(APIView):
         summary="Give a member a role",
         tags=["members"],
     )
-    def put(self, request: Request, guild_id: int, user_id: int, role_id: int) -> Response:
+    def put(self, request: AuthedRequest, guild_id: int, user_id: int, role_id: int) -> Response:
         members.check_member_role(
             request.user, guild_id, user_id, role_id, add=True, reason=reason(request)
         )
@@ -153,7 +153,7 @@ class MemberRoleView(APIView):
         summary="Take a role from a member",
         tags=["members"],
     )
-    def delete(self, request: Request, guild_id: int, user_id: int, role_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int, user_id: int, role_id: int) -> Response:
         members.check_member_role(
             request.user, guild_id, user_id, role_id, add=False, reason=reason(request)
         )

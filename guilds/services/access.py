@@ -194,7 +194,8 @@ def access_channel(
     if channel is None:
         raise unknown_channel()
     try:
-        ctx = guild_context(user, channel.guild_id, lock=lock)
+        # A guild channel here: guild_id is null on DM channels only.
+        ctx = guild_context(user, channel.guild_id, lock=lock)  # type: ignore[arg-type]
     except NotFound:
         raise unknown_channel() from None
     if lock:

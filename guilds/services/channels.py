@@ -50,7 +50,8 @@ def get_channel(user: User, channel_id: int) -> dict[str, Any]:
 
 def channel_event(channel: Channel, t: str, *, actor: User | None = None) -> None:
     events.broadcast(
-        events.guild_group(channel.guild_id),
+        # A guild channel here: guild_id is null on DM channels only.
+        events.guild_group(channel.guild_id),  # type: ignore[arg-type]
         t,
         serialize_channel(channel, effective_overwrites(channel)),
         actor=actor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -134,7 +135,8 @@ def guild_guarded_names(
         role.id for role in guild.roles.all() if int(role.permissions) & MODERATOR_PERMISSIONS
     ]
     members = (
-        Member.objects.filter(guild=guild)
+        # exclude(user_id=None) excludes no one, which is what no exclude_user_id means.
+        Member.objects.filter(guild=guild)  # type: ignore[misc]
         .filter(Q(user_id=guild.owner_id) | Q(roles__in=moderator_roles))
         .exclude(user_id=exclude_user_id)
         .select_related("user")
@@ -231,7 +233,7 @@ def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]
             default=None,
         )
         groups[str(top.id) if top else "online"].append(entry)
-    out = [
+    out: list[dict[str, Any]] = [
         {"id": str(r.id), "name": r.name, "role": serialize_role(r), "members": groups[str(r.id)]}
         for r in hoisted
         if groups[str(r.id)]
@@ -331,8 +333,8 @@ def do_change_member_roles(
     ctx: GuildContext,
     target: Member,
     *,
-    add: set[int],
-    remove: set[int],
+    add: AbstractSet[int],
+    remove: AbstractSet[int],
     reason: str = "",
     checked: set[int] | None = None,
 ) -> None:

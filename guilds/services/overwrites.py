@@ -128,11 +128,13 @@ def check_put_overwrite(
         old_allow, old_deny = (row.allow, row.deny) if row else (0, 0)
         _check_bits(access.permissions, (allow ^ old_allow) | (deny ^ old_deny))
         if row is None:
-            row = PermissionOverwrite(channel=channel, target_id=target_id, type=kind)
+            # `kind` was validated above (errors.raise_if_any).
+            row = PermissionOverwrite(channel=channel, target_id=target_id, type=kind)  # type: ignore[misc]
             action = AuditLogEvent.CHANNEL_OVERWRITE_CREATE
         else:
             action = AuditLogEvent.CHANNEL_OVERWRITE_UPDATE
-        row.type, row.allow, row.deny = kind, allow, deny
+        # `kind` was validated above (errors.raise_if_any).
+        row.type, row.allow, row.deny = kind, allow, deny  # type: ignore[assignment]
         row.save()
         record_audit(
             ctx.guild,

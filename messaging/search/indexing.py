@@ -120,7 +120,8 @@ def document_for(message: Message) -> Document:
         files = message.attachments.values_list("kind", flat=True)
     return Document(
         id=message.id,
-        guild_id=message.channel.guild_id,
+        # Only guild messages are indexed.
+        guild_id=message.channel.guild_id,  # type: ignore[arg-type]
         channel_id=message.channel_id,
         author_id=message.author_id,
         content=content,

@@ -290,7 +290,8 @@ def do_send_message(
         from accounts.models import User
         from media.models import Attachment
 
-        message._prefetched_objects_cache = {
+        # Django's own prefetch cache, filled by hand for a fresh message.
+        message._prefetched_objects_cache = {  # type: ignore[attr-defined]
             "reactions": Reaction.objects.none(),
             "mentions": User.objects.none(),
             "mention_roles": Role.objects.none(),

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import overload
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from moderation.services import audit as services
 from united.errors import Invalid
 from united.ids import MAX_SNOWFLAKE
@@ -32,6 +35,10 @@ AuditLogSchema = inline_serializer(
 )
 
 
+@overload
+def _int(request: Request, name: str, default: int) -> int: ...
+@overload
+def _int(request: Request, name: str, default: None = None) -> int | None: ...
 def _int(request: Request, name: str, default: int | None = None) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -52,7 +59,7 @@ class AuditLogView(APIView):
             for n in ("user_id", "action_type", "before", "after", "limit")
         ],
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(
             services.check_list_audit_log(
                 request.user,
@@ -73,5 +80,5 @@ class ModlogExportView(APIView):
         summary="The signed, hash-chained moderation log as JSON (VIEW_AUDIT_LOG)",
         description="Verify offline with moderation/verify.py and the node's public key.",
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(services.check_export_modlog(request.user, guild_id))

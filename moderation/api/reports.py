@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from accounts.services import ratelimit
 from moderation.services import cases, reports
 from united.errors import Invalid
@@ -53,7 +54,7 @@ class ReportsView(APIView):
         tags=["reports"],
         summary="Report a message, a user or a guild",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         ratelimit.limit("report", request, request.user.id)
         report = reports.check_create_report(request.user, _body(request))
         return Response({"id": str(report.id), "case_id": str(report.case_id)}, status=201)
@@ -66,7 +67,7 @@ class GuildCasesView(APIView):
     @extend_schema(
         responses={200: dict}, tags=["reports"], parameters=[STATE], summary="A guild's queue"
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         rows = cases.queue(request.user, guild_id, request.query_params.get("state"))
         return Response([cases.serialize_case(c) for c in rows])
 
@@ -78,28 +79,28 @@ class NodeCasesView(APIView):
         parameters=[STATE],
         summary="The node's queue (operators)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         rows = cases.queue(request.user, None, request.query_params.get("state"))
         return Response([cases.serialize_case(c) for c in rows])
 
 
 class CaseView(APIView):
     @extend_schema(responses={200: dict}, tags=["reports"], summary="A case, with its evidence")
-    def get(self, request: Request, case_id: int) -> Response:
+    def get(self, request: AuthedRequest, case_id: int) -> Response:
         case = cases.access_case(request.user, case_id)
         return Response(cases.serialize_case(case, detail=True))
 
     @extend_schema(
         request=CasePatch, responses={200: dict}, tags=["reports"], summary="Assign or resolve"
     )
-    def patch(self, request: Request, case_id: int) -> Response:
+    def patch(self, request: AuthedRequest, case_id: int) -> Response:
         case = cases.check_update_case(request.user, case_id, _body(request))
         return Response(cases.serialize_case(case, detail=True))
 
 
 class CaseNotesView(APIView):
     @extend_schema(responses={201: dict}, tags=["reports"], summary="Add an internal note")
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         cases.check_add_note(request.user, case_id, _body(request).get("body"))
         return Response(status=201)
 
@@ -111,7 +112,7 @@ class CaseActionsView(APIView):
         tags=["reports"],
         summary="Act on a case: delete the message, time out, kick or ban",
     )
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         data = _body(request)
         done = cases.check_case_action(
             request.user,

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthedRequest
 from guilds.api.common import REASON_HEADER, query_int, reason
 from moderation.services import sanctions
 from united.errors import Invalid
@@ -42,7 +43,7 @@ class BansView(APIView):
         summary="Banned users (BAN_MEMBERS)",
         parameters=[OpenApiParameter(n, str, required=False) for n in ("limit", "after")],
     )
-    def get(self, request: Request, guild_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int) -> Response:
         return Response(
             sanctions.list_bans(
                 request.user,
@@ -55,7 +56,7 @@ class BansView(APIView):
 
 class BanView(APIView):
     @extend_schema(responses={200: dict}, tags=["moderation"], summary="One ban (BAN_MEMBERS)")
-    def get(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def get(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         return Response(sanctions.get_ban(request.user, guild_id, user_id))
 
     @extend_schema(
@@ -65,7 +66,7 @@ class BanView(APIView):
         tags=["moderation"],
         summary="Ban a user (BAN_MEMBERS), optionally deleting their recent messages",
     )
-    def put(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def put(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         data = _body(request)
         seconds = data.get("delete_message_seconds")
         if seconds is None and data.get("delete_message_days") is not None:
@@ -87,6 +88,6 @@ class BanView(APIView):
         tags=["moderation"],
         summary="Lift a ban (BAN_MEMBERS)",
     )
-    def delete(self, request: Request, guild_id: int, user_id: int) -> Response:
+    def delete(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
         sanctions.check_unban(request.user, guild_id, user_id, reason=reason(request))
         return Response(status=204)

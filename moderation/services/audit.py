@@ -83,7 +83,8 @@ def record_audit(
         entry.hash = entry_hash(fields)
         entry.sig = signing.sign(canonical(fields))
         entry.save(force_insert=True)
-        head.seq, head.hash = entry.seq, entry.hash
+        # seq is head.seq + 1, set above; the field is nullable only in the stubs' view.
+        head.seq, head.hash = entry.seq, entry.hash  # type: ignore[assignment]
         head.save(update_fields=["seq", "hash"])
         return entry
 

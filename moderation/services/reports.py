@@ -60,7 +60,8 @@ def _message_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     from messaging.services.messages import access_message
 
     try:
-        channel_id, message_id = int(data.get("channel_id")), int(data.get("message_id"))
+        # int(None) raises TypeError, which the except below turns into a 4xx.
+        channel_id, message_id = int(data.get("channel_id")), int(data.get("message_id"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise Invalid(errors={"message_id": ["channel_id and message_id are required."]}) from None
     access, message = access_message(user, channel_id, message_id)
@@ -98,7 +99,8 @@ def message_target(message: Message) -> dict[str, Any]:
 
 def _user_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     try:
-        target = User.objects.get(id=int(data.get("user_id")))
+        # int(None) raises TypeError, which the except below turns into a 4xx.
+        target = User.objects.get(id=int(data.get("user_id")))  # type: ignore[arg-type]
     except (TypeError, ValueError, User.DoesNotExist):
         raise NotFound("Unknown User", code=10013) from None
     guild = None
@@ -122,7 +124,8 @@ def _guild_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     from guilds.services.access import unknown_guild
 
     try:
-        guild = Guild.objects.get(id=int(data.get("guild_id")))
+        # int(None) raises TypeError, which the except below turns into a 4xx.
+        guild = Guild.objects.get(id=int(data.get("guild_id")))  # type: ignore[arg-type]
     except (TypeError, ValueError, Guild.DoesNotExist):
         raise unknown_guild() from None
     if not guild.discoverable and not Member.objects.filter(guild=guild, user=user).exists():
@@ -156,7 +159,8 @@ def _check_attachment(user: User, key: str, data: dict[str, Any]) -> dict[str, A
     fields: dict[str, Any] = {"reporter_attached_content": content}
     if not content or not signature:
         return fields
-    device = Device.objects.active().filter(user=user, id=data.get("reporter_device_id")).first()
+    # A missing id matches no device, refused just below (4xx).
+    device = Device.objects.active().filter(user=user, id=data.get("reporter_device_id")).first()  # type: ignore[misc]
     if device is None:
         raise Invalid(errors={"reporter_device_id": ["One of your active devices."]})
     try:
@@ -203,10 +207,11 @@ def check_create_report(user: User, data: dict[str, Any]) -> Report:
 
 def do_open_case(target: dict[str, Any], *, severity: int, automod: bool = False) -> ReportCase:
     """The unresolved case for this target, or a new one with the content snapshotted now."""
-    case = ReportCase.objects.select_for_update().filter(
-        target_key=target["key"], state__in=UNRESOLVED
+    case = (
+        ReportCase.objects.select_for_update()
+        .filter(target_key=target["key"], state__in=UNRESOLVED)
+        .first()
     )
-    case = case.first()
     if case is None:
         try:
             with transaction.atomic():

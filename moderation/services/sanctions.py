@@ -147,7 +147,7 @@ def do_ban(
     do_remove_member(guild, user, actor=moderator, audit=False)
     MemberTimeout.objects.filter(guild_id=guild.id, user=user).delete()
     events.revoke_guild_access(user.id, guild.id)
-    changes = [
+    changes: list[dict[str, Any]] = [
         {"key": "delete_message_seconds", "new_value": delete_message_seconds},
         {"key": "messages_deleted", "new_value": deleted},
         {"key": "expires_at", "new_value": iso(expires_at)},

@@ -75,8 +75,9 @@ def member_payload(member: Member) -> dict[str, Any]:
 def member_update(guild_id: int, user_id: int) -> None:
     from messaging import events
 
-    member = Member.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id)
-    member = member.first()
+    member = (
+        Member.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()
+    )
     if member is not None:
         events.broadcast(
             events.guild_group(guild_id), "GUILD_MEMBER_UPDATE", member_payload(member)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
+from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
 from guilds.models import TEXT_TYPES
 from guilds.services.access import access_channel, guild_context
@@ -32,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @member_view
-def guild(request: HttpRequest, guild_id: int) -> HttpResponse:
+def guild(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     channel = sidebar.default_channel(ctx, sidebar.channel_items(request.user, ctx))
     if channel is None:
@@ -63,7 +64,7 @@ def _names(ctx, items) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @member_view
-def channel(request: HttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
+def channel(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
     access = access_channel(request.user, channel_id)
     if access.channel.guild_id != guild_id or access.channel.type not in TEXT_TYPES:
         raise Http404
@@ -137,7 +138,7 @@ def _more_after(user, channel_id: int, message_id: str) -> bool:
 
 
 @member_view
-def older(request: HttpRequest, channel_id: int) -> HttpResponse:
+def older(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     """Infinite scroll: the page before `?before=`, with its own sentinel if more remain;
     or, below a jump into history, the page after `?after=`."""
     access = access_channel(request.user, channel_id)
@@ -176,7 +177,7 @@ def older(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 
 @member_view
-def channel_list(request: HttpRequest, guild_id: int) -> HttpResponse:
+def channel_list(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     items = sidebar.channel_items(request.user, ctx)
     current = request.GET.get("current")
@@ -201,7 +202,7 @@ def rail(request: HttpRequest) -> HttpResponse:
 
 
 @member_view
-def member_list(request: HttpRequest, guild_id: int) -> HttpResponse:
+def member_list(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     return render_fragment(
         request, "web/_members.html", {"guild": ctx.guild, "member_groups": sidebar.members(ctx)}
@@ -209,7 +210,7 @@ def member_list(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 
 @member_view
-def switcher(request: HttpRequest) -> JsonResponse:
+def switcher(request: AuthedHttpRequest) -> JsonResponse:
     """Ctrl/Cmd+K: every text channel the user can see, across their guilds."""
     out = []
     for entry in sidebar.rail(request.user):

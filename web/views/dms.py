@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts.models import User
+from accounts.requests import AuthedHttpRequest
 from accounts.services import ratelimit
 from e2e.services import access_dm_channel
 from guilds.models import Member
@@ -20,7 +21,7 @@ from web import sidebar
 from web.views.common import member_view
 
 
-def _frame(request: HttpRequest) -> dict:
+def _frame(request: AuthedHttpRequest) -> dict:
     guild_ids = Member.objects.filter(user=request.user).values_list("guild_id", flat=True)
     people = (
         User.objects.filter(memberships__guild_id__in=guild_ids, is_active=True)
@@ -47,7 +48,7 @@ def _frame(request: HttpRequest) -> dict:
 
 
 @member_view
-def dm_list(request: HttpRequest) -> HttpResponse:
+def dm_list(request: AuthedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         ratelimit.limit("dm_request", request, request.user.id)
     if request.method == "POST" and "handle" in request.POST:  # name@node, any node
@@ -67,7 +68,7 @@ def dm_list(request: HttpRequest) -> HttpResponse:
 
 
 @member_view
-def dm(request: HttpRequest, channel_id: int) -> HttpResponse:
+def dm(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     channel = access_dm_channel(request.user, channel_id)
     recipients = list(channel.recipients.order_by("id"))
     others = [u for u in recipients if u.id != request.user.id]

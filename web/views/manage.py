@@ -4,10 +4,11 @@ guild services."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
 from guilds.models import ChannelType, PermissionOverwrite
 from guilds.serialize import invite_urls
@@ -19,7 +20,7 @@ from web.views.common import member_view
 
 @require_POST
 @member_view
-def create_channel(request: HttpRequest, guild_id: int) -> HttpResponse:
+def create_channel(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     data: dict = {
         "name": request.POST.get("name", ""),
         "type": ChannelType.GUILD_TEXT,
@@ -49,7 +50,7 @@ def create_channel(request: HttpRequest, guild_id: int) -> HttpResponse:
             raise
         messages = [m for errs in exc.errors.values() for m in errs] or [exc.message]
         return render(request, "web/_form_error.html", {"messages": messages}, status=exc.status)
-    response = redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
+    response: HttpResponse = redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = f"/app/guilds/{guild_id}/channels/{channel.id}/"
@@ -58,7 +59,7 @@ def create_channel(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @require_POST
 @member_view
-def create_invite(request: HttpRequest, channel_id: int) -> HttpResponse:
+def create_invite(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     invite = check_create_invite(request.user, channel_id, {"max_age": 7 * 86400})
     links = invite_urls(invite.code)
     local = request.build_absolute_uri(f"/invite/{invite.code}")

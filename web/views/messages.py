@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
+from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
 from guilds.services.access import access_channel
 from messaging.services import messages as message_services
@@ -121,7 +122,7 @@ def pin(request: HttpRequest, channel_id: int, message_id: int) -> HttpResponse:
 
 
 @member_view
-def pins(request: HttpRequest, channel_id: int) -> HttpResponse:
+def pins(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     rows = message_services.pins(request.user, channel_id)
     access = access_channel(request.user, channel_id)
     names = guild_names(access.ctx)

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.requests import AuthedHttpRequest
 from accounts.services import ratelimit
 from guilds.services import invites as invite_services
 from guilds.services.guilds import check_create_guild
@@ -41,7 +42,7 @@ def start(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @member_view
-def join(request: HttpRequest) -> HttpResponse:
+def join(request: AuthedHttpRequest) -> HttpResponse:
     raw = request.POST.get("invite", "")
     from federation.web_views import remote_invite_redirect
 
@@ -64,7 +65,7 @@ def _land(invite: dict) -> HttpResponse:
 
 @require_POST
 @member_view
-def accept(request: HttpRequest, code: str) -> HttpResponse:
+def accept(request: AuthedHttpRequest, code: str) -> HttpResponse:
     """The invite landing page's Join button: join, then straight into the guild."""
     ratelimit.limit("invite_join", request, request.user.id)
     try:
@@ -76,7 +77,7 @@ def accept(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_POST
 @member_view
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: AuthedHttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
         guild = check_create_guild(request.user, name=name)

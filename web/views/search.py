@@ -9,9 +9,10 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
 
+from accounts.requests import AuthedHttpRequest
 from guilds.models import Channel
 from guilds.services.access import guild_context
 from messaging.search import service as search_service
@@ -34,7 +35,7 @@ def _page(raw: str) -> int:
 
 
 @member_view
-def search(request: HttpRequest, guild_id: int) -> HttpResponse:
+def search(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", "newest")
     if sort not in SORTS:

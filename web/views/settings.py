@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
 from guilds.models import TEXT_TYPES, ChannelType, PermissionOverwrite
 from guilds.services import invites as invite_services
@@ -64,7 +65,7 @@ def _page(request: HttpRequest, ctx, section: str, template: str, **extra) -> Ht
 
 
 @member_view
-def index(request: HttpRequest, guild_id: int) -> HttpResponse:
+def index(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     for key, _label, flag in SECTIONS:
         if sidebar.can(ctx, flag):
@@ -75,7 +76,7 @@ def index(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @member_view
-def overview(request: HttpRequest, guild_id: int) -> HttpResponse:
+def overview(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_GUILD)
     errors: list[str] = []
@@ -96,7 +97,7 @@ def overview(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @member_view
-def roles(request: HttpRequest, guild_id: int) -> HttpResponse:
+def roles(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_ROLES)
     errors: list[str] = []
@@ -115,7 +116,7 @@ def roles(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @member_view
-def role(request: HttpRequest, guild_id: int, role_id: int) -> HttpResponse:
+def role(request: AuthedHttpRequest, guild_id: int, role_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_ROLES)
     errors: list[str] = []
@@ -155,7 +156,7 @@ def role(request: HttpRequest, guild_id: int, role_id: int) -> HttpResponse:
 
 
 @member_view
-def channels(request: HttpRequest, guild_id: int) -> HttpResponse:
+def channels(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_ROLES)
     rows = [c for c, _ in visible_channels(ctx) if c.type != ChannelType.GUILD_CATEGORY]
@@ -164,7 +165,7 @@ def channels(request: HttpRequest, guild_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @member_view
-def channel_permissions(request: HttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
+def channel_permissions(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
     """One role's overwrite on one channel: each bit allow, neutral (inherit) or deny."""
     access = access_channel(request.user, channel_id)
     access.require(P.MANAGE_ROLES)
@@ -224,7 +225,7 @@ def channel_permissions(request: HttpRequest, guild_id: int, channel_id: int) ->
 
 @require_http_methods(["GET", "POST"])
 @member_view
-def invites(request: HttpRequest, guild_id: int) -> HttpResponse:
+def invites(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_GUILD)
     errors: list[str] = []
