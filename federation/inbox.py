@@ -4,7 +4,9 @@
 (fetching the signer's key on first contact), JSON/AS2 shape, the rule that an activity's
 actor and id live on the origin of the key that signed it, and the origin rules of
 `federation.origin` (the key is the actor's own, objects live on the actor's host and are
-attributed to it). What passes is stored as an
+attributed to it). The rate limits and the share of the process inbox work may take are
+`federation.inboxgate`'s: a peer over its budget is refused after the signature and before
+anything is parsed or written. What passes is stored as an
 InboxItem, unique on the activity id, with a processing job in the same transaction; the
 caller answers 202. A redelivery finds the row and is acknowledged without a second job.
 Every refusal is recorded as an InboxRejection (no IP address) and logged.
@@ -20,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from federation import delivery, policy, remote, rfc9421
+from federation import delivery, inboxgate, policy, remote, rfc9421
 from federation import origin as origin_rules
 from federation.activities import object_id
 from federation.models import InboxItem, InboxRejection, RemoteKey
@@ -90,7 +92,8 @@ def verify_any(method: str, target: str, headers: Mapping[str, str], body: bytes
 def receive(
     method: str, target: str, headers: Mapping[str, str], body: bytes
 ) -> tuple[InboxItem, bool]:
-    """Check and store one delivery. Returns (item, created); raises Rejected."""
+    """Check and store one delivery. Returns (item, created); raises Rejected, RateLimited
+    (the signing domain is over its budget) or inboxgate.Busy."""
     headers = {k.lower(): v for k, v in headers.items()}
     if len(body) > MAX_BODY:
         raise Rejected(413, "too_large", f"{len(body)} bytes is over the {MAX_BODY} B limit")
@@ -104,7 +107,13 @@ def receive(
         verify_any(method, target, headers, body)
     except SignatureError as exc:
         raise Rejected(401, exc.reason, exc.detail, domain, key_id) from None
+    inboxgate.limit_domain(domain)  # RateLimited: the view answers 429, nothing is stored
     delivery.heard_from(domain)  # it is up: if we thought otherwise, its queue resumes now
+    with inboxgate.share():
+        return _store(body, key_id, domain)
+
+
+def _store(body: bytes, key_id: str, domain: str) -> tuple[InboxItem, bool]:
     activity = _parse(body)
     uri, actor = activity["id"], object_id(activity["actor"]) or ""
     origin = remote.origin(key_id)
