@@ -76,6 +76,11 @@ def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
     return {**exc.headers(), "X-RateLimit-Scope": "shared"}
 
 
+def in_use() -> bool:
+    """True while some inbox work holds the slot."""
+    return _slot.locked()
+
+
 @contextmanager
 def share(*, patient: bool = False) -> Iterator[None]:
     """Run the block as inbox work: one at a time, at most SHARE of the process's time.

@@ -9,8 +9,10 @@ the test, so "exactly at Retry-After" is an instant rather than a sleep on a loa
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -19,7 +21,7 @@ from django.core.cache import cache
 from federation import inboxgate
 from federation.models import InboxItem, InboxRejection
 from jobs.models import Job
-from tests.federation.fixtures import post_signed, remote_identity
+from tests.federation.fixtures import RemoteIdentity, post_signed, remote_identity
 from united import ratelimit
 
 pytestmark = pytest.mark.django_db
@@ -61,10 +63,10 @@ def limits(settings):
 
 
 def follow(identity, n: int, target: str = "http://127.0.0.1:8000/users/bob") -> dict:
-    host = identity.uri.split("/")[2]
+    origin = identity.uri.split("/users/")[0]
     return {
         "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"https://{host}/activities/{n}",
+        "id": f"{origin}/activities/{n}",
         "type": "Follow",
         "actor": identity.uri,
         "object": target,
@@ -182,3 +184,49 @@ def test_inbox_work_beyond_its_share_waits_and_a_request_that_waits_too_long_get
         started = time.monotonic()
     assert started - ended >= 0.2 * (1 - inboxgate.SHARE) / inboxgate.SHARE - 0.01
     assert post_signed(client, eve, follow(eve, 2)).status_code == 202
+
+
+def test_first_contact_fetches_outside_the_inbox_slot(client, settings, make_user):
+    """A key or manifest fetch (up to 20 s, on a server the sender picks) must not hold up
+    other peers' deliveries: the node fetches with the inbox slot free."""
+    make_user("bob")
+    settings.FEDERATION_ALLOW_PRIVATE = ["127.0.0.1/32"]
+    seen: list[tuple[str, bool]] = []
+    documents: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            return
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append((self.path, inboxgate.in_use()))
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/activity+json")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        ident = RemoteIdentity(
+            f"{base}/users/newcomer",
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            f"{base}/users/newcomer/inbox",
+        )
+        documents["/users/newcomer"] = json.dumps(ident.document()).encode()
+        response = post_signed(client, ident, follow(ident, 1))
+        assert response.status_code == 202, response.content
+        paths = [path for path, _ in seen]
+        assert "/.well-known/federation" in paths and "/users/newcomer" in paths
+        assert not any(held for _, held in seen), seen
+        # Known now: the next delivery is checked and stored without a fetch.
+        seen.clear()
+        assert post_signed(client, ident, follow(ident, 2)).status_code == 202
+        assert seen == []
+        assert InboxItem.objects.filter(actor_uri=ident.uri).count() == 2
+    finally:
+        server.shutdown()
+        server.server_close()
