@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.core.cache import cache
 
 from federation import inboxgate
 from federation.models import InboxItem, InboxRejection
@@ -39,7 +38,6 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    cache.clear()  # the in-process cache outlives a test; start from empty buckets
     fake = Clock()
     monkeypatch.setattr(ratelimit, "clock", fake)
     return fake
