@@ -48,6 +48,20 @@ def node_for(domain: str) -> RemoteNode:
     return node
 
 
+def contacted(domain: str) -> bool:
+    """True when `first_contact(domain)` has nothing to fetch (the inbox's fast path)."""
+    node = RemoteNode.objects.filter(domain=domain).only("manifest_checked_at", "blocked").first()
+    return node is not None and (node.manifest_checked_at is not None or node.blocked)
+
+
+def cached_key(key_id: str, refresh: bool) -> PublicKey | None:
+    """`resolve_key` without the network: None where it would have to fetch."""
+    cached = RemoteKey.objects.filter(key_id=key_id).first()
+    if cached is None or (refresh and timezone.now() - cached.fetched_at >= KEY_REFRESH_INTERVAL):
+        return None
+    return keys.load_public_pem(cached.public_pem)
+
+
 def first_contact(domain: str) -> None:
     """Judge a node's privacy manifest before we talk to it for the first time."""
     node = node_for(domain)

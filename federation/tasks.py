@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
-from federation import delivery, handlers, manifest, remote
+from federation import delivery, handlers, inboxgate, manifest, remote
 from federation.models import Delivery, DeliveryState, InboxItem, InboxRejection, RemoteNode
 from jobs.services import job, periodic
 
@@ -18,7 +19,12 @@ def deliver(node_id: int) -> None:
 
 @job("federation.process_inbox", max_attempts=6, lease_seconds=60)
 def process_inbox(item_id: int) -> None:
-    handlers.process(item_id)
+    if settings.UNITED_MODE == "embedded":
+        # The runner's thread shares the process with members' requests (federation/inboxgate.py).
+        with inboxgate.share(patient=True):
+            handlers.process(item_id)
+    else:
+        handlers.process(item_id)
 
 
 @job("federation.probe", max_attempts=1, lease_seconds=30)

@@ -15,9 +15,22 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from federation import actors, delivery, inbox, manifest, nodeinfo, policy, remote, webfinger
+from federation import (
+    actors,
+    delivery,
+    inbox,
+    inboxgate,
+    manifest,
+    nodeinfo,
+    policy,
+    remote,
+    webfinger,
+)
+from federation.inboxgate import rate_limit_headers
 from federation.models import Activity, Follow
 from federation.signatures import SignatureError
+from united.clientaddr import client_address
+from united.errors import APIError, RateLimited, ServiceUnavailable
 
 ACTIVITY_JSON = "application/activity+json"
 
@@ -184,6 +197,7 @@ def inbox_view(request: HttpRequest, name: str | None = None, kind: str = "user"
     except ValueError:
         declared = 0
     try:
+        inboxgate.limit_address(client_address(request))
         if declared > inbox.MAX_BODY:
             raise inbox.Rejected(413, "too_large", f"Content-Length {declared} is over the limit")
         if name is not None:
@@ -192,4 +206,22 @@ def inbox_view(request: HttpRequest, name: str | None = None, kind: str = "user"
     except inbox.Rejected as rejected:
         inbox.record_rejection(request.path, rejected)
         return _error(rejected.status, rejected.reason, rejected.detail)
+    except RateLimited as exc:
+        # Not recorded: a row per refused request is the write a flood is after.
+        return _refusal(exc, "rate_limited", rate_limit_headers(exc))
+    except inboxgate.Busy:
+        busy = ServiceUnavailable(
+            "The inbox is busy; try again later.", retry_after=inboxgate.BUSY_RETRY_AFTER
+        )
+        return _refusal(busy, "busy", busy.headers())
     return HttpResponse(status=202)
+
+
+def _refusal(exc: APIError, reason: str, headers: dict[str, str]) -> JsonResponse:
+    # The API's error shape (code, message, retry_after) plus the inbox's `error`/`detail`
+    # pair that peers already read from our other refusals.
+    body = {**exc.body(), "error": reason, "detail": exc.message}
+    response = JsonResponse(body, status=exc.status)
+    for header, value in headers.items():
+        response[header] = value
+    return response

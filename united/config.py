@@ -37,6 +37,11 @@ RATE_LIMITS: dict[str, tuple[int, float]] = {
     "join": (10, 600),
     "invite": (20, 600),
     "report": (10, 600),
+    # Federation inbox POSTs (federation/inbox.py): per client address before the signature is
+    # checked, so a forged flood costs a cache lookup; per verified signing domain after it.
+    # Generous for a real peer: a large instance delivering a burst stays under them.
+    "inbox.address": (1200, 60),
+    "inbox.domain": (600, 60),
 }
 
 
