@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -332,14 +332,23 @@ def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) 
         return do_edit_message(access, message, content)
 
 
-def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Message:
+def do_edit_message(
+    access: ChannelAccess,
+    message: Message,
+    content: str,
+    *,
+    edited_at: datetime | None = None,
+    mirrored: bool = False,
+) -> Message:
+    """`mirrored`: the edit was made on the guild's host node (the node applies it, so the
+    event has no acting user), at the host's `edited_at`."""
     if content == message.content:
         return message
     MessageEdit.objects.create(message=message, content=message.content)
     users, roles, everyone = _mentions(access, content)
     message.content = content
     message.content_html = markdown.render(content)
-    message.edited_at = timezone.now()
+    message.edited_at = edited_at or timezone.now()
     message.mention_everyone = everyone
     message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
     message.mentions.set(users)
@@ -347,9 +356,8 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     # Only its author edits a message.
-    broadcast_to_channel(
-        access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=message.author_id
-    )
+    actor = None if mirrored else message.author_id
+    broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor)
     return message
 
 
@@ -468,23 +476,28 @@ def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
             access.require(P.MANAGE_MESSAGES)
         if message.deleted:
             raise unknown_message()
-        if message.pinned == pinned:
-            return
-        message.pinned = pinned
-        message.save(update_fields=["pinned"])
-        note_change(message)
-        broadcast_to_channel(
-            access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=user
-        )
-        broadcast_to_channel(
-            access.channel,
-            "CHANNEL_PINS_UPDATE",
-            {
-                "channel_id": str(access.channel.id),
-                "guild_id": _gid(access.channel),
-                "last_pin_timestamp": timezone.now().isoformat(),
-            },
-        )
+        do_pin(message, pinned=pinned, actor=user)
+
+
+def do_pin(message: Message, *, pinned: bool, actor: Any) -> bool:
+    """Pin or unpin; False if it already was. `actor` None: the guild's host node did it."""
+    if message.pinned == pinned:
+        return False
+    channel = message.channel
+    message.pinned = pinned
+    message.save(update_fields=["pinned"])
+    note_change(message)
+    broadcast_to_channel(channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor)
+    broadcast_to_channel(
+        channel,
+        "CHANNEL_PINS_UPDATE",
+        {
+            "channel_id": str(channel.id),
+            "guild_id": _gid(channel),
+            "last_pin_timestamp": timezone.now().isoformat(),
+        },
+    )
+    return True
 
 
 def pins(user, channel_id: int) -> list[dict[str, Any]]:
