@@ -278,8 +278,6 @@ def _broadcast(message_id: int, t: str) -> None:
 
 def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) -> str:
     """Apply one message as the host has it. Returns what happened (for logs and tests)."""
-    from messaging.search.indexing import note_change
-    from messaging.services.handles import handle_mentions
     from messaging.services.messages import do_delete_message
 
     mid = int(note["messageId"])
@@ -307,11 +305,8 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
     fields = _note_fields(note)
     author = user_for_actor(str(note["attributedTo"]))
     if message is None:
-        message = Message.objects.create(id=mid, channel=channel, author=author, **fields)
-        message.mentions.set(handle_mentions(link.guild_id, fields["content"]))  # @name@node
-        note_change(message)
+        message = _create_note(channel, author, mid, fields)
         confirm(mid)
-        _broadcast(mid, "MESSAGE_CREATE")
         result = "created"
     elif message.deleted:
         return "unchanged"
@@ -321,6 +316,33 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
     if full and isinstance(note.get("reactions"), list):
         _set_reactions(message, note["reactions"])
     return result
+
+
+def _create_note(channel: Channel, author: User, mid: int, fields: dict[str, Any]) -> Message:
+    """A message of the host we do not have, through do_send_message with the host's id and
+    stamp. A back-filled message may have been edited or pinned since: that follows as the
+    update a client would have seen then."""
+    from messaging.services.messages import do_pin, do_send_message
+    from united.hlc import Stamp
+
+    reference = Message.objects.filter(id=fields["reference_id"]).first()
+    message = do_send_message(
+        _author_access(author, channel),
+        author,
+        fields["content"],
+        reference=reference,
+        expires_at=fields["expires_at"],
+        message_id=mid,
+        stamp=Stamp.unpack(fields["hlc"], fields["hlc_node"]),
+        mirrored=True,
+    )
+    if fields["edited_at"] is not None:
+        Message.objects.filter(id=mid).update(edited_at=fields["edited_at"])
+        _broadcast(mid, "MESSAGE_UPDATE")
+    if fields["pinned"]:
+        message.refresh_from_db()
+        do_pin(message, pinned=True, actor=None)
+    return message
 
 
 def _author_access(author: User, channel: Channel) -> ChannelAccess:

@@ -27,7 +27,13 @@ from united.ids import new_id
 pytestmark = pytest.mark.django_db
 
 HOST = "https://far.example"
-KINDS = ("MESSAGE_REACTION_ADD", "MESSAGE_UPDATE", "GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD")
+KINDS = (
+    "MESSAGE_CREATE",
+    "MESSAGE_REACTION_ADD",
+    "MESSAGE_UPDATE",
+    "GUILD_MEMBER_REMOVE",
+    "GUILD_BAN_ADD",
+)
 
 
 @pytest.fixture
@@ -64,15 +70,15 @@ def events_after(mark: int) -> dict[str, dict[str, Any]]:
 
 
 def local_events(make_user, commits) -> dict[str, dict[str, Any]]:
-    """A reaction, an edit and a ban made on this node, in a guild it hosts."""
+    """A message, a reaction, an edit and a ban made on this node, in a guild it hosts."""
     alice, bob = make_user("alice"), make_user("bob")
     with commits():
         guild = do_create_guild(alice, name="Here", icon=None, description="")
         do_add_member(guild, bob)
         channel = Channel.objects.get(guild=guild, name="general")
-        message, _ = check_send_message(alice, channel.id, content="hello")
     mark = last_event()
     with commits():
+        message, _ = check_send_message(alice, channel.id, content="hello")
         check_add_reaction(bob, channel.id, message.id, "👍")
         check_edit_message(alice, channel.id, message.id, content="hello again")
         check_ban(alice, guild.id, bob.id, reason="spam")
@@ -115,12 +121,14 @@ def test_mirrored_reaction_edit_and_ban_publish_the_events_of_local_ones(make_us
         "hlc": clock().now().encode(),
         "source": {"content": "hello", "mediaType": "text/markdown"},
     }
+    mark = last_event()
     with commits():
         announce(group, activities.build("Create", eve_uri, note, to=[group]))
     assert Message.objects.get(id=mid).content == "hello"
 
-    mark = last_event()
-    edited = {**note, "source": {"content": "hello again", "mediaType": "text/markdown"}}
+    # The host's `<@id>` is one of its own user ids: here that id is someone else (carol).
+    again = f"hello again <@{carol.id}>"
+    edited = {**note, "source": {"content": again, "mediaType": "text/markdown"}}
     edited["edited"] = datetime.now(UTC).isoformat()
     with commits():
         announce(group, activities.build("EmojiReact", dave_uri, note["id"], content="👍"))
@@ -130,7 +138,8 @@ def test_mirrored_reaction_edit_and_ban_publish_the_events_of_local_ones(make_us
 
     # What a member sees here is what the host has…
     assert Reaction.objects.filter(message_id=mid, user=dave, emoji="👍").exists()
-    assert Message.objects.get(id=mid).content == "hello again"
+    assert Message.objects.get(id=mid).content == again
+    assert not Message.objects.get(id=mid).mentions.exists()
     assert GuildBan.objects.filter(guild=guild, user=dave).exists()
     assert not Member.objects.filter(guild=guild, user=dave).exists()
     # …and their client hears it as it hears a change made here.
