@@ -457,7 +457,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
 def _ban(link: GuildLink, block: dict[str, Any], *, lift: bool) -> Outcome:
     """The host banned (Block) or unbanned (Undo Block) someone: the same do_ban / do_unban as
     a local ban, with no moderator (the host's moderator is the host's to name). The ban
-    holds here too, so the member's node refuses them in the replica before the host does."""
+    shows in the replica as it does on the host."""
     from moderation.models import GuildBan
     from moderation.services.sanctions import do_ban, do_unban
 
