@@ -28,6 +28,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "EmojiReact": _BASE | {"content", "to"},
     "Announce": _BASE | {"to"},
     "Flag": _BASE | {"content"},
+    "Block": _BASE | {"to"},
     "DeviceMessage": frozenset({"@context", "id", "type", "actor", "to", "devices", "payload"}),
 }
 # Embedded objects (the Follow inside Accept/Reject/Undo) carry these.

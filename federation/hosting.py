@@ -51,6 +51,7 @@ STATE_EVENTS = frozenset(
         "GUILD_BAN_ADD",
     }
 )
+BAN_EVENTS = frozenset({"GUILD_BAN_ADD", "GUILD_BAN_REMOVE"})
 _pending_state = threading.local()
 
 
@@ -117,16 +118,29 @@ def _user_uri(user_id: Any) -> str | None:
     return actor_uri(user) if user else None
 
 
+def _announce_ban(guild_id: int, target: str, *, lift: bool, also: list[str]) -> None:
+    """A ban (Block) or its lifting (Undo Block), so member nodes apply it through their own
+    do_ban / do_unban and show the same GUILD_BAN_ADD / GUILD_BAN_REMOVE as here. No reason
+    and no moderator: those stay in this node's moderation log."""
+    group = group_uri(guild_id)
+    block = activities.build("Block", group, target, to=[group])
+    if lift:
+        block = activities.build("Undo", group, block, to=[group])
+    announce(guild_id, block, also)
+
+
 def on_event(guild_id: int, t: str, d: dict[str, Any]) -> None:
     """A change in a guild this node hosts: tell the nodes of its remote members."""
-    if t in STATE_EVENTS:
+    if t in STATE_EVENTS or t == "GUILD_BAN_REMOVE":
         also: list[str] = []
-        removed = d.get("user") if t in {"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"} else None
-        if isinstance(removed, dict):
-            uri = _user_uri(removed.get("id"))
-            if uri and not actors.is_local(uri):
-                also.append(uri)  # the node of who was removed must hear it too
-        _send_state(guild_id, also)
+        removed = d.get("user") if t in {"GUILD_MEMBER_REMOVE", *BAN_EVENTS} else None
+        uri = _user_uri(removed.get("id")) if isinstance(removed, dict) else None
+        if uri and not actors.is_local(uri):
+            also.append(uri)  # the node of who was removed must hear it too
+        if t in BAN_EVENTS and uri:
+            _announce_ban(guild_id, uri, lift=t == "GUILD_BAN_REMOVE", also=also)
+        if t in STATE_EVENTS:
+            _send_state(guild_id, also)
         return
     if t == "VOICE_STATE_UPDATE":
         from federation.voice import announce_state

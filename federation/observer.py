@@ -11,7 +11,8 @@ from __future__ import annotations
 from federation.models import ChannelFollower, GuildLink
 from messaging.events import Published
 
-MEMBER_EXIT = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
+# Events whose subject may have left (or never be) a member: their node must hear them anyway.
+MEMBER_EXIT = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD", "GUILD_BAN_REMOVE"})
 
 
 def on_event(event: Published) -> None:

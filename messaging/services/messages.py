@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -93,13 +93,17 @@ def _claim_attachments(user, channel_id: int, raw: Any) -> list:
     return sorted(found, key=lambda a: order[a.id])
 
 
-def _mentions(access: ChannelAccess, content: str) -> tuple[list[int], list[int], bool]:
+def _mentions(
+    access: ChannelAccess, content: str, *, mirrored: bool = False
+) -> tuple[list[int], list[int], bool]:
+    """`mirrored`: the content comes from the guild's host, whose `<@id>` are its own user ids
+    (people have a row per node), so only `@name@node` handles name people here."""
     guild_id = access.channel.guild_id
     if guild_id is None:  # a DM: only its recipients can be mentioned
         wanted = {int(x) for x in _USER_MENTION.findall(content)}
         ids = access.channel.recipients.filter(id__in=wanted).values_list("id", flat=True)
         return list(ids), [], False
-    wanted_users = {int(x) for x in _USER_MENTION.findall(content)}
+    wanted_users = set() if mirrored else {int(x) for x in _USER_MENTION.findall(content)}
     users = list(
         Member.objects.filter(guild_id=guild_id, user_id__in=wanted_users).values_list(
             "user_id", flat=True
@@ -245,8 +249,12 @@ def do_send_message(
     attachments: list | None = None,
     message_id: int | None = None,
     stamp: Any = None,
+    mirrored: bool = False,
 ) -> Message:
-    users, roles, everyone = _mentions(access, content)
+    """`mirrored`: a message of a guild hosted by another node, applied here with the host's
+    id and stamp; the node applies it (no acting user) and its remote author reads nothing
+    here."""
+    users, roles, everyone = _mentions(access, content, mirrored=mirrored)
     stamp = stamp or clock().now()
     extra = {"id": message_id} if message_id is not None else {}
     message = Message.objects.create(
@@ -280,7 +288,8 @@ def do_send_message(
 
     if access.channel.guild_id:
         note_activity(access.channel.guild_id)
-    do_mark_read(author, access.channel, message.id, notify=False)
+    if not mirrored:
+        do_mark_read(author, access.channel, message.id, notify=False)
     note_change(message)
     if users or roles or attachments:
         message = prefetched(Message.objects.filter(id=message.id)).get()
@@ -297,7 +306,12 @@ def do_send_message(
             "mention_roles": Role.objects.none(),
             "attachments": Attachment.objects.none(),
         }
-    broadcast_to_channel(access.channel, "MESSAGE_CREATE", serialize_message(message), actor=author)
+    broadcast_to_channel(
+        access.channel,
+        "MESSAGE_CREATE",
+        serialize_message(message),
+        actor=None if mirrored else author,
+    )
     return message
 
 
@@ -333,14 +347,23 @@ def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) 
         return do_edit_message(access, message, content)
 
 
-def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Message:
+def do_edit_message(
+    access: ChannelAccess,
+    message: Message,
+    content: str,
+    *,
+    edited_at: datetime | None = None,
+    mirrored: bool = False,
+) -> Message:
+    """`mirrored`: the edit was made on the guild's host node (the node applies it, so the
+    event has no acting user), at the host's `edited_at`."""
     if content == message.content:
         return message
     MessageEdit.objects.create(message=message, content=message.content)
-    users, roles, everyone = _mentions(access, content)
+    users, roles, everyone = _mentions(access, content, mirrored=mirrored)
     message.content = content
     message.content_html = markdown.render(content)
-    message.edited_at = timezone.now()
+    message.edited_at = edited_at or timezone.now()
     message.mention_everyone = everyone
     message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
     message.mentions.set(users)
@@ -348,9 +371,8 @@ def do_edit_message(access: ChannelAccess, message: Message, content: str) -> Me
     note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     # Only its author edits a message.
-    broadcast_to_channel(
-        access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=message.author_id
-    )
+    actor = None if mirrored else message.author_id
+    broadcast_to_channel(access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor)
     return message
 
 
@@ -469,23 +491,28 @@ def check_pin(user, channel_id: int, message_id: int, *, pinned: bool) -> None:
             access.require(P.MANAGE_MESSAGES)
         if message.deleted:
             raise unknown_message()
-        if message.pinned == pinned:
-            return
-        message.pinned = pinned
-        message.save(update_fields=["pinned"])
-        note_change(message)
-        broadcast_to_channel(
-            access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=user
-        )
-        broadcast_to_channel(
-            access.channel,
-            "CHANNEL_PINS_UPDATE",
-            {
-                "channel_id": str(access.channel.id),
-                "guild_id": _gid(access.channel),
-                "last_pin_timestamp": timezone.now().isoformat(),
-            },
-        )
+        do_pin(message, pinned=pinned, actor=user)
+
+
+def do_pin(message: Message, *, pinned: bool, actor: Any) -> bool:
+    """Pin or unpin; False if it already was. `actor` None: the guild's host node did it."""
+    if message.pinned == pinned:
+        return False
+    channel = message.channel
+    message.pinned = pinned
+    message.save(update_fields=["pinned"])
+    note_change(message)
+    broadcast_to_channel(channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor)
+    broadcast_to_channel(
+        channel,
+        "CHANNEL_PINS_UPDATE",
+        {
+            "channel_id": str(channel.id),
+            "guild_id": _gid(channel),
+            "last_pin_timestamp": timezone.now().isoformat(),
+        },
+    )
+    return True
 
 
 def pins(user, channel_id: int) -> list[dict[str, Any]]:

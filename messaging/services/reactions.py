@@ -7,9 +7,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.models import User
 from accounts.services import serialize_user
 from guilds.permissions import Permissions as P
-from messaging.models import Reaction
+from messaging.models import Message, Reaction
 from messaging.services.dms import broadcast_to_channel
 from messaging.services.messages import access_message, unknown_message
 from moderation.services import check_not_timed_out
@@ -40,7 +41,7 @@ def validate_emoji(raw: Any) -> str:
     return emoji
 
 
-def _payload(message, user_id: int, emoji: str) -> dict[str, Any]:
+def _payload(message: Message, user_id: int, emoji: str) -> dict[str, Any]:
     return {
         "user_id": str(user_id),
         "message_id": str(message.id),
@@ -64,15 +65,22 @@ def check_add_reaction(user, channel_id: int, message_id: int, emoji: Any) -> bo
         if Reaction.objects.filter(message=message, user=user, emoji=emoji).exists():
             return False  # already reacted: PUT is idempotent, and spends nothing
         ratelimit.limit_user("reaction", user.id, channel_id=access.channel.id)
-        try:
-            with transaction.atomic():
-                Reaction.objects.create(message=message, user=user, emoji=emoji)
-        except IntegrityError:
-            return False  # already reacted: PUT is idempotent
-        payload = _payload(message, user.id, emoji)
-        payload["member"] = {"user": serialize_user(user)}
-        broadcast_to_channel(access.channel, "MESSAGE_REACTION_ADD", payload, actor=user)
-        return True
+        return do_add_reaction(message, user, emoji, actor=user)
+
+
+def do_add_reaction(message: Message, user: User, emoji: str, *, actor: User | None) -> bool:
+    """`user` reacts with `emoji` (already validated); False if they already had. `actor` is
+    who made the change: the user themselves, or None when another node's guild did (a
+    mirrored reaction), so the event is the same either way and only its origin differs."""
+    try:
+        with transaction.atomic():
+            Reaction.objects.create(message=message, user=user, emoji=emoji)
+    except IntegrityError:
+        return False  # already reacted: PUT is idempotent
+    payload = _payload(message, user.id, emoji)
+    payload["member"] = {"user": serialize_user(user)}
+    broadcast_to_channel(message.channel, "MESSAGE_REACTION_ADD", payload, actor=actor)
+    return True
 
 
 def check_remove_reaction(
@@ -84,13 +92,19 @@ def check_remove_reaction(
         target = user.id if target_user_id is None else int(target_user_id)
         if target != user.id:
             access.require(P.MANAGE_MESSAGES)
-        deleted, _ = Reaction.objects.filter(message=message, user_id=target, emoji=emoji).delete()
-        if not deleted:
-            return False
-        broadcast_to_channel(
-            access.channel, "MESSAGE_REACTION_REMOVE", _payload(message, target, emoji), actor=user
-        )
-        return True
+        return do_remove_reaction(message, target, emoji, actor=user)
+
+
+def do_remove_reaction(message: Message, user_id: int, emoji: str, *, actor: User | None) -> bool:
+    """Remove `user_id`'s `emoji` reaction; False if there was none. `actor` as in
+    do_add_reaction (a moderator removing someone else's, or None for a mirrored change)."""
+    deleted, _ = Reaction.objects.filter(message=message, user_id=user_id, emoji=emoji).delete()
+    if not deleted:
+        return False
+    broadcast_to_channel(
+        message.channel, "MESSAGE_REACTION_REMOVE", _payload(message, user_id, emoji), actor=actor
+    )
+    return True
 
 
 def reactors(

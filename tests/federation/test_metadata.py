@@ -57,6 +57,7 @@ def _every_type(user, actor) -> list[dict]:
         activities.build(
             "Announce", GROUP, activities.build("Create", me, _note(), to=[GROUP]), to=[GROUP]
         ),
+        activities.build("Block", GROUP, actor.uri, to=[GROUP]),
         activities.build("Flag", me, [actor.uri], content="spam"),
         activities.minimal(
             {
