@@ -113,8 +113,9 @@ def consume(buckets: list[Bucket]) -> None:
 
 
 def count(key: str, window: float) -> int:
-    """Add one to the counter `key`, which lives a little longer than its window."""
-    ttl = int(math.ceil(window)) + 1
+    """Add one to the counter `key`, which outlives its window by a margin (the key names its
+    window, so a later window never reads it; a counter expiring early would reopen one)."""
+    ttl = int(math.ceil(max(2 * window, window + 60)))
     cache.add(key, 0, ttl)
     try:
         return cache.incr(key)

@@ -197,8 +197,10 @@ def test_a_flooding_sender_is_held_to_its_budget_while_another_room_loses_nothin
         # The worker counted every packet it did not forward as dropped over the budget.
         assert flooder["dropped_rate"] >= crafter.sent * 0.5, (flooder, crafter.sent)
         assert flooder["packets_in"] - flooder["dropped_rate"] == flooder["packets_out"]
-        # Dropped by the budget is not lost on the way: the loss figure stays the network's.
-        assert flooder["packets_lost"] < 0.01 * flooder["packets_in"], flooder
+        # Dropped by the budget is not lost on the way: the loss figure stays the network's
+        # (a loaded machine's loopback may drop some of a 3,000 packets/s flood itself, seen at
+        # 4 % in CI; counting the budget's drops as loss would put it near 95 %).
+        assert flooder["packets_lost"] < 0.1 * flooder["dropped_rate"], flooder
         assert flooder["packets_out"] == forwarded
         voice = client.get("/readyz").json()["voice"]
         assert voice["dropped_rate"] >= flooder["dropped_rate"]
