@@ -52,7 +52,9 @@ def index_table_text() -> str:
 @pytest.fixture
 def legacy_dms(monkeypatch):
     """DM rows as the node stored them before E2E existed (the send path refuses plaintext now)."""
-    monkeypatch.setattr(messages, "refuse_plaintext_dm", lambda user, channel_id, channel=None: None)
+    monkeypatch.setattr(
+        messages, "refuse_plaintext_dm", lambda user, channel_id, channel=None: None
+    )
 
 
 def encrypted_world(world, send):
