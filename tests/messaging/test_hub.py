@@ -163,3 +163,28 @@ def test_sending_costs_the_same_queries_whatever_the_guild_size(world, api):
     add_members(world.guild, 120)
     assert count("many members") == small
     assert small <= 28  # the ceiling this send path was brought down to (it was 45, then 35)
+
+
+def test_a_history_page_costs_the_same_queries_whatever_its_length(world, api):
+    """The history page (GET /channels/{id}/messages) is one of the hot paths: its queries
+    must not grow with the messages on it (no N+1 through authors, reactions, mentions or
+    attachments), whoever wrote them and however they were reacted to."""
+    client = api(world.bob)
+    url = f"/api/v1/channels/{world.channel.id}/messages"
+    writers = [world.owner, world.bob]
+
+    def count(limit: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, {"limit": limit})
+        assert response.status_code == 200, response.content
+        assert len(response.json()) == limit
+        return len(queries)
+
+    for i in range(40):
+        author = api(writers[i % 2])
+        sent = author.post(url, {"content": f"<@{world.bob.id}> line {i}"}, format="json").json()
+        reacted = author.put(f"{url}/{sent['id']}/reactions/%F0%9F%91%8D/@me")
+        assert reacted.status_code == 204, reacted.content
+    page = client.get(url, {"limit": 40}).json()
+    assert all(m["reactions"] and m["mentions"] for m in page)  # what the page must carry
+    assert count(2) == count(40)
