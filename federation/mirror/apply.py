@@ -360,7 +360,6 @@ def _author_access(author: User, channel: Channel) -> ChannelAccess:
 def _update_note(message: Message, author: User, fields: dict[str, Any]) -> str:
     """The host's version of a message we have: its content through do_edit_message and its
     pin through do_pin, so the events are those of a local edit or pin."""
-    from messaging.search.indexing import note_change
     from messaging.services.messages import do_edit_message, do_pin
 
     changed = {k: v for k, v in fields.items() if getattr(message, k) != v}
@@ -374,7 +373,6 @@ def _update_note(message: Message, author: User, fields: dict[str, Any]) -> str:
         changed.pop("edited_at", None)
     if changed:  # expiry, reply: no service changes these after sending
         Message.objects.filter(id=message.id).update(**changed)
-        note_change(message)
         if content is None:
             _broadcast(message.id, "MESSAGE_UPDATE")
     if content is not None:

@@ -15,6 +15,7 @@ from federation.people import user_for_actor
 from guilds.models import Channel, Member
 from guilds.services.guilds import do_create_guild
 from guilds.services.members import do_add_member
+from jobs.models import Job
 from messaging import events
 from messaging.models import GatewayEvent, Message, Reaction
 from messaging.services.messages import check_edit_message, check_send_message
@@ -234,8 +235,9 @@ def test_a_mirrored_change_carries_its_host_as_origin_and_a_local_one_none(
     assert ("MESSAGE_CREATE", "far.example") in mirrored
     assert ("MESSAGE_REACTION_ADD", "far.example") in mirrored
     assert {origin for _, origin in mirrored} == {"far.example"}
-    # The host's own change is not sent back to it.
+    # The host's own change is not sent back to it, and the index follows it like a local one.
     assert Activity.objects.count() == sent
+    assert Job.objects.filter(dedupe_key=f"search:{mid}").exists()
 
     heard.clear()
     with commits():
