@@ -15,7 +15,7 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 
@@ -71,9 +71,30 @@ async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
         logger.warning("could not publish %s to %s", t, group, exc_info=True)
 
 
+class DomainEvent(Protocol):
+    """A state change of a service, as its subscribers (the gateway store, federation, search,
+    voice) hear it inside the change's transaction. `t` names the change (MESSAGE_CREATE,
+    MESSAGE_REACTION_ADD, GUILD_MEMBER_ADD, GUILD_BAN_ADD, CHANNEL_UPDATE, VOICE_STATE_UPDATE…,
+    docs/gateway.md) and `d` is its documented payload; `group` says who may see it."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def t(self) -> str: ...
+    @property
+    def d(self) -> dict[str, Any]: ...
+    @property
+    def actor_id(self) -> int | None:
+        """The user who made the change, None for the node itself."""
+
+    @property
+    def origin(self) -> str | None:
+        """None: made on this node; else the domain of the node whose change this mirrors."""
+
+
 @dataclass(frozen=True)
 class Published:
-    """What an observer hears: the event and who made the change. `actor_id` is the acting
+    """The DomainEvent every `broadcast` makes, and who made the change. `actor_id` is the acting
     user's id as the `do_*` that published it was told, or None when the node itself acted (a
     sweep, a mirrored change of another node); never guessed from a request, so a change made
     in the admin, by a job or by a command is attributed like one made through the API.
