@@ -4,7 +4,9 @@ changes go to the guild's host (federation.mirror); a hosted guild's changes go 
 of its remote members (federation.hosting) and to fediverse followers of its announcement
 channels (federation.publicchannel). The outbox rows commit with the change or not at all.
 Who made the change is the event's `actor_id`, which the service's `do_*` was given by its
-door (API, web, admin, job, command): a replica's change goes to the host as that member."""
+door (API, web, admin, job, command): a replica's change goes to the host as that member.
+A change whose `origin` is set is a copy of a remote node's change (what the host announced,
+applied by federation.mirror): it is never sent anywhere, least of all back to that node."""
 
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ def on_event(event: Published) -> None:
     guild_id = int(group.split(".", 1)[1])
     link = GuildLink.objects.filter(guild_id=guild_id).first()
     if link is not None:
-        mirror.on_local_event(link, t, d, event.actor_id)
+        if event.origin is None:  # the host's own change (origin: the host) stays here
+            mirror.on_local_event(link, t, d, event.actor_id)
         return
-    if mirror.is_applying():
-        return
+    if event.origin is not None:
+        return  # a copy of another node's change: that node fans it out, not us
     remote_members = Member.objects.filter(
         guild_id=guild_id, user__remote_identity__isnull=False
     ).exists()

@@ -7,6 +7,10 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from media.access import register_scope_resolver
+        from messaging import events
+        from messaging.search import indexing
         from messaging.services.access import can_read_channel
 
         register_scope_resolver("channel", can_read_channel)
+        # The index follows message events (issue 20): no service calls it directly.
+        events.observe(indexing.on_event)

@@ -10,10 +10,12 @@ publish (socket down, Redis blip) gets it from the store on RESUME or its next h
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 
@@ -69,17 +71,64 @@ async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
         logger.warning("could not publish %s to %s", t, group, exc_info=True)
 
 
+class DomainEvent(Protocol):
+    """A state change of a service, as its subscribers (the gateway store, federation, search,
+    voice) hear it inside the change's transaction. `t` names the change (MESSAGE_CREATE,
+    MESSAGE_REACTION_ADD, GUILD_MEMBER_ADD, GUILD_BAN_ADD, CHANNEL_UPDATE, VOICE_STATE_UPDATE…,
+    docs/gateway.md) and `d` is its documented payload; `group` says who may see it."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def t(self) -> str: ...
+    @property
+    def d(self) -> dict[str, Any]: ...
+    @property
+    def actor_id(self) -> int | None:
+        """The user who made the change, None for the node itself."""
+
+    @property
+    def origin(self) -> str | None:
+        """None: made on this node; else the domain of the node whose change this mirrors."""
+
+
 @dataclass(frozen=True)
 class Published:
-    """What an observer hears: the event and who made the change. `actor_id` is the acting
+    """The DomainEvent every `broadcast` makes, and who made the change. `actor_id` is the acting
     user's id as the `do_*` that published it was told, or None when the node itself acted (a
     sweep, a mirrored change of another node); never guessed from a request, so a change made
-    in the admin, by a job or by a command is attributed like one made through the API."""
+    in the admin, by a job or by a command is attributed like one made through the API.
+    `origin` is None for a change made on this node, else the domain of the remote node whose
+    change this node is mirroring (set by `origin()` around federation's apply code), so an
+    observer can tell a local change from a copy and never send a copy back where it came
+    from."""
 
     group: str
     t: str
     d: dict[str, Any]
     actor_id: int | None
+    origin: str | None = None
+
+
+_origin: contextvars.ContextVar[str | None] = contextvars.ContextVar("events_origin", default=None)
+
+
+@contextlib.contextmanager
+def origin(domain: str) -> Iterator[None]:
+    """Every event published inside is a copy of a change made on the node `domain`. Set in
+    one place only: federation.mirror.context.applying(), around what a guild's host sent
+    (a scope rather than a keyword on every do_* that a mirrored change may pass through:
+    a message, its pin, reactions, members, bans, voice states)."""
+    token = _origin.set(domain)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def current_origin() -> str | None:
+    """The remote node whose change is being applied here, or None (a local change)."""
+    return _origin.get()
 
 
 _observers: list[Callable[[Published], None]] = []
@@ -92,6 +141,11 @@ def observe(observer: Callable[[Published], None]) -> None:
         _observers.append(observer)
 
 
+def unobserve(observer: Callable[[Published], None]) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
+
+
 def actor_id(actor: Any) -> int | None:
     """A user (or a user's id) as an event's actor; None stands for the node itself."""
     if actor is None or isinstance(actor, int):
@@ -101,11 +155,12 @@ def actor_id(actor: Any) -> int | None:
 
 def broadcast(group: str, t: str, d: dict[str, Any], *, actor: Any = None) -> None:
     """Store the event with the caller's transaction; publish it once that commits.
-    `actor` is the user who made the change (None: the node itself); observers receive it."""
+    `actor` is the user who made the change (None: the node itself); observers receive it,
+    with the change's origin (`current_origin()`)."""
     from messaging.models import GatewayEvent
 
     event = GatewayEvent.objects.create(group=group, t=t, d=d)
-    published = Published(group, t, d, actor_id(actor))
+    published = Published(group, t, d, actor_id(actor), _origin.get())
     for observer in _observers:
         observer(published)
     # robust (here and below): the change is committed whatever happens to its realtime echo

@@ -8,8 +8,8 @@ The replica is ordinary guild rows (same ids as on the host) plus a GuildLink, s
 the gateway and the permission checks work unchanged; people of other nodes are `name@node`
 rows (federation.people). The host is authoritative: its `GuildState` replaces channels,
 roles and memberships, and its `Announce`s are applied as they are (no second permission
-check: the host already made it). While we apply what the host sent, `applying()` is set, so
-our own observers do not echo it back.
+check: the host already made it). While we apply what the host sent, `applying(domain)` is set:
+its events carry the host as their origin, so our observers do not echo them back.
 
 What a local member does in a replica (send, edit, delete, react, pin, leave) goes through
 the usual services, which check it against the replica (the member's node enforces the
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from federation.mirror.apply import apply_announced, apply_state, handle, link_for, upsert_note
 from federation.mirror.backfill import resume_node, sync, sync_all, sync_all_for
-from federation.mirror.context import applying, is_applying, schedule_sync
+from federation.mirror.context import applying, schedule_sync
 from federation.mirror.join import check_join, do_join, parse_invite, preview, serialize_join
 from federation.mirror.outbound import on_local_event
 from federation.mirror.status import (
@@ -49,7 +49,6 @@ __all__ = [
     "do_join",
     "guild_notice",
     "handle",
-    "is_applying",
     "link_for",
     "on_local_event",
     "parse_invite",

@@ -1,7 +1,7 @@
 """What the host sends: Accept/Reject of our joins and activities, its `GuildState`, and the
 `Announce`s of changes in its guild. A change is applied through the owning app's `do_*`
-(the same rows and the same gateway event as a local change), inside `applying()` so our
-observers do not echo it back to the host."""
+(the same rows and the same gateway event as a local change), inside `applying(domain)` so
+its events carry the host as their origin and our observers do not echo it back."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         return None
     if kind == "Update" and isinstance(inner, dict) and inner.get("type") == "GuildState":
         _after_silence(link_for(actor.uri))
-        with applying():
+        with applying(remote.domain_of(actor.uri)):
             apply_state(actor.uri, inner)
         return InboxState.PROCESSED, "guild state applied"
     link = link_for(actor.uri)
@@ -73,7 +73,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Out
         return InboxState.IGNORED, f"{kind} from a guild is not handled"
     _after_silence(link)
     GuildLink.objects.filter(id=link.id).update(last_heard_at=timezone.now())
-    with applying():
+    with applying(remote.domain_of(link.group_uri)):
         return apply_announced(link, inner)
 
 
@@ -122,7 +122,7 @@ def _thread_refused(obj: dict[str, Any], reason: str, by: str) -> Outcome:
         "parent_id": str(thread.parent_id or ""),
         "type": thread.type,
     }
-    with applying():
+    with applying(remote.domain_of(by)):
         thread.delete()
         if parent is not None:
             broadcast_to_channel(parent, "CHANNEL_DELETE", payload)
@@ -360,7 +360,6 @@ def _author_access(author: User, channel: Channel) -> ChannelAccess:
 def _update_note(message: Message, author: User, fields: dict[str, Any]) -> str:
     """The host's version of a message we have: its content through do_edit_message and its
     pin through do_pin, so the events are those of a local edit or pin."""
-    from messaging.search.indexing import note_change
     from messaging.services.messages import do_edit_message, do_pin
 
     changed = {k: v for k, v in fields.items() if getattr(message, k) != v}
@@ -374,7 +373,6 @@ def _update_note(message: Message, author: User, fields: dict[str, Any]) -> str:
         changed.pop("edited_at", None)
     if changed:  # expiry, reply: no service changes these after sending
         Message.objects.filter(id=message.id).update(**changed)
-        note_change(message)
         if content is None:
             _broadcast(message.id, "MESSAGE_UPDATE")
     if content is not None:

@@ -31,7 +31,7 @@ def sync(link_id: int) -> dict[str, int]:
     if not RemoteActor.objects.filter(uri=base).exists():
         remote.fetch_actor(base)  # purged by a block since: our members' sends need it
     state_doc = remote.fetch_document(f"{base}/state")
-    with transaction.atomic(), applying():
+    with transaction.atomic(), applying(remote.domain_of(link.group_uri)):
         apply_state(base, state_doc)
     since = (link.synced_at or link.last_heard_at or timezone.now()) - BACKFILL_MARGIN
     if link.synced_at is None:
@@ -43,7 +43,7 @@ def sync(link_id: int) -> dict[str, int]:
             url = f"{base}/channels/{channel.id}/messages" + (f"?before={before}" if before else "")
             page = remote.fetch_document(url)
             items = [i for i in page.get("orderedItems") or [] if isinstance(i, dict)]
-            with transaction.atomic(), applying():
+            with transaction.atomic(), applying(remote.domain_of(link.group_uri)):
                 for note in reversed(items):
                     result = upsert_note(link, note, full=True)
                     counts[result] = counts.get(result, 0) + 1

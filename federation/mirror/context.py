@@ -1,29 +1,25 @@
-"""What the mirror modules share: the `applying()` flag and scheduling a back-fill."""
+"""What the mirror modules share: `applying(domain)` and scheduling a back-fill."""
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator
 
 from django.db import transaction
 
 from federation.models import GuildLink
-
-_applying: contextvars.ContextVar[bool] = contextvars.ContextVar("fed_applying", default=False)
+from messaging import events
 
 
 @contextlib.contextmanager
-def applying() -> Iterator[None]:
-    token = _applying.set(True)
-    try:
+def applying(domain: str) -> Iterator[None]:
+    """Apply what the host `domain` sent: every event published inside carries that origin
+    (messaging.events.Published.origin), so our observers know it is the host's change, not
+    one of our members', and do not send it back. The one place the origin is set."""
+    if not domain:
+        raise ValueError("a mirrored change needs the domain it comes from")
+    with events.origin(domain):
         yield
-    finally:
-        _applying.reset(token)
-
-
-def is_applying() -> bool:
-    return _applying.get()
 
 
 def schedule_sync(link: GuildLink) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from accounts.models import User
 from federation import activities, actors, delivery, remote
-from federation.mirror.context import is_applying
 from federation.models import GuildLink, MessageDelivery, MessageDeliveryState, RemoteJoin
 from federation.people import is_remote
 from guilds.models import Channel
@@ -17,8 +16,9 @@ from messaging.models import Message
 
 def on_local_event(link: GuildLink, t: str, d: dict[str, Any], actor_id: int | None) -> None:
     """A change in a replica made by one of our members (the event's actor): send it to the
-    host as theirs. A change with no member behind it (a sweep) is the host's to make."""
-    if is_applying() or actor_id is None:
+    host as theirs. A change with no member behind it (a sweep) is the host's to make. The
+    observer hands only local changes here (a mirrored one has its origin set)."""
+    if actor_id is None:
         return
     user = User.objects.filter(id=actor_id).first()
     if user is None or is_remote(user):

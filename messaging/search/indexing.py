@@ -1,10 +1,13 @@
 """From the outbox to the index.
 
-`note_change(message)` is called by the messaging services inside the transaction that
-creates, edits, pins, deletes or expires a message. It writes a `messaging.search.sync` job
+The index subscribes to the messaging events (`on_event`, registered in messaging.apps): the
+MESSAGE_CREATE, MESSAGE_UPDATE and MESSAGE_DELETE a service publishes when it creates, edits,
+pins, deletes or expires a message, locally or as a mirrored copy of another node's change,
+are heard inside the transaction of that change. Each writes a `messaging.search.sync` job
 row in that transaction (jobs.services.enqueue), so the change cannot be committed without
 its indexing work, and an outage of the worker or the engine only delays it: the job fails,
-stays queued with back-off and runs again later.
+stays queued with back-off and runs again later. Only events of a guild's group count: a
+direct message's events go to its participants' groups and never schedule anything.
 
 The job carries only the message id. It re-reads the row and makes the engine agree with it:
 upsert when the message is live and indexable, remove otherwise (deleted, expired, gone, or in
@@ -32,6 +35,7 @@ from django.db.models import Exists, OuterRef, Q
 from guilds.models import Channel, ChannelType
 from jobs.models import JobState
 from jobs.services import enqueue, job
+from messaging.events import Published
 from messaging.models import Message
 from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_backend
 from messaging.search.text import has_kinds
@@ -86,12 +90,32 @@ def indexed_channel(channel: Channel) -> bool:
     return not is_encrypted(channel)
 
 
+MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"})
+
+
+def on_event(event: Published) -> None:
+    """The index follows a message event of a guild channel. A guild channel that holds
+    messages is of an indexed type (access_text_channel refuses the others), and the job
+    re-checks the type and encryption through `indexed_channel` before anything reaches an
+    engine; deciding by the group here keeps the send path free of a channel query."""
+    if event.t not in MESSAGE_EVENTS or not event.group.startswith("guild."):
+        return
+    message_id = str(event.d.get("id") or "")
+    if message_id.isdigit():
+        _schedule(int(message_id))
+
+
 def note_change(message: Message) -> None:
-    """Schedule the index to follow this message (call inside the changing transaction)."""
+    """Schedule the index to follow this message (inside the changing transaction), for a
+    change that publishes no message event."""
     if message.channel.type not in INDEXED_TYPES or message.channel.guild_id is None:
         return  # a direct message: never indexed, nothing to add or remove
-    payload = {"message_id": message.id}
-    row = enqueue(JOB, payload, dedupe_key=f"search:{message.id}")
+    _schedule(message.id)
+
+
+def _schedule(message_id: int) -> None:
+    payload = {"message_id": message_id}
+    row = enqueue(JOB, payload, dedupe_key=f"search:{message_id}")
     if row.state != JobState.QUEUED:
         enqueue(JOB, payload)
 

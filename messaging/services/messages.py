@@ -14,7 +14,6 @@ from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
 from messaging import events, markdown
 from messaging.models import Message, MessageEdit, Reaction
-from messaging.search.indexing import note_change
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
@@ -290,7 +289,6 @@ def do_send_message(
         note_activity(access.channel.guild_id)
     if not mirrored:
         do_mark_read(author, access.channel, message.id, notify=False)
-    note_change(message)
     if users or roles or attachments:
         message = prefetched(Message.objects.filter(id=message.id)).get()
     else:
@@ -368,7 +366,6 @@ def do_edit_message(
     message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
     message.mentions.set(users)
     message.mention_roles.set(roles)
-    note_change(message)
     message = prefetched(Message.objects.filter(id=message.id)).get()
     # Only its author edits a message.
     actor = None if mirrored else message.author_id
@@ -400,7 +397,6 @@ def do_delete_message(message: Message, *, actor: Any, hard: bool = False) -> No
     }
     for attachment in list(message.attachments.all()):
         do_delete_attachment(attachment)
-    note_change(message)
     if hard:
         message.delete()
     else:
@@ -501,7 +497,6 @@ def do_pin(message: Message, *, pinned: bool, actor: Any) -> bool:
     channel = message.channel
     message.pinned = pinned
     message.save(update_fields=["pinned"])
-    note_change(message)
     broadcast_to_channel(channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor)
     broadcast_to_channel(
         channel,

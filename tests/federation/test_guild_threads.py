@@ -212,6 +212,6 @@ def test_the_host_state_links_the_starter_message_on_the_replica(make_user, sett
     Message.objects.filter(id=message.id).update(thread=None)
     group = group_uri(guild.id)
     GuildLink.objects.create(guild=guild, group_uri=group, domain="127.0.0.1:8000")
-    with mirror.applying():
+    with mirror.applying("127.0.0.1:8000"):
         mirror.apply_state(group, doc)
     assert Message.objects.get(id=message.id).thread_id == thread_row.id

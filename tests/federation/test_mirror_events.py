@@ -15,6 +15,8 @@ from federation.people import user_for_actor
 from guilds.models import Channel, Member
 from guilds.services.guilds import do_create_guild
 from guilds.services.members import do_add_member
+from jobs.models import Job
+from messaging import events
 from messaging.models import GatewayEvent, Message, Reaction
 from messaging.services.messages import check_edit_message, check_send_message
 from messaging.services.reactions import check_add_reaction
@@ -190,3 +192,57 @@ def test_a_ban_on_the_host_is_announced_to_the_banned_members_node(make_user, co
     assert "spam" not in str(block)  # the reason stays in the host's moderation log
     row = Activity.objects.get(payload__object__id=block["id"])
     assert row.deliveries.filter(node__domain="far.example").exists()
+
+
+@pytest.fixture
+def heard():
+    """Every Published an observer hears, in order."""
+    seen: list[events.Published] = []
+    events.observe(seen.append)
+    yield seen
+    events.unobserve(seen.append)
+
+
+def test_a_mirrored_change_carries_its_host_as_origin_and_a_local_one_none(
+    make_user, commits, heard
+):
+    carol = make_user("carol")
+    with commits():
+        guild = do_create_guild(carol, name="Far", icon=None, description="")
+    group = f"{HOST}/groups/{guild.id}"
+    remote_identity(group)
+    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    channel = Channel.objects.get(guild=guild, name="general")
+    eve_uri = f"{HOST}/users/eve"
+    with commits():
+        do_add_member(guild, user_for_actor(eve_uri))
+    mid = new_id()
+    note = {
+        "id": f"{HOST}/messages/{mid}",
+        "type": "Note",
+        "attributedTo": eve_uri,
+        "messageId": str(mid),
+        "channelId": str(channel.id),
+        "hlc": clock().now().encode(),
+        "source": {"content": "from far", "mediaType": "text/markdown"},
+    }
+    heard.clear()
+    sent = Activity.objects.count()
+    with commits():
+        announce(group, activities.build("Create", eve_uri, note, to=[group]))
+        announce(group, activities.build("EmojiReact", eve_uri, note["id"], content="👍"))
+    mirrored = [(e.t, e.origin) for e in heard]
+    assert ("MESSAGE_CREATE", "far.example") in mirrored
+    assert ("MESSAGE_REACTION_ADD", "far.example") in mirrored
+    assert {origin for _, origin in mirrored} == {"far.example"}
+    # The host's own change is not sent back to it, and the index follows it like a local one.
+    assert Activity.objects.count() == sent
+    assert Job.objects.filter(dedupe_key=f"search:{mid}").exists()
+
+    heard.clear()
+    with commits():
+        check_add_reaction(carol, channel.id, mid, "🎉")
+    (local,) = [e for e in heard if e.t == "MESSAGE_REACTION_ADD"]
+    assert local.origin is None and local.actor_id == carol.id
+    # Our member's reaction is local: it goes to the host.
+    assert Activity.objects.filter(type="EmojiReact", payload__content="🎉").exists()
