@@ -79,9 +79,9 @@ class Subscriber:
                 await writer.drain()
                 hello = json.loads(await reader.readline() or b"{}")
                 boot = hello.get("boot")
-                if self.boot is not None and boot != self.boot:
+                previous, self.boot = self.boot, boot  # known before anyone is told
+                if previous is not None and boot != previous:
                     await self._restarted()
-                self.boot = boot
                 self.speaking = {(int(r), int(u)) for r, u, _ in hello.get("speaking", [])}
                 while line := await reader.readline():
                     await self._event(json.loads(line))

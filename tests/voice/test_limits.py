@@ -192,7 +192,8 @@ def test_a_flooding_sender_is_held_to_its_budget_while_another_room_loses_nothin
         quiet_after = [member_stats(users[n]) for n in ("carol", "dave")]
 
         # The flood was far above the budget, and bob got about the budget of it.
-        assert crafter.sent / elapsed > 20 * AUDIO_BUDGET.packets, crafter.sent / elapsed
+        # (about 30× on a quiet machine; a loaded CI machine was seen to manage 14×)
+        assert crafter.sent / elapsed > 8 * AUDIO_BUDGET.packets, crafter.sent / elapsed
         assert 0.8 * AUDIO_BUDGET.packets * elapsed <= forwarded <= ceiling, (forwarded, elapsed)
         # The worker counted every packet it did not forward as dropped over the budget.
         assert flooder["dropped_rate"] >= crafter.sent * 0.5, (flooder, crafter.sent)

@@ -62,7 +62,7 @@ def coturn(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a loaded CI machine was seen to need more than 10 s
     while time.monotonic() < deadline:  # wait until it answers a STUN binding request
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.2)
