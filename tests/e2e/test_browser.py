@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
 
-import httpx
 import pytest
 
-from tests.nodes import ROOT, services_mode
+from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.nodes import services_mode
 from united_client.e2e import primitives as c
 from united_client.e2e.client import E2EClient, httpx_transport
 from united_client.e2e.safety import account_key, safety_number
@@ -25,25 +24,6 @@ pytestmark = [
     pytest.mark.live,
     pytest.mark.skipif(services_mode(), reason="browser E2E runs in the embedded mode"),
 ]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "correct horse battery staple"
-
-
-def register(base: str, username: str) -> dict:
-    r = httpx.post(
-        f"{base}/api/v1/auth/register", json={"username": username, "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def tiny_png() -> bytes:
@@ -64,10 +44,9 @@ def ready(page, problems: list[str]) -> None:
         raise AssertionError(f"E2E page not ready: {status!r}; {problems}") from None
 
 
-def test_browser_and_python_client_talk_end_to_end(node_factory):
+def test_browser_and_python_client_talk_end_to_end(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
     node = node_factory("e2e")
     base = node.url
     try:
@@ -107,7 +86,7 @@ def _journey(base, expect, sync_playwright) -> None:
     problems: list[str] = []
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_context().new_page()
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on(

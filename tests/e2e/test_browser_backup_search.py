@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
-import httpx
 import pytest
 from mnemonic import Mnemonic
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD, ready, register
-from tests.nodes import ROOT, services_mode
+from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.e2e.test_browser import ready
+from tests.nodes import services_mode
 from united_client.e2e import backup
 from united_client.e2e import primitives as c
 from united_client.e2e.client import E2EClient, httpx_transport
@@ -56,23 +55,16 @@ def sign_in(context, base: str, channel: str, problems: list[str]):
     return page
 
 
-def test_local_search_and_key_backup_restore_in_the_browser(node_factory):
+def test_local_search_and_key_backup_restore_in_the_browser(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
     node = node_factory("e2e-extras")
     base = node.url
     phrase = Mnemonic("english").generate(128)
-    r = httpx.post(
-        f"{base}/api/v1/auth/register",
-        json={
-            "username": "alice",
-            "password": PASSWORD,
-            "recovery_public_key": c.b64(backup.recovery_keypair(phrase)[1]),
-        },
+    alice_auth = register(
+        base, "alice", recovery_public_key=c.b64(backup.recovery_keypair(phrase)[1])
     )
-    assert r.status_code == 201, r.text
-    alice_auth, bob_auth = r.json(), register(base, "bob")
+    bob_auth = register(base, "bob")
     alice_id = alice_auth["user_id"]
     alice_http = httpx_transport(base, alice_auth["access_token"])
     bob_http = httpx_transport(base, bob_auth["access_token"])
@@ -87,7 +79,7 @@ def test_local_search_and_key_backup_restore_in_the_browser(node_factory):
     problems: list[str] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = launch(p)
             page = sign_in(browser.new_context(), base, channel, problems)
 
             # --- local search ------------------------------------------------------------

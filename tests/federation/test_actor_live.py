@@ -11,31 +11,21 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.federation.conftest import FED_ENV, FedNode
-from tests.nodes import Node, login
+from tests.federation.conftest import FedNode
+from tests.worlds import PASSWORD, join_guild, live_nodes
+from tests.worlds import signed_in as client
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("actor_live"), pytest.mark.timeout(900)]
-PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
-    tmp = tmp_path_factory.mktemp("actor")
-
-    def start(name: str) -> FedNode:
-        extra = dict(FED_ENV)
-        return FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
-
-    with ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(start, ["a", "b"])
-    found = {"a": a, "b": b}
-    try:
+    with live_nodes(tmp_path_factory.mktemp("actor"), ["a", "b"]) as (a, b):
         # alice owns the guild and operates node A (a staff superuser of its admin).
         a.python(
             "from accounts.models import User\n"
@@ -57,11 +47,7 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
         )
         gid, _, code = ids(a)
         for name in ("bob", "dave"):
-            with client(b, name) as http:
-                joined = http.post(
-                    "/api/v1/federation/guilds/join", json={"invite": f"{a.url}/invite/{code}"}
-                )
-                assert joined.status_code == 202, joined.text
+            join_guild(b, name, f"{a.url}/invite/{code}")
             b.wait_for(
                 lambda name=name: b.sql(
                     "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
@@ -70,15 +56,7 @@ def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
                 ),
                 message=f"{name} in B's replica",
             )
-        yield found
-    finally:
-
-        def stop(fed: FedNode) -> None:
-            fed.stop_worker()
-            fed.node.stop()
-
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(stop, found.values()))
+        yield {"a": a, "b": b}
 
 
 def ids(a: FedNode) -> tuple[int, int, str]:
@@ -88,14 +66,6 @@ def ids(a: FedNode) -> tuple[int, int, str]:
     )[0]
     code = a.sql("SELECT code FROM guilds_invite WHERE guild_id = ?", (gid,))[0][0]
     return int(gid), int(cid), code
-
-
-@contextlib.contextmanager
-def client(fed: FedNode, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fed.url, timeout=60) as c:
-        login(c, username, PASSWORD)
-        c.headers["X-CSRFToken"] = c.cookies.get("csrftoken") or ""
-        yield c
 
 
 @contextlib.contextmanager

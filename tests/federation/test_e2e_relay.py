@@ -15,11 +15,11 @@ from federation import e2e_relay, handlers, policy
 from federation.guildwire import group_uri
 from federation.models import Activity, InboxItem, RemoteNode, RemoteUser
 from guilds.models import Channel, ChannelType
-from guilds.services.guilds import do_create_guild
 from guilds.services.invites import check_create_invite
 from tests.e2e.conftest import transport
 from tests.federation.fixtures import post_signed, remote_identity
 from tests.messaging.conftest import api, drop_federation  # noqa: F401  (shared fixtures)
+from tests.worlds import local_world
 from united.hlc import clock
 from united_client.e2e.client import E2EClient
 from united_client.e2e.device import LocalDevice
@@ -55,8 +55,8 @@ def world(db, client, make_user, api):  # noqa: F811
     """bob (here, with an E2E device) and eve (remote, a member of bob's guild, with a device
     whose signed list this node has fetched and checked)."""
     eve_identity = remote_identity(EVE)
-    bob = make_user("bob")
-    guild = do_create_guild(bob, name="Harbour", icon=None, description="")
+    harbour = local_world(make_user, owner="bob", guild="Harbour", channels=())
+    bob, guild = harbour.bob, harbour.guild
     channel = Channel.objects.get(guild=guild, name="general")
     invite = check_create_invite(bob, channel.id, {"max_age": 0})
     follow = {

@@ -5,7 +5,6 @@ the same history everywhere, the host refusing what a member may not do, B offli
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -14,52 +13,32 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.federation.conftest import FED_ENV, FedNode
-from tests.nodes import Node, login
+from tests.federation.conftest import FedNode
+from tests.worlds import PASSWORD, live_nodes
+from tests.worlds import signed_in as client
 
 # Three nodes migrate and start in the first test's setup: on a busy machine that alone can
 # take minutes, so this module gets more than the suite's default timeout.
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("guilds_live"), pytest.mark.timeout(900)]
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory) -> Iterator[dict[str, FedNode]]:
-    tmp = tmp_path_factory.mktemp("fed2")
-
-    def start(name: str) -> FedNode:
-        extra = dict(FED_ENV)
-        return FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
-
-    with ThreadPoolExecutor(3) as pool:
-        a, b, c = pool.map(start, ["a", "b", "c"])
-    found = {"a": a, "b": b, "c": c}
-    a.python(
-        "from accounts.models import User\n"
-        "from guilds.services.guilds import do_create_guild\n"
-        "from guilds.services.invites import check_create_invite\n"
-        "from guilds.models import Channel\n"
-        f"alice = User.objects.create_user('alice', password={PASSWORD!r})\n"
-        "g = do_create_guild(alice, name='Harbour', icon=None, description='by the sea')\n"
-        "ch = Channel.objects.get(guild=g, type=0, name='general')\n"
-        "inv = check_create_invite(alice, ch.id, {'max_age': 0})\n"
-        "print(g.id, ch.id, inv.code)\n"
-    )
-    b.python(
-        f"from accounts.models import User; User.objects.create_user('bob', password={PASSWORD!r})"
-    )
-    c.python(
-        "from accounts.models import User\n"
-        f"User.objects.create_user('carol', password={PASSWORD!r})"
-    )
-    yield found
-
-    def stop(fed: FedNode) -> None:
-        fed.stop_worker()
-        fed.node.stop()
-
-    with ThreadPoolExecutor(3) as pool:
-        list(pool.map(stop, found.values()))
+    with live_nodes(tmp_path_factory.mktemp("fed2"), ["a", "b", "c"]) as (a, b, c):
+        a.python(
+            "from accounts.models import User\n"
+            "from guilds.services.guilds import do_create_guild\n"
+            "from guilds.services.invites import check_create_invite\n"
+            "from guilds.models import Channel\n"
+            f"alice = User.objects.create_user('alice', password={PASSWORD!r})\n"
+            "g = do_create_guild(alice, name='Harbour', icon=None, description='by the sea')\n"
+            "ch = Channel.objects.get(guild=g, type=0, name='general')\n"
+            "inv = check_create_invite(alice, ch.id, {'max_age': 0})\n"
+            "print(g.id, ch.id, inv.code)\n"
+        )
+        b.node.create_user("bob", PASSWORD)
+        c.node.create_user("carol", PASSWORD)
+        yield {"a": a, "b": b, "c": c}
 
 
 def ids(a: FedNode) -> tuple[int, int, str]:
@@ -69,25 +48,6 @@ def ids(a: FedNode) -> tuple[int, int, str]:
     )[0]
     code = a.sql("SELECT code FROM guilds_invite WHERE guild_id = ?", (row[0],))[0][0]
     return int(row[0]), int(row[1]), code
-
-
-_signed_in: dict[tuple[str, str], httpx.Cookies] = {}
-
-
-@contextlib.contextmanager
-def client(fed: FedNode, username: str) -> Iterator[httpx.Client]:
-    """A member's signed-in client. Each member signs in once per node and module: the
-    module's tests would otherwise pass the node's per-address sign-in limit (every test
-    request comes from 127.0.0.1), as a slower PostgreSQL pass did."""
-    with httpx.Client(base_url=fed.url, timeout=60) as c:
-        saved = _signed_in.get((fed.url, username))
-        if saved is None:
-            login(c, username, PASSWORD)
-            _signed_in[(fed.url, username)] = httpx.Cookies(c.cookies)
-        else:
-            c.cookies = httpx.Cookies(saved)
-        c.headers["X-CSRFToken"] = c.cookies.get("csrftoken") or ""
-        yield c
 
 
 def history(fed: FedNode, channel_id: int) -> list[tuple]:
@@ -945,6 +905,7 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
     host's manifest first, reads A's history and writes into it; the message reaches A."""
     import subprocess
 
+    from tests.browser import launch
     from tests.nodes import ROOT
 
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -956,16 +917,8 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
         f"from accounts.models import User; User.objects.create_user('dave', password={PASSWORD!r})"
     )
     send(a, "alice", cid, "welcome, whoever comes next")  # history from before dave joins
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        browser = launch(p)
         page = browser.new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{b.url}/login/?next=/app/start/")

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from guilds.models import Channel
 from guilds.permissions import Permissions as P
-from guilds.services import channels as channel_services
-from guilds.services import guilds as guild_services
-from guilds.services import members as member_services
-from guilds.services import overwrites as overwrite_services
-from guilds.services import roles as role_services
+from tests.worlds import local_world
 
 
 @pytest.fixture
@@ -26,26 +21,15 @@ def api():
 
 @pytest.fixture
 def world(make_user):
-    owner = make_user("alice")
-    guild = guild_services.check_create_guild(owner, name="Chat", description="")
-    bob = make_user("bob")
-    carol = make_user("carol")
-    member_services.do_add_member(guild, bob)
-    member_services.do_add_member(guild, carol)
-    channel = channel_services.check_create_channel(owner, guild.id, {"name": "general", "type": 0})
-    outsiders = role_services.check_create_role(owner, guild.id, {"name": "outsiders"})
-    member_services.check_member_role(owner, guild.id, carol.id, outsiders.id, add=True)
-    overwrite_services.check_put_overwrite(
-        owner, channel.id, outsiders.id, {"type": 0, "deny": str(int(P.VIEW_CHANNEL))}
+    w = local_world(
+        make_user,
+        guild="Chat",
+        members=("bob", "carol"),
+        roles={"outsiders": None},
+        member_roles={"carol": "outsiders"},
+        deny={("general", "outsiders"): P.VIEW_CHANNEL},
     )
-    channel = Channel.objects.get(id=channel.id)
-
-    class World:
-        pass
-
-    w = World()
-    w.owner, w.alice, w.bob, w.carol, w.guild, w.channel = owner, owner, bob, carol, guild, channel
-    w.outsiders = outsiders
+    w.outsiders = w.roles["outsiders"]
     return w
 
 

@@ -9,25 +9,13 @@ import sys
 
 import pytest
 
+from tests.browser import MEDIA_ARGS, PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
 from tests.nodes import ROOT
 from tests.services import free_port, wait_for_port
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("voice_browser")]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
-PASSWORD = "correct horse battery staple"
 
 SETUP = """
 from accounts.models import User
@@ -40,11 +28,6 @@ text = guild.channels.get(name="general")
 voice = channels.check_create_channel(alice, guild.id, {"name": "Lounge", "type": 2})
 print(guild.id, text.id, voice.id, alice.id, bob.id)
 """
-
-
-@pytest.fixture(scope="module")
-def bundle() -> None:
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
 
 
 def log_in(page, url: str, name: str, target: str) -> None:
@@ -80,7 +63,7 @@ def speech_like_wav(path, frequency: float) -> str:
     return str(path)
 
 
-def test_two_browsers_join_voice_and_see_each_other_speak(node_factory, bundle, tmp_path):
+def test_two_browsers_join_voice_and_see_each_other_speak(node_factory, bundle, tmp_path):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     port = free_port()
@@ -103,10 +86,7 @@ def test_two_browsers_join_voice_and_see_each_other_speak(node_factory, bundle, 
             pages, browsers = {}, []
             for name, frequency in (("alice", 330.0), ("bob", 550.0)):
                 wav = speech_like_wav(tmp_path / f"{name}.wav", frequency)
-                browser = p.chromium.launch(
-                    executable_path=CHROMIUM,
-                    args=[*ARGS, f"--use-file-for-fake-audio-capture={wav}"],
-                )
+                browser = launch(p, *MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}")
                 browsers.append(browser)
                 page = browser.new_context().new_page()
                 log_in(page, node.url, name, target)

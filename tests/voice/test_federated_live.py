@@ -7,7 +7,6 @@ moderator apply to bob; B shows who is in the channel."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -18,18 +17,19 @@ import pytest
 from websockets.asyncio.client import connect
 
 from guilds.permissions import Permissions as P
-from tests.federation.conftest import FED_ENV, FedNode
-from tests.nodes import ROOT, Node, login
+from tests.federation.conftest import FedNode
+from tests.nodes import ROOT
 from tests.services import free_port
 from tests.voice.clients import VoiceClient
 from tests.voice.test_forwarding import TONES, nearest
+from tests.worlds import PASSWORD, join_guild, live_nodes
+from tests.worlds import signed_in as session
 
 pytestmark = [
     pytest.mark.live,
     pytest.mark.xdist_group("voice_federated"),
     pytest.mark.timeout(600),
 ]
-PASSWORD = "correct horse battery staple"
 
 
 class Gateway:
@@ -89,22 +89,13 @@ class Gateway:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
     """A (hosting, with the session's voice worker) and B (bob's home); bob joins A's guild."""
-    tmp = tmp_path_factory.mktemp("fedvoice")
-    started: list[FedNode] = []
-
-    def start(name: str, worker_port: int) -> FedNode:
-        extra = {
-            **FED_ENV,
-            "VOICE_WORKER_ADDR": f"127.0.0.1:{worker_port}",
-            "VOICE_ICE_ADDRESSES": "127.0.0.1",
-        }
-        fed = FedNode(Node(name, tmp / name, extra_env=extra).start(), tmp)
-        started.append(fed)
-        return fed
-
-    try:
+    voice = {"VOICE_ICE_ADDRESSES": "127.0.0.1"}
+    nodes = {
+        "va": {**voice, "VOICE_WORKER_ADDR": f"127.0.0.1:{voice_worker['port']}"},
         # B never talks to a worker for A's guild: its own address is a closed port.
-        a, b = start("va", voice_worker["port"]), start("vb", free_port())
+        "vb": {**voice, "VOICE_WORKER_ADDR": f"127.0.0.1:{free_port()}"},
+    }
+    with live_nodes(tmp_path_factory.mktemp("fedvoice"), nodes) as (a, b):
         out = a.python(
             "from accounts.models import User\n"
             "from guilds.services.guilds import do_create_guild\n"
@@ -120,13 +111,7 @@ def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
         )
         gid, cid, code, text_id = out.split()[-4:]
         b.node.create_user("bob", PASSWORD)
-        with httpx.Client(base_url=b.url, timeout=60) as http:
-            login(http, "bob", PASSWORD)
-            http.headers["X-CSRFToken"] = http.cookies.get("csrftoken") or ""
-            joined = http.post(
-                "/api/v1/federation/guilds/join", json={"invite": f"{a.url}/invite/{code}"}
-            )
-            assert joined.status_code == 202, joined.text
+        join_guild(b, "bob", f"{a.url}/invite/{code}")
         b.wait_for(
             lambda: b.sql("SELECT 1 FROM guilds_channel WHERE id = ?", (int(cid),)),
             message="the replica with the voice channel",
@@ -135,18 +120,6 @@ def pair(tmp_path_factory, voice_worker) -> Iterator[dict[str, Any]]:
             0
         ]
         yield {"a": a, "b": b, "gid": gid, "cid": cid, "text": text_id, "bob_on_a": shadow}
-    finally:
-        for fed in started:
-            fed.stop_worker()
-            fed.node.stop()
-
-
-@contextlib.contextmanager
-def session(fed: FedNode, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fed.url, timeout=60) as http:
-        login(http, username, PASSWORD)
-        http.headers["X-CSRFToken"] = http.cookies.get("csrftoken") or ""
-        yield http
 
 
 def voice_rows(fed: FedNode, gid: str) -> dict[str, tuple]:
@@ -292,20 +265,16 @@ def test_bobs_browser_on_b_talks_in_a_voice_channel_hosted_on_a(pair, client_loo
     plays alice and lights her speaking ring from the levels it receives."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.voice.test_browser import ARGS, CHROMIUM, log_in, speech_like_wav
+    from tests.browser import MEDIA_ARGS, launch
+    from tests.voice.test_browser import log_in, speech_like_wav
 
     assert (ROOT / "static/dist/app.js").exists(), "npm run build first (scripts/setup.sh)"
     a, b, gid, cid = pair["a"], pair["b"], pair["gid"], pair["cid"]
     alice_client = VoiceClient(TONES["alice"])
     with session(a, "alice") as alice_http, sync_playwright() as p:
         gw = client_loop.run(Gateway(a.url, alice_http.cookies).open())
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                *ARGS,
-                f"--use-file-for-fake-audio-capture={speech_like_wav(tmp_path / 'b.wav', 550.0)}",
-            ],
-        )
+        wav = speech_like_wav(tmp_path / "b.wav", 550.0)
+        browser = launch(p, *MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}")
         try:
             mark = client_loop.run(gw.send(4, voice(gid, cid)))
             _, offer = client_loop.run(gw.wait({"VOICE_SERVER_UPDATE"}, mark))

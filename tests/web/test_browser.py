@@ -9,34 +9,19 @@ import base64
 import io
 import json
 import re
-import subprocess
 
 import pytest
 
+from tests.browser import PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
 from tests.nodes import ROOT
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser")]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = ROOT / "test-output" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "correct horse battery staple"
 # Small enough that an oversized file is cheap to make, large enough for the pictures.
 UPLOAD_LIMIT = 300_000
-
-
-@pytest.fixture(scope="module")
-def bundle() -> None:
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
 
 
 def shot(page, name: str) -> None:
@@ -123,7 +108,7 @@ def message(page, text: str):
     return page.locator("[data-message]", has_text=text)
 
 
-def test_two_people_onboard_and_chat_live(node_factory, bundle):
+def test_two_people_onboard_and_chat_live(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     node = node_factory("web", UNITED_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT))
@@ -319,7 +304,7 @@ def new_screens(page, general_url: str):
 def journey(node, expect, sync_playwright) -> None:
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         alice_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
         alice = alice_ctx.new_page()
         watch_csp(alice, problems)

@@ -7,13 +7,11 @@ localhost, which Chromium is told to resolve to 127.0.0.1 (where the node listen
 from __future__ import annotations
 
 import re
-import subprocess
 
-import httpx
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD
-from tests.nodes import ROOT, services_mode
+from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.nodes import services_mode
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -22,23 +20,16 @@ pytestmark = [
 ]
 
 
-def test_add_a_passkey_then_sign_in_with_it(node_factory):
+def test_add_a_passkey_then_sign_in_with_it(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
     node = node_factory("passkeys")
-    r = httpx.post(
-        f"{node.url}/api/v1/auth/register", json={"username": "alice", "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
+    register(node.url, "alice")
     base = node.url.replace("127.0.0.1", "localhost")
 
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*ARGS, "--host-resolver-rules=MAP localhost 127.0.0.1"],
-        )
+        browser = launch(p, "--host-resolver-rules=MAP localhost 127.0.0.1")
         page = browser.new_page()
         page.on("pageerror", lambda e: problems.append(str(e)))
         cdp = page.context.new_cdp_session(page)

@@ -6,15 +6,14 @@ resets the password. The page's requests go through api() without the cookie."""
 from __future__ import annotations
 
 import base64
-import subprocess
 
 import httpx
 import pytest
 from mnemonic import Mnemonic
 from nacl.signing import SigningKey
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD
-from tests.nodes import ROOT, services_mode
+from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.nodes import services_mode
 
 playwright = pytest.importorskip("playwright.sync_api")
 # The node's recovery API is covered in both modes by tests/accounts/; this is the page.
@@ -29,28 +28,19 @@ def recovery_key(phrase: str) -> str:
     return base64.b64encode(bytes(SigningKey(Mnemonic.to_seed(phrase)[:32]).verify_key)).decode()
 
 
-def test_recovery_page_shows_the_nodes_refusals_then_resets(node_factory):
+def test_recovery_page_shows_the_nodes_refusals_then_resets(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
     node = node_factory("recover")
     # The page's two requests count against the recovery limit of 5 an hour per account
     # (docs/security.md), so each account is submitted at most twice.
     phrase = Mnemonic("english").generate(128)
     for name, words in (("alice", phrase), ("bob", Mnemonic("english").generate(128))):
-        r = httpx.post(
-            f"{node.url}/api/v1/auth/register",
-            json={
-                "username": name,
-                "password": PASSWORD,
-                "recovery_public_key": recovery_key(words),
-            },
-        )
-        assert r.status_code == 201, r.text
+        register(node.url, name, recovery_public_key=recovery_key(words))
 
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_page()
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(f"{node.url}/recover/")

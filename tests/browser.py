@@ -1,0 +1,57 @@
+"""What every browser test needs, in one place: Debian's Chromium driven by Playwright, the
+web client's bundle built from static/src, and accounts on a live node (node_factory in
+tests/conftest.py starts the node).
+
+A module uses the `bundle` fixture by importing it (`from tests.browser import bundle`); the
+node serves static/dist, so the bundle must be built before the first page loads."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.nodes import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Chromium's fake camera and microphone, granted without a prompt, playing without a click.
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PASSWORD = "correct horse battery staple"
+
+
+def build_bundle() -> None:
+    subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> None:
+    build_bundle()
+
+
+def launch(playwright: Any, *extra_args: str) -> Any:
+    """A headless Chromium from a `sync_playwright()` context, with ARGS and `extra_args`."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
+
+
+def register(base: str, username: str, **extra: Any) -> dict:
+    """A new account on the node at `base` through the API; its token answer."""
+    r = httpx.post(
+        f"{base}/api/v1/auth/register",
+        json={"username": username, "password": PASSWORD, **extra},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
