@@ -263,7 +263,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # what the replay already sent.
         self.resuming = True
         await self.hub.attach(self, groups)
-        self.hub.replay(self, groups, since, then_resumed=True)
+        # Read on the request threads, not the hub's: a thousand RESUMEs at once must not
+        # hold every other socket's delivery behind their queries.
+        rows = await _db(gateway.missed_events)(groups, since, set(self.sent))
+        self.hub.replay(self, rows, then_resumed=True)
         await _presence(presence.connected, user, self.conn_id)
 
     async def _heartbeat(self) -> None:

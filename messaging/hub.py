@@ -73,7 +73,7 @@ class Conn(Protocol):
     sent: dict[int, int]
     last_heartbeat: float
     floor: int
-    resuming: bool  # attached, its RESUME's replay not yet sent: live events wait in the store
+    resuming: bool  # attached, its RESUME's replay not yet sent: the hub holds its live events
 
     async def push(self, frame: str) -> None: ...
 
@@ -103,6 +103,7 @@ class Hub:
         self._catchup_from = gateway.lookback_from(None, timezone.now())
         self._catchup_wanted = asyncio.Event()
         self.watched: set[Conn] = set()
+        self.held: dict[Conn, list[tuple[str, Any, int | None]]] = {}  # resuming sockets'
         self._tasks = [
             loop.create_task(self._run()),
             loop.create_task(self._catchup_loop()),
@@ -162,24 +163,11 @@ class Hub:
     def sessions_of(self, user_id: int) -> int:
         return self.per_user.get(user_id, 0)
 
-    def replay(
-        self,
-        conn: Conn,
-        groups: list[str],
-        since: int | None,
-        *,
-        then_resumed: bool = False,
-    ) -> None:
-        """Queue a RESUME's replay behind what the hub is already delivering: the stored events
-        of `groups` from `since` on that the socket has not been sent, read when it comes up."""
+    def replay(self, conn: Conn, rows: list[Any], *, then_resumed: bool = False) -> None:
+        """Queue a RESUME's replay (stored events the socket missed, read once it listened)
+        behind what the hub is already delivering."""
         self.queue.put_nowait(
-            {
-                "type": REPLAY,
-                "conn": conn,
-                "groups": groups,
-                "since": since,
-                "then_resumed": then_resumed,
-            }
+            {"type": REPLAY, "conn": conn, "rows": rows, "then_resumed": then_resumed}
         )
 
     async def follow(self, conn: Conn, group: str) -> None:
@@ -207,6 +195,7 @@ class Hub:
                     logger.warning("gateway hub: unsubscribe %s failed", group, exc_info=True)
 
     async def detach(self, conn: Conn) -> None:
+        self.held.pop(conn, None)
         if conn in self.conns:
             self.conns.discard(conn)
             self.per_user[conn.user_id] -= 1
@@ -328,17 +317,14 @@ class Hub:
         conn: Conn = message["conn"]
         if conn not in self.conns:
             return  # closed meanwhile
-        rows = await self.db(
-            gateway.missed_events, message["groups"], message["since"], set(conn.sent)
-        )
-        if conn not in self.conns:
-            return
-        # Nothing else runs on the hub's queue until this returns: the live events that came
-        # before the query are in `rows`, and those after reach the socket after them.
+        # The replay was read from the store after the socket started listening; what the hub
+        # held for it meanwhile follows, less what the replay already had (by event id).
         conn.resuming = False
         sent = 0
-        for row in rows:
+        for row in message["rows"]:
             sent += await self.deliver([conn], row.t, row.d, row.id)
+        for t, d, event_id in self.held.pop(conn, []):
+            sent += await self.deliver([conn], t, d, event_id)
         if message["then_resumed"]:
             await conn.resumed(sent)
 
@@ -354,7 +340,9 @@ class Hub:
         pairs: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for conn in audience:
             if conn.resuming:
-                continue  # its replay, queued behind this, reads this event from the store
+                # Held until its replay is out; sent after it unless the replay had it.
+                self.held.setdefault(conn, []).append((t, d, event_id))
+                continue
             if event_id is not None:
                 if event_id in conn.sent:
                     continue
