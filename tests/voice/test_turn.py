@@ -32,9 +32,9 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def coturn(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("coturn")
+def _start_coturn(tmp) -> tuple[subprocess.Popen, int] | None:
+    """coturn on fresh loopback ports, once it answers a STUN binding request; None if it does
+    not within 30 s (it also listens on port+1, which a free port does not promise is free)."""
     port = free_port()
     low = free_port()
     proc = subprocess.Popen(
@@ -75,7 +75,21 @@ def coturn(tmp_path_factory):
                 continue
     else:
         proc.kill()
-        raise RuntimeError("coturn did not start")
+        proc.wait(10)
+        return None
+    return proc, port
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("coturn")
+    for _ in range(3):  # a port taken meanwhile: try others
+        started = _start_coturn(tmp)
+        if started is not None:
+            break
+    else:
+        raise RuntimeError("coturn did not start on three sets of ports")
+    proc, port = started
     yield port
     proc.terminate()
     proc.wait(10)
