@@ -23,10 +23,11 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict, deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -39,7 +40,8 @@ from united.jsonbody import JSONBodyError, loads_client_json
 from united.wsframes import SlowConsumer
 
 logger = logging.getLogger(__name__)
-_identifies: dict[int, deque[float]] = defaultdict(deque)  # user id → recent IDENTIFY/RESUME
+# user id → times of recent IDENTIFY/RESUMEs (a list, not a deque: a deque is ~0.7 KiB each)
+_identifies: dict[int, list[float]] = {}
 
 
 def _db(fn: Any) -> Any:
@@ -60,6 +62,25 @@ async def _presence(action: Any, user: Any, conn_id: str) -> None:
 class GatewayConsumer(AsyncWebsocketConsumer):
     # No channel-layer inbox per socket: the process's hub delivers to it (messaging/hub.py).
     channel_layer_alias = "gateway-sockets-use-the-hub"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' own loop, less what an idle socket paid for with nothing in return: a
+        task and an `asyncio.wait` per socket to read one source (there is no channel-layer
+        inbox), and `close_old_connections` on the request thread for every frame (the
+        gateway's database work runs on worker threads, which manage their own
+        connections)."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                handler = getattr(self, get_handler_name(message), None)
+                if handler is None:
+                    raise ValueError(f"No handler for message type {message['type']}")
+                await handler(message)
+        except StopConsumer:
+            pass
 
     async def connect(self) -> None:
         self.user: Any = None
@@ -190,9 +211,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.end(gateway.CLOSE_AUTHENTICATION_FAILED)
             return None
         now = time.monotonic()
-        recent = _identifies[user.id]
-        while recent and recent[0] < now - 60:
-            recent.popleft()
+        recent = _identifies[user.id] = [t for t in _identifies.get(user.id, ()) if t >= now - 60]
         if len(recent) >= gateway.IDENTIFIES_PER_MINUTE:
             await self.end(gateway.CLOSE_RATE_LIMITED)
             return None

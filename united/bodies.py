@@ -169,6 +169,47 @@ class SpoolingQueue(asyncio.Queue):
         return {"type": "http.request", "body": body, "more_body": more}
 
 
+class SocketQueue:
+    """What daphne puts a WebSocket's incoming messages in, for the application to `get`.
+    An asyncio.Queue carries four deques (its items, getters, putters and a `join` event's
+    waiters), about 3 KiB that an idle socket keeps for its whole life; a socket needs one
+    list and at most one waiting reader. Unbounded, as daphne's own queue is (the gateway
+    limits the frames a client may send, docs/gateway.md)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[dict[str, Any]] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        self._items.append(item)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> dict[str, Any]:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.pop(0)
+
+    async def get(self) -> dict[str, Any]:
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._items.pop(0)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class _Drained:
     """A Twisted push producer whose only job is to tell asyncio when writing may go on."""
 
@@ -426,6 +467,20 @@ def guard_disk_full(app: Any) -> Any:
     return guarded
 
 
+def _release_upgrade(protocol: Any) -> None:
+    """Let the HTTP request that was upgraded to this WebSocket go. Twisted's HTTPChannel
+    registers itself as its transport's producer when the connection opens; daphne moves the
+    transport to the WebSocket protocol but leaves that registration, so the channel, the
+    upgrade request, its headers and its body buffer lived as long as the socket: a sixth of an
+    idle gateway connection's memory (docs/performance.md). The WebSocket protocol never
+    registers a producer of its own, so the registration is dropped."""
+    from twisted.web.http import HTTPChannel
+
+    transport: Any = getattr(protocol, "transport", None)
+    if isinstance(getattr(transport, "producer", None), HTTPChannel):
+        transport.unregisterProducer()
+
+
 def install() -> None:
     """Stop Twisted's form parsing; limit bodies as they arrive; make daphne queue them
     through a SpoolingQueue."""
@@ -448,12 +503,14 @@ def install() -> None:
 
     def create_application(self, protocol, scope):  # daphne 4.2's, with our queue
         assert "application_instance" not in self.connections[protocol]
-        input_queue = SpoolingQueue()
+        input_queue: SpoolingQueue | SocketQueue = SpoolingQueue()
         scope.setdefault("asgi", {"version": "3.0"})
         if scope.get("type") == "websocket":
+            input_queue = SocketQueue()
             from united.wsframes import text_sender
 
             scope["united.send_text"] = text_sender(protocol)
+            _release_upgrade(protocol)
         application_instance = self.application(
             scope=scope,
             receive=input_queue.get,
