@@ -24,9 +24,8 @@ from e2e.models import Envelope, EnvelopeCopy, KeyBackup, SignedDeviceList
 from e2e.ports import remote_devices
 from guilds.models import Channel
 from guilds.services.access import unknown_channel
-from messaging import events
 from messaging.services.dms import DM_TYPES, access_dm
-from united import ratelimit
+from united import events, ratelimit
 from united.errors import APIError, Invalid, NotFound
 from united.hlc import clock
 

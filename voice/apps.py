@@ -6,7 +6,7 @@ class VoiceConfig(AppConfig):
     verbose_name = "Voice"
 
     def ready(self) -> None:
-        from messaging import events
+        from united import events
         from voice.services import on_guild_event
 
         events.observe(on_guild_event)

@@ -27,7 +27,7 @@ from accounts.models import User
 from guilds import permissions as perms
 from guilds.models import Channel, ChannelType
 from guilds.services.access import access_channel, guild_context, missing_permissions
-from messaging import events
+from united import events
 from united.errors import Forbidden, Invalid, NotFound
 from voice import rpc
 from voice.models import VoiceState
@@ -413,7 +413,7 @@ def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None
 
 def on_guild_event(event: events.Published) -> None:
     """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
-    once the removal commits (messaging.events observer)."""
+    once the removal commits (united.events observer)."""
     group, t, d = event.group, event.t, event.d
     if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
         return

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from django.db import transaction
 
 from federation.models import GuildLink
-from messaging import events
+from united import events
 
 
 @contextlib.contextmanager
 def applying(domain: str) -> Iterator[None]:
     """Apply what the host `domain` sent: every event published inside carries that origin
-    (messaging.events.Published.origin), so our observers know it is the host's change, not
+    (united.events.Published.origin), so our observers know it is the host's change, not
     one of our members', and do not send it back. The one place the origin is set."""
     if not domain:
         raise ValueError("a mirrored change needs the domain it comes from")

@@ -112,7 +112,7 @@ def confirm(message_id: int) -> None:
 
 
 def delivery_event(row: MessageDelivery) -> None:
-    from messaging import events
+    from united import events
 
     message = Message.objects.select_related("channel").filter(id=row.message_id).first()
     if message is None or message.author_id is None:

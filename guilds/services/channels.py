@@ -29,9 +29,9 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import diff, record_audit
+from united import events
 
 MAX_CHANNELS = 500
 SLOWMODE_MAX = 21600

@@ -22,9 +22,9 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import diff, record_audit
+from united import events
 from united.errors import Invalid
 
 MAX_TAGS = 5

@@ -22,10 +22,9 @@ from guilds.models import Invite, Member
 from guilds.serialize import serialize_invite
 from guilds.services.access import access_channel, guild_context, missing_permissions
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of
-from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import is_banned, record_audit
-from united import errors, ratelimit
+from united import errors, events, ratelimit
 from united.errors import Forbidden, Invalid, NotFound
 
 MAX_AGE_LIMIT = 7 * 24 * 3600

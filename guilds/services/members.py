@@ -23,10 +23,9 @@ from guilds.services.access import (
     unknown_role,
 )
 from guilds.services.fields import FieldErrors, reason_of, snowflake
-from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import record_audit
-from united import names
+from united import events, names
 from united.errors import Invalid
 
 MEMBER_PAGE_MAX = 1000

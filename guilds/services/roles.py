@@ -24,9 +24,9 @@ from guilds.services.access import (
 )
 from guilds.services.fields import FieldErrors, bitfield, boolean, integer, reason_of, snowflake
 from guilds.services.fields import text as text_field
-from messaging import events
 from moderation.models import AuditLogEvent
 from moderation.services import diff, record_audit
+from united import events
 from united.errors import Invalid
 
 MAX_ROLES = 250

@@ -35,10 +35,10 @@ from django.db.models import Exists, OuterRef, Q
 from guilds.models import Channel, ChannelType
 from jobs.models import JobState
 from jobs.services import enqueue, job
-from messaging.events import Published
 from messaging.models import Message
 from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_backend
 from messaging.search.text import has_kinds
+from united.events import Published
 
 JOB = "messaging.search.sync"
 PRUNE_JOB = "messaging.search.prune"

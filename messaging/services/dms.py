@@ -18,9 +18,8 @@ from accounts.services import serialize_user
 from guilds.models import Channel, ChannelType, Member
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, unknown_channel
-from messaging import events
 from messaging.ports import remote_dms
-from united import errors, ratelimit
+from united import errors, events, ratelimit
 from united.errors import Invalid, NotFound
 
 DM_TYPES = frozenset({ChannelType.DM, ChannelType.GROUP_DM})

@@ -12,14 +12,14 @@ from django.utils import timezone
 from guilds.models import Channel, ChannelType, Member, Role
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
-from messaging import events, markdown
+from messaging import markdown
 from messaging.models import Message, MessageEdit, Reaction
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
 from moderation.services import check_message_allowed, check_not_timed_out
-from united import errors, names, ratelimit
+from united import errors, events, names, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 

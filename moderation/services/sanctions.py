@@ -55,7 +55,7 @@ def check_kick(
 
 def do_kick(guild: Guild, moderator: User | None, user: User, *, reason: str = "") -> AuditLogEntry:
     from guilds.services.members import do_remove_member
-    from messaging import events
+    from united import events
 
     do_remove_member(guild, user, actor=moderator, audit=False)
     MemberTimeout.objects.filter(guild=guild, user=user).delete()
@@ -124,9 +124,9 @@ def do_ban(
     """Ban `user`, remove their membership and (optionally) delete their recent messages."""
     from accounts.services import serialize_user
     from guilds.services.members import do_remove_member
-    from messaging import events
     from messaging.models import Message
     from messaging.services.messages import do_delete_message
+    from united import events
 
     if user.id == guild.owner_id:
         raise Forbidden("The owner cannot be banned")
@@ -177,7 +177,7 @@ def check_unban(
 
 def do_unban(ban: GuildBan, moderator: User | None, *, reason: str = "") -> AuditLogEntry:
     from accounts.services import serialize_user
-    from messaging import events
+    from united import events
 
     guild, user = ban.guild, ban.user
     ban.delete()

@@ -73,7 +73,7 @@ def member_payload(member: Member) -> dict[str, Any]:
 
 
 def member_update(guild_id: int, user_id: int) -> None:
-    from messaging import events
+    from united import events
 
     member = (
         Member.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()

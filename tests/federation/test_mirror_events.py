@@ -16,13 +16,13 @@ from guilds.models import Channel, Member
 from guilds.services.guilds import do_create_guild
 from guilds.services.members import do_add_member
 from jobs.models import Job
-from messaging import events
 from messaging.models import GatewayEvent, Message, Reaction
 from messaging.services.messages import check_edit_message, check_send_message
 from messaging.services.reactions import check_add_reaction
 from moderation.models import GuildBan
 from moderation.services.sanctions import check_ban
 from tests.federation.fixtures import remote_identity
+from united import events
 from united.hlc import clock
 from united.ids import new_id
 

@@ -4,9 +4,9 @@ import pytest
 
 from guilds.models import Member, Role
 from guilds.permissions import Permissions as P
-from messaging import events
 from moderation.models import AuditLogEntry, AuditLogEvent
 from tests.guilds.conftest import events_named
+from united import events
 
 pytestmark = pytest.mark.django_db
 
