@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ModerationConfig(AppConfig):
     name = "moderation"
     verbose_name = "Moderation"
+
+    def ready(self) -> None:
+        from moderation.services.audit import on_event
+        from united import events
+
+        # The audit log follows the domain events (issue 20): a guild or voice change carries
+        # its entry on the event it publishes, and this appends it in the same transaction.
+        events.observe(on_event)

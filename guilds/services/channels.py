@@ -29,9 +29,8 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
 from united import events
+from united.audit import Audit, AuditLogEvent, diff
 
 MAX_CHANNELS = 500
 SLOWMODE_MAX = 21600
@@ -48,13 +47,16 @@ def get_channel(user: User, channel_id: int) -> dict[str, Any]:
     return serialize_channel(access.channel, effective_overwrites(access.channel))
 
 
-def channel_event(channel: Channel, t: str, *, actor: User | None = None) -> None:
+def channel_event(
+    channel: Channel, t: str, *, actor: User | None = None, audit: Audit | None = None
+) -> None:
     events.broadcast(
         # A guild channel here: guild_id is null on DM channels only.
         events.guild_group(channel.guild_id),  # type: ignore[arg-type]
         t,
         serialize_channel(channel, effective_overwrites(channel)),
         actor=actor,
+        audit=audit,
     )
 
 
@@ -180,15 +182,14 @@ def check_create_channel(
             set_overwrites(ctx, channel, overwrites, check_against=ctx.base)
         renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
         channel.refresh_from_db()
-        record_audit(
-            ctx.guild,
-            user,
+        audit = Audit(
+            ctx.guild.id,
             AuditLogEvent.CHANNEL_CREATE,
             channel.id,
             diff({}, _snapshot(channel)),
             reason_of(reason),
         )
-        channel_event(channel, "CHANNEL_CREATE", actor=user)
+        channel_event(channel, "CHANNEL_CREATE", actor=user, audit=audit)
         return channel
 
 
@@ -247,16 +248,12 @@ def do_update_channel(
     shifted = renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
     channel.refresh_from_db()
     changes = diff(before, _snapshot(channel))
+    audit = None
     if changes or position is not None:
-        record_audit(
-            ctx.guild,
-            ctx.user,
-            AuditLogEvent.CHANNEL_UPDATE,
-            channel.id,
-            changes,
-            reason_of(reason),
+        audit = Audit(
+            ctx.guild.id, AuditLogEvent.CHANNEL_UPDATE, channel.id, changes, reason_of(reason)
         )
-    channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)
+    channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user, audit=audit)
     for other in shifted:
         if other.id != channel.id:
             channel_event(other, "CHANNEL_UPDATE", actor=ctx.user)
@@ -275,20 +272,18 @@ def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> di
         for orphan in orphans:
             # Children of a deleted category keep the permissions they had.
             materialise(orphan)
-        from messaging.search.indexing import note_channels_deleted
-
-        note_channels_deleted([channel.id])  # its messages go by cascade; so do their documents
         channel.delete()
         shifted = renumber(ctx.guild.id)
-        record_audit(
-            ctx.guild,
-            user,
+        audit = Audit(
+            ctx.guild.id,
             AuditLogEvent.CHANNEL_DELETE,
             channel_id,
             [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
             reason_of(reason),
         )
-        events.broadcast(events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=user)
+        events.broadcast(
+            events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=user, audit=audit
+        )
         for other in {c.id: c for c in [*orphans, *shifted]}.values():
             other.refresh_from_db()
             channel_event(other, "CHANNEL_UPDATE", actor=user)
@@ -353,15 +348,15 @@ def do_reorder_channels(
     Channel.objects.bulk_update(list(touched.values()), ["parent_id", "permission_synced"])
     shifted = renumber(ctx.guild.id, wanted)
     for channel in Channel.objects.filter(id__in={*touched, *(c.id for c in shifted)}):
+        audit = None
         if channel.id in touched:
             changes = diff(before[channel.id], _snapshot(channel) | {"position": channel.position})
             if changes:
-                record_audit(
-                    ctx.guild,
-                    ctx.user,
+                audit = Audit(
+                    ctx.guild.id,
                     AuditLogEvent.CHANNEL_UPDATE,
                     channel.id,
                     changes,
                     reason_of(reason),
                 )
-        channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)
+        channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user, audit=audit)

@@ -22,9 +22,8 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
 from united import events
+from united.audit import Audit, AuditLogEvent, diff
 from united.errors import Invalid
 
 MAX_TAGS = 5
@@ -215,14 +214,12 @@ def do_update_guild(
             GuildTag.objects.get_or_create(guild=guild, tag=tag)
     changes = diff(before, _guild_snapshot(guild))
     if changes:
-        record_audit(
-            guild, ctx.user, AuditLogEvent.GUILD_UPDATE, guild.id, changes, reason_of(reason)
-        )
         events.broadcast(
             events.guild_group(guild.id),
             "GUILD_UPDATE",
             {**serialize_guild(guild, roles=ctx.roles.values()), "guild_id": str(guild.id)},
             actor=ctx.user,
+            audit=Audit(guild.id, AuditLogEvent.GUILD_UPDATE, guild.id, changes, reason_of(reason)),
         )
     return guild
 
@@ -246,9 +243,6 @@ def do_delete_guild(guild: Guild, *, actor: User | None) -> None:
         {"id": str(guild_id), "guild_id": str(guild_id)},
         actor=actor,
     )
-    from messaging.search.indexing import note_channels_deleted
-
-    note_channels_deleted(list(guild.channels.values_list("id", flat=True)))
     Guild.objects.filter(id=guild_id).delete()
 
 

@@ -23,9 +23,8 @@ from guilds.services.access import (
     unknown_role,
 )
 from guilds.services.fields import FieldErrors, reason_of, snowflake
-from moderation.models import AuditLogEvent
-from moderation.services import record_audit
 from united import events, names
+from united.audit import Audit, AuditLogEvent
 from united.errors import Invalid
 
 MEMBER_PAGE_MAX = 1000
@@ -94,13 +93,15 @@ def do_remove_member(
     deleted, _ = Member.objects.filter(guild_id=guild.id, user_id=user.id).delete()
     if not deleted:
         return False
+    kick = None
     if audit:
-        record_audit(guild, actor, AuditLogEvent.MEMBER_KICK, user.id, reason=reason_of(reason))
+        kick = Audit(guild.id, AuditLogEvent.MEMBER_KICK, user.id, reason=reason_of(reason))
     events.broadcast(
         events.guild_group(guild.id),
         "GUILD_MEMBER_REMOVE",
         {"guild_id": str(guild.id), "user": serialize_user(user)},
         actor=actor,
+        audit=kick,
     )
     events.broadcast(
         events.user_group(user.id), "GUILD_DELETE", {"id": str(guild.id), "guild_id": str(guild.id)}
@@ -295,19 +296,14 @@ def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: 
     change = {"key": "nick", "old_value": target.nick, "new_value": nick}
     target.nick = nick
     target.save(update_fields=["nick"])
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.MEMBER_UPDATE,
-        target.user_id,
-        [change],
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id, AuditLogEvent.MEMBER_UPDATE, target.user_id, [change], reason_of(reason)
+        ),
     )
 
 
@@ -364,17 +360,16 @@ def do_change_member_roles(
                     "new_value": [{"id": str(i), "name": ctx.roles[i].name} for i in sorted(ids)],
                 }
             )
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.MEMBER_ROLE_UPDATE,
-        target.user_id,
-        changes,
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id,
+            AuditLogEvent.MEMBER_ROLE_UPDATE,
+            target.user_id,
+            changes,
+            reason_of(reason),
+        ),
     )

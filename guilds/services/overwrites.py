@@ -16,8 +16,7 @@ from guilds import permissions as perms
 from guilds.models import Channel, Member, PermissionOverwrite
 from guilds.services.access import GuildContext, access_channel, missing_permissions
 from guilds.services.fields import FieldErrors, bitfield, reason_of, snowflake
-from moderation.models import AuditLogEvent
-from moderation.services import record_audit
+from united.audit import Audit, AuditLogEvent
 from united.errors import NotFound
 
 UNKNOWN_OVERWRITE = 10009
@@ -96,13 +95,15 @@ def materialise(channel: Channel) -> None:
     Channel.objects.filter(id=channel.id).update(permission_synced=False)
 
 
-def _announce_with_children(channel: Channel) -> None:
+def _announce_with_children(channel: Channel, actor: User, audit: Audit) -> None:
+    """The channel's CHANNEL_UPDATE carries the audit entry; a category's synced children
+    change with it and are announced too, without one."""
     from guilds.services.channels import channel_event
 
-    channel_event(channel, "CHANNEL_UPDATE")
+    channel_event(channel, "CHANNEL_UPDATE", actor=actor, audit=audit)
     if channel.is_category:
         for child in Channel.objects.filter(parent=channel, permission_synced=True):
-            channel_event(child, "CHANNEL_UPDATE")
+            channel_event(child, "CHANNEL_UPDATE", actor=actor)
 
 
 def check_put_overwrite(
@@ -136,9 +137,8 @@ def check_put_overwrite(
         # `kind` was validated above (errors.raise_if_any).
         row.type, row.allow, row.deny = kind, allow, deny  # type: ignore[assignment]
         row.save()
-        record_audit(
-            ctx.guild,
-            user,
+        audit = Audit(
+            ctx.guild.id,
             action,
             channel.id,
             [
@@ -149,7 +149,7 @@ def check_put_overwrite(
             ],
             reason_of(reason),
         )
-        _announce_with_children(channel)
+        _announce_with_children(channel, user, audit)
 
 
 def check_delete_overwrite(
@@ -165,9 +165,8 @@ def check_delete_overwrite(
             raise NotFound("Unknown Overwrite", code=UNKNOWN_OVERWRITE)
         _check_bits(access.permissions, row.allow | row.deny)
         row.delete()
-        record_audit(
-            ctx.guild,
-            user,
+        audit = Audit(
+            ctx.guild.id,
             AuditLogEvent.CHANNEL_OVERWRITE_DELETE,
             channel.id,
             [
@@ -177,4 +176,4 @@ def check_delete_overwrite(
             ],
             reason_of(reason),
         )
-        _announce_with_children(channel)
+        _announce_with_children(channel, user, audit)

@@ -24,9 +24,8 @@ from guilds.services.access import (
 )
 from guilds.services.fields import FieldErrors, bitfield, boolean, integer, reason_of, snowflake
 from guilds.services.fields import text as text_field
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
 from united import events
+from united.audit import Audit, AuditLogEvent, diff
 from united.errors import Invalid
 
 MAX_ROLES = 250
@@ -70,12 +69,15 @@ def _snapshot(role: Role) -> dict[str, Any]:
     }
 
 
-def _announce(ctx: GuildContext, role: Role, t: str = "GUILD_ROLE_UPDATE") -> None:
+def _announce(
+    ctx: GuildContext, role: Role, t: str = "GUILD_ROLE_UPDATE", *, audit: Audit | None = None
+) -> None:
     events.broadcast(
         events.guild_group(ctx.guild.id),
         t,
         {"guild_id": str(ctx.guild.id), "role": serialize_role(role)},
         actor=ctx.user,
+        audit=audit,
     )
 
 
@@ -101,15 +103,14 @@ def do_create_role(ctx: GuildContext, values: dict[str, Any], *, reason: str = "
     Role.objects.bulk_update([r for r in ctx.roles.values() if not r.is_everyone], ["position"])
     role = Role.objects.create(guild=ctx.guild, position=1, **values)
     ctx.roles[role.id] = role
-    record_audit(
-        ctx.guild,
-        ctx.user,
+    audit = Audit(
+        ctx.guild.id,
         AuditLogEvent.ROLE_CREATE,
         role.id,
         diff({}, _snapshot(role)),
         reason_of(reason),
     )
-    _announce(ctx, role, "GUILD_ROLE_CREATE")
+    _announce(ctx, role, "GUILD_ROLE_CREATE", audit=audit)
     return role
 
 
@@ -142,10 +143,8 @@ def do_update_role(
     role.save()
     changes = diff(before, _snapshot(role))
     if changes:
-        record_audit(
-            ctx.guild, ctx.user, AuditLogEvent.ROLE_UPDATE, role.id, changes, reason_of(reason)
-        )
-        _announce(ctx, role)
+        audit = Audit(ctx.guild.id, AuditLogEvent.ROLE_UPDATE, role.id, changes, reason_of(reason))
+        _announce(ctx, role, audit=audit)
     return role
 
 
@@ -181,19 +180,18 @@ def do_delete_role(ctx: GuildContext, role: Role, *, reason: str = "") -> None:
     _renumber(
         ctx, sorted((r for r in ctx.roles.values() if not r.is_everyone), key=lambda r: r.position)
     )
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.ROLE_DELETE,
-        role_id,
-        [{"key": k, "old_value": v} for k, v in snapshot.items()],
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_ROLE_DELETE",
         {"guild_id": str(ctx.guild.id), "role_id": str(role_id)},
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id,
+            AuditLogEvent.ROLE_DELETE,
+            role_id,
+            [{"key": k, "old_value": v} for k, v in snapshot.items()],
+            reason_of(reason),
+        ),
     )
 
 
@@ -248,13 +246,9 @@ def check_reorder_roles(
             if not (before[role.id] < top and role.position < top):
                 raise missing_permissions("roles can only move below your highest role")
         for role in moved:
-            record_audit(
-                ctx.guild,
-                ctx.user,
-                AuditLogEvent.ROLE_UPDATE,
-                role.id,
-                [{"key": "position", "old_value": before[role.id], "new_value": role.position}],
-                reason_of(reason),
+            change = {"key": "position", "old_value": before[role.id], "new_value": role.position}
+            audit = Audit(
+                ctx.guild.id, AuditLogEvent.ROLE_UPDATE, role.id, [change], reason_of(reason)
             )
-            _announce(ctx, role)
+            _announce(ctx, role, audit=audit)
         return [serialize_role(r) for r in sorted(ctx.roles.values(), key=lambda r: r.position)]

@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds.models import Guild
-from moderation.models import AuditLogEntry, AuditLogEvent, GuildBan, MemberTimeout
+from moderation.models import AuditLogEntry, GuildBan, MemberTimeout
 from moderation.services.audit import record_audit
 from moderation.services.standing import access_target
 from moderation.services.timeouts import iso, member_update
+from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
 # A temporary ban's longest term: past it, use a permanent ban (and the date stays far from

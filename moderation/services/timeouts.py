@@ -14,9 +14,10 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from guilds.models import Channel, Guild, Member
-from moderation.models import AuditLogEntry, AuditLogEvent, MemberTimeout
+from moderation.models import AuditLogEntry, MemberTimeout
 from moderation.services.audit import record_audit
 from moderation.services.standing import access_target
+from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid
 
 MAX_TIMEOUT = timedelta(days=28)  # Discord's limit

@@ -11,8 +11,9 @@ from guilds.models import Member
 from jobs.services import registered
 from messaging.models import Message
 from messaging.services import messages as message_services
-from moderation.models import AuditLogEntry, AuditLogEvent, GuildBan, MemberTimeout
+from moderation.models import AuditLogEntry, GuildBan, MemberTimeout
 from moderation.services import sanctions, timeouts
+from united.audit import AuditLogEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -85,7 +85,8 @@ def test_the_api_moves_and_disconnects_and_refuses_with_clear_errors(room):
         response = api(users["alice"]).patch(url, {"channel_id": None}, format="json")
         assert response.status_code == 200 and response.json()["channel_id"] is None
         assert not VoiceState.objects.filter(user=users["bob"]).exists()
-        from moderation.models import AuditLogEntry, AuditLogEvent
+        from moderation.models import AuditLogEntry
+        from united.audit import AuditLogEvent
 
         kinds = set(AuditLogEntry.objects.values_list("action_type", flat=True))
         assert {AuditLogEvent.MEMBER_MOVE, AuditLogEvent.MEMBER_DISCONNECT} <= kinds
