@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import User
+from guilds import hooks
 from guilds import permissions as perms
 from guilds.models import CREATABLE_TYPES, TEXT_TYPES, Channel, ChannelType
 from guilds.serialize import serialize_channel
@@ -275,9 +276,8 @@ def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> di
         for orphan in orphans:
             # Children of a deleted category keep the permissions they had.
             materialise(orphan)
-        from messaging.search.indexing import note_channels_deleted
-
-        note_channels_deleted([channel.id])  # its messages go by cascade; so do their documents
+        # Its messages go by cascade; what others keep about them (search documents) goes too.
+        hooks.channels_deleted([channel.id])
         channel.delete()
         shifted = renumber(ctx.guild.id)
         record_audit(

@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import User
+from guilds import hooks
 from guilds import permissions as perms
 from guilds.models import ChannelType, Guild, GuildTag, Member, Role, VerificationLevel
 from guilds.serialize import serialize_channel, serialize_guild, serialize_member
@@ -246,9 +247,7 @@ def do_delete_guild(guild: Guild, *, actor: User | None) -> None:
         {"id": str(guild_id), "guild_id": str(guild_id)},
         actor=actor,
     )
-    from messaging.search.indexing import note_channels_deleted
-
-    note_channels_deleted(list(guild.channels.values_list("id", flat=True)))
+    hooks.channels_deleted(list(guild.channels.values_list("id", flat=True)))
     Guild.objects.filter(id=guild_id).delete()
 
 
