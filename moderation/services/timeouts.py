@@ -166,9 +166,7 @@ def do_timeout(
     if channel is not None:
         changes.append({"key": "channel_id", "new_value": str(channel.id)})
     entry = record_audit(guild, moderator, action, user.id, changes, reason)
+    # Its GUILD_MEMBER_UPDATE also silences a timed-out member in voice at once (and lets
+    # them be heard again when it is lifted): voice observes it (voice.services.on_guild_event).
     member_update(guild.id, user.id)
-    # A timed-out member in voice is silenced at once (and heard again when it is lifted).
-    from voice.services import refresh_member_soon
-
-    refresh_member_soon(guild.id, user.id)
     return entry
