@@ -327,7 +327,7 @@ def refresh_member(guild_id: int, user_id: int) -> None:
 
 
 def refresh_member_soon(guild_id: int, user_id: int) -> None:
-    """After the surrounding transaction commits (a timeout set or lifted)."""
+    """After the surrounding transaction commits (a timeout set or lifted, roles changed)."""
 
     def run() -> None:
         try:
@@ -426,14 +426,19 @@ def _audit(guild_id: int, user_id: int, body: dict[str, Any]) -> Audit:
 
 def on_guild_event(event: events.Published) -> None:
     """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
-    once the removal commits (united.events observer)."""
+    once the removal commits; a member whose timeouts or roles change has SPEAK evaluated
+    again (united.events observer: moderation and guilds sit below voice and do not call
+    it)."""
     group, t, d = event.group, event.t, event.d
-    if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
+    if t not in ("GUILD_MEMBER_REMOVE", "GUILD_MEMBER_UPDATE") or not group.startswith("guild."):
         return
     user = d.get("user") if isinstance(d.get("user"), dict) else {}
     # `user` is a dict: the isinstance check on the line above.
     guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")  # type: ignore[union-attr]
     if not user_id.isdigit():
+        return
+    if t == "GUILD_MEMBER_UPDATE":
+        refresh_member_soon(guild_id, int(user_id))
         return
 
     def run() -> None:

@@ -17,6 +17,7 @@ from functools import cached_property
 
 from accounts.models import User
 from guilds import permissions as perms
+from guilds import ports
 from guilds.models import TEXT_TYPES, Channel, Guild, Member, PermissionOverwrite, Role
 from guilds.permissions import Overwrite
 from united import errors
@@ -159,9 +160,7 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
         member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
     except (Guild.DoesNotExist, Member.DoesNotExist):
         raise unknown_guild() from None
-    from moderation.services.operators import is_suspended
-
-    if is_suspended(guild.id):
+    if ports.is_suspended(guild.id):
         # Suspended by the node operator: nobody reads or writes it until it is lifted.
         raise unknown_guild()
     roles = {r.id: r for r in Role.objects.filter(guild=guild)}
@@ -240,9 +239,7 @@ def guild_visibility(
     no member overwrite share one computation (most of a large guild).
     """
     guild = Guild.objects.filter(id=guild_id).first()
-    from moderation.services.operators import is_suspended
-
-    if guild is None or is_suspended(guild_id):
+    if guild is None or ports.is_suspended(guild_id):
         return {}
     members = Member.objects.filter(guild_id=guild_id)
     if user_ids is not None:

@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds import permissions as perms
+from guilds import ports
 from guilds.models import Invite, Member
 from guilds.serialize import serialize_invite
 from guilds.services.access import access_channel, guild_context, missing_permissions
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of
-from moderation.services import is_banned
 from united import errors, events, ratelimit
 from united.audit import Audit, AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
@@ -206,7 +206,7 @@ def check_accept_invite(user: User, code: str) -> tuple[dict[str, Any], bool]:
         invite = _load(code, lock=True)
         if Member.objects.filter(guild_id=invite.guild_id, user=user).exists():
             return serialize_invite(invite, member_count=member_count(invite.guild_id)), False
-        if is_banned(invite.guild, user):
+        if ports.is_banned(invite.guild_id, user.id):
             raise Forbidden("You are banned from this guild", code=BANNED_FROM_GUILD)
         ratelimit.limit_user("join", user.id)
         Invite.objects.filter(code=invite.code).update(uses=F("uses") + 1)

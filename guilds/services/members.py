@@ -246,9 +246,11 @@ def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]
 
 def check_update_member(
     user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
-) -> dict[str, Any]:
-    """Discord's PATCH /guilds/{id}/members/{uid}: `nick`, the full `roles` list and/or
-    `communication_disabled_until` (a timeout, checked by moderation)."""
+) -> Member:
+    """The guild's fields of Discord's PATCH /guilds/{id}/members/{uid}: `nick` and the full
+    `roles` list; the member as it is now. Its door is moderation's
+    (`moderation.services.timeouts.check_update_member`), which adds the timeout field
+    (`communication_disabled_until`) in the same transaction."""
     with transaction.atomic():
         ctx = guild_context(user, guild_id, lock=True)
         target = _target(ctx, user_id)
@@ -281,13 +283,7 @@ def check_update_member(
             do_change_member_roles(
                 ctx, target, add=wanted - current, remove=current - wanted, reason=reason
             )
-        # Discord's timeout field: moderation owns the check (MODERATE_MEMBERS, hierarchy).
-        from moderation.services.timeouts import check_timeout, member_payload, parse_until
-
-        if "communication_disabled_until" in changes:
-            until = parse_until(changes["communication_disabled_until"])
-            check_timeout(user, guild_id, user_id, until, reason=reason)
-        return member_payload(_target(ctx, user_id))
+        return _target(ctx, user_id)
 
 
 def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: str = "") -> None:
