@@ -137,7 +137,8 @@ def _note_fields(note: dict[str, Any]) -> dict[str, Any]:
     from united.hlc import Stamp
 
     stamp = Stamp.decode(str(note.get("hlc", "")))
-    source = note.get("source") if isinstance(note.get("source"), dict) else {}
+    given = note.get("source")
+    source: dict[str, Any] = given if isinstance(given, dict) else {}
     content = str(source.get("content") or "")[:4000]
     fields: dict[str, Any] = {
         "hlc": stamp.pack(),
@@ -303,7 +304,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
             return InboxState.FAILED, f"{exc}; back-filling"
     if kind == "Delete":
         mid = id_from_uri(obj.get("messageId") if isinstance(obj, dict) else object_id(obj))
-        message = Message.objects.filter(id=mid, channel__guild=link.guild).first()
+        message = Message.objects.filter(id=mid or 0, channel__guild=link.guild).first()
         if message is not None and not message.deleted:
             from messaging.services.messages import do_delete_message
 
@@ -313,7 +314,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
     react = obj if kind == "Undo" and isinstance(obj, dict) else inner
     if react.get("type") == "EmojiReact":
         mid = id_from_uri(object_id(react.get("object")))
-        message = Message.objects.filter(id=mid, channel__guild=link.guild).first()
+        message = Message.objects.filter(id=mid or 0, channel__guild=link.guild).first()
         if message is None:
             return InboxState.IGNORED, "reaction to an unknown message"
         from messaging.services.reactions import do_add_reaction, do_remove_reaction

@@ -118,8 +118,8 @@ def _apply_roles(ctx: GuildContext, listed: list[dict[str, Any]]) -> None:
         raise ValueError("the state names a role of another guild")
     rank = _ranks([r for rid, r in wanted.items() if rid != guild.id], start=1)
     rank[guild.id] = 0  # @everyone
-    for role in [r for rid, r in ctx.roles.items() if rid not in wanted and not r.is_everyone]:
-        do_delete_role(ctx, role)
+    for stale in [r for rid, r in ctx.roles.items() if rid not in wanted and not r.is_everyone]:
+        do_delete_role(ctx, stale)
     for rid in sorted(wanted, key=lambda i: rank[i]):
         values = _role_values(wanted[rid])
         role = ctx.roles.get(rid)
