@@ -169,7 +169,7 @@ def _apply_channels(ctx: GuildContext, listed: list[dict[str, Any]]) -> None:
 
     guild = ctx.guild
     wanted = {int(c["id"]): c for c in listed}
-    ids = set(wanted)
+    listed, ids = list(wanted.values()), set(wanted)
     if Channel.objects.filter(id__in=list(ids)).exclude(guild=guild).exists():
         raise ValueError("the state names a channel of another guild")
     for stale in Channel.objects.filter(guild=guild).exclude(id__in=list(ids)).order_by("id"):
@@ -236,7 +236,9 @@ def _apply_channels(ctx: GuildContext, listed: list[dict[str, Any]]) -> None:
         changed = {k: v for k, v in values.items() if getattr(channel, k) != v}
         synced = bool(c.get("permission_synced"))
         sync = synced and not channel.permission_synced and values["parent_id"] is not None
-        position = rank[cid] if channel.position != rank[cid] else None
+        # A channel changing parent lands at the end of its new siblings unless told where.
+        moved = "parent_id" in changed or channel.position != rank[cid]
+        position = rank[cid] if moved else None
         if changed or position is not None or sync:
             do_update_channel(_access(ctx, channel), changed, position, sync)
     for c in listed:

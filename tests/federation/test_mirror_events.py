@@ -462,3 +462,30 @@ def test_a_state_naming_another_guilds_channel_or_role_takes_nothing_over(
     role.refresh_from_db()
     assert (general.guild_id, general.name) == (ours.id, "general")
     assert (role.guild_id, role.name) == (ours.id, "Ours")
+
+
+def test_a_channel_the_host_moved_to_another_category_takes_its_place_there(commits, replica):
+    guild = replica
+    text, voice = (
+        Channel.objects.get(guild=guild, type=ChannelType.GUILD_CATEGORY, position=p)
+        for p in (0, 1)
+    )
+    general = Channel.objects.get(guild=guild, name="general")
+    doc = host_state(guild)
+    (moved,) = [c for c in doc["channels"] if c["id"] == str(general.id)]
+    (other,) = [c for c in doc["channels"] if c["parent_id"] == str(voice.id)]
+    # On the host, general now sits first in "Voice Channels", above the voice channel.
+    moved.update(parent_id=str(voice.id), position=0)
+    other.update(position=1)
+    mark = last_event()
+    with commits():
+        send_state(guild, doc)
+    in_voice = Channel.objects.filter(parent=voice).order_by("position")
+    assert [(c.id, c.position) for c in in_voice] == [(general.id, 0), (int(other["id"]), 1)]
+    assert not Channel.objects.filter(parent=text).exists()
+    update = first_after(mark, "CHANNEL_UPDATE")
+    assert (update["id"], update["parent_id"], update["position"]) == (
+        str(general.id),
+        str(voice.id),
+        0,
+    )
