@@ -77,20 +77,27 @@ def effective_overwrites(
 
 @dataclass
 class GuildContext:
-    """One member's standing in one guild, loaded once per request."""
+    """One member's standing in one guild, loaded once per request.
+
+    `user` None is the node itself acting for the guild's host (`node_context`): a replica
+    applying the host's GuildState. No member stands behind it and no local permission
+    concerns it (the host's signature authorised the change), so it holds every permission
+    and outranks every role; its changes name no actor in events or the audit log."""
 
     guild: Guild
-    user: User
-    member: Member
+    user: User | None
+    member: Member | None
     roles: dict[int, Role]
     role_ids: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def is_owner(self) -> bool:
-        return self.guild.owner_id == self.user.id
+        return self.user is not None and self.guild.owner_id == self.user.id
 
     @cached_property
     def base(self) -> int:
+        if self.user is None:
+            return perms.ALL
         return perms.compute_permissions(
             guild_id=self.guild.id,
             owner_id=self.guild.owner_id,
@@ -106,13 +113,15 @@ class GuildContext:
     @cached_property
     def top_position(self) -> int:
         """Rank in the role hierarchy: the owner outranks every role."""
-        if self.is_owner:
+        if self.is_owner or self.user is None:
             return OWNER_RANK
         return max((self.roles[r].position for r in self.role_ids if r in self.roles), default=0)
 
     def channel_permissions(
         self, channel: Channel, table: dict[int, list[Overwrite]] | None = None
     ) -> int:
+        if self.user is None:
+            return perms.ALL
         return perms.compute_permissions(
             guild_id=self.guild.id,
             owner_id=self.guild.owner_id,
@@ -165,6 +174,12 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
         raise unknown_guild()
     roles = {r.id: r for r in Role.objects.filter(guild=guild)}
     return GuildContext(guild, user, member, roles, member_role_ids(member))
+
+
+def node_context(guild: Guild) -> GuildContext:
+    """The node acting in `guild` for its host: what a replica hands the `do_*` services
+    when it applies the host's state (federation.mirror), never a member's request."""
+    return GuildContext(guild, None, None, {r.id: r for r in Role.objects.filter(guild=guild)})
 
 
 def access_guild(user: User, guild_id: int) -> Guild:

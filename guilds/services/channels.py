@@ -150,7 +150,7 @@ def _snapshot(channel: Channel) -> dict[str, Any]:
 def check_create_channel(
     user: User, guild_id: int, data: dict[str, Any], *, reason: str = ""
 ) -> Channel:
-    from guilds.services.overwrites import parse_overwrites, set_overwrites
+    from guilds.services.overwrites import parse_overwrites
 
     with transaction.atomic():
         ctx = guild_context(user, guild_id, lock=True)
@@ -173,24 +173,45 @@ def check_create_channel(
         if Channel.objects.filter(guild=ctx.guild).count() >= MAX_CHANNELS:
             errors.add("guild", f"A guild has at most {MAX_CHANNELS} channels.")
             errors.raise_if_any()
-        channel = Channel(guild=ctx.guild, type=kind, position=10**6, **values)
-        channel.permission_synced = channel.parent_id is not None and overwrites is None
-        channel.save()
-        if overwrites is not None:
-            if overwrites:
-                ctx.require(perms.P.MANAGE_ROLES)
-            set_overwrites(ctx, channel, overwrites, check_against=ctx.base)
-        renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
-        channel.refresh_from_db()
-        audit = Audit(
-            ctx.guild.id,
-            AuditLogEvent.CHANNEL_CREATE,
-            channel.id,
-            diff({}, _snapshot(channel)),
-            reason_of(reason),
+        if overwrites:
+            ctx.require(perms.P.MANAGE_ROLES)
+        return do_create_channel(
+            ctx, kind, values, position=position, overwrites=overwrites, reason=reason
         )
-        channel_event(channel, "CHANNEL_CREATE", actor=user, audit=audit)
-        return channel
+
+
+def do_create_channel(
+    ctx: GuildContext,
+    kind: int,
+    values: dict[str, Any],
+    *,
+    position: int | None = None,
+    overwrites: list[Any] | None = None,
+    reason: str = "",
+    channel_id: int | None = None,
+) -> Channel:
+    """`overwrites` None: a channel in a category follows the category's. `channel_id` is a
+    replica's (federation.mirror): the channel keeps the id it has on the guild's host."""
+    from guilds.services.overwrites import set_overwrites
+
+    channel = Channel(guild=ctx.guild, type=kind, position=10**6, **values)
+    if channel_id is not None:
+        channel.id = channel_id
+    channel.permission_synced = channel.parent_id is not None and overwrites is None
+    channel.save()
+    if overwrites is not None:
+        set_overwrites(ctx, channel, overwrites, check_against=ctx.base)
+    renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
+    channel.refresh_from_db()
+    audit = Audit(
+        ctx.guild.id,
+        AuditLogEvent.CHANNEL_CREATE,
+        channel.id,
+        diff({}, _snapshot(channel)),
+        reason_of(reason),
+    )
+    channel_event(channel, "CHANNEL_CREATE", actor=ctx.user, audit=audit)
+    return channel
 
 
 def check_update_channel(
@@ -261,33 +282,37 @@ def do_update_channel(
 
 
 def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> dict[str, Any]:
-    from guilds.services.overwrites import materialise
-
     with transaction.atomic():
         access = access_channel(user, channel_id, lock=True)
         access.require(perms.P.MANAGE_CHANNELS)
-        channel, ctx = access.channel, access.ctx
-        payload = serialize_channel(channel, effective_overwrites(channel))
-        orphans = list(Channel.objects.filter(parent=channel))
-        for orphan in orphans:
-            # Children of a deleted category keep the permissions they had.
-            materialise(orphan)
-        channel.delete()
-        shifted = renumber(ctx.guild.id)
-        audit = Audit(
-            ctx.guild.id,
-            AuditLogEvent.CHANNEL_DELETE,
-            channel_id,
-            [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
-            reason_of(reason),
-        )
-        events.broadcast(
-            events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=user, audit=audit
-        )
-        for other in {c.id: c for c in [*orphans, *shifted]}.values():
-            other.refresh_from_db()
-            channel_event(other, "CHANNEL_UPDATE", actor=user)
-        return payload
+        return do_delete_channel(access.ctx, access.channel, reason=reason)
+
+
+def do_delete_channel(ctx: GuildContext, channel: Channel, *, reason: str = "") -> dict[str, Any]:
+    from guilds.services.overwrites import materialise
+
+    channel_id = channel.id
+    payload = serialize_channel(channel, effective_overwrites(channel))
+    orphans = list(Channel.objects.filter(parent=channel))
+    for orphan in orphans:
+        # Children of a deleted category keep the permissions they had.
+        materialise(orphan)
+    channel.delete()
+    shifted = renumber(ctx.guild.id)
+    audit = Audit(
+        ctx.guild.id,
+        AuditLogEvent.CHANNEL_DELETE,
+        channel_id,
+        [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
+        reason_of(reason),
+    )
+    events.broadcast(
+        events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=ctx.user, audit=audit
+    )
+    for other in {c.id: c for c in [*orphans, *shifted]}.values():
+        other.refresh_from_db()
+        channel_event(other, "CHANNEL_UPDATE", actor=ctx.user)
+    return payload
 
 
 def check_reorder_channels(user: User, guild_id: int, items: Any, *, reason: str = "") -> None:

@@ -33,6 +33,8 @@ SETTINGS_MAX_KEYS = 50
 
 def guild_payload(ctx: GuildContext) -> dict[str, Any]:
     """GUILD_CREATE's `d` for this member: the guild, roles, visible channels, own member."""
+    if ctx.member is None:
+        raise ValueError("GUILD_CREATE is a member's view: the node has none")
     data = serialize_guild(ctx.guild, roles=ctx.roles.values())
     data.update(
         joined_at=ctx.member.joined_at.isoformat(),

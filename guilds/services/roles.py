@@ -94,14 +94,28 @@ def check_create_role(user: User, guild_id: int, data: dict[str, Any], *, reason
         return do_create_role(ctx, values, reason=reason)
 
 
-def do_create_role(ctx: GuildContext, values: dict[str, Any], *, reason: str = "") -> Role:
+def do_create_role(
+    ctx: GuildContext,
+    values: dict[str, Any],
+    *,
+    reason: str = "",
+    role_id: int | None = None,
+    position: int | None = None,
+) -> Role:
+    """`role_id` and `position` are a replica's (federation.mirror): the role keeps the id and
+    the place it has on the guild's host, and the others are left where the host has them."""
     values.setdefault("name", "new role")
-    # New roles go just above @everyone, as in Discord.
-    for role in ctx.roles.values():
-        if not role.is_everyone:
-            role.position += 1
-    Role.objects.bulk_update([r for r in ctx.roles.values() if not r.is_everyone], ["position"])
-    role = Role.objects.create(guild=ctx.guild, position=1, **values)
+    if position is None:
+        # New roles go just above @everyone, as in Discord.
+        for role in ctx.roles.values():
+            if not role.is_everyone:
+                role.position += 1
+        others = [r for r in ctx.roles.values() if not r.is_everyone]
+        Role.objects.bulk_update(others, ["position"])
+        position = 1
+    if role_id is not None:
+        values["id"] = role_id
+    role = Role.objects.create(guild=ctx.guild, position=position, **values)
     ctx.roles[role.id] = role
     audit = Audit(
         ctx.guild.id,
