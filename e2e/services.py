@@ -24,10 +24,9 @@ from e2e.models import Envelope, EnvelopeCopy, KeyBackup, SignedDeviceList
 from e2e.ports import remote_devices
 from guilds.models import Channel
 from guilds.services.access import unknown_channel
-from messaging import events
-from messaging.services.dms import DM_TYPES, access_dm
-from united import ratelimit
-from united.errors import APIError, Invalid, NotFound
+from messaging.services.dms import DM_TYPES, access_dm, e2e_required
+from united import events, ratelimit
+from united.errors import Invalid, NotFound
 from united.hlc import clock
 
 VERSION = 1
@@ -35,19 +34,8 @@ MAX_COPIES = 200
 MAX_CIPHERTEXT = 65_536  # base64 characters per copy
 MAX_NONCE = 64
 MAX_PAGE = 100
-E2E_REQUIRED = 50055
 ENVELOPE_KEYS = {"v", "channel_id", "sender", "copies", "nonce"}
 COPY_KEYS = {"user_id", "device_id", "header", "x3dh", "ciphertext"}
-
-
-def e2e_required(channel_id: int) -> APIError:
-    return APIError(
-        "Direct messages are end-to-end encrypted: the node accepts no plaintext here. "
-        f"Encrypt on your device and POST an envelope to /api/v1/channels/{channel_id}/envelopes "
-        "(docs/e2e.md).",
-        code=E2E_REQUIRED,
-        status=400,
-    )
 
 
 def access_dm_channel(user: User, channel_id: Any) -> Channel:

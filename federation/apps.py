@@ -8,7 +8,7 @@ class FederationConfig(AppConfig):
     def ready(self) -> None:
         from federation import guildwire, publicchannel  # noqa: F401  (register actor kinds)
         from federation.observer import on_event
-        from messaging import events
+        from united import events
 
         events.observe(on_event)
         register_ports()

@@ -118,7 +118,7 @@ def handle(item: InboxItem, activity: dict[str, Any], actor: RemoteActor) -> Any
             )
     except IntegrityError:
         return InboxState.PROCESSED, "already stored"
-    from messaging import events
+    from united import events
 
     events.broadcast(events.user_group(recipient.id), "DEVICE_MESSAGE_CREATE", serialize(row))
     return InboxState.PROCESSED, f"device message for {recipient.username}"

@@ -119,8 +119,8 @@ def open_dm(user: User, other: User) -> tuple[Channel, bool]:
 
 
 def ensure_dm(local: User, other: User, channel_id: int) -> tuple[Channel, bool]:
-    from messaging import events
     from messaging.services.dms import serialize_dm
+    from united import events
 
     existing = Channel.objects.filter(id=channel_id).first()
     if existing is not None:

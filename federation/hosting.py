@@ -7,7 +7,7 @@ through the same services a local member's request goes through, as the member's
 account, so permissions, bans, timeouts, slow mode and automod hold for remote members exactly
 as for local ones; a refusal goes back as `Reject` naming the refused activity and the reason.
 
-Every change the guild's gateway group hears (messaging.events observers) is then announced:
+Every change the guild's gateway group hears (united.events observers) is then announced:
 the Group `Announce`s an activity describing it to every node with a member (FEP-1b12 style),
 and guild-state changes (members, roles, channels) send the new `GuildState` in an `Update`.
 Both are written in the transaction of the change (the delivery engine's outbox).

@@ -1,4 +1,4 @@
-"""Federation hears every stored gateway event of a guild (messaging.events.observe), inside
+"""Federation hears every stored gateway event of a guild (united.events.observe), inside
 the transaction of the change, and turns it into outgoing activities: a replica's local
 changes go to the guild's host (federation.mirror); a hosted guild's changes go to the nodes
 of its remote members (federation.hosting) and to fediverse followers of its announcement
@@ -11,7 +11,7 @@ applied by federation.mirror): it is never sent anywhere, least of all back to t
 from __future__ import annotations
 
 from federation.models import ChannelFollower, GuildLink
-from messaging.events import Published
+from united.events import Published
 
 # Events whose subject may have left (or never be) a member: their node must hear them anyway.
 MEMBER_EXIT = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD", "GUILD_BAN_REMOVE"})

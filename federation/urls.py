@@ -1,6 +1,6 @@
 from django.urls import path
 
-from federation import api, guild_api, guild_views, views, voice_views, web_views
+from federation import api, guild_api, guild_views, views, voice_views
 
 api_urlpatterns = [
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
@@ -28,13 +28,6 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
-    path("app/federation/join/", web_views.join, name="web-fed-join"),
-    path("app/federation/join/<id:join_id>/", web_views.join_state, name="web-fed-join-state"),
-    path(
-        "app/federation/messages/<id:message_id>/retry/",
-        web_views.retry,
-        name="web-fed-retry",
-    ),
     path(".well-known/federation", views.well_known_federation, name="federation-manifest"),
     path(".well-known/webfinger", views.well_known_webfinger, name="webfinger"),
     path(".well-known/nodeinfo", views.well_known_nodeinfo, name="nodeinfo-discovery"),

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds.models import Channel
-from messaging import events
+from united import events
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from voice import rpc, services
 from voice.models import RemoteVoiceSession, VoiceGrant, VoiceState

@@ -27,9 +27,6 @@ api_urlpatterns = [
     ),
     path("guilds/<id:guild_id>/members", roles.MembersView.as_view(), name="api-members"),
     path(
-        "guilds/<id:guild_id>/members/<id:user_id>", roles.MemberView.as_view(), name="api-member"
-    ),
-    path(
         "guilds/<id:guild_id>/members/<id:user_id>/roles/<id:role_id>",
         roles.MemberRoleView.as_view(),
         name="api-member-role",

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.services.tokens import SESSION_ID_KEY
-from messaging import gateway, presence
+from messaging import gateway, ports, presence
 from messaging.gateway_sessions import SessionState, store
 from messaging.hub import Hub
 from united.jsonbody import JSONBodyError, loads_client_json
@@ -188,8 +188,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._resume(d if isinstance(d, dict) else {})
         elif op == gateway.PRESENCE_UPDATE and self.user is not None:
             await self._set_presence(d if isinstance(d, dict) else {})
-        elif op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER) and self.user is not None:
-            await self._voice(op, d if isinstance(d, dict) else {})
+        elif (
+            op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER)
+            and self.user is not None
+            and (voice := ports.voice_ops()) is not None
+        ):
+            await self._voice(voice, op, d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.end(gateway.CLOSE_NOT_AUTHENTICATED)
         else:
@@ -307,13 +311,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             logger.info("gateway: closing a socket that sent a bad presence: %s", refused)
             await self.end(gateway.CLOSE_DECODE_ERROR)
 
-    async def _voice(self, op: int, d: dict[str, Any]) -> None:
-        from voice import gateway as voice_gateway
-
-        voice_gateway.subscriber.ensure()
-        t, payload = await database_sync_to_async(voice_gateway.handle)(
-            self.user, self.session_id, op, d
-        )
+    async def _voice(self, voice: ports.VoiceOps, op: int, d: dict[str, Any]) -> None:
+        voice.prepare()
+        t, payload = await database_sync_to_async(voice.handle)(self.user, self.session_id, op, d)
         if t is not None:
             await self._dispatch(t, payload)
 

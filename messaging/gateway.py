@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from messaging import events
 from messaging.gateway_sessions import SessionState
 from messaging.models import GatewayEvent
+from united import events
 from united.ids import snowflake_at, snowflake_time
 
 # Opcodes (Discord's numbering).
@@ -86,6 +87,18 @@ def authenticate(
         ).exists()
         return (scope_user, str(auth_session_id), None) if alive else (None, None, None)
     return None, None, None
+
+
+def store_event(event: events.Published) -> None:
+    """The first observer of every published event (messaging.apps): the row is written in the
+    change's transaction and published once that commits, with its id, so sessions replay it
+    on RESUME and catch up from it after a missed publish, and never hear a rolled-back one."""
+    row = GatewayEvent.objects.create(group=event.group, t=event.t, d=event.d)
+    # robust: the change is committed whatever happens to its realtime echo (sessions catch
+    # up from the stored row); a failure must not become the request's error.
+    transaction.on_commit(
+        lambda: events.publish(event.group, event.t, event.d, row.id), robust=True
+    )
 
 
 def session_groups(user: Any) -> list[str]:

@@ -4,7 +4,7 @@ A message in a 1,000-member channel is one event and a thousand sockets. Done pe
 channel-layer inbox per consumer, a JSON encoding and a permission query per connection) it
 arrived 14 s late (docs/performance.md). The hub does the per-event work once:
 
-- It holds one Redis pub/sub connection (messaging/bus.py) and subscribes each group
+- It holds one Redis pub/sub connection (united/bus.py) and subscribes each group
   (`user.<id>`, `guild.<id>`) once, however many local sockets follow it: one message per
   group per process. In the embedded mode publishers hand events to the hub's loop directly.
 - It encodes each event's payload once; a socket's frame is that text with its own sequence
@@ -38,8 +38,9 @@ from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
-from messaging import bus, events, gateway
+from messaging import gateway
 from messaging.gateway_sessions import SENT_BUFFER, store
+from united import bus, events
 
 logger = logging.getLogger(__name__)
 

@@ -37,3 +37,65 @@ def register_remote_dms(impl: RemoteDMs | None) -> None:
 
 def remote_dms() -> RemoteDMs | None:
     return _remote_dms
+
+
+class SendGate(Protocol):
+    """What moderation decides before a member speaks (moderation registers it in
+    `ModerationConfig.ready()`; moderation sits above messaging). With none registered nothing
+    is refused: no timeouts, no automod."""
+
+    def check_message_allowed(
+        self, user: User, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+    ) -> None:
+        """Refuse (raise an APIError) a message this member may not send here now."""
+
+    def check_not_timed_out(self, user: User, channel: Channel) -> None:
+        """Refuse a timed-out member's reaction, typing or new thread in `channel`."""
+
+
+_send_gate: SendGate | None = None
+
+
+def register_send_gate(impl: SendGate | None) -> None:
+    global _send_gate
+    _send_gate = impl
+
+
+def check_message_allowed(
+    user: User, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+) -> None:
+    if _send_gate is not None:
+        _send_gate.check_message_allowed(user, channel_id, content, nonce=nonce, access=access)
+
+
+def check_not_timed_out(user: User, channel: Channel) -> None:
+    if _send_gate is not None:
+        _send_gate.check_not_timed_out(user, channel)
+
+
+class VoiceOps(Protocol):
+    """The gateway's voice ops (4 VOICE_STATE_UPDATE, 30 VOICE_ANSWER), handled by voice
+    (registered in `VoiceConfig.ready()`; voice sits above messaging). With none registered the
+    consumer treats them as unknown ops."""
+
+    def prepare(self) -> None:
+        """On the consumer's event loop, before an op is handled (voice starts listening to
+        its worker there)."""
+
+    def handle(
+        self, user: User, session_id: str | None, op: int, d: dict[str, Any]
+    ) -> tuple[str | None, Any]:
+        """Run in a database thread: the dispatch (event name and payload) to answer this
+        session with, or (None, None)."""
+
+
+_voice_ops: VoiceOps | None = None
+
+
+def register_voice_ops(impl: VoiceOps | None) -> None:
+    global _voice_ops
+    _voice_ops = impl
+
+
+def voice_ops() -> VoiceOps | None:
+    return _voice_ops

@@ -21,8 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from messaging import events
 from messaging.models import Presence
+from united import events
 from united.errors import Invalid
 
 TTL_SECONDS = settings.GATEWAY_HEARTBEAT_INTERVAL_MS / 1000 * 2 + 5

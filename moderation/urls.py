@@ -1,7 +1,7 @@
 from django.urls import path
 
 from moderation import views
-from moderation.api import audit, automod, reports, sanctions
+from moderation.api import audit, automod, members, reports, sanctions
 
 G = "guilds/<id:guild_id>"
 
@@ -9,6 +9,7 @@ G = "guilds/<id:guild_id>"
 api_urlpatterns = [
     path(f"{G}/audit-logs", audit.AuditLogView.as_view(), name="api-audit-logs"),
     path(f"{G}/modlog/export", audit.ModlogExportView.as_view(), name="api-modlog-export"),
+    path(f"{G}/members/<id:user_id>", members.MemberView.as_view(), name="api-member"),
     path(f"{G}/bans", sanctions.BansView.as_view(), name="api-bans"),
     path(f"{G}/bans/<id:user_id>", sanctions.BanView.as_view(), name="api-ban"),
     path(f"{G}/auto-moderation/rules", automod.RulesView.as_view(), name="api-automod-rules"),

@@ -26,8 +26,8 @@ def _check_database() -> None:
 
 
 async def _check_event_bus() -> None:
-    """A message published on the bus comes back on a subscription (messaging/bus.py)."""
-    from messaging import bus
+    """A message published on the bus comes back on a subscription (united/bus.py)."""
+    from united import bus
 
     if not bus.enabled():
         return  # embedded: publishers hand events to this process's hub

@@ -118,7 +118,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- event bus, cache, Celery ----------------------------------------------------------------
-# Gateway events cross processes on Redis pub/sub (messaging/bus.py): one PUBLISH per event
+# Gateway events cross processes on Redis pub/sub (united/bus.py): one PUBLISH per event
 # whatever the group's size. Pub/sub drops what is published during a reconnect, which is why
 # the hub catches up and RESUME replays from the database (docs/gateway.md). No Channels
 # layer: each process's hub delivers to its sockets.

@@ -1,4 +1,5 @@
-"""Gateway ops for voice, called by messaging.consumers (docs/gateway.md, docs/voice.md).
+"""Gateway ops for voice, called by messaging.consumers through messaging.ports.VoiceOps
+(docs/gateway.md, docs/voice.md).
 
 op 4 VOICE_STATE_UPDATE {guild_id, channel_id, self_mute, self_deaf}: channel_id null leaves;
 the channel the member is already in only changes the self flags, unless `reconnect` is true;
@@ -19,7 +20,12 @@ from voice import services as local_services
 from voice.models import VoiceState
 from voice.rpc import subscriber
 
-__all__ = ["handle", "subscriber"]
+__all__ = ["handle", "prepare", "subscriber"]
+
+
+def prepare() -> None:
+    # The worker's answers reach this process through the subscriber, started on the loop.
+    subscriber.ensure()
 
 
 def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tuple[Any, Any]:

@@ -104,7 +104,7 @@ class Subscriber:
             self.speaking.add(key)
         else:
             self.speaking.discard(key)
-        from messaging import events
+        from united import events
         from voice import services
 
         t, d = services.speaking_event(event["guild"], event["room"], event["user"], event)

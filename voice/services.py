@@ -27,7 +27,8 @@ from accounts.models import User
 from guilds import permissions as perms
 from guilds.models import Channel, ChannelType
 from guilds.services.access import access_channel, guild_context, missing_permissions
-from messaging import events
+from united import events
+from united.audit import Audit, AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 from voice import rpc
 from voice.models import VoiceState
@@ -76,9 +77,15 @@ def guild_voice_states(guild_id: int) -> list[dict[str, Any]]:
     return [state_payload(s) for s in states.order_by("joined_at")]
 
 
-def _broadcast(state: VoiceState, *, left: bool = False) -> None:
+def _broadcast(
+    state: VoiceState, *, left: bool = False, actor: User | None = None, audit: Audit | None = None
+) -> None:
     events.broadcast(
-        events.guild_group(state.guild_id), "VOICE_STATE_UPDATE", state_payload(state, left=left)
+        events.guild_group(state.guild_id),
+        "VOICE_STATE_UPDATE",
+        state_payload(state, left=left),
+        actor=actor,
+        audit=audit,
     )
 
 
@@ -257,13 +264,21 @@ def _leave_worker(state: VoiceState) -> None:
         pass  # a dead worker has no room to leave
 
 
-def do_leave(state: VoiceState, *, worker: bool = True) -> None:
+def do_leave(
+    state: VoiceState,
+    *,
+    worker: bool = True,
+    actor: User | None = None,
+    audit: Audit | None = None,
+) -> None:
+    """`actor` and `audit`: a moderator's disconnect, logged only if the member was still
+    there to disconnect."""
     if worker:
         _leave_worker(state)
     with transaction.atomic():
         deleted, _ = VoiceState.objects.filter(pk=state.pk, channel_id=state.channel_id).delete()
         if deleted:
-            _broadcast(state, left=True)
+            _broadcast(state, left=True, actor=actor, audit=audit)
 
 
 def check_leave(user: User, guild_id: Any) -> None:
@@ -312,7 +327,7 @@ def refresh_member(guild_id: int, user_id: int) -> None:
 
 
 def refresh_member_soon(guild_id: int, user_id: int) -> None:
-    """After the surrounding transaction commits (a timeout set or lifted)."""
+    """After the surrounding transaction commits (a timeout set or lifted, roles changed)."""
 
     def run() -> None:
         try:
@@ -374,9 +389,9 @@ def check_moderate(
         target_access = access_channel(target_user, target.id) if target else None
         if target_access is None or not perms.has(target_access.permissions, perms.P.CONNECT):
             raise Forbidden("The member may not connect to that channel")
-    _record(actor, guild, user_id, body)
+    audit = _audit(guild.id, user_id, body)
     if "channel_id" in body and target is None:
-        do_leave(state)
+        do_leave(state, actor=actor, audit=audit)
         return state_payload(state, left=True)
     state.mute = body.get("mute", state.mute)
     state.deaf = body.get("deaf", state.deaf)
@@ -391,15 +406,13 @@ def check_moderate(
     else:
         _push_flags(state)
     with transaction.atomic():
-        _broadcast(state)
+        _broadcast(state, actor=actor, audit=audit)
     return state_payload(state)
 
 
-def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None:
-    """The guild's audit log (Discord's MEMBER_UPDATE / MEMBER_MOVE / MEMBER_DISCONNECT)."""
-    from moderation.models import AuditLogEvent
-    from moderation.services.audit import record_audit
-
+def _audit(guild_id: int, user_id: int, body: dict[str, Any]) -> Audit:
+    """The guild's audit log entry (Discord's MEMBER_UPDATE / MEMBER_MOVE / MEMBER_DISCONNECT),
+    carried by the VOICE_STATE_UPDATE that announces the change."""
     if "channel_id" in body:
         moved = body["channel_id"] is not None
         action = AuditLogEvent.MEMBER_MOVE if moved else AuditLogEvent.MEMBER_DISCONNECT
@@ -408,19 +421,24 @@ def _record(actor: User, guild: Any, user_id: int, body: dict[str, Any]) -> None
     changes = [
         {"key": k, "new_value": body[k]} for k in ("mute", "deaf", "channel_id") if k in body
     ]
-    record_audit(guild, actor, action, user_id, changes)
+    return Audit(guild_id, action, user_id, changes)
 
 
 def on_guild_event(event: events.Published) -> None:
     """A member who leaves the guild (or is kicked or banned) leaves its voice channel too,
-    once the removal commits (messaging.events observer)."""
+    once the removal commits; a member whose timeouts or roles change has SPEAK evaluated
+    again (united.events observer: moderation and guilds sit below voice and do not call
+    it)."""
     group, t, d = event.group, event.t, event.d
-    if t != "GUILD_MEMBER_REMOVE" or not group.startswith("guild."):
+    if t not in ("GUILD_MEMBER_REMOVE", "GUILD_MEMBER_UPDATE") or not group.startswith("guild."):
         return
     user = d.get("user") if isinstance(d.get("user"), dict) else {}
     # `user` is a dict: the isinstance check on the line above.
     guild_id, user_id = int(group.split(".", 1)[1]), str(user.get("id") or "")  # type: ignore[union-attr]
     if not user_id.isdigit():
+        return
+    if t == "GUILD_MEMBER_UPDATE":
+        refresh_member_soon(guild_id, int(user_id))
         return
 
     def run() -> None:

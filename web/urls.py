@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import chat, dms, manage, messages, onboarding, search, settings
+from web.views import chat, dms, federation, manage, messages, onboarding, search, settings
 
 CHANNEL = "channels/<id:channel_id>/"
 MESSAGE = CHANNEL + "messages/<id:message_id>/"
@@ -63,4 +63,7 @@ urlpatterns = [
     path(MESSAGE + "delete/", messages.delete, name="web-delete"),
     path(MESSAGE + "react/", messages.react, name="web-react"),
     path(MESSAGE + "pin/", messages.pin, name="web-pin"),
+    path("federation/join/", federation.join, name="web-fed-join"),
+    path("federation/join/<id:join_id>/", federation.join_state, name="web-fed-join-state"),
+    path("federation/messages/<id:message_id>/retry/", federation.retry, name="web-fed-retry"),
 ]

@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts.models import AuthSession, Device, KeyContact, OneTimePrekey, User
 from accounts.services import audit, crypto
 from accounts.services.tokens import do_revoke_session
-from messaging import events
+from united import events
 from united.errors import Invalid, NotFound
 
 MAX_PREKEYS_PER_UPLOAD = 100

@@ -8,8 +8,7 @@ from django.db import transaction
 
 from accounts import hooks
 from accounts.models import User
-from messaging import events
-from united import names
+from united import events, names
 from united.errors import Invalid, NotFound
 
 DISPLAY_NAME_MAX = 32

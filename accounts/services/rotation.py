@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import AuthSession, Device, KeyContact, KeyRotation, OneTimePrekey, User
 from accounts.services import audit, crypto, keys
-from messaging import events
+from united import events
 from united.errors import Invalid, NotFound
 
 ROTATION_DELAY = timedelta(hours=72)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from accounts import hooks
 from accounts.models import AccessToken, AuthSession, RefreshToken, SignInChallenge, User
 from accounts.services import audit
-from messaging import events
+from united import events
 from united.errors import UNAUTHORIZED, APIError, NotFound
 
 REFRESH_LIFETIME = timedelta(days=30)

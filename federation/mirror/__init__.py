@@ -19,18 +19,20 @@ or refuses it (`failed`, with the reason). Back-fill: `sync()` fetches the state
 host's history, newest first, until it reaches what we had before we lost contact.
 
 One module per job: `join` (invite links, Follow), `apply` (what the host sends, applied
-through the owning app's `do_*`), `outbound` (what our members do, sent to the host),
+through the owning app's `do_*`), `state` (the host's GuildState, through the guilds app's
+`do_*`), `outbound` (what our members do, sent to the host),
 `backfill` (state and history after a silence) and `status` (delivery state of our
 members' messages, the replica's notice). The names below are the package's interface.
 """
 
 from __future__ import annotations
 
-from federation.mirror.apply import apply_announced, apply_state, handle, link_for, upsert_note
+from federation.mirror.apply import apply_announced, handle, link_for, upsert_note
 from federation.mirror.backfill import resume_node, sync, sync_all, sync_all_for
 from federation.mirror.context import applying, schedule_sync
 from federation.mirror.join import check_join, do_join, parse_invite, preview, serialize_join
 from federation.mirror.outbound import on_local_event
+from federation.mirror.state import apply_state
 from federation.mirror.status import (
     annotate_delivery,
     check_retry,

@@ -1,7 +1,8 @@
-"""What the host sends: Accept/Reject of our joins and activities, its `GuildState`, and the
-`Announce`s of changes in its guild. A change is applied through the owning app's `do_*`
-(the same rows and the same gateway event as a local change), inside `applying(domain)` so
-its events carry the host as their origin and our observers do not echo it back."""
+"""What the host sends: Accept/Reject of our joins and activities, its `GuildState` (applied
+by `state.py`), and the `Announce`s of changes in its guild. A change is applied through the
+owning app's `do_*` (the same rows and the same gateway event as a local change), inside
+`applying(domain)` so its events carry the host as their origin and our observers do not
+echo it back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from accounts.models import User
 from federation import remote
 from federation.activities import object_id
 from federation.guildwire import id_from_uri
-from federation.mirror.context import applying, schedule_sync
+from federation.mirror.context import applying, broadcast_message, schedule_sync
+from federation.mirror.state import apply_state
 from federation.mirror.status import confirm, delivery_event
 from federation.models import (
     Activity,
@@ -29,7 +31,7 @@ from federation.models import (
     RemoteJoin,
 )
 from federation.people import user_for_actor
-from guilds.models import Channel, Guild, Member, PermissionOverwrite, Role
+from guilds.models import Channel
 from guilds.services.access import ChannelAccess
 from messaging import markdown
 from messaging.models import Message, Reaction
@@ -127,130 +129,16 @@ def _thread_refused(obj: dict[str, Any], reason: str, by: str) -> Outcome:
         if parent is not None:
             broadcast_to_channel(parent, "CHANNEL_DELETE", payload)
             if starter is not None:
-                _broadcast(starter, "MESSAGE_UPDATE")
+                broadcast_message(starter, "MESSAGE_UPDATE")
     return InboxState.PROCESSED, f"the host refused thread {payload['id']}: {reason}"
-
-
-def _link_starters(guild: Guild, channels: list[dict[str, Any]]) -> None:
-    """Each thread's starter message (the host's `message_id`) points at it here too."""
-    for c in channels:
-        mid = int(c["message_id"]) if str(c.get("message_id") or "").isdigit() else None
-        if mid is None:
-            continue
-        cid = int(c["id"])
-        Message.objects.filter(thread_id=cid).exclude(id=mid).update(thread=None)
-        if (
-            Message.objects.filter(id=mid, channel__guild=guild)
-            .exclude(thread_id=cid)
-            .update(thread_id=cid)
-        ):
-            _broadcast(mid, "MESSAGE_UPDATE")
-
-
-def apply_state(group: str, data: dict[str, Any]) -> Guild:
-    """Make the replica what the host says: guild, roles, channels, overwrites, members."""
-    from guilds.services.members import do_add_member, do_remove_member
-
-    info = data.get("guild") or {}
-    gid = int(info["id"])
-    if id_from_uri(group) != gid or remote.origin(data.get("id", "")) != remote.origin(group):
-        raise ValueError("a guild state must come from the guild's own Group")
-    existing = Guild.objects.filter(id=gid).first()
-    if existing is not None and not GuildLink.objects.filter(guild=existing, group_uri=group):
-        raise ValueError(f"guild {gid} exists here and is not a replica of {group}")
-    owner = user_for_actor(str(info["owner"]))
-    guild, _ = Guild.objects.update_or_create(
-        id=gid,
-        defaults={
-            "name": str(info.get("name", ""))[:100] or "guild",
-            "description": str(info.get("description") or "")[:300],
-            "owner": owner,
-            "verification_level": int(info.get("verification_level") or 0),
-        },
-    )
-    link, new_link = GuildLink.objects.get_or_create(
-        guild=guild, defaults={"group_uri": group, "domain": remote.domain_of(group)}
-    )
-    if new_link:
-        schedule_sync(link)  # a new replica back-fills the history it joins into
-    GuildLink.objects.filter(id=link.id).update(
-        last_heard_at=timezone.now(), state_version=int(data.get("revision") or 0)
-    )
-    role_ids = []
-    for r in data.get("roles") or []:
-        Role.objects.update_or_create(
-            id=int(r["id"]),
-            defaults={
-                "guild": guild,
-                "name": str(r.get("name", ""))[:100],
-                "color": int(r.get("color") or 0),
-                "position": int(r.get("position") or 0),
-                "hoist": bool(r.get("hoist")),
-                "mentionable": bool(r.get("mentionable")),
-                "permissions": int(r.get("permissions") or 0),
-            },
-        )
-        role_ids.append(int(r["id"]))
-    Role.objects.filter(guild=guild).exclude(id__in=role_ids).delete()
-    channel_ids = [int(c["id"]) for c in data.get("channels") or []]
-    for c in data.get("channels") or []:
-        Channel.objects.update_or_create(
-            id=int(c["id"]),
-            defaults={
-                "guild": guild,
-                "type": int(c["type"]),
-                "name": str(c.get("name", ""))[:100],
-                "topic": str(c.get("topic") or "")[:1024],
-                "position": int(c.get("position") or 0),
-                "nsfw": bool(c.get("nsfw")),
-                "rate_limit_per_user": min(21600, int(c.get("rate_limit_per_user") or 0)),
-                "default_message_ttl": int(c.get("default_message_ttl") or 0),
-                "permission_synced": bool(c.get("permission_synced")),
-            },
-        )
-    for c in data.get("channels") or []:
-        parent = int(c["parent_id"]) if str(c.get("parent_id") or "").isdigit() else None
-        Channel.objects.filter(id=int(c["id"])).update(
-            parent_id=parent if parent in channel_ids else None
-        )
-    Channel.objects.filter(guild=guild).exclude(id__in=channel_ids).delete()
-    _link_starters(guild, data.get("channels") or [])
-    default = str(info.get("default_channel_id") or "")
-    if default.isdigit() and int(default) in channel_ids:
-        Guild.objects.filter(id=gid).update(default_channel_id=int(default))
-    wanted: dict[int, list[int]] = {}
-    for m in data.get("members") or []:
-        user = user_for_actor(str(m["actor"]), str(m.get("username") or ""))
-        wanted[user.id] = [int(x) for x in m.get("roles") or [] if int(x) in role_ids]
-    PermissionOverwrite.objects.filter(channel__guild=guild).delete()
-    for c in data.get("channels") or []:
-        for o in c.get("overwrites") or []:
-            if "role" in o:
-                target, kind = int(o["role"]), PermissionOverwrite.ROLE
-            else:
-                target, kind = user_for_actor(str(o["member"])).id, PermissionOverwrite.MEMBER
-            PermissionOverwrite.objects.create(
-                channel_id=int(c["id"]),
-                target_id=target,
-                type=kind,
-                allow=int(o.get("allow") or 0),
-                deny=int(o.get("deny") or 0),
-            )
-    guild.refresh_from_db()
-    for member in Member.objects.filter(guild=guild).select_related("user"):
-        if member.user_id not in wanted:
-            do_remove_member(guild, member.user, actor=None, audit=False)
-    for user_id, roles in wanted.items():
-        member, _ = do_add_member(guild, User.objects.get(id=user_id))
-        member.roles.set(roles)
-    return guild
 
 
 def _note_fields(note: dict[str, Any]) -> dict[str, Any]:
     from united.hlc import Stamp
 
     stamp = Stamp.decode(str(note.get("hlc", "")))
-    source = note.get("source") if isinstance(note.get("source"), dict) else {}
+    given = note.get("source")
+    source: dict[str, Any] = given if isinstance(given, dict) else {}
     content = str(source.get("content") or "")[:4000]
     fields: dict[str, Any] = {
         "hlc": stamp.pack(),
@@ -266,14 +154,6 @@ def _note_fields(note: dict[str, Any]) -> dict[str, Any]:
     fields["reference_id"] = reply if reply and Message.objects.filter(id=reply).exists() else None
     fields["type"] = Message.REPLY if fields["reference_id"] else Message.DEFAULT
     return fields
-
-
-def _broadcast(message_id: int, t: str) -> None:
-    from messaging.services.dms import broadcast_to_channel
-    from messaging.services.serialize import prefetched, serialize_message
-
-    message = prefetched(Message.objects.filter(id=message_id)).get()
-    broadcast_to_channel(message.channel, t, serialize_message(message))
 
 
 def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) -> str:
@@ -338,7 +218,7 @@ def _create_note(channel: Channel, author: User, mid: int, fields: dict[str, Any
     )
     if fields["edited_at"] is not None:
         Message.objects.filter(id=mid).update(edited_at=fields["edited_at"])
-        _broadcast(mid, "MESSAGE_UPDATE")
+        broadcast_message(mid, "MESSAGE_UPDATE")
     if fields["pinned"]:
         message.refresh_from_db()
         do_pin(message, pinned=True, actor=None)
@@ -374,7 +254,7 @@ def _update_note(message: Message, author: User, fields: dict[str, Any]) -> str:
     if changed:  # expiry, reply: no service changes these after sending
         Message.objects.filter(id=message.id).update(**changed)
         if content is None:
-            _broadcast(message.id, "MESSAGE_UPDATE")
+            broadcast_message(message.id, "MESSAGE_UPDATE")
     if content is not None:
         message.refresh_from_db()
         channel = message.channel
@@ -424,7 +304,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
             return InboxState.FAILED, f"{exc}; back-filling"
     if kind == "Delete":
         mid = id_from_uri(obj.get("messageId") if isinstance(obj, dict) else object_id(obj))
-        message = Message.objects.filter(id=mid, channel__guild=link.guild).first()
+        message = Message.objects.filter(id=mid or 0, channel__guild=link.guild).first()
         if message is not None and not message.deleted:
             from messaging.services.messages import do_delete_message
 
@@ -434,7 +314,7 @@ def apply_announced(link: GuildLink, inner: dict[str, Any]) -> Outcome:
     react = obj if kind == "Undo" and isinstance(obj, dict) else inner
     if react.get("type") == "EmojiReact":
         mid = id_from_uri(object_id(react.get("object")))
-        message = Message.objects.filter(id=mid, channel__guild=link.guild).first()
+        message = Message.objects.filter(id=mid or 0, channel__guild=link.guild).first()
         if message is None:
             return InboxState.IGNORED, "reaction to an unknown message"
         from messaging.services.reactions import do_add_reaction, do_remove_reaction

@@ -4,7 +4,7 @@ we lost contact (after a silence, a new join, an unblock, and periodically)."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,7 +33,9 @@ def sync(link_id: int) -> dict[str, int]:
     state_doc = remote.fetch_document(f"{base}/state")
     with transaction.atomic(), applying(remote.domain_of(link.group_uri)):
         apply_state(base, state_doc)
-    since = (link.synced_at or link.last_heard_at or timezone.now()) - BACKFILL_MARGIN
+    since: datetime | None = (
+        link.synced_at or link.last_heard_at or timezone.now()
+    ) - BACKFILL_MARGIN
     if link.synced_at is None:
         since = None  # first sync: the whole history the host lets us page
     channels = Channel.objects.filter(guild=link.guild, type__in=(0, 5, 11))

@@ -56,7 +56,8 @@ def preview(raw: Any) -> dict[str, Any]:
         raise _remote_error(exc, domain) from None
     if policy.refusal(domain):  # the manifest we just read may fail our requirements
         raise Forbidden(f"This node does not federate with {domain}: {node.manifest_problems}")
-    guild = invite.get("guild") if isinstance(invite.get("guild"), dict) else {}
+    listed = invite.get("guild")
+    guild: dict[str, Any] = listed if isinstance(listed, dict) else {}
     if not str(guild.get("id", "")).isdigit():
         raise NotFound("Unknown Invite", code=10006)
     return {

@@ -28,7 +28,11 @@ def delivery_states(message_ids: list[int]) -> dict[int, MessageDelivery]:
     activity the engine gave up on (dead) shows as failed."""
     rows = MessageDelivery.objects.filter(message_id__in=message_ids).select_related("activity")
     found = {row.message_id: row for row in rows}
-    sending = [r.activity_id for r in found.values() if r.state == MessageDeliveryState.SENDING]
+    sending = [
+        r.activity_id
+        for r in found.values()
+        if r.state == MessageDeliveryState.SENDING and r.activity_id is not None
+    ]
     if sending:
         from federation.models import Delivery
 
@@ -47,7 +51,8 @@ def delivery_states(message_ids: list[int]) -> dict[int, MessageDelivery]:
 def check_retry(user: User, message_id: int) -> MessageDelivery:
     """Send a failed message again (a new activity; the host ignores a message it has)."""
     message = Message.objects.select_related("channel").filter(id=message_id, author=user).first()
-    link = GuildLink.objects.filter(guild_id=message.channel.guild_id).first() if message else None
+    guild_id = message.channel.guild_id if message else None
+    link = GuildLink.objects.filter(guild_id=guild_id).first() if guild_id else None
     row = delivery_states([message_id]).get(message_id)
     if message is None or link is None or row is None or message.deleted:
         raise NotFound("Unknown Message", code=10008)
@@ -112,7 +117,7 @@ def confirm(message_id: int) -> None:
 
 
 def delivery_event(row: MessageDelivery) -> None:
-    from messaging import events
+    from united import events
 
     message = Message.objects.select_related("channel").filter(id=row.message_id).first()
     if message is None or message.author_id is None:

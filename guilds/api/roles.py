@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 from accounts.requests import AuthedRequest
 from guilds.api.common import (
     REASON_HEADER,
-    MemberPatch,
     MemberSchema,
     PositionItem,
     RoleSchema,
@@ -99,38 +98,6 @@ class MembersView(APIView):
                 after=query_int(request, "after", 0),
             )
         )
-
-
-class MemberView(APIView):
-    @extend_schema(responses=MemberSchema, summary="Get a member", tags=["members"])
-    def get(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
-        return Response(members.get_member(request.user, guild_id, user_id))
-
-    @extend_schema(
-        request=MemberPatch,
-        responses=MemberSchema,
-        parameters=[REASON_HEADER],
-        summary="Change a member's nickname, roles or timeout",
-        tags=["members"],
-    )
-    def patch(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
-        return Response(
-            members.check_update_member(
-                request.user, guild_id, user_id, body(request), reason=reason(request)
-            )
-        )
-
-    @extend_schema(
-        responses={204: None},
-        parameters=[REASON_HEADER],
-        summary="Kick a member (KICK_MEMBERS)",
-        tags=["members"],
-    )
-    def delete(self, request: AuthedRequest, guild_id: int, user_id: int) -> Response:
-        from moderation.services.sanctions import check_kick
-
-        check_kick(request.user, guild_id, user_id, reason=reason(request))
-        return Response(status=204)
 
 
 class MemberRoleView(APIView):

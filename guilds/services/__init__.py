@@ -2,10 +2,10 @@
 
 Each `check_*` function loads the actor's standing (`access.guild_context` /
 `access_channel`), checks permissions with the pure `guilds.permissions`, validates input
-(`united.errors.Invalid` with per-field errors) and writes; the same transaction records the
-audit entry (`moderation.services.record_audit`) and registers the gateway event
-(`messaging.events.broadcast`, sent on commit, Discord's event names and payloads, always with
-`guild_id`).
+(`united.errors.Invalid` with per-field errors) and writes; in the same transaction it
+publishes the domain event (`united.events.broadcast`: stored and sent to the gateway on
+commit, Discord's event names and payloads, always with `guild_id`), carrying the audit entry
+the change makes (`united.audit.Audit`), which moderation's observer appends to the log.
 
 403 or 404: what a user may not *see* is 404, what they may see but not change is 403.
   - A guild you are not a member of (or that does not exist): 404 Unknown Guild (10004), and

@@ -17,6 +17,7 @@ from functools import cached_property
 
 from accounts.models import User
 from guilds import permissions as perms
+from guilds import ports
 from guilds.models import TEXT_TYPES, Channel, Guild, Member, PermissionOverwrite, Role
 from guilds.permissions import Overwrite
 from united import errors
@@ -76,20 +77,27 @@ def effective_overwrites(
 
 @dataclass
 class GuildContext:
-    """One member's standing in one guild, loaded once per request."""
+    """One member's standing in one guild, loaded once per request.
+
+    `user` None is the node itself acting for the guild's host (`node_context`): a replica
+    applying the host's GuildState. No member stands behind it and no local permission
+    concerns it (the host's signature authorised the change), so it holds every permission
+    and outranks every role; its changes name no actor in events or the audit log."""
 
     guild: Guild
-    user: User
-    member: Member
+    user: User | None
+    member: Member | None
     roles: dict[int, Role]
     role_ids: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def is_owner(self) -> bool:
-        return self.guild.owner_id == self.user.id
+        return self.user is not None and self.guild.owner_id == self.user.id
 
     @cached_property
     def base(self) -> int:
+        if self.user is None:
+            return perms.ALL
         return perms.compute_permissions(
             guild_id=self.guild.id,
             owner_id=self.guild.owner_id,
@@ -105,13 +113,15 @@ class GuildContext:
     @cached_property
     def top_position(self) -> int:
         """Rank in the role hierarchy: the owner outranks every role."""
-        if self.is_owner:
+        if self.is_owner or self.user is None:
             return OWNER_RANK
         return max((self.roles[r].position for r in self.role_ids if r in self.roles), default=0)
 
     def channel_permissions(
         self, channel: Channel, table: dict[int, list[Overwrite]] | None = None
     ) -> int:
+        if self.user is None:
+            return perms.ALL
         return perms.compute_permissions(
             guild_id=self.guild.id,
             owner_id=self.guild.owner_id,
@@ -159,13 +169,17 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
         member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
     except (Guild.DoesNotExist, Member.DoesNotExist):
         raise unknown_guild() from None
-    from moderation.services.operators import is_suspended
-
-    if is_suspended(guild.id):
+    if ports.is_suspended(guild.id):
         # Suspended by the node operator: nobody reads or writes it until it is lifted.
         raise unknown_guild()
     roles = {r.id: r for r in Role.objects.filter(guild=guild)}
     return GuildContext(guild, user, member, roles, member_role_ids(member))
+
+
+def node_context(guild: Guild) -> GuildContext:
+    """The node acting in `guild` for its host: what a replica hands the `do_*` services
+    when it applies the host's state (federation.mirror), never a member's request."""
+    return GuildContext(guild, None, None, {r.id: r for r in Role.objects.filter(guild=guild)})
 
 
 def access_guild(user: User, guild_id: int) -> Guild:
@@ -240,9 +254,7 @@ def guild_visibility(
     no member overwrite share one computation (most of a large guild).
     """
     guild = Guild.objects.filter(id=guild_id).first()
-    from moderation.services.operators import is_suspended
-
-    if guild is None or is_suspended(guild_id):
+    if guild is None or ports.is_suspended(guild_id):
         return {}
     members = Member.objects.filter(guild_id=guild_id)
     if user_ids is not None:

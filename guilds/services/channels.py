@@ -29,9 +29,8 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from messaging import events
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
+from united import events
+from united.audit import Audit, AuditLogEvent, diff
 
 MAX_CHANNELS = 500
 SLOWMODE_MAX = 21600
@@ -48,13 +47,16 @@ def get_channel(user: User, channel_id: int) -> dict[str, Any]:
     return serialize_channel(access.channel, effective_overwrites(access.channel))
 
 
-def channel_event(channel: Channel, t: str, *, actor: User | None = None) -> None:
+def channel_event(
+    channel: Channel, t: str, *, actor: User | None = None, audit: Audit | None = None
+) -> None:
     events.broadcast(
         # A guild channel here: guild_id is null on DM channels only.
         events.guild_group(channel.guild_id),  # type: ignore[arg-type]
         t,
         serialize_channel(channel, effective_overwrites(channel)),
         actor=actor,
+        audit=audit,
     )
 
 
@@ -148,7 +150,7 @@ def _snapshot(channel: Channel) -> dict[str, Any]:
 def check_create_channel(
     user: User, guild_id: int, data: dict[str, Any], *, reason: str = ""
 ) -> Channel:
-    from guilds.services.overwrites import parse_overwrites, set_overwrites
+    from guilds.services.overwrites import parse_overwrites
 
     with transaction.atomic():
         ctx = guild_context(user, guild_id, lock=True)
@@ -171,25 +173,45 @@ def check_create_channel(
         if Channel.objects.filter(guild=ctx.guild).count() >= MAX_CHANNELS:
             errors.add("guild", f"A guild has at most {MAX_CHANNELS} channels.")
             errors.raise_if_any()
-        channel = Channel(guild=ctx.guild, type=kind, position=10**6, **values)
-        channel.permission_synced = channel.parent_id is not None and overwrites is None
-        channel.save()
-        if overwrites is not None:
-            if overwrites:
-                ctx.require(perms.P.MANAGE_ROLES)
-            set_overwrites(ctx, channel, overwrites, check_against=ctx.base)
-        renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
-        channel.refresh_from_db()
-        record_audit(
-            ctx.guild,
-            user,
-            AuditLogEvent.CHANNEL_CREATE,
-            channel.id,
-            diff({}, _snapshot(channel)),
-            reason_of(reason),
+        if overwrites:
+            ctx.require(perms.P.MANAGE_ROLES)
+        return do_create_channel(
+            ctx, kind, values, position=position, overwrites=overwrites, reason=reason
         )
-        channel_event(channel, "CHANNEL_CREATE", actor=user)
-        return channel
+
+
+def do_create_channel(
+    ctx: GuildContext,
+    kind: int,
+    values: dict[str, Any],
+    *,
+    position: int | None = None,
+    overwrites: list[Any] | None = None,
+    reason: str = "",
+    channel_id: int | None = None,
+) -> Channel:
+    """`overwrites` None: a channel in a category follows the category's. `channel_id` is a
+    replica's (federation.mirror): the channel keeps the id it has on the guild's host."""
+    from guilds.services.overwrites import set_overwrites
+
+    channel = Channel(guild=ctx.guild, type=kind, position=10**6, **values)
+    if channel_id is not None:
+        channel.id = channel_id
+    channel.permission_synced = channel.parent_id is not None and overwrites is None
+    channel.save()
+    if overwrites is not None:
+        set_overwrites(ctx, channel, overwrites, check_against=ctx.base)
+    renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
+    channel.refresh_from_db()
+    audit = Audit(
+        ctx.guild.id,
+        AuditLogEvent.CHANNEL_CREATE,
+        channel.id,
+        diff({}, _snapshot(channel)),
+        reason_of(reason),
+    )
+    channel_event(channel, "CHANNEL_CREATE", actor=ctx.user, audit=audit)
+    return channel
 
 
 def check_update_channel(
@@ -247,16 +269,12 @@ def do_update_channel(
     shifted = renumber(ctx.guild.id, {channel.id: position} if position is not None else None)
     channel.refresh_from_db()
     changes = diff(before, _snapshot(channel))
+    audit = None
     if changes or position is not None:
-        record_audit(
-            ctx.guild,
-            ctx.user,
-            AuditLogEvent.CHANNEL_UPDATE,
-            channel.id,
-            changes,
-            reason_of(reason),
+        audit = Audit(
+            ctx.guild.id, AuditLogEvent.CHANNEL_UPDATE, channel.id, changes, reason_of(reason)
         )
-    channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)
+    channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user, audit=audit)
     for other in shifted:
         if other.id != channel.id:
             channel_event(other, "CHANNEL_UPDATE", actor=ctx.user)
@@ -264,35 +282,37 @@ def do_update_channel(
 
 
 def check_delete_channel(user: User, channel_id: int, *, reason: str = "") -> dict[str, Any]:
-    from guilds.services.overwrites import materialise
-
     with transaction.atomic():
         access = access_channel(user, channel_id, lock=True)
         access.require(perms.P.MANAGE_CHANNELS)
-        channel, ctx = access.channel, access.ctx
-        payload = serialize_channel(channel, effective_overwrites(channel))
-        orphans = list(Channel.objects.filter(parent=channel))
-        for orphan in orphans:
-            # Children of a deleted category keep the permissions they had.
-            materialise(orphan)
-        from messaging.search.indexing import note_channels_deleted
+        return do_delete_channel(access.ctx, access.channel, reason=reason)
 
-        note_channels_deleted([channel.id])  # its messages go by cascade; so do their documents
-        channel.delete()
-        shifted = renumber(ctx.guild.id)
-        record_audit(
-            ctx.guild,
-            user,
-            AuditLogEvent.CHANNEL_DELETE,
-            channel_id,
-            [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
-            reason_of(reason),
-        )
-        events.broadcast(events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=user)
-        for other in {c.id: c for c in [*orphans, *shifted]}.values():
-            other.refresh_from_db()
-            channel_event(other, "CHANNEL_UPDATE", actor=user)
-        return payload
+
+def do_delete_channel(ctx: GuildContext, channel: Channel, *, reason: str = "") -> dict[str, Any]:
+    from guilds.services.overwrites import materialise
+
+    channel_id = channel.id
+    payload = serialize_channel(channel, effective_overwrites(channel))
+    orphans = list(Channel.objects.filter(parent=channel))
+    for orphan in orphans:
+        # Children of a deleted category keep the permissions they had.
+        materialise(orphan)
+    channel.delete()
+    shifted = renumber(ctx.guild.id)
+    audit = Audit(
+        ctx.guild.id,
+        AuditLogEvent.CHANNEL_DELETE,
+        channel_id,
+        [{"key": k, "old_value": v} for k, v in _snapshot(channel).items()],
+        reason_of(reason),
+    )
+    events.broadcast(
+        events.guild_group(ctx.guild.id), "CHANNEL_DELETE", payload, actor=ctx.user, audit=audit
+    )
+    for other in {c.id: c for c in [*orphans, *shifted]}.values():
+        other.refresh_from_db()
+        channel_event(other, "CHANNEL_UPDATE", actor=ctx.user)
+    return payload
 
 
 def check_reorder_channels(user: User, guild_id: int, items: Any, *, reason: str = "") -> None:
@@ -353,15 +373,15 @@ def do_reorder_channels(
     Channel.objects.bulk_update(list(touched.values()), ["parent_id", "permission_synced"])
     shifted = renumber(ctx.guild.id, wanted)
     for channel in Channel.objects.filter(id__in={*touched, *(c.id for c in shifted)}):
+        audit = None
         if channel.id in touched:
             changes = diff(before[channel.id], _snapshot(channel) | {"position": channel.position})
             if changes:
-                record_audit(
-                    ctx.guild,
-                    ctx.user,
+                audit = Audit(
+                    ctx.guild.id,
                     AuditLogEvent.CHANNEL_UPDATE,
                     channel.id,
                     changes,
                     reason_of(reason),
                 )
-        channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user)
+        channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user, audit=audit)

@@ -22,9 +22,8 @@ from guilds.services.access import (
     visible_channels,
 )
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of, snowflake, text
-from messaging import events
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
+from united import events
+from united.audit import Audit, AuditLogEvent, diff
 from united.errors import Invalid
 
 MAX_TAGS = 5
@@ -34,6 +33,8 @@ SETTINGS_MAX_KEYS = 50
 
 def guild_payload(ctx: GuildContext) -> dict[str, Any]:
     """GUILD_CREATE's `d` for this member: the guild, roles, visible channels, own member."""
+    if ctx.member is None:
+        raise ValueError("GUILD_CREATE is a member's view: the node has none")
     data = serialize_guild(ctx.guild, roles=ctx.roles.values())
     data.update(
         joined_at=ctx.member.joined_at.isoformat(),
@@ -215,14 +216,12 @@ def do_update_guild(
             GuildTag.objects.get_or_create(guild=guild, tag=tag)
     changes = diff(before, _guild_snapshot(guild))
     if changes:
-        record_audit(
-            guild, ctx.user, AuditLogEvent.GUILD_UPDATE, guild.id, changes, reason_of(reason)
-        )
         events.broadcast(
             events.guild_group(guild.id),
             "GUILD_UPDATE",
             {**serialize_guild(guild, roles=ctx.roles.values()), "guild_id": str(guild.id)},
             actor=ctx.user,
+            audit=Audit(guild.id, AuditLogEvent.GUILD_UPDATE, guild.id, changes, reason_of(reason)),
         )
     return guild
 
@@ -246,9 +245,6 @@ def do_delete_guild(guild: Guild, *, actor: User | None) -> None:
         {"id": str(guild_id), "guild_id": str(guild_id)},
         actor=actor,
     )
-    from messaging.search.indexing import note_channels_deleted
-
-    note_channels_deleted(list(guild.channels.values_list("id", flat=True)))
     Guild.objects.filter(id=guild_id).delete()
 
 

@@ -18,14 +18,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds import permissions as perms
+from guilds import ports
 from guilds.models import Invite, Member
 from guilds.serialize import serialize_invite
 from guilds.services.access import access_channel, guild_context, missing_permissions
 from guilds.services.fields import FieldErrors, boolean, integer, reason_of
-from messaging import events
-from moderation.models import AuditLogEvent
-from moderation.services import is_banned, record_audit
-from united import errors, ratelimit
+from united import errors, events, ratelimit
+from united.audit import Audit, AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
 MAX_AGE_LIMIT = 7 * 24 * 3600
@@ -96,9 +95,8 @@ def check_create_invite(
             created_at=now,
             expires_at=now + timedelta(seconds=max_age) if max_age else None,
         )
-        record_audit(
-            access.ctx.guild,
-            user,
+        audit = Audit(
+            access.ctx.guild.id,
             AuditLogEvent.INVITE_CREATE,
             None,
             [
@@ -131,6 +129,8 @@ def check_create_invite(
                     )
                 },
             },
+            actor=user,
+            audit=audit,
         )
         return invite
 
@@ -177,9 +177,8 @@ def check_revoke_invite(user: User, code: str, *, reason: str = "") -> dict[str,
 def do_revoke_invite(invite: Invite, actor: User | None, *, reason: str = "") -> dict[str, Any]:
     invite.revoked_at = timezone.now()
     invite.save(update_fields=["revoked_at"])
-    record_audit(
-        invite.guild,
-        actor,
+    audit = Audit(
+        invite.guild_id,
         AuditLogEvent.INVITE_DELETE,
         None,
         [{"key": "code", "old_value": invite.code}, {"key": "uses", "old_value": invite.uses}],
@@ -194,6 +193,7 @@ def do_revoke_invite(invite: Invite, actor: User | None, *, reason: str = "") ->
             "code": invite.code,
         },
         actor=actor,
+        audit=audit,
     )
     return serialize_invite(invite, metadata=True)
 
@@ -206,7 +206,7 @@ def check_accept_invite(user: User, code: str) -> tuple[dict[str, Any], bool]:
         invite = _load(code, lock=True)
         if Member.objects.filter(guild_id=invite.guild_id, user=user).exists():
             return serialize_invite(invite, member_count=member_count(invite.guild_id)), False
-        if is_banned(invite.guild, user):
+        if ports.is_banned(invite.guild_id, user.id):
             raise Forbidden("You are banned from this guild", code=BANNED_FROM_GUILD)
         ratelimit.limit_user("join", user.id)
         Invite.objects.filter(code=invite.code).update(uses=F("uses") + 1)

@@ -23,10 +23,8 @@ from guilds.services.access import (
     unknown_role,
 )
 from guilds.services.fields import FieldErrors, reason_of, snowflake
-from messaging import events
-from moderation.models import AuditLogEvent
-from moderation.services import record_audit
-from united import names
+from united import events, names
+from united.audit import Audit, AuditLogEvent
 from united.errors import Invalid
 
 MEMBER_PAGE_MAX = 1000
@@ -95,13 +93,15 @@ def do_remove_member(
     deleted, _ = Member.objects.filter(guild_id=guild.id, user_id=user.id).delete()
     if not deleted:
         return False
+    kick = None
     if audit:
-        record_audit(guild, actor, AuditLogEvent.MEMBER_KICK, user.id, reason=reason_of(reason))
+        kick = Audit(guild.id, AuditLogEvent.MEMBER_KICK, user.id, reason=reason_of(reason))
     events.broadcast(
         events.guild_group(guild.id),
         "GUILD_MEMBER_REMOVE",
         {"guild_id": str(guild.id), "user": serialize_user(user)},
         actor=actor,
+        audit=kick,
     )
     events.broadcast(
         events.user_group(user.id), "GUILD_DELETE", {"id": str(guild.id), "guild_id": str(guild.id)}
@@ -246,9 +246,11 @@ def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]
 
 def check_update_member(
     user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
-) -> dict[str, Any]:
-    """Discord's PATCH /guilds/{id}/members/{uid}: `nick`, the full `roles` list and/or
-    `communication_disabled_until` (a timeout, checked by moderation)."""
+) -> Member:
+    """The guild's fields of Discord's PATCH /guilds/{id}/members/{uid}: `nick` and the full
+    `roles` list; the member as it is now. Its door is moderation's
+    (`moderation.services.timeouts.check_update_member`), which adds the timeout field
+    (`communication_disabled_until`) in the same transaction."""
     with transaction.atomic():
         ctx = guild_context(user, guild_id, lock=True)
         target = _target(ctx, user_id)
@@ -281,13 +283,7 @@ def check_update_member(
             do_change_member_roles(
                 ctx, target, add=wanted - current, remove=current - wanted, reason=reason
             )
-        # Discord's timeout field: moderation owns the check (MODERATE_MEMBERS, hierarchy).
-        from moderation.services.timeouts import check_timeout, member_payload, parse_until
-
-        if "communication_disabled_until" in changes:
-            until = parse_until(changes["communication_disabled_until"])
-            check_timeout(user, guild_id, user_id, until, reason=reason)
-        return member_payload(_target(ctx, user_id))
+        return _target(ctx, user_id)
 
 
 def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: str = "") -> None:
@@ -296,19 +292,14 @@ def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: 
     change = {"key": "nick", "old_value": target.nick, "new_value": nick}
     target.nick = nick
     target.save(update_fields=["nick"])
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.MEMBER_UPDATE,
-        target.user_id,
-        [change],
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id, AuditLogEvent.MEMBER_UPDATE, target.user_id, [change], reason_of(reason)
+        ),
     )
 
 
@@ -365,17 +356,16 @@ def do_change_member_roles(
                     "new_value": [{"id": str(i), "name": ctx.roles[i].name} for i in sorted(ids)],
                 }
             )
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.MEMBER_ROLE_UPDATE,
-        target.user_id,
-        changes,
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",
         _member_event(target, member_role_ids(target)),
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id,
+            AuditLogEvent.MEMBER_ROLE_UPDATE,
+            target.user_id,
+            changes,
+            reason_of(reason),
+        ),
     )

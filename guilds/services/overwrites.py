@@ -16,8 +16,7 @@ from guilds import permissions as perms
 from guilds.models import Channel, Member, PermissionOverwrite
 from guilds.services.access import GuildContext, access_channel, missing_permissions
 from guilds.services.fields import FieldErrors, bitfield, reason_of, snowflake
-from moderation.models import AuditLogEvent
-from moderation.services import record_audit
+from united.audit import Audit, AuditLogEvent
 from united.errors import NotFound
 
 UNKNOWN_OVERWRITE = 10009
@@ -96,13 +95,15 @@ def materialise(channel: Channel) -> None:
     Channel.objects.filter(id=channel.id).update(permission_synced=False)
 
 
-def _announce_with_children(channel: Channel) -> None:
+def _announce_with_children(channel: Channel, actor: User | None, audit: Audit) -> None:
+    """The channel's CHANNEL_UPDATE carries the audit entry; a category's synced children
+    change with it and are announced too, without one."""
     from guilds.services.channels import channel_event
 
-    channel_event(channel, "CHANNEL_UPDATE")
+    channel_event(channel, "CHANNEL_UPDATE", actor=actor, audit=audit)
     if channel.is_category:
         for child in Channel.objects.filter(parent=channel, permission_synced=True):
-            channel_event(child, "CHANNEL_UPDATE")
+            channel_event(child, "CHANNEL_UPDATE", actor=actor)
 
 
 def check_put_overwrite(
@@ -127,29 +128,46 @@ def check_put_overwrite(
         row = PermissionOverwrite.objects.filter(channel=channel, target_id=target_id).first()
         old_allow, old_deny = (row.allow, row.deny) if row else (0, 0)
         _check_bits(access.permissions, (allow ^ old_allow) | (deny ^ old_deny))
-        if row is None:
-            # `kind` was validated above (errors.raise_if_any).
-            row = PermissionOverwrite(channel=channel, target_id=target_id, type=kind)  # type: ignore[misc]
-            action = AuditLogEvent.CHANNEL_OVERWRITE_CREATE
-        else:
-            action = AuditLogEvent.CHANNEL_OVERWRITE_UPDATE
         # `kind` was validated above (errors.raise_if_any).
-        row.type, row.allow, row.deny = kind, allow, deny  # type: ignore[assignment]
-        row.save()
-        record_audit(
-            ctx.guild,
-            user,
-            action,
-            channel.id,
-            [
-                {"key": "id", "new_value": str(target_id)},
-                {"key": "type", "new_value": kind},
-                {"key": "allow", "old_value": str(old_allow), "new_value": str(allow)},
-                {"key": "deny", "old_value": str(old_deny), "new_value": str(deny)},
-            ],
-            reason_of(reason),
-        )
-        _announce_with_children(channel)
+        do_put_overwrite(ctx, channel, target_id, kind, allow, deny, reason=reason)  # type: ignore[arg-type]
+
+
+def do_put_overwrite(
+    ctx: GuildContext,
+    channel: Channel,
+    target_id: int,
+    kind: int,
+    allow: int,
+    deny: int,
+    *,
+    reason: str = "",
+) -> PermissionOverwrite:
+    """Create or change one overwrite. A synced channel first takes its category's overwrites
+    as its own (`materialise`), so the edit starts from what members saw."""
+    materialise(channel)
+    row = PermissionOverwrite.objects.filter(channel=channel, target_id=target_id).first()
+    old_allow, old_deny = (row.allow, row.deny) if row else (0, 0)
+    if row is None:
+        row = PermissionOverwrite(channel=channel, target_id=target_id, type=kind)
+        action = AuditLogEvent.CHANNEL_OVERWRITE_CREATE
+    else:
+        action = AuditLogEvent.CHANNEL_OVERWRITE_UPDATE
+    row.type, row.allow, row.deny = kind, allow, deny
+    row.save()
+    audit = Audit(
+        ctx.guild.id,
+        action,
+        channel.id,
+        [
+            {"key": "id", "new_value": str(target_id)},
+            {"key": "type", "new_value": kind},
+            {"key": "allow", "old_value": str(old_allow), "new_value": str(allow)},
+            {"key": "deny", "old_value": str(old_deny), "new_value": str(deny)},
+        ],
+        reason_of(reason),
+    )
+    _announce_with_children(channel, ctx.user, audit)
+    return row
 
 
 def check_delete_overwrite(
@@ -164,17 +182,23 @@ def check_delete_overwrite(
         if row is None:
             raise NotFound("Unknown Overwrite", code=UNKNOWN_OVERWRITE)
         _check_bits(access.permissions, row.allow | row.deny)
-        row.delete()
-        record_audit(
-            ctx.guild,
-            user,
-            AuditLogEvent.CHANNEL_OVERWRITE_DELETE,
-            channel.id,
-            [
-                {"key": "id", "old_value": str(target_id)},
-                {"key": "allow", "old_value": str(row.allow)},
-                {"key": "deny", "old_value": str(row.deny)},
-            ],
-            reason_of(reason),
-        )
-        _announce_with_children(channel)
+        do_delete_overwrite(ctx, channel, row, reason=reason)
+
+
+def do_delete_overwrite(
+    ctx: GuildContext, channel: Channel, row: PermissionOverwrite, *, reason: str = ""
+) -> None:
+    target_id = row.target_id
+    row.delete()
+    audit = Audit(
+        ctx.guild.id,
+        AuditLogEvent.CHANNEL_OVERWRITE_DELETE,
+        channel.id,
+        [
+            {"key": "id", "old_value": str(target_id)},
+            {"key": "allow", "old_value": str(row.allow)},
+            {"key": "deny", "old_value": str(row.deny)},
+        ],
+        reason_of(reason),
+    )
+    _announce_with_children(channel, ctx.user, audit)

@@ -24,9 +24,8 @@ from guilds.services.access import (
 )
 from guilds.services.fields import FieldErrors, bitfield, boolean, integer, reason_of, snowflake
 from guilds.services.fields import text as text_field
-from messaging import events
-from moderation.models import AuditLogEvent
-from moderation.services import diff, record_audit
+from united import events
+from united.audit import Audit, AuditLogEvent, diff
 from united.errors import Invalid
 
 MAX_ROLES = 250
@@ -70,12 +69,15 @@ def _snapshot(role: Role) -> dict[str, Any]:
     }
 
 
-def _announce(ctx: GuildContext, role: Role, t: str = "GUILD_ROLE_UPDATE") -> None:
+def _announce(
+    ctx: GuildContext, role: Role, t: str = "GUILD_ROLE_UPDATE", *, audit: Audit | None = None
+) -> None:
     events.broadcast(
         events.guild_group(ctx.guild.id),
         t,
         {"guild_id": str(ctx.guild.id), "role": serialize_role(role)},
         actor=ctx.user,
+        audit=audit,
     )
 
 
@@ -92,24 +94,37 @@ def check_create_role(user: User, guild_id: int, data: dict[str, Any], *, reason
         return do_create_role(ctx, values, reason=reason)
 
 
-def do_create_role(ctx: GuildContext, values: dict[str, Any], *, reason: str = "") -> Role:
+def do_create_role(
+    ctx: GuildContext,
+    values: dict[str, Any],
+    *,
+    reason: str = "",
+    role_id: int | None = None,
+    position: int | None = None,
+) -> Role:
+    """`role_id` and `position` are a replica's (federation.mirror): the role keeps the id and
+    the place it has on the guild's host, and the others are left where the host has them."""
     values.setdefault("name", "new role")
-    # New roles go just above @everyone, as in Discord.
-    for role in ctx.roles.values():
-        if not role.is_everyone:
-            role.position += 1
-    Role.objects.bulk_update([r for r in ctx.roles.values() if not r.is_everyone], ["position"])
-    role = Role.objects.create(guild=ctx.guild, position=1, **values)
+    if position is None:
+        # New roles go just above @everyone, as in Discord.
+        for role in ctx.roles.values():
+            if not role.is_everyone:
+                role.position += 1
+        others = [r for r in ctx.roles.values() if not r.is_everyone]
+        Role.objects.bulk_update(others, ["position"])
+        position = 1
+    if role_id is not None:
+        values["id"] = role_id
+    role = Role.objects.create(guild=ctx.guild, position=position, **values)
     ctx.roles[role.id] = role
-    record_audit(
-        ctx.guild,
-        ctx.user,
+    audit = Audit(
+        ctx.guild.id,
         AuditLogEvent.ROLE_CREATE,
         role.id,
         diff({}, _snapshot(role)),
         reason_of(reason),
     )
-    _announce(ctx, role, "GUILD_ROLE_CREATE")
+    _announce(ctx, role, "GUILD_ROLE_CREATE", audit=audit)
     return role
 
 
@@ -142,10 +157,8 @@ def do_update_role(
     role.save()
     changes = diff(before, _snapshot(role))
     if changes:
-        record_audit(
-            ctx.guild, ctx.user, AuditLogEvent.ROLE_UPDATE, role.id, changes, reason_of(reason)
-        )
-        _announce(ctx, role)
+        audit = Audit(ctx.guild.id, AuditLogEvent.ROLE_UPDATE, role.id, changes, reason_of(reason))
+        _announce(ctx, role, audit=audit)
     return role
 
 
@@ -181,19 +194,18 @@ def do_delete_role(ctx: GuildContext, role: Role, *, reason: str = "") -> None:
     _renumber(
         ctx, sorted((r for r in ctx.roles.values() if not r.is_everyone), key=lambda r: r.position)
     )
-    record_audit(
-        ctx.guild,
-        ctx.user,
-        AuditLogEvent.ROLE_DELETE,
-        role_id,
-        [{"key": k, "old_value": v} for k, v in snapshot.items()],
-        reason_of(reason),
-    )
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_ROLE_DELETE",
         {"guild_id": str(ctx.guild.id), "role_id": str(role_id)},
         actor=ctx.user,
+        audit=Audit(
+            ctx.guild.id,
+            AuditLogEvent.ROLE_DELETE,
+            role_id,
+            [{"key": k, "old_value": v} for k, v in snapshot.items()],
+            reason_of(reason),
+        ),
     )
 
 
@@ -248,13 +260,9 @@ def check_reorder_roles(
             if not (before[role.id] < top and role.position < top):
                 raise missing_permissions("roles can only move below your highest role")
         for role in moved:
-            record_audit(
-                ctx.guild,
-                ctx.user,
-                AuditLogEvent.ROLE_UPDATE,
-                role.id,
-                [{"key": "position", "old_value": before[role.id], "new_value": role.position}],
-                reason_of(reason),
+            change = {"key": "position", "old_value": before[role.id], "new_value": role.position}
+            audit = Audit(
+                ctx.guild.id, AuditLogEvent.ROLE_UPDATE, role.id, [change], reason_of(reason)
             )
-            _announce(ctx, role)
+            _announce(ctx, role, audit=audit)
         return [serialize_role(r) for r in sorted(ctx.roles.values(), key=lambda r: r.position)]

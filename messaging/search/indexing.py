@@ -35,10 +35,10 @@ from django.db.models import Exists, OuterRef, Q
 from guilds.models import Channel, ChannelType
 from jobs.models import JobState
 from jobs.services import enqueue, job
-from messaging.events import Published
 from messaging.models import Message
 from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_backend
 from messaging.search.text import has_kinds
+from united.events import Published
 
 JOB = "messaging.search.sync"
 PRUNE_JOB = "messaging.search.prune"
@@ -97,12 +97,26 @@ def on_event(event: Published) -> None:
     """The index follows a message event of a guild channel. A guild channel that holds
     messages is of an indexed type (access_text_channel refuses the others), and the job
     re-checks the type and encryption through `indexed_channel` before anything reaches an
-    engine; deciding by the group here keeps the send path free of a channel query."""
-    if event.t not in MESSAGE_EVENTS or not event.group.startswith("guild."):
+    engine; deciding by the group here keeps the send path free of a channel query.
+    A deleted channel or guild takes its documents with it: its messages go by cascade,
+    without a job each, so the prune job is scheduled from the deletion's event (published
+    while the guild's channels still exist). A GUILD_DELETE marked `unavailable` is an outage
+    (an operator's suspension), not a deletion: its documents stay."""
+    if not event.group.startswith("guild."):
         return
-    message_id = str(event.d.get("id") or "")
-    if message_id.isdigit():
-        _schedule(int(message_id))
+    if event.t in MESSAGE_EVENTS:
+        message_id = str(event.d.get("id") or "")
+        if message_id.isdigit():
+            _schedule(int(message_id))
+    elif event.t == "CHANNEL_DELETE":
+        channel_id = str(event.d.get("id") or "")
+        if channel_id.isdigit():
+            note_channels_deleted([int(channel_id)])
+    elif event.t == "GUILD_DELETE" and not event.d.get("unavailable"):
+        guild_id = int(event.group.split(".", 1)[1])
+        note_channels_deleted(
+            list(Channel.objects.filter(guild_id=guild_id).values_list("id", flat=True))
+        )
 
 
 def note_change(message: Message) -> None:

@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.models import User
+from guilds import ports
 from guilds.models import Channel, Guild, Member
 from guilds.services.access import unknown_guild
 from messaging.models import Message
@@ -46,12 +46,7 @@ def hidden_authors(guild: Guild) -> frozenset[int] | None:
     and an unban (or an expired temporary ban) shows the messages again."""
     if not guild.search_hides_banned:
         return None
-    from moderation.models import GuildBan
-
-    active = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    return frozenset(
-        GuildBan.objects.filter(active, guild_id=guild.id).values_list("user_id", flat=True)
-    )
+    return ports.banned_user_ids(guild.id)
 
 
 def _users(guild_id: int, values: list[str]) -> frozenset[int]:

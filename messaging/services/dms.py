@@ -18,9 +18,8 @@ from accounts.services import serialize_user
 from guilds.models import Channel, ChannelType, Member
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, unknown_channel
-from messaging import events
 from messaging.ports import remote_dms
-from united import errors, ratelimit
+from united import errors, events, ratelimit
 from united.errors import Invalid, NotFound
 
 DM_TYPES = frozenset({ChannelType.DM, ChannelType.GROUP_DM})
@@ -34,6 +33,7 @@ DM_PERMISSIONS = int(
     | P.EMBED_LINKS
 )
 CANNOT_DM = 50007
+E2E_REQUIRED = 50055
 
 
 def is_dm(channel: Channel) -> bool:
@@ -176,3 +176,15 @@ def list_dms(user) -> list[dict[str, Any]]:
         "recipients"
     )
     return [serialize_dm(c) for c in channels.order_by("-id")]
+
+
+def e2e_required(channel_id: int) -> errors.APIError:
+    """The refusal of a plaintext body in a DM (messaging's plaintext doors and e2e's envelope
+    checks give the same answer)."""
+    return errors.APIError(
+        "Direct messages are end-to-end encrypted: the node accepts no plaintext here. "
+        f"Encrypt on your device and POST an envelope to /api/v1/channels/{channel_id}/envelopes "
+        "(docs/e2e.md).",
+        code=E2E_REQUIRED,
+        status=400,
+    )

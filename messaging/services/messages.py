@@ -12,14 +12,14 @@ from django.utils import timezone
 from guilds.models import Channel, ChannelType, Member, Role
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
-from messaging import events, markdown
+from messaging import markdown
 from messaging.models import Message, MessageEdit, Reaction
+from messaging.ports import check_message_allowed, check_not_timed_out
 from messaging.services.access import access_text_channel, can_read_history
 from messaging.services.dms import broadcast_to_channel, channel_groups
 from messaging.services.handles import handle_mentions
 from messaging.services.serialize import prefetched, serialize_message
-from moderation.services import check_message_allowed, check_not_timed_out
-from united import errors, names, ratelimit
+from united import errors, events, names, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
 
@@ -141,8 +141,7 @@ def _check_slowmode(access: ChannelAccess, author) -> None:
 
 def refuse_plaintext_dm(user, channel_id: int, channel: Channel | None = None) -> None:
     """DMs are end-to-end encrypted: no plaintext body is accepted for them (e2e app)."""
-    from e2e.services import e2e_required
-    from messaging.services.dms import DM_TYPES, access_dm
+    from messaging.services.dms import DM_TYPES, access_dm, e2e_required
 
     if channel is None:
         channel = Channel.objects.filter(id=channel_id).first()

@@ -11,9 +11,9 @@ from accounts.models import User
 from accounts.services import serialize_user
 from guilds.permissions import Permissions as P
 from messaging.models import Message, Reaction
+from messaging.ports import check_not_timed_out
 from messaging.services.dms import broadcast_to_channel
 from messaging.services.messages import access_message, unknown_message
-from moderation.services import check_not_timed_out
 from united import ratelimit
 from united.errors import APIError, Invalid
 

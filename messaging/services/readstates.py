@@ -8,10 +8,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from guilds.models import Channel
-from messaging import events
 from messaging.models import Message, ReadState
 from messaging.services.access import access_text_channel
 from messaging.services.messages import unknown_message
+from united import events
 
 
 def do_mark_read(user, channel: Channel, message_id: int, *, notify: bool = True) -> None:

@@ -1,6 +1,6 @@
 """Bans: Discord's PUT/GET/DELETE /guilds/{id}/bans/{uid} and GET /guilds/{id}/bans.
-Kicks and timeouts ride on the guild member routes (DELETE and PATCH
-/guilds/{id}/members/{uid}), which call the same moderation services."""
+Kicks and timeouts ride on the guild member route (DELETE and PATCH
+/guilds/{id}/members/{uid}, moderation/api/members.py), which calls the same services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-from moderation.models.audit import AppendOnly, AuditLogEntry, AuditLogEvent, ModlogHead
+from moderation.models.audit import AppendOnly, AuditLogEntry, ModlogHead
 from moderation.models.automod import AutomodAction, AutomodRule
 from moderation.models.operators import (
     GuildSuspension,
@@ -26,7 +26,6 @@ __all__ = [
     "UNRESOLVED",
     "AppendOnly",
     "AuditLogEntry",
-    "AuditLogEvent",
     "AutomodAction",
     "AutomodRule",
     "CaseAction",

@@ -17,42 +17,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from united.audit import AuditLogEvent
 from united.ids import new_id
-
-
-class AuditLogEvent(models.IntegerChoices):
-    """Discord's audit log event numbers."""
-
-    GUILD_UPDATE = 1
-    CHANNEL_CREATE = 10
-    CHANNEL_UPDATE = 11
-    CHANNEL_DELETE = 12
-    CHANNEL_OVERWRITE_CREATE = 13
-    CHANNEL_OVERWRITE_UPDATE = 14
-    CHANNEL_OVERWRITE_DELETE = 15
-    MEMBER_KICK = 20
-    MEMBER_PRUNE = 21
-    MEMBER_BAN_ADD = 22
-    MEMBER_BAN_REMOVE = 23
-    MEMBER_UPDATE = 24
-    MEMBER_ROLE_UPDATE = 25
-    MEMBER_MOVE = 26
-    MEMBER_DISCONNECT = 27
-    BOT_ADD = 28
-    ROLE_CREATE = 30
-    ROLE_UPDATE = 31
-    ROLE_DELETE = 32
-    INVITE_CREATE = 40
-    INVITE_UPDATE = 41
-    INVITE_DELETE = 42
-    MESSAGE_DELETE = 72
-    MESSAGE_BULK_DELETE = 73
-    AUTO_MODERATION_RULE_CREATE = 140
-    AUTO_MODERATION_RULE_UPDATE = 141
-    AUTO_MODERATION_RULE_DELETE = 142
-    AUTO_MODERATION_BLOCK_MESSAGE = 143
-    AUTO_MODERATION_FLAG_TO_CHANNEL = 144
-    AUTO_MODERATION_USER_COMMUNICATION_DISABLED = 145
 
 
 class AppendOnly(Exception):

@@ -10,7 +10,6 @@ calls these.
 
 from moderation.services.audit import (
     check_list_audit_log,
-    diff,
     record_audit,
     serialize_audit_entry,
 )
@@ -22,7 +21,6 @@ __all__ = [
     "check_list_audit_log",
     "check_message_allowed",
     "check_not_timed_out",
-    "diff",
     "do_ban",
     "is_banned",
     "record_audit",

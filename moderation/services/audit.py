@@ -1,8 +1,11 @@
 """The moderation log: appending (chained and signed), listing, exporting and replaying.
 
-Guild services call `record_audit` inside their transactions, so an entry exists exactly when
-the change it describes was committed. Appending locks the guild's `ModlogHead` row, so two
-writers never take the same `seq` and the chain has no gaps or forks.
+The guild and voice services do not call this module: the change they make carries its entry
+(`united.audit.Audit`) on the domain event they publish, and `on_event`, an observer moderation
+registers in its AppConfig.ready(), appends it in the change's transaction. Moderation's own
+services (sanctions, timeouts, automod, cases) call `record_audit` directly. Either way an
+entry exists exactly when the change it describes was committed. Appending locks the guild's
+`ModlogHead` row, so two writers never take the same `seq` and the chain has no gaps or forks.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from django.db import transaction
 
 from accounts.models import User
 from moderation import signing
-from moderation.models import AuditLogEntry, AuditLogEvent, ModlogHead
+from moderation.models import AuditLogEntry, ModlogHead
 from moderation.verify import GENESIS, Result, canonical, entry_hash, head_bytes, verify_entries
+from united.audit import AuditLogEvent
 from united.errors import Invalid
+from united.events import Published
 
 AUDIT_REASON_MAX = 512
 AUDIT_PAGE_MAX = 100
@@ -66,11 +71,35 @@ def record_audit(
     changes: list[dict[str, Any]] | None = None,
     reason: str = "",
 ) -> AuditLogEntry:
+    return append_entry(
+        guild.id, actor.id if actor is not None else None, action, target_id, changes, reason
+    )
+
+
+def on_event(event: Published) -> None:
+    """The observer (moderation.apps): a published change that carries an audit entry gets it
+    appended, by the event's actor, inside the change's transaction."""
+    audit = event.audit
+    if audit is None:
+        return
+    append_entry(
+        audit.guild_id, event.actor_id, audit.action, audit.target_id, audit.changes, audit.reason
+    )
+
+
+def append_entry(
+    guild_id: int,
+    actor_id: int | None,
+    action: AuditLogEvent | int,
+    target_id: int | None,
+    changes: list[dict[str, Any]] | None = None,
+    reason: str = "",
+) -> AuditLogEntry:
     with transaction.atomic():
-        head = _lock_head(guild.id)
+        head = _lock_head(guild_id)
         entry = AuditLogEntry(
-            guild_id=guild.id,
-            actor_id=actor.id if actor is not None else None,
+            guild_id=guild_id,
+            actor_id=actor_id,
             action_type=int(action),
             target_id=target_id,
             # As the database will give it back, so the hash is the same after a round trip.
@@ -87,18 +116,6 @@ def record_audit(
         head.seq, head.hash = entry.seq, entry.hash  # type: ignore[assignment]
         head.save(update_fields=["seq", "hash"])
         return entry
-
-
-def diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """Discord's audit log `changes`: one {key, old_value, new_value} per changed key."""
-    changes = []
-    for key in after:
-        if before.get(key) != after[key]:
-            change: dict[str, Any] = {"key": key, "new_value": after[key]}
-            if key in before:
-                change["old_value"] = before[key]
-            changes.append(change)
-    return changes
 
 
 def serialize_audit_entry(entry: AuditLogEntry) -> dict[str, Any]:

@@ -19,8 +19,9 @@ from accounts.models import User
 from guilds.permissions import Permissions as P
 from guilds.permissions import has
 from moderation import automod
-from moderation.models import AuditLogEvent, AutomodAction, AutomodRule, Category, Report
+from moderation.models import AutomodAction, AutomodRule, Category, Report
 from moderation.services.audit import record_audit
+from united.audit import AuditLogEvent
 from united.errors import APIError, Invalid, NotFound
 
 AUTOMOD_BLOCKED = 200000  # Discord's "Message was blocked by automatic moderation"
@@ -127,7 +128,7 @@ def _rule(ctx: Any, rule_id: int) -> AutomodRule:
 
 
 def check_update_rule(user: User, guild_id: int, rule_id: int, data: dict[str, Any]) -> AutomodRule:
-    from moderation.services.audit import diff
+    from united.audit import diff
 
     with transaction.atomic():
         ctx = _manage(user, guild_id)

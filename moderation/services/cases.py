@@ -18,7 +18,6 @@ from moderation.models import (
     CASE_TRANSITIONS,
     UNRESOLVED,
     AuditLogEntry,
-    AuditLogEvent,
     CaseAction,
     CaseNote,
     CaseState,
@@ -27,6 +26,7 @@ from moderation.models import (
 )
 from moderation.services.audit import record_audit
 from moderation.services.timeouts import MAX_TIMEOUT
+from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
 MODERATOR_PERMS = P.MANAGE_MESSAGES | P.KICK_MEMBERS | P.BAN_MEMBERS | P.MODERATE_MEMBERS

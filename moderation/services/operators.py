@@ -47,7 +47,7 @@ def do_node_ban(operator: User, user: User, *, reason: str = "") -> bool:
     """Deactivate a local account: every session and token is revoked and its live gateway
     sockets are closed. Guild memberships stay (a lift restores the account as it was)."""
     from accounts.services.tokens import do_revoke_all_sessions
-    from messaging import events
+    from united import events
 
     require_operator(operator)
     if user.is_superuser or user.id == operator.id:
@@ -76,7 +76,7 @@ def do_node_unban(operator: User, user: User, *, reason: str = "") -> bool:
 @transaction.atomic
 def do_suspend_guild(operator: User, guild: Guild, *, reason: str = "") -> bool:
     from guilds.services.directory import do_set_directory_hidden
-    from messaging import events
+    from united import events
 
     require_operator(operator)
     _, created = GuildSuspension.objects.get_or_create(

@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds.models import Guild
-from moderation.models import AuditLogEntry, AuditLogEvent, GuildBan, MemberTimeout
+from moderation.models import AuditLogEntry, GuildBan, MemberTimeout
 from moderation.services.audit import record_audit
 from moderation.services.standing import access_target
 from moderation.services.timeouts import iso, member_update
+from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
 # A temporary ban's longest term: past it, use a permanent ban (and the date stays far from
@@ -55,7 +56,7 @@ def check_kick(
 
 def do_kick(guild: Guild, moderator: User | None, user: User, *, reason: str = "") -> AuditLogEntry:
     from guilds.services.members import do_remove_member
-    from messaging import events
+    from united import events
 
     do_remove_member(guild, user, actor=moderator, audit=False)
     MemberTimeout.objects.filter(guild=guild, user=user).delete()
@@ -124,9 +125,9 @@ def do_ban(
     """Ban `user`, remove their membership and (optionally) delete their recent messages."""
     from accounts.services import serialize_user
     from guilds.services.members import do_remove_member
-    from messaging import events
     from messaging.models import Message
     from messaging.services.messages import do_delete_message
+    from united import events
 
     if user.id == guild.owner_id:
         raise Forbidden("The owner cannot be banned")
@@ -177,7 +178,7 @@ def check_unban(
 
 def do_unban(ban: GuildBan, moderator: User | None, *, reason: str = "") -> AuditLogEntry:
     from accounts.services import serialize_user
-    from messaging import events
+    from united import events
 
     guild, user = ban.guild, ban.user
     ban.delete()

@@ -14,9 +14,10 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from guilds.models import Channel, Guild, Member
-from moderation.models import AuditLogEntry, AuditLogEvent, MemberTimeout
+from moderation.models import AuditLogEntry, MemberTimeout
 from moderation.services.audit import record_audit
 from moderation.services.standing import access_target
+from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid
 
 MAX_TIMEOUT = timedelta(days=28)  # Discord's limit
@@ -73,7 +74,7 @@ def member_payload(member: Member) -> dict[str, Any]:
 
 
 def member_update(guild_id: int, user_id: int) -> None:
-    from messaging import events
+    from united import events
 
     member = (
         Member.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()
@@ -91,6 +92,23 @@ def parse_until(raw: Any, field: str = "communication_disabled_until") -> dateti
     if moment is None or moment.tzinfo is None:
         raise Invalid(errors={field: ["An ISO 8601 timestamp with a time zone, or null."]})
     return moment
+
+
+def check_update_member(
+    user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
+) -> dict[str, Any]:
+    """Discord's PATCH /guilds/{id}/members/{uid}: the guild's fields (`nick`, `roles`, checked
+    by the guild services), then the timeout (`communication_disabled_until`: MODERATE_MEMBERS,
+    hierarchy), all in one transaction: a refused timeout leaves the nick and roles as they
+    were. Answers the member with its timeouts."""
+    from guilds.services.members import check_update_member as check_update_guild_fields
+
+    with transaction.atomic():
+        member = check_update_guild_fields(user, guild_id, user_id, changes, reason=reason)
+        if "communication_disabled_until" in changes:
+            until = parse_until(changes["communication_disabled_until"])
+            check_timeout(user, guild_id, user_id, until, reason=reason)
+        return member_payload(member)
 
 
 def check_timeout(
@@ -166,9 +184,7 @@ def do_timeout(
     if channel is not None:
         changes.append({"key": "channel_id", "new_value": str(channel.id)})
     entry = record_audit(guild, moderator, action, user.id, changes, reason)
+    # Its GUILD_MEMBER_UPDATE also silences a timed-out member in voice at once (and lets
+    # them be heard again when it is lifted): voice observes it (voice.services.on_guild_event).
     member_update(guild.id, user.id)
-    # A timed-out member in voice is silenced at once (and heard again when it is lifted).
-    from voice.services import refresh_member_soon
-
-    refresh_member_soon(guild.id, user.id)
     return entry

@@ -91,9 +91,7 @@ def test_malformed_key_material(alice, field, value):
 @pytest.mark.django_db
 def test_upload_more_prekeys_and_low_prekey_warning(alice, bob, monkeypatch):
     sent = []
-    monkeypatch.setattr(
-        "messaging.events.broadcast", lambda group, t, d: sent.append((group, t, d))
-    )
+    monkeypatch.setattr("united.events.broadcast", lambda group, t, d: sent.append((group, t, d)))
     device = DeviceKeys()
     device_id = upload(alice["client"], device, 11).json()["id"]
     bob["client"].get(f"/api/v1/users/{alice['id']}/keys")

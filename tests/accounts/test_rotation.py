@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sent(monkeypatch):
     events = []
-    monkeypatch.setattr("messaging.events.broadcast", lambda g, t, d: events.append((g, t, d)))
+    monkeypatch.setattr("united.events.broadcast", lambda g, t, d: events.append((g, t, d)))
     return events
 
 

@@ -10,19 +10,28 @@ from typing import Any
 import pytest
 
 from federation import activities, mirror
+from federation.guildwire import state
 from federation.models import Activity, GuildLink, InboxItem, RemoteActor
 from federation.people import user_for_actor
-from guilds.models import Channel, Member
+from guilds.models import Channel, ChannelType, Guild, Member, PermissionOverwrite, Role
+from guilds.permissions import P
+from guilds.services.channels import (
+    check_create_channel,
+    check_delete_channel,
+    check_update_channel,
+)
 from guilds.services.guilds import do_create_guild
 from guilds.services.members import do_add_member
+from guilds.services.overwrites import check_delete_overwrite, check_put_overwrite
+from guilds.services.roles import check_create_role, check_delete_role, check_update_role
 from jobs.models import Job
-from messaging import events
 from messaging.models import GatewayEvent, Message, Reaction
 from messaging.services.messages import check_edit_message, check_send_message
 from messaging.services.reactions import check_add_reaction
 from moderation.models import GuildBan
 from moderation.services.sanctions import check_ban
 from tests.federation.fixtures import remote_identity
+from united import events
 from united.hlc import clock
 from united.ids import new_id
 
@@ -246,3 +255,237 @@ def test_a_mirrored_change_carries_its_host_as_origin_and_a_local_one_none(
     assert local.origin is None and local.actor_id == carol.id
     # Our member's reaction is local: it goes to the host.
     assert Activity.objects.filter(type="EmojiReact", payload__content="🎉").exists()
+
+
+# The guild-state changes a member sees, in the order both sides make them. Setting and
+# removing an overwrite are CHANNEL_UPDATEs of the channel, as on Discord.
+STEPS = (
+    ("role create", "GUILD_ROLE_CREATE"),
+    ("role update", "GUILD_ROLE_UPDATE"),
+    ("channel create", "CHANNEL_CREATE"),
+    ("channel update", "CHANNEL_UPDATE"),
+    ("overwrite set", "CHANNEL_UPDATE"),
+    ("overwrite delete", "CHANNEL_UPDATE"),
+    ("channel delete", "CHANNEL_DELETE"),
+    ("role delete", "GUILD_ROLE_DELETE"),
+)
+
+
+def first_after(mark: int, t: str) -> dict[str, Any]:
+    event = GatewayEvent.objects.filter(id__gt=mark, t=t).order_by("id").first()
+    assert event is not None, f"no {t}"
+    return event.d
+
+
+def local_guild_changes(make_user, commits) -> dict[str, dict[str, Any]]:
+    """Each step made on this node by the owner of a guild it hosts, through the API's check_*."""
+    alice = make_user("alice")
+    with commits():
+        guild = do_create_guild(alice, name="Here", icon=None, description="")
+    category = Channel.objects.get(guild=guild, type=ChannelType.GUILD_CATEGORY, position=0)
+    seen: dict[str, dict[str, Any]] = {}
+    made: dict[str, int] = {}
+
+    def step(name: str, t: str, change) -> None:
+        mark = last_event()
+        with commits():
+            change()
+        seen[name] = first_after(mark, t)
+
+    def create_role() -> None:
+        made["role"] = check_create_role(alice, guild.id, {"name": "Mods", "color": 0xFF0000}).id
+
+    def create_channel() -> None:
+        body = {"name": "news", "type": 0, "parent_id": str(category.id)}
+        made["channel"] = check_create_channel(alice, guild.id, body).id
+
+    deny = {"type": 0, "deny": str(int(P.SEND_MESSAGES))}
+    changes = {
+        "role create": create_role,
+        "role update": lambda: check_update_role(alice, guild.id, made["role"], {"hoist": True}),
+        "channel create": create_channel,
+        "channel update": lambda: check_update_channel(alice, made["channel"], {"topic": "t"}),
+        "overwrite set": lambda: check_put_overwrite(alice, made["channel"], made["role"], deny),
+        "overwrite delete": lambda: check_delete_overwrite(alice, made["channel"], made["role"]),
+        "channel delete": lambda: check_delete_channel(alice, made["channel"]),
+        "role delete": lambda: check_delete_role(alice, guild.id, made["role"]),
+    }
+    for name, t in STEPS:
+        step(name, t, changes[name])
+    return seen
+
+
+@pytest.fixture
+def replica(make_user, commits):
+    """Carol's node holds a replica of a guild of far.example; eve (of far.example) is in it."""
+    carol = make_user("carol")
+    with commits():
+        guild = do_create_guild(carol, name="Far", icon=None, description="")
+    group = f"{HOST}/groups/{guild.id}"
+    remote_identity(group)
+    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    with commits():
+        do_add_member(guild, user_for_actor(f"{HOST}/users/eve"))
+    return guild
+
+
+def host_state(guild: Guild) -> dict[str, Any]:
+    """The state the host would send for the replica as it is now (the same wire form)."""
+    doc = state(guild)
+    doc["id"] = f"{HOST}/groups/{guild.id}/state"
+    return doc
+
+
+def send_state(guild: Guild, doc: dict[str, Any]) -> None:
+    """What the inbox does with the host Group's Update of its GuildState."""
+    group = f"{HOST}/groups/{guild.id}"
+    activity = activities.build("Update", group, doc, to=[group])
+    actor = RemoteActor.objects.get(uri=group)
+    outcome = mirror.handle(
+        InboxItem(payload=activity, activity_uri=activity["id"]), activity, actor
+    )
+    assert outcome is not None and outcome[0] == "processed", outcome
+
+
+def test_mirrored_role_channel_and_overwrite_changes_publish_the_events_of_local_ones(
+    make_user, commits, replica, heard
+):
+    local = local_guild_changes(make_user, commits)
+    guild = replica
+    category = Channel.objects.get(guild=guild, type=ChannelType.GUILD_CATEGORY, position=0)
+    doc = host_state(guild)
+    role_id, channel_id = new_id(), new_id()
+    role = {
+        "id": str(role_id),
+        "name": "Mods",
+        "color": 0xFF0000,
+        "position": 1,
+        "hoist": False,
+        "mentionable": False,
+        "permissions": "0",
+    }
+    channel = {
+        "id": str(channel_id),
+        "type": 0,
+        "name": "news",
+        "topic": "",
+        "position": 1,
+        "parent_id": str(category.id),
+        "nsfw": False,
+        "rate_limit_per_user": 0,
+        "default_message_ttl": 0,
+        "permission_synced": True,
+        "overwrites": [],
+    }
+    deny = {"role": str(role_id), "allow": "0", "deny": str(int(P.SEND_MESSAGES))}
+    # What the host's state says after each step, in order.
+    changes = {
+        "role create": lambda d: d["roles"].append(role),
+        "role update": lambda d: role.update(hoist=True),
+        "channel create": lambda d: d["channels"].append(channel),
+        "channel update": lambda d: channel.update(topic="t"),
+        "overwrite set": lambda d: channel.update(permission_synced=False, overwrites=[deny]),
+        "overwrite delete": lambda d: channel.update(overwrites=[]),
+        "channel delete": lambda d: d["channels"].remove(channel),
+        "role delete": lambda d: d["roles"].remove(role),
+    }
+    mirrored: dict[str, dict[str, Any]] = {}
+    sent = Activity.objects.count()
+    for name, t in STEPS:
+        changes[name](doc)
+        mark = last_event()
+        heard.clear()
+        with commits():
+            send_state(guild, doc)
+        mirrored[name] = first_after(mark, t)
+        # Each is the host's change: it carries the host as origin and names no member.
+        assert {(e.origin, e.actor_id) for e in heard} == {("far.example", None)}, name
+        if name == "channel create":
+            assert Channel.objects.get(id=channel_id).parent_id == category.id
+            assert mirrored[name]["id"] == str(channel_id)
+        if name == "overwrite set":
+            (row,) = PermissionOverwrite.objects.filter(channel_id=channel_id)
+            assert (row.target_id, row.deny) == (role_id, int(P.SEND_MESSAGES))
+            shown = mirrored[name]["permission_overwrites"]
+            assert [o["id"] for o in shown] == [str(role_id)]
+        if name == "role update":
+            assert Role.objects.get(id=role_id).hoist
+    assert not Role.objects.filter(id=role_id).exists()
+    assert not Channel.objects.filter(id=channel_id).exists()
+    # …and a member's client hears each as it hears the same change made here.
+    for name, _ in STEPS:
+        assert shape(mirrored[name]) == shape(local[name]), name
+    assert mirrored["role create"]["role"]["id"] == str(role_id)
+    assert mirrored["role delete"]["role_id"] == str(role_id)
+    assert mirrored["channel delete"]["id"] == str(channel_id)
+    # Nothing of it goes back to the host.
+    assert Activity.objects.count() == sent
+
+
+def test_the_same_state_twice_changes_nothing_and_tells_no_one(commits, replica):
+    guild = replica
+    doc = host_state(guild)
+    mods = {"id": str(new_id()), "name": "Mods", "position": 7, "permissions": "2"}
+    doc["roles"].append(mods)
+    eve = user_for_actor(f"{HOST}/users/eve")
+    (entry,) = [m for m in doc["members"] if m["actor"] == f"{HOST}/users/eve"]
+    entry.update(roles=[mods["id"]], nick="Evie")
+    with commits():
+        send_state(guild, doc)
+    member = Member.objects.get(guild=guild, user=eve)
+    assert member.nick == "Evie"
+    assert [r.name for r in member.roles.all()] == ["Mods"]
+    # The host's position 7 is a place in its order: here, just above @everyone.
+    assert Role.objects.get(guild=guild, name="Mods").position == 1
+    mark = last_event()
+    with commits():
+        send_state(guild, doc)
+    assert not GatewayEvent.objects.filter(id__gt=mark).exists()
+
+
+def test_a_state_naming_another_guilds_channel_or_role_takes_nothing_over(
+    make_user, commits, replica
+):
+    """Ids are shared across nodes: a host naming an id of one of our own guilds must not
+    move that channel or role into its replica."""
+    alice = make_user("alice")
+    with commits():
+        ours = do_create_guild(alice, name="Ours", icon=None, description="")
+    general = Channel.objects.get(guild=ours, name="general")
+    role = check_create_role(alice, ours.id, {"name": "Ours"})
+    for key, taken in (("channels", general.id), ("roles", role.id)):
+        doc = host_state(replica)
+        doc[key].append({**doc[key][-1], "id": str(taken), "name": "mine now"})
+        with pytest.raises(ValueError, match="another guild"), mirror.applying("far.example"):
+            mirror.apply_state(f"{HOST}/groups/{replica.id}", doc)
+    general.refresh_from_db()
+    role.refresh_from_db()
+    assert (general.guild_id, general.name) == (ours.id, "general")
+    assert (role.guild_id, role.name) == (ours.id, "Ours")
+
+
+def test_a_channel_the_host_moved_to_another_category_takes_its_place_there(commits, replica):
+    guild = replica
+    text, voice = (
+        Channel.objects.get(guild=guild, type=ChannelType.GUILD_CATEGORY, position=p)
+        for p in (0, 1)
+    )
+    general = Channel.objects.get(guild=guild, name="general")
+    doc = host_state(guild)
+    (moved,) = [c for c in doc["channels"] if c["id"] == str(general.id)]
+    (other,) = [c for c in doc["channels"] if c["parent_id"] == str(voice.id)]
+    # On the host, general now sits first in "Voice Channels", above the voice channel.
+    moved.update(parent_id=str(voice.id), position=0)
+    other.update(position=1)
+    mark = last_event()
+    with commits():
+        send_state(guild, doc)
+    in_voice = Channel.objects.filter(parent=voice).order_by("position")
+    assert [(c.id, c.position) for c in in_voice] == [(general.id, 0), (int(other["id"]), 1)]
+    assert not Channel.objects.filter(parent=text).exists()
+    update = first_after(mark, "CHANNEL_UPDATE")
+    assert (update["id"], update["parent_id"], update["position"]) == (
+        str(general.id),
+        str(voice.id),
+        0,
+    )

@@ -9,7 +9,7 @@ from guilds.permissions import Permissions as P
 from guilds.services import guilds as guild_services
 from guilds.services import members as member_services
 from guilds.services import roles as role_services
-from messaging import events
+from united import events
 
 
 @pytest.fixture(autouse=True)

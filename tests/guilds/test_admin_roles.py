@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from guilds.models import Member
-from messaging import events
 from moderation.models import AuditLogEntry
+from united import events
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,10 @@ import pytest
 from guilds.models import ChannelType, Guild, Member, Role
 from guilds.permissions import DEFAULT_EVERYONE
 from guilds.permissions import Permissions as P
-from messaging import events
-from moderation.models import AuditLogEntry, AuditLogEvent
+from moderation.models import AuditLogEntry
 from tests.guilds.conftest import events_named
+from united import events
+from united.audit import AuditLogEvent
 
 pytestmark = pytest.mark.django_db
 

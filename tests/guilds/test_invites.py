@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from guilds.models import Channel, Invite, Member
 from guilds.permissions import Permissions as P
-from messaging import events
-from moderation.models import AuditLogEntry, AuditLogEvent
+from moderation.models import AuditLogEntry
 from moderation.services import do_ban
 from tests.guilds.conftest import events_named
+from united import events
+from united.audit import AuditLogEvent
 
 pytestmark = pytest.mark.django_db
 

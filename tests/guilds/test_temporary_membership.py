@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from accounts import tasks
 from guilds.models import Member
-from messaging import events
 from messaging.models import GatewayEvent
+from united import events
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"  # make_user's

@@ -11,25 +11,32 @@ import pytest
 
 from guilds.models import Channel
 from guilds.services import invites as invite_services
-from guilds.services import roles as role_services
+from tests.worlds import local_world
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(guild, owner, join):
-    general = Channel.objects.get(guild=guild, name="general")
-    role = role_services.check_create_role(owner, guild.id, {"name": "Role"})
-    member = join("member")
-    code = invite_services.check_create_invite(owner, general.id, {}).code
+def world(make_user):
+    """An owner, a plain member (no role), a role and an invite in "Test Guild"."""
+    w = local_world(
+        make_user,
+        guild="Test Guild",
+        owner="owner",
+        members=("member",),
+        channels=(),
+        roles={"Role": None},
+    )
+    general = Channel.objects.get(guild=w.guild, name="general")
+    code = invite_services.check_create_invite(w.owner, general.id, {}).code
     return {
-        "g": guild.id,
+        "g": w.guild.id,
         "c": general.id,
-        "r": role.id,
-        "u": member.id,
-        "o": owner.id,
+        "r": w.roles["Role"].id,
+        "u": w.member.id,
+        "o": w.owner.id,
         "code": code,
-        "member": member,
+        "member": w.member,
     }
 
 

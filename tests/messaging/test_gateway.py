@@ -11,9 +11,9 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.services import check_update_profile
-from messaging import events
 from messaging.gateway_sessions import store
 from messaging.models import GatewayEvent
+from united import events
 from united.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from guilds.permissions import Permissions as P
 from guilds.services import invites as invite_services
-from messaging import events
 from tests.worlds import local_world
+from united import events
 
 MOD_PERMS = P.KICK_MEMBERS | P.MODERATE_MEMBERS | P.MANAGE_MESSAGES | P.VIEW_AUDIT_LOG
 SENIOR_PERMS = MOD_PERMS | P.BAN_MEMBERS

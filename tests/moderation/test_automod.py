@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from moderation.automod import UnsafePattern, check_pattern
-from moderation.models import AuditLogEntry, AuditLogEvent, MemberTimeout, ReportCase
+from moderation.models import AuditLogEntry, MemberTimeout, ReportCase
 from moderation.services import automod as automod_services
 from moderation.services.automod import AUTOMOD_BLOCKED
+from united.audit import AuditLogEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,9 @@ from guilds.models import Member
 from jobs.services import registered
 from messaging.models import Message
 from messaging.services import messages as message_services
-from moderation.models import AuditLogEntry, AuditLogEvent, GuildBan, MemberTimeout
+from moderation.models import AuditLogEntry, GuildBan, MemberTimeout
 from moderation.services import sanctions, timeouts
+from united.audit import AuditLogEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,28 @@ def test_timed_out_member_reads_but_cannot_send_react_or_type(world, api):
     lifted = api(w.mo).patch(member_url(w, w.bob), {"communication_disabled_until": None}, "json")
     assert lifted.json()["communication_disabled_until"] is None
     assert send(api, w.bob, w.channel).status_code == 200
+
+
+def test_one_patch_sets_nick_and_timeout_or_neither(world, api):
+    """The member route is moderation's door over the guild's fields: a refused timeout
+    leaves the nick of the same PATCH unchanged, an accepted one answers both."""
+    w = world
+    too_long = (timezone.now() + timedelta(days=29)).isoformat()
+    refused = api(w.alice).patch(
+        member_url(w, w.bob), {"nick": "Bobby", "communication_disabled_until": too_long}, "json"
+    )
+    assert refused.status_code == 400, refused.content
+    assert "communication_disabled_until" in refused.json()["errors"]
+    assert Member.objects.get(guild=w.guild, user=w.bob).nick is None
+    assert not MemberTimeout.objects.exists()
+
+    done = api(w.alice).patch(
+        member_url(w, w.bob), {"nick": "Bobby", "communication_disabled_until": soon()}, "json"
+    )
+    assert done.status_code == 200, done.content
+    assert done.json()["nick"] == "Bobby"
+    assert done.json()["communication_disabled_until"] is not None
+    assert MemberTimeout.objects.filter(guild=w.guild, user=w.bob).exists()
 
 
 def test_per_channel_timeout_only_mutes_that_channel(world):

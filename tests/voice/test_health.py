@@ -71,7 +71,7 @@ async def _cancel(subscriber: rpc.Subscriber) -> None:
 def test_worker_restarted_tells_every_connected_member_to_rejoin(
     room, worker_settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from messaging import events
+    from united import events
 
     guild, channel, users = room
     services.check_join(users["bob"], guild.id, channel.id)

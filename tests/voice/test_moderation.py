@@ -10,7 +10,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from guilds.services import channels as channel_services
-from moderation.services import timeouts
+from moderation.models import MemberTimeout
+from moderation.services import sanctions, timeouts
 from tests.voice.clients import VoiceClient
 from tests.voice.test_forwarding import heard, join, wait_for
 from voice import services
@@ -42,6 +43,36 @@ def test_a_timeout_silences_a_member_in_voice_until_lifted(
         assert heard(client_loop, clients, ("alice",), slots) == {"alice": set()}
         with django_capture_on_commit_callbacks(execute=True):
             timeouts.check_timeout(users["alice"], guild.id, users["bob"].id, None)
+        assert VoiceState.objects.get(user=users["bob"]).suppress is False
+        assert heard(client_loop, clients, ("alice",), slots) == {"alice": {880.0}}
+    finally:
+        for client in clients.values():
+            client_loop.run(client.close())
+        for state in VoiceState.objects.all():
+            services.do_leave(state)
+
+
+def test_an_expired_timeout_lets_the_member_speak_again(
+    room, client_loop, django_capture_on_commit_callbacks
+):
+    """The expiry sweep is moderation's; voice hears of it only through the member's
+    GUILD_MEMBER_UPDATE (it observes events, moderation does not call it)."""
+    guild, channel, users = room
+    clients: dict[str, VoiceClient] = {}
+    try:
+        join(client_loop, guild, channel, users["alice"], "alice", clients)
+        join(client_loop, guild, channel, users["bob"], "bob", clients)
+        slots = {s.slot: s.user.username for s in VoiceState.objects.select_related("user")}
+        wait_for(lambda: len(clients["alice"].heard()) == 1)
+        with django_capture_on_commit_callbacks(execute=True):
+            until = timezone.now() + timedelta(hours=1)
+            timeouts.check_timeout(users["alice"], guild.id, users["bob"].id, until)
+        assert VoiceState.objects.get(user=users["bob"]).suppress is True
+        MemberTimeout.objects.filter(user=users["bob"]).update(
+            until=timezone.now() - timedelta(seconds=1)
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sanctions.expire_sanctions() == 1
         assert VoiceState.objects.get(user=users["bob"]).suppress is False
         assert heard(client_loop, clients, ("alice",), slots) == {"alice": {880.0}}
     finally:
@@ -85,7 +116,8 @@ def test_the_api_moves_and_disconnects_and_refuses_with_clear_errors(room):
         response = api(users["alice"]).patch(url, {"channel_id": None}, format="json")
         assert response.status_code == 200 and response.json()["channel_id"] is None
         assert not VoiceState.objects.filter(user=users["bob"]).exists()
-        from moderation.models import AuditLogEntry, AuditLogEvent
+        from moderation.models import AuditLogEntry
+        from united.audit import AuditLogEvent
 
         kinds = set(AuditLogEntry.objects.values_list("action_type", flat=True))
         assert {AuditLogEvent.MEMBER_MOVE, AuditLogEvent.MEMBER_DISCONNECT} <= kinds

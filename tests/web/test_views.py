@@ -164,6 +164,22 @@ def test_onboarding_create_and_join_land_in_a_channel(browser, make_user, owner,
     assert bad.status_code == 404 and "Unknown Invite" in bad.content.decode()
 
 
+def test_an_invite_of_another_node_leads_to_the_federation_join_page(browser, make_user, client):
+    """The join page is web's (web/views/federation.py) at the URL federation used to serve."""
+    newcomer = browser(make_user("newcomer"))
+    raw = "https://other.example/invite/abc123"
+    sent = newcomer.post("/app/start/join/", {"invite": raw})
+    assert sent.status_code == 302
+    assert (
+        sent["Location"]
+        == "/app/federation/join/?invite=https%3A%2F%2Fother.example%2Finvite%2Fabc123"
+    )
+    page = newcomer.get("/app/federation/join/")
+    assert page.status_code == 200 and "Join a guild on another node" in page.content.decode()
+    assert newcomer.get("/app/federation/join/4242/").status_code == 404
+    assert client.get("/app/federation/join/")["Location"].startswith("/login/")
+
+
 def test_register_with_next_goes_there(client, db):
     response = client.post(
         "/register/?next=/app/",

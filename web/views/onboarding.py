@@ -44,7 +44,7 @@ def start(request: HttpRequest) -> HttpResponse:
 @member_view
 def join(request: AuthedHttpRequest) -> HttpResponse:
     raw = request.POST.get("invite", "")
-    from federation.web_views import remote_invite_redirect
+    from web.views.federation import remote_invite_redirect
 
     remote = remote_invite_redirect(raw)  # a link of another node: show its manifest first
     if remote is not None:

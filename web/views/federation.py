@@ -1,5 +1,6 @@
 """Web pages of federation for members: joining a guild on another node (its privacy
-manifest first), and sending again a message its host did not get."""
+manifest first), and sending again a message its host did not get. They are web's (web sits
+above federation and calls its services), served under /app/federation/."""
 
 from __future__ import annotations
 

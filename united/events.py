@@ -1,11 +1,22 @@
-"""Gateway events: group names and the one way services publish them.
+"""Domain events: how a service tells the rest of the node what it changed.
 
-Every event a service publishes is `(group, t, d)`: `t` is a Discord-style event name
-(`USER_UPDATE`, `MESSAGE_CREATE`, …) and `d` its documented payload (docs/gateway.md).
-`broadcast()` stores the event (messaging.models.GatewayEvent) in the surrounding transaction
-and publishes it after commit, so a client never hears of a change that was rolled back, a
-consumer that reacts by reading the database finds the row, and a session that missed the
-publish (socket down, Redis blip) gets it from the store on RESUME or its next heartbeat.
+A `do_*` service publishes each change inside its transaction with
+`broadcast(group, t, d, actor=…, audit=…)`: `t` is a Discord-style event name (`USER_UPDATE`,
+`MESSAGE_CREATE`, …), `d` its documented payload (docs/gateway.md), `group` who may see it.
+Every observer hears the typed `Published` event in the same transaction, in the order the
+apps registered them in `AppConfig.ready()` (INSTALLED_APPS order):
+
+- messaging's gateway store, first: the `GatewayEvent` row, published after commit with its id
+  (messaging.gateway.store_event), so a client never hears of a change that was rolled back, a
+  consumer that reacts by reading the database finds the row, and a session that missed the
+  publish (socket down, Redis blip) gets it from the store on RESUME or its next heartbeat;
+- messaging's search index (its job row);
+- moderation's audit log (the entry an event's `audit` describes, chained and signed);
+- federation (outbox rows to other nodes); voice (a member who left leaves voice too).
+
+This module is the bottom layer's: it imports no app, and every app may import it. Delivery
+after commit crosses processes on the event bus (united/bus.py) in production; in the embedded
+mode it goes to the process's receivers (the gateway hub, registered by messaging).
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ from typing import Any, Protocol
 
 from django.db import transaction
 
-from messaging import bus
+from united import bus
+from united.audit import Audit
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +49,30 @@ def guild_group(guild_id: int) -> str:
     return f"guild.{guild_id}"
 
 
+Receiver = Callable[[str, dict[str, Any]], None]
+_receivers: list[Receiver] = []
+
+
+def receive_locally(receiver: Receiver) -> None:
+    """Hear every message sent after commit, in this process, when there is no bus (the
+    embedded mode): the gateway hub registers here, as its listener thread does on the bus."""
+    if receiver not in _receivers:
+        _receivers.append(receiver)
+
+
+def _hand_over(group: str, message: dict[str, Any]) -> None:
+    for receiver in list(_receivers):
+        receiver(group, message)
+
+
 def publish(group: str, t: str, d: dict[str, Any], event_id: int | None = None) -> None:
     """Send now (after commit). Tests replace this to capture what services publish."""
     _send(group, {"type": DISPATCH, "t": t, "d": d, "event_id": event_id})
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
-    from messaging.hub import Hub
-
     if not bus.enabled():
-        Hub.hand_over(group, message)
+        _hand_over(group, message)
         return
     try:
         bus.publish(group, message)
@@ -59,11 +85,9 @@ def _send(group: str, message: dict[str, Any]) -> None:
 async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
     """`publish` for code already on an event loop (the voice worker's subscriber): an
     ephemeral event, sent now."""
-    from messaging.hub import Hub
-
     message = {"type": DISPATCH, "t": t, "d": d, "event_id": None}
     if not bus.enabled():
-        Hub.hand_over(group, message)
+        _hand_over(group, message)
         return
     try:
         await bus.apublish(group, message)
@@ -73,9 +97,10 @@ async def apublish(group: str, t: str, d: dict[str, Any]) -> None:
 
 class DomainEvent(Protocol):
     """A state change of a service, as its subscribers (the gateway store, federation, search,
-    voice) hear it inside the change's transaction. `t` names the change (MESSAGE_CREATE,
-    MESSAGE_REACTION_ADD, GUILD_MEMBER_ADD, GUILD_BAN_ADD, CHANNEL_UPDATE, VOICE_STATE_UPDATE…,
-    docs/gateway.md) and `d` is its documented payload; `group` says who may see it."""
+    the audit log, voice) hear it inside the change's transaction. `t` names the change
+    (MESSAGE_CREATE, MESSAGE_REACTION_ADD, GUILD_MEMBER_ADD, GUILD_BAN_ADD, CHANNEL_UPDATE,
+    VOICE_STATE_UPDATE…, docs/gateway.md) and `d` is its documented payload; `group` says who
+    may see it."""
 
     @property
     def group(self) -> str: ...
@@ -91,6 +116,10 @@ class DomainEvent(Protocol):
     def origin(self) -> str | None:
         """None: made on this node; else the domain of the node whose change this mirrors."""
 
+    @property
+    def audit(self) -> Audit | None:
+        """The moderation log entry this change makes, if it makes one."""
+
 
 @dataclass(frozen=True)
 class Published:
@@ -101,13 +130,15 @@ class Published:
     `origin` is None for a change made on this node, else the domain of the remote node whose
     change this node is mirroring (set by `origin()` around federation's apply code), so an
     observer can tell a local change from a copy and never send a copy back where it came
-    from."""
+    from. `audit` is the entry the change writes to its guild's moderation log, by `actor_id`
+    (moderation's observer appends it), or None."""
 
     group: str
     t: str
     d: dict[str, Any]
     actor_id: int | None
     origin: str | None = None
+    audit: Audit | None = None
 
 
 _origin: contextvars.ContextVar[str | None] = contextvars.ContextVar("events_origin", default=None)
@@ -131,17 +162,18 @@ def current_origin() -> str | None:
     return _origin.get()
 
 
-_observers: list[Callable[[Published], None]] = []
+Observer = Callable[[Published], None]
+_observers: list[Observer] = []
 
 
-def observe(observer: Callable[[Published], None]) -> None:
-    """Hear every stored event inside the transaction of its change (federation announces
-    guild changes to other nodes from here, in the same transaction as its outbox rows)."""
+def observe(observer: Observer) -> None:
+    """Hear every published event inside the transaction of its change, after the observers
+    registered before (the gateway store registers first, so its row exists for the others)."""
     if observer not in _observers:
         _observers.append(observer)
 
 
-def unobserve(observer: Callable[[Published], None]) -> None:
+def unobserve(observer: Observer) -> None:
     if observer in _observers:
         _observers.remove(observer)
 
@@ -153,23 +185,24 @@ def actor_id(actor: Any) -> int | None:
     return int(actor.pk)
 
 
-def broadcast(group: str, t: str, d: dict[str, Any], *, actor: Any = None) -> None:
-    """Store the event with the caller's transaction; publish it once that commits.
-    `actor` is the user who made the change (None: the node itself); observers receive it,
-    with the change's origin (`current_origin()`)."""
-    from messaging.models import GatewayEvent
-
-    event = GatewayEvent.objects.create(group=group, t=t, d=d)
-    published = Published(group, t, d, actor_id(actor), _origin.get())
-    for observer in _observers:
+def broadcast(
+    group: str, t: str, d: dict[str, Any], *, actor: Any = None, audit: Audit | None = None
+) -> None:
+    """Publish a change inside its transaction: every observer hears it now, with its actor
+    (None: the node itself), its origin (`current_origin()`) and its audit entry, if any.
+    An observer's error is the change's error: the transaction rolls back whole, so the
+    change, its stored event, its outbox rows and its audit entry exist together or not at
+    all."""
+    published = Published(group, t, d, actor_id(actor), _origin.get(), audit)
+    for observer in list(_observers):
         observer(published)
-    # robust (here and below): the change is committed whatever happens to its realtime echo
-    # (sessions catch up from the stored event); a failure must not become the request's error.
-    transaction.on_commit(lambda: publish(group, t, d, event.id), robust=True)
 
 
 def broadcast_ephemeral(group: str, t: str, d: dict[str, Any]) -> None:
-    """For events that are worthless later (typing, presence): not stored, never replayed."""
+    """For events that are worthless later (typing, presence): not stored, never replayed,
+    heard by no observer."""
+    # robust (here and below): the change is committed whatever happens to its realtime echo
+    # (sessions catch up from the stored event); a failure must not become the request's error.
     transaction.on_commit(lambda: publish(group, t, d), robust=True)
 
 
