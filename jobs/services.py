@@ -32,6 +32,15 @@ from jobs.models import TRANSITIONS, Job, JobState, PeriodicRun
 logger = logging.getLogger(__name__)
 
 ANNOUNCE_GRACE = timedelta(seconds=30)
+# A job due within this much is announced at commit with its time (Celery holds the message
+# until then; the embedded runner sleeps until the earliest row), rather than waiting for a
+# tick (every 5 s in production) to find it due: a coalescing delay of a few hundred ms
+# would otherwise become seconds.
+ANNOUNCE_AHEAD = timedelta(seconds=10)
+# Celery's eta is the enqueuing process's clock and the claim is the worker's: a message
+# delivered a few ms early would find its row not yet due and leave it to tick's re-announce
+# (ANNOUNCE_GRACE later), so a future job's message is sent slightly after its time.
+ETA_SLACK = timedelta(milliseconds=50)
 
 
 @dataclass(frozen=True)
@@ -119,17 +128,21 @@ def enqueue(
             return row
     else:
         row = Job.objects.create(**fields)
-    if row.run_at <= timezone.now():
-        job_id = row.id
+    now = timezone.now()
+    if row.run_at <= now + ANNOUNCE_AHEAD:
+        job_id, eta = row.id, (row.run_at if row.run_at > now else None)
         # robust: the job row is committed with the caller's change, and tick() announces it
         # again if this fails (database or broker gone a moment after the commit), so a
         # failure here must not turn the caller's committed change into an error answer.
-        transaction.on_commit(lambda: announce([job_id]), robust=True)
+        if eta is None:
+            transaction.on_commit(lambda: announce([job_id]), robust=True)
+        else:
+            transaction.on_commit(lambda: announce([job_id], eta=eta), robust=True)
     return row
 
 
-def announce(job_ids: list[int]) -> None:
-    """Tell whoever runs jobs in this mode that these rows are due."""
+def announce(job_ids: list[int], *, eta: datetime | None = None) -> None:
+    """Tell whoever runs jobs in this mode that these rows are due (or will be at `eta`)."""
     if not job_ids:
         return
     Job.objects.filter(id__in=job_ids).update(dispatched_at=timezone.now())
@@ -138,7 +151,10 @@ def announce(job_ids: list[int]) -> None:
 
         for job_id in job_ids:
             try:
-                run_task.delay(job_id)
+                if eta is None:
+                    run_task.delay(job_id)
+                else:
+                    run_task.apply_async((job_id,), eta=eta + ETA_SLACK)
             except Exception:  # broker down: the row stays queued and tick() announces it again
                 logger.warning("could not announce job %s to the broker", job_id, exc_info=True)
                 return

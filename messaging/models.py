@@ -162,3 +162,17 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.status}"
+
+
+class SearchBacklog(models.Model):
+    """A message whose search document may disagree with its row, written in the transaction
+    of the change (messaging.search.indexing). No foreign key: a message deleted outright must
+    still reach the drain, which then removes its document. `version` grows each time the
+    message changes again, so a drain deletes only the rows it read and a change that lands
+    meanwhile is drained again."""
+
+    message_id = models.BigIntegerField(primary_key=True)
+    version = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"search backlog {self.message_id} v{self.version}"

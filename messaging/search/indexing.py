@@ -3,45 +3,85 @@
 The index subscribes to the messaging events (`on_event`, registered in messaging.apps): the
 MESSAGE_CREATE, MESSAGE_UPDATE and MESSAGE_DELETE a service publishes when it creates, edits,
 pins, deletes or expires a message, locally or as a mirrored copy of another node's change,
-are heard inside the transaction of that change. Each writes a `messaging.search.sync` job
-row in that transaction (jobs.services.enqueue), so the change cannot be committed without
-its indexing work, and an outage of the worker or the engine only delays it: the job fails,
-stays queued with back-off and runs again later. Only events of a guild's group count: a
-direct message's events go to its participants' groups and never schedule anything.
+are heard inside the transaction of that change. Each records the message id in the search
+backlog (`SearchBacklog`, one INSERT … ON CONFLICT statement) in that transaction, so the
+change cannot be committed without its indexing work, and an outage of the worker or the
+engine only delays it: the drain fails, the ids stay in the backlog and a later drain takes
+them. Only events of a guild's group count: a direct message's events go to its
+participants' groups and never record anything.
 
-The job carries only the message id. It re-reads the row and makes the engine agree with it:
-upsert when the message is live and indexable, remove otherwise (deleted, expired, gone, or in
-a channel that is never indexed). That makes it idempotent, so a retry or a duplicate run
-converges on one document, never two, and never an old text.
+A drain job (`messaging.search.drain`) takes the backlog in batches: it reads the batch's
+messages in a fixed number of queries and makes the engine agree with them, one upsert of the
+indexable ones and one removal of the rest (deleted, expired, gone, or in a channel that is
+never indexed). That makes it idempotent, so a retry or two drains at once converge on one
+document per message, never two, and never an old text. It then deletes the backlog rows it
+read, only where their `version` is still the one it read: a message changed again meanwhile
+bumped its row's version, so the row stays and the next batch indexes the newer state.
 
-Which channels are indexed is decided by `indexed_channel`, the one gate both the job and
+Which drain job runs: each process remembers the time before which a queued drain will not
+start (`_drain_at`, learnt after the commit of a change that enqueued or found it). While that
+time is ahead, a change only adds its backlog row; otherwise it also enqueues a drain
+DRAIN_DELAY ahead (deduplicated: it finds the one waiting, if any), so a burst of messages
+coalesces into one drain instead of a job each. A drain that started before a change
+committed may have read the backlog without its row, so after each commit a check without a
+query compares the remembered time with the clock and, if that drain may have started,
+enqueues one that has not. A periodic drain (every DRAIN_EVERY) takes whatever a process that
+died between its commit and that check left behind.
+
+Which channels are indexed is decided by `indexed_channel`, the one gate both the drain and
 `reindex` pass through, so nothing else can send a document to an engine: only guild text,
 announcement and thread channels, never a direct message or group DM (by type, whatever their
 rows hold: legacy plaintext or E2E envelopes), never a channel flagged `encrypted` (or whose
 parent is, for a thread), never one a registered encryption check claims.
-
-Jobs are deduplicated per message while queued. A job that is already running may have read
-the row before this transaction commits, so a change that finds its message's job running
-enqueues a second one, which runs after the commit and sees the new state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from guilds.models import Channel, ChannelType
-from jobs.models import JobState
-from jobs.services import enqueue, job
-from messaging.models import Message
+from jobs.models import Job, JobState
+from jobs.services import enqueue, job, periodic
+from messaging.models import Message, SearchBacklog
 from messaging.search import MARK_END, MARK_START, Document, SearchBackend, get_backend
 from messaging.search.text import has_kinds
 from united.events import Published
 
-JOB = "messaging.search.sync"
+DRAIN_JOB = "messaging.search.drain"
 PRUNE_JOB = "messaging.search.prune"
+# One job per message, as written before the backlog existed: rows queued at the upgrade (or by
+# a process still running the older code) still run.
+JOB = "messaging.search.sync"
+
+# Long enough for a burst of messages to share one drain, short enough not to be noticed
+# between sending a message and finding it.
+DRAIN_DELAY = timedelta(milliseconds=300)
+DRAIN_BATCH = 500
+# Batches per job run; more backlog than that goes on in a fresh job, so one run stays well
+# within its lease however far the backlog grew during an outage.
+DRAIN_ROUNDS = 20
+DRAIN_EVERY = timedelta(minutes=1)
+# Two keyed drains: one may be running (it may already have read past a row committed now)
+# while the other waits; a third, unkeyed, only when both run at once.
+DRAIN_KEYS = ("search:drain:0", "search:drain:1")
+# A remembered drain that starts within this much is not trusted: the clocks of the process
+# that enqueued it and of the one that claims it may differ by a little.
+DRAIN_MARGIN = 0.05
+
+# Epoch seconds before which a queued drain job will not start (0: none known). A float
+# assignment is atomic, so the request threads share it without a lock.
+_drain_at = 0.0
+
+BACKLOG_ADD = (
+    f"INSERT INTO {SearchBacklog._meta.db_table} (message_id, version) VALUES (%s, 0)"
+    f" ON CONFLICT (message_id) DO UPDATE SET version = {SearchBacklog._meta.db_table}.version + 1"
+)
 
 EncryptionCheck = Callable[[Channel], bool]
 _encryption_checks: list[EncryptionCheck] = []
@@ -95,7 +135,7 @@ MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"
 
 def on_event(event: Published) -> None:
     """The index follows a message event of a guild channel. A guild channel that holds
-    messages is of an indexed type (access_text_channel refuses the others), and the job
+    messages is of an indexed type (access_text_channel refuses the others), and the drain
     re-checks the type and encryption through `indexed_channel` before anything reaches an
     engine; deciding by the group here keeps the send path free of a channel query.
     A deleted channel or guild takes its documents with it: its messages go by cascade,
@@ -128,10 +168,47 @@ def note_change(message: Message) -> None:
 
 
 def _schedule(message_id: int) -> None:
-    payload = {"message_id": message_id}
-    row = enqueue(JOB, payload, dedupe_key=f"search:{message_id}")
-    if row.state != JobState.QUEUED:
-        enqueue(JOB, payload)
+    with connection.cursor() as cursor:
+        cursor.execute(BACKLOG_ADD, [message_id])
+    if time.time() < _drain_at - DRAIN_MARGIN:
+        transaction.on_commit(_ensure_drain, robust=True)
+        return
+    # No drain known to be ahead: enqueue one in the change's transaction, so the change and
+    # a drain that will read it commit together.
+    row = _queue_drain()
+    run_at = row.run_at.timestamp()
+    # robust: the change is committed whatever happens here; the periodic drain takes the
+    # row if the database is gone a moment after the commit.
+    transaction.on_commit(lambda: _ensure_drain(run_at), robust=True)
+
+
+def _queue_drain(*, delay: timedelta | None = None, ahead: bool = False) -> Job:
+    """A queued drain: a keyed one still waiting, else a new one `delay` from now. Any drain
+    that has not started reads what is committed when it does. With `ahead`, prefer one that
+    cannot start within DRAIN_MARGIN (a new one if need be), so the process can remember it
+    and let the next changes skip this."""
+    now = timezone.now()
+    run_at = now + (DRAIN_DELAY if delay is None else delay)
+    waiting = None
+    for key in DRAIN_KEYS:
+        row = enqueue(DRAIN_JOB, run_at=run_at, dedupe_key=key)
+        if row.state != JobState.QUEUED:
+            continue  # running: it may have read the backlog already
+        if not ahead or row.run_at > now + timedelta(seconds=DRAIN_MARGIN):
+            return row
+        waiting = waiting or row
+    return waiting or enqueue(DRAIN_JOB, run_at=run_at)
+
+
+def _ensure_drain(enqueued_at: float = 0.0) -> None:
+    """After the commit: make sure a drain that has not started yet exists (it will read the
+    rows just committed), and remember when it may start."""
+    global _drain_at
+    _drain_at = max(_drain_at, enqueued_at)
+    if time.time() < _drain_at - DRAIN_MARGIN:
+        return
+    # The row is committed: any drain still waiting will read it.
+    _drain_at = _queue_drain(ahead=True).run_at.timestamp()
 
 
 def note_channels_deleted(channel_ids: list[int]) -> None:
@@ -148,14 +225,14 @@ def prune(channel_ids: list[int]) -> None:
         backend.prune(channel_ids)
 
 
-def document_for(message: Message) -> Document:
+# A message's mentioned user ids and its attachments' kinds.
+Extras = tuple[list[int], list[str]]
+
+
+def document_for(message: Message, extras: Extras | None = None) -> Document:
+    """`extras`: the message's mentions and attachment kinds, read for its whole batch."""
     content = message.content.replace(MARK_START, "").replace(MARK_END, "")
-    mentions = getattr(message, "_search_mentions", None)
-    if mentions is None:
-        mentions = message.mentions.values_list("id", flat=True)
-    files = getattr(message, "_search_files", None)
-    if files is None:
-        files = message.attachments.values_list("kind", flat=True)
+    mentions, files = extras if extras is not None else _extras(message)
     return Document(
         id=message.id,
         # Only guild messages are indexed.
@@ -170,32 +247,95 @@ def document_for(message: Message) -> Document:
     )
 
 
-def indexable(message: Message) -> bool:
+def _extras(message: Message) -> Extras:
     return (
-        message.deleted_at is None
-        and (bool(message.content.strip()) or message.attachments.exists())
-        and indexed_channel(message.channel)
+        list(message.mentions.values_list("id", flat=True)),
+        list(message.attachments.values_list("kind", flat=True)),
     )
+
+
+def _batch_extras(rows: list[Message]) -> dict[int, Extras]:
+    """Mentions and attachment kinds of a batch of messages in two queries, not two each."""
+    extras: dict[int, Extras] = {m.id: ([], []) for m in rows}
+    through = Message.mentions.through.objects.filter(message_id__in=extras)
+    for message_id, user_id in through.values_list("message_id", "user_id"):
+        extras[message_id][0].append(user_id)
+    held = Message.attachments.through.objects.filter(message_id__in=extras)
+    for message_id, kind in held.values_list("message_id", "attachment__kind"):
+        extras[message_id][1].append(kind)
+    return extras
+
+
+def indexable(message: Message, extras: Extras | None = None) -> bool:
+    if message.deleted_at is not None or not indexed_channel(message.channel):
+        return False
+    if message.content.strip():
+        return True
+    return bool(extras[1]) if extras is not None else message.attachments.exists()
+
+
+def sync_messages(message_ids: Iterable[int], backend: SearchBackend | None = None) -> int:
+    """Make the index agree with the database for these messages: one upsert of those that
+    are indexable, one removal of the rest. Returns how many it upserted."""
+    backend = backend or get_backend()
+    ids = sorted(set(message_ids))
+    rows = list(Message.objects.select_related("channel", "channel__parent").filter(id__in=ids))
+    extras = _batch_extras(rows)
+    docs = [document_for(m, extras[m.id]) for m in rows if indexable(m, extras[m.id])]
+    kept = {d.id for d in docs}
+    # A savepoint: on PostgreSQL a failed statement must not poison the caller's transaction.
+    with transaction.atomic():
+        if docs:
+            backend.upsert(docs)
+        if len(kept) < len(ids):
+            backend.remove([i for i in ids if i not in kept])
+    return len(docs)
 
 
 def sync_message(message_id: int, backend: SearchBackend | None = None) -> str:
     """Make the index agree with the database for one message. Returns what it did."""
-    backend = backend or get_backend()
-    message = (
-        Message.objects.select_related("channel", "channel__parent").filter(id=message_id).first()
-    )
-    # A savepoint: on PostgreSQL a failed statement must not poison the caller's transaction.
-    with transaction.atomic():
-        if message is not None and indexable(message):
-            backend.upsert([document_for(message)])
-            return "upserted"
-        backend.remove([message_id])
-        return "removed"
+    return "upserted" if sync_messages([message_id], backend) else "removed"
 
 
 @job(JOB, max_attempts=20, backoff_base=2.0, backoff_cap=600.0)
 def sync(message_id: int) -> None:
     sync_message(message_id)
+
+
+def drain_backlog(
+    backend: SearchBackend | None = None, *, batch: int | None = None, rounds: int | None = None
+) -> int:
+    """Index what the backlog holds, `batch` ids at a time. Returns how many ids it drained;
+    with more than `rounds` batches waiting it leaves the rest to a fresh drain job."""
+    backend = backend or get_backend()
+    drained = 0
+    for _ in range(rounds or DRAIN_ROUNDS):
+        pending = list(
+            SearchBacklog.objects.order_by("message_id").values_list("message_id", "version")[
+                : batch or DRAIN_BATCH
+            ]
+        )
+        if not pending:
+            return drained
+        by_version: dict[int, list[int]] = {}
+        for message_id, version in pending:
+            by_version.setdefault(version, []).append(message_id)
+        with transaction.atomic():
+            sync_messages([message_id for message_id, _ in pending], backend)
+            # Only rows unchanged since they were read: a change committed meanwhile bumped
+            # its row's version (or, on PostgreSQL, holds the row until it commits and then
+            # has), so that message is drained again with its newer state.
+            for version, ids in by_version.items():
+                SearchBacklog.objects.filter(version=version, message_id__in=ids).delete()
+        drained += len(pending)
+    if SearchBacklog.objects.exists():
+        _queue_drain(delay=timedelta(0))
+    return drained
+
+
+@periodic(DRAIN_JOB, every=DRAIN_EVERY, max_attempts=20, backoff_base=2.0, backoff_cap=600.0)
+def drain() -> None:
+    drain_backlog()
 
 
 def indexable_rows():
@@ -219,21 +359,8 @@ def documents(batch: int = 2000) -> Iterator[tuple[int, list[Document]]]:
         if not rows:
             return
         last = rows[-1].id
-        mentions: dict[int, list[int]] = {}
-        through = Message.mentions.through.objects.filter(message_id__in=[m.id for m in rows])
-        for message_id, user_id in through.values_list("message_id", "user_id"):
-            mentions.setdefault(message_id, []).append(user_id)
-        files: dict[int, list[str]] = {}
-        held = Message.attachments.through.objects.filter(message_id__in=[m.id for m in rows])
-        for message_id, kind in held.values_list("message_id", "attachment__kind"):
-            files.setdefault(message_id, []).append(kind)
-        out = []
-        for message in rows:
-            if not indexed_channel(message.channel):
-                continue
-            message._search_mentions = mentions.get(message.id, [])
-            message._search_files = files.get(message.id, [])
-            out.append(document_for(message))
+        extras = _batch_extras(rows)
+        out = [document_for(m, extras[m.id]) for m in rows if indexed_channel(m.channel)]
         yield len(rows), out
 
 

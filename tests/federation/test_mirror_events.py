@@ -25,7 +25,7 @@ from guilds.services.members import do_add_member
 from guilds.services.overwrites import check_delete_overwrite, check_put_overwrite
 from guilds.services.roles import check_create_role, check_delete_role, check_update_role
 from jobs.models import Job
-from messaging.models import GatewayEvent, Message, Reaction
+from messaging.models import GatewayEvent, Message, Reaction, SearchBacklog
 from messaging.services.messages import check_edit_message, check_send_message
 from messaging.services.reactions import check_add_reaction
 from moderation.models import GuildBan
@@ -246,7 +246,7 @@ def test_a_mirrored_change_carries_its_host_as_origin_and_a_local_one_none(
     assert {origin for _, origin in mirrored} == {"far.example"}
     # The host's own change is not sent back to it, and the index follows it like a local one.
     assert Activity.objects.count() == sent
-    assert Job.objects.filter(dedupe_key=f"search:{mid}").exists()
+    assert SearchBacklog.objects.filter(message_id=mid).exists()
 
     heard.clear()
     with commits():

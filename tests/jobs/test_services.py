@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,7 +39,7 @@ def _reset():
 @pytest.fixture
 def announced(monkeypatch):
     seen: list[int] = []
-    monkeypatch.setattr(services, "announce", lambda ids: seen.extend(ids))
+    monkeypatch.setattr(services, "announce", lambda ids, eta=None: seen.extend(ids))
     return seen
 
 
@@ -60,6 +63,39 @@ def test_a_job_is_announced_only_after_commit(django_capture_on_commit_callbacks
             assert announced == []
     assert len(callbacks) == 1
     assert announced == [row.id]
+
+
+def test_a_job_due_shortly_is_announced_at_commit_with_its_time(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """A few hundred ms ahead (a coalescing delay) must not wait for a tick to find it due:
+    it is announced at commit, with its time; an hour ahead is left to the ticks."""
+    seen: list = []
+    monkeypatch.setattr(services, "announce", lambda ids, eta=None: seen.append((ids, eta)))
+    soon = timezone.now() + timedelta(milliseconds=300)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        row = services.enqueue("test.record", {"n": 1}, run_at=soon)
+        services.enqueue("test.record", {"n": 2}, run_at=timezone.now() + timedelta(hours=1))
+        assert seen == []
+    assert seen == [([row.id], soon)]
+
+
+@pytest.mark.skipif(settings.UNITED_MODE != "production", reason="Celery over Redis")
+def test_a_job_due_shortly_reaches_the_broker_with_its_time(django_capture_on_commit_callbacks):
+    """Production: the Celery message carries the job's time (the worker holds it until
+    then), so the job runs without waiting for beat's next tick."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    soon = timezone.now() + timedelta(milliseconds=300)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        row = services.enqueue("test.record", {"n": 1}, run_at=soon)
+    (raw,) = broker.lrange("celery", 0, -1)
+    headers = json.loads(raw)["headers"]
+    assert headers["task"] == "jobs.run" and str(row.id) in headers["argsrepr"]
+    eta = datetime.fromisoformat(headers["eta"])
+    assert soon <= eta <= soon + timedelta(seconds=1)
+    assert row.id not in services.tick()  # announced already: the tick leaves it alone
+    broker.delete("celery")
 
 
 def test_rolled_back_job_never_exists(announced):

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from guilds.services.guilds import check_update_guild
 from jobs.models import Job, JobState
+from messaging.models import SearchBacklog
 from messaging.search import indexing
 from moderation.models import GuildBan
 from moderation.services import sanctions
@@ -66,12 +67,15 @@ def test_ban_with_message_deletion_reaches_the_index_exactly_once(world, send, i
     sent = [send(world.bob, world.general, f"flood message {i}") for i in range(3)]
     index()
     sanctions.check_ban(world.alice, world.guild.id, world.bob.id, delete_message_seconds=3600)
+    backlog = SearchBacklog.objects.values_list("message_id", "version")
+    assert sorted(backlog) == sorted((m.id, 0) for m in sent)  # each deletion, once
     index()
+    assert not SearchBacklog.objects.exists()
     for message in sent:
         assert world.engine.indexed_text(message.id) is None
-        runs = Job.objects.filter(name=indexing.JOB, payload={"message_id": message.id})
-        # one job for the send, one for the moderation deletion; each ran once
-        assert list(runs.values_list("state", "attempts")) == [(JobState.DONE, 1)] * 2
+    # one drain for the sends, one for the moderation deletions; each ran once
+    runs = Job.objects.filter(name=indexing.DRAIN_JOB)
+    assert list(runs.values_list("state", "attempts")) == [(JobState.DONE, 1)] * 2
     assert find(world.alice, "flood")["total_results"] == 0
     assert world.engine.count() == 0
 

@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from guilds.models import Channel, ChannelType
-from jobs.models import Job
-from jobs.services import run_due_jobs
+from messaging.models import SearchBacklog
 from messaging.search import indexing
 from messaging.services import dms, messages
+from tests.search.conftest import index_now
 
 pytestmark = pytest.mark.django_db
 
@@ -76,10 +76,9 @@ def test_direct_messages_never_reach_an_engine(world, send, written, find, legac
         if message.author_id == world.bob.id:
             messages.check_edit_message(world.bob, dm.id, message.id, content=f"{MARKER} v2")
     messages.check_pin(world.bob, dm.id, sent[0].id, pinned=True)
-    # No job is even written for a DM: there is nothing to add or remove.
-    jobs = Job.objects.filter(name=indexing.JOB)
-    assert {j.payload["message_id"] for j in jobs} == {public.id}
-    run_due_jobs()
+    # Nothing is even recorded for a DM: there is nothing to add or remove.
+    assert list(SearchBacklog.objects.values_list("message_id", flat=True)) == [public.id]
+    index_now()
     assert [d.id for d in written] == [public.id]
     for message in sent:
         assert world.engine.indexed_text(message.id) is None
@@ -88,9 +87,13 @@ def test_direct_messages_never_reach_an_engine(world, send, written, find, legac
         held = index_table_text()
         assert "public" in held and "legacy" not in held and "group plan" not in held
         assert "alg" not in held and "x25519" not in held
-    # Even forcing the job for a DM message writes nothing.
-    indexing.sync_message(sent[0].id)
+    # Even forcing a DM message through the drain writes nothing.
+    indexing.note_change(sent[0])  # refused: a DM is never recorded
+    SearchBacklog.objects.create(message_id=sent[1].id)  # as if it had been
+    indexing.drain_backlog()
+    indexing.sync_message(sent[2].id)
     assert [d.id for d in written] == [public.id]
+    assert not SearchBacklog.objects.exists()
     assert [g[0]["id"] for g in find(world.alice, MARKER)["messages"]] == [str(public.id)]
 
 
@@ -115,7 +118,8 @@ def test_reindex_skips_direct_messages_and_encrypted_channels(world, send, writt
             assert world.engine.indexed_text(message.id) is None
         assert world.engine.count() == 1
         assert "4/4" in err.getvalue() and "100%" in err.getvalue()  # candidate rows read
-        run_due_jobs()  # the queued jobs of those messages remove, never add
+        assert SearchBacklog.objects.filter(message_id=in_thread.id).exists()
+        index_now()  # the drain of those messages removes, never adds
         assert {d.id for d in written} == {public.id}
     finally:
         indexing.unregister_encryption_check(secret_is_encrypted)
@@ -145,7 +149,7 @@ def test_the_migration_purges_direct_messages_indexed_before(world, send, legacy
     dm, _ = dms.check_open_dm(world.bob, world.alice.id)
     old = send(world.bob, dm, f"old {MARKER} dm")
     public = send(world.bob, world.general, "public words")
-    run_due_jobs()
+    index_now()
     if world.engine.name == "meili":
         pytest.skip("Meilisearch indexes are rebuilt with reindex_search, not by migrations")
     leaked = indexing.document_for(old)

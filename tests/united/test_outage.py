@@ -209,13 +209,16 @@ def test_what_fails_outside_a_view_is_503_for_an_outage_and_500_for_a_bug(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_database_lost_right_after_the_commit_does_not_fail_the_committed_send(chat):
-    """The send's post-commit work (announcing its search-index job, publishing its gateway
+def test_a_database_lost_right_after_the_commit_does_not_fail_the_committed_send(chat, monkeypatch):
+    """The send's post-commit work (announcing its search drain, publishing its gateway
     event) meets an unreachable database: the send still returns its message, which is stored,
-    and its job row waits for the periodic tick."""
+    and its backlog row waits for a drain (at worst the periodic one)."""
     from jobs.models import Job
+    from messaging.models import SearchBacklog
+    from messaging.search import indexing
     from messaging.services import messages
 
+    monkeypatch.setattr(indexing, "_drain_at", 0.0)  # no drain remembered: the send writes one
     owner, channel, _ = chat
     outage = database_unreachable()
     with transaction.atomic():
@@ -231,5 +234,6 @@ def test_a_database_lost_right_after_the_commit_does_not_fail_the_committed_send
     finally:
         outage.__exit__(None, None, None)
     assert created and Message.objects.filter(id=message.id, nonce="after-commit-1").exists()
-    job = Job.objects.get(name="messaging.search.sync", payload__message_id=message.id)
+    assert SearchBacklog.objects.filter(message_id=message.id).exists()
+    job = Job.objects.get(name=indexing.DRAIN_JOB)
     assert job.dispatched_at is None  # the announce failed; tick() will announce it
