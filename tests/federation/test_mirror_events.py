@@ -24,7 +24,6 @@ from guilds.services.guilds import do_create_guild
 from guilds.services.members import do_add_member
 from guilds.services.overwrites import check_delete_overwrite, check_put_overwrite
 from guilds.services.roles import check_create_role, check_delete_role, check_update_role
-from jobs.models import Job
 from messaging.models import GatewayEvent, Message, Reaction, SearchBacklog
 from messaging.services.messages import check_edit_message, check_send_message
 from messaging.services.reactions import check_add_reaction

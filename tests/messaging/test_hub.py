@@ -5,6 +5,7 @@ query capture sees every query it makes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from guilds.services import members as member_services
 from guilds.services import overwrites as overwrite_services
 from guilds.services.access import guild_visibility, visible_channel_ids
 from messaging.gateway import ready_state
-from messaging.hub import Hub
+from messaging.hub import WARM_AFTER, Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,6 +119,52 @@ async def test_an_overwrite_change_takes_effect_on_the_next_event(world, inline_
     await hub.deliver([bob], "CHANNEL_UPDATE", update, 2)
     await hub.deliver([bob], "MESSAGE_CREATE", dict(d, content="2"), 3)
     assert [f["d"].get("content") for f in bob.frames] == ["1"]
+
+
+async def test_sockets_that_attach_have_their_snapshot_built_before_the_first_event(
+    world, inline_db
+):
+    """A reconnect wave: the guild's snapshot is filled in the background, one query batch for
+    every socket attached together, so the first message after it waits for no query."""
+    hub = Hub.current()
+    users = await sync_to_async(add_members)(world.guild, 30)
+    sockets = [FakeSocket(u.id, f"w{u.id}") for u in users]
+    with CaptureQueriesContext(connection) as warming:
+        for socket in sockets:
+            await hub.attach(socket, [f"guild.{world.guild.id}"])
+        assert world.guild.id not in hub.snapshots  # nothing read on the attach itself
+        await asyncio.sleep(WARM_AFTER + 0.3)
+    assert set(hub.snapshots[world.guild.id]) == {u.id for u in users}
+    batch = len(warming)
+    count, _ = await deliver_to(world, users, 5)
+    assert count == 0
+    # The same work for three times the sockets: one batch per guild, not a query per socket.
+    hub.snapshots.clear()
+    more = await sync_to_async(add_members)(world.guild, 90)
+    with CaptureQueriesContext(connection) as warming:
+        for user in more:
+            await hub.attach(FakeSocket(user.id, f"w{user.id}"), [f"guild.{world.guild.id}"])
+        await asyncio.sleep(WARM_AFTER + 0.3)
+    assert len(warming) == batch
+    assert {u.id for u in more} <= set(hub.snapshots[world.guild.id])
+
+
+async def test_a_warm_snapshot_read_before_a_visibility_change_is_dropped(world, monkeypatch):
+    """A role, overwrite, member or channel event handled while the warm-up's query ran wins:
+    what the warm-up read (the state before the change) is not merged into the new snapshot."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    hub = Hub.current()
+
+    async def db(self, fn, *args):
+        result = fn(*args)
+        # The change lands while the query's answer is on its way back.
+        await hub.deliver([], "CHANNEL_UPDATE", {"guild_id": str(world.guild.id)}, None)
+        return result
+
+    monkeypatch.setattr(Hub, "db", db)
+    await hub.attach(FakeSocket(world.bob.id, "b"), [f"guild.{world.guild.id}"])
+    await asyncio.sleep(WARM_AFTER + 0.3)
+    assert world.bob.id not in hub.snapshots.get(world.guild.id, {})
 
 
 def test_the_snapshot_agrees_with_the_per_member_rule(world):
