@@ -92,6 +92,12 @@ class MemoryStore:
             del self._states[session_id]
 
 
+# Redis connections per web process for the session store, and how long an operation may wait
+# for one before it counts as Redis being unreachable (logged, the write dropped).
+STORE_CONNECTIONS = 32
+STORE_WAIT = 10.0
+
+
 class RedisStore:
     """Production: one hash and one list per session, expiring with the resume window.
 
@@ -106,7 +112,18 @@ class RedisStore:
 
         self._url = url
         self._clients: dict[int, Any] = {}
-        self._factory = aioredis.Redis.from_url
+
+        def factory(url: str) -> Any:
+            # A connection pool that makes a caller wait for a free connection: redis-py's
+            # default pool raises "Too many connections" past 100 at once, which a wave of a
+            # thousand IDENTIFYs reached, so their sessions went unrecorded and their RESUMEs
+            # were refused (the reconnect storm's "refused" clients, docs/performance.md).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=STORE_CONNECTIONS, timeout=STORE_WAIT
+            )
+            return aioredis.Redis(connection_pool=pool)
+
+        self._factory = factory
 
     @property
     def _redis(self) -> Any:

@@ -244,3 +244,18 @@ async def test_ids_outside_the_snowflake_range_in_a_frame_are_unknown_not_a_cras
     await ws.send_json_to({"op": 1, "d": None})  # the socket is still served
     assert (await recv(ws))["op"] == 11
     await ws.disconnect()
+
+
+async def test_a_wave_of_sessions_is_recorded_whole():
+    """A thousand sockets identifying at once each write their session: none may be dropped
+    (with redis-py's default pool, writes past 100 at once failed with "Too many connections",
+    and those clients' RESUMEs were refused after a restart)."""
+    from messaging.gateway_sessions import STORE_CONNECTIONS, SessionState
+
+    wave = [
+        SessionState(session_id=f"wave-{i}", user_id=i + 1, started_at=0.0)
+        for i in range(STORE_CONNECTIONS * 8)
+    ]
+    await asyncio.gather(*(store().create(state) for state in wave))
+    loaded = await asyncio.gather(*(store().load(state.session_id) for state in wave))
+    assert [s.user_id if s else None for s in loaded] == [state.user_id for state in wave]
