@@ -13,10 +13,11 @@ and in embedded mode the job runner's thread applies them too. Python runs one t
 time, so a flood handled by many threads at once leaves a member's request a thin slice of
 the interpreter (measured before this gate: a member's p99 went from 13 ms to 436 ms under 600
 Follows in 43 s). `share()` lets one piece of inbox work run at a time in a process and keeps
-the next one waiting until the slot has been idle for `(1 - SHARE) / SHARE` times as long as
-the last piece took, so inbox work takes at most SHARE of the process's time whatever the
-flood. Waiting threads sleep on a lock and cost no interpreter time. A request that cannot get
-the slot within WAIT seconds answers 503 with `Retry-After`, which a peer's delivery retries.
+the next one waiting until the slot has been idle for `(1 - share) / share` times as long as
+the last piece took, so inbox work takes at most that share of the process's time whatever
+the flood (UNITED_INBOX_SHARE, 25 % by default). Waiting threads sleep on a lock and cost no
+interpreter time. A request that cannot get the slot within WAIT seconds answers 503 with
+`Retry-After`, which a peer's delivery retries.
 """
 
 from __future__ import annotations
@@ -33,8 +34,15 @@ from django.conf import settings
 from united.errors import RateLimited
 from united.ratelimit import Bucket, consume
 
-# At most half of the process's time goes to inbox work; the rest is the members'.
-SHARE = 0.5
+
+def share_of_time() -> float:
+    """The fraction of the process's time inbox work may take (UNITED_INBOX_SHARE, percent).
+    25 % by default: at 50 % a member's p99 during a 600-Follow flood was 3.4× its p99 at rest,
+    at 25 % 1.8–1.9× (bench/inbox_flood.py, docs/performance.md), for about 20 instead of 30
+    activities a second per process while the flood lasts."""
+    return max(5, min(100, int(getattr(settings, "UNITED_INBOX_SHARE", 25)))) / 100
+
+
 # How long a request waits for the slot before it is told to come back.
 WAIT = 10.0
 BUSY_RETRY_AFTER = 5
@@ -83,7 +91,7 @@ def in_use() -> bool:
 
 @contextmanager
 def share(*, patient: bool = False) -> Iterator[None]:
-    """Run the block as inbox work: one at a time, at most SHARE of the process's time.
+    """Run the block as inbox work: one at a time, at most its share of the process's time.
 
     A request raises Busy after WAIT seconds; the job runner (`patient`) waits its turn.
     """
@@ -99,6 +107,7 @@ def share(*, patient: bool = False) -> Iterator[None]:
             yield
         finally:
             took = time.monotonic() - started
-            _next_start = time.monotonic() + took * (1 - SHARE) / SHARE
+            share = share_of_time()
+            _next_start = time.monotonic() + took * (1 - share) / share
     finally:
         _slot.release()

@@ -75,6 +75,7 @@ class Config:
     voice_max_participants: int = 25
     # ((packets per second, packet burst), (bytes per second, byte burst)) per sender.
     voice_audio_budget: tuple[tuple[int, int], tuple[int, int]] = ((100, 200), (65536, 131072))
+    inbox_share: int = 25
     voice_video_budget: tuple[tuple[int, int], tuple[int, int]] = (
         (1000, 2000),
         (1048576, 2097152),
@@ -351,6 +352,7 @@ def load(env: dict[str, str] | None = None) -> Config:
             _rate_burst(env, "UNITED_VOICE_AUDIO_PACKETS", (100, 200)),
             _rate_burst(env, "UNITED_VOICE_AUDIO_BYTES", (65536, 131072)),
         ),
+        inbox_share=_int(env, "UNITED_INBOX_SHARE", 25, 5, 100),
         voice_video_budget=(
             _rate_burst(env, "UNITED_VOICE_VIDEO_PACKETS", (1000, 2000)),
             _rate_burst(env, "UNITED_VOICE_VIDEO_BYTES", (1048576, 2097152)),
@@ -487,6 +489,11 @@ VARIABLES: list[tuple[str, str, str]] = [
         "VOICE_MAX_PARTICIPANTS",
         "25",
         "most members in one voice channel (a channel's user limit can only lower it)",
+    ),
+    (
+        "UNITED_INBOX_SHARE",
+        "25",
+        "percent of a web process's time federation inbox work may take while members use it",
     ),
     (
         "UNITED_VOICE_AUDIO_PACKETS",

@@ -271,6 +271,7 @@ VOICE_MAX_PARTICIPANTS = CONFIG.voice_max_participants
 # Per-sender budgets of the worker ((packets/s, burst), (bytes/s, burst)), voice/guard.py.
 VOICE_AUDIO_BUDGET = CONFIG.voice_audio_budget
 VOICE_VIDEO_BUDGET = CONFIG.voice_video_budget
+UNITED_INBOX_SHARE = CONFIG.inbox_share
 TURN_URLS = CONFIG.turn_urls
 TURN_SECRET = CONFIG.turn_secret
 TURN_CREDENTIAL_TTL = CONFIG.turn_ttl
