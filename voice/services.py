@@ -307,6 +307,13 @@ def worker_restarted() -> None:
 
 def refresh_member(guild_id: int, user_id: int) -> None:
     """Re-evaluate SPEAK and timeouts (after a timeout starts or ends, a role changes)."""
+    from voice import ports
+
+    if ports.hosted_elsewhere(guild_id) is not None:
+        # A replica's voice states mirror the host's: the host's worker decides who may speak
+        # and its VOICE_STATE_UPDATEs carry the result. Judging here, mid-way through applying
+        # the host's guild state, disconnected a member the host still had in the channel.
+        return
     state = (
         VoiceState.objects.select_related("user").filter(guild_id=guild_id, user_id=user_id).first()
     )
