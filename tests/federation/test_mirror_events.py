@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from accounts.models import User
 from federation import activities, mirror
 from federation.guildwire import state
 from federation.models import Activity, GuildLink, InboxItem, RemoteActor
@@ -95,6 +96,29 @@ def local_events(make_user, commits) -> dict[str, dict[str, Any]]:
     return events_after(mark)
 
 
+def replica_guild(owner: User, commits) -> tuple[Guild, str]:
+    """A guild this node holds as the replica of far.example's Group (its id, its link)."""
+    with commits():
+        guild = do_create_guild(owner, name="Far", icon=None, description="")
+    group = f"{HOST}/groups/{guild.id}"
+    remote_identity(group)
+    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    return guild, group
+
+
+def note(mid: int, author_uri: str, channel_id: int, content: str) -> dict[str, Any]:
+    """The host's Note for a message of its channel."""
+    return {
+        "id": f"{HOST}/messages/{mid}",
+        "type": "Note",
+        "attributedTo": author_uri,
+        "messageId": str(mid),
+        "channelId": str(channel_id),
+        "hlc": clock().now().encode(),
+        "source": {"content": content, "mediaType": "text/markdown"},
+    }
+
+
 def announce(group: str, inner: dict[str, Any]) -> None:
     """What the inbox does with the host Group's Announce of `inner`."""
     activity = activities.build("Announce", group, inner, to=[group])
@@ -110,11 +134,7 @@ def test_mirrored_reaction_edit_and_ban_publish_the_events_of_local_ones(make_us
     assert set(local) == set(KINDS)
 
     carol = make_user("carol")  # our member, in the replica of a guild of far.example
-    with commits():
-        guild = do_create_guild(carol, name="Far", icon=None, description="")
-    group = f"{HOST}/groups/{guild.id}"
-    remote_identity(group)
-    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    guild, group = replica_guild(carol, commits)
     channel = Channel.objects.get(guild=guild, name="general")
     eve_uri, dave_uri = f"{HOST}/users/eve", f"{HOST}/users/dave"
     eve, dave = user_for_actor(eve_uri), user_for_actor(dave_uri)
@@ -122,26 +142,18 @@ def test_mirrored_reaction_edit_and_ban_publish_the_events_of_local_ones(make_us
         do_add_member(guild, eve)
         do_add_member(guild, dave)
     mid = new_id()
-    note = {
-        "id": f"{HOST}/messages/{mid}",
-        "type": "Note",
-        "attributedTo": eve_uri,
-        "messageId": str(mid),
-        "channelId": str(channel.id),
-        "hlc": clock().now().encode(),
-        "source": {"content": "hello", "mediaType": "text/markdown"},
-    }
+    created = note(mid, eve_uri, channel.id, "hello")
     mark = last_event()
     with commits():
-        announce(group, activities.build("Create", eve_uri, note, to=[group]))
+        announce(group, activities.build("Create", eve_uri, created, to=[group]))
     assert Message.objects.get(id=mid).content == "hello"
 
     # The host's `<@id>` is one of its own user ids: here that id is someone else (carol).
     again = f"hello again <@{carol.id}>"
-    edited = {**note, "source": {"content": again, "mediaType": "text/markdown"}}
+    edited = {**created, "source": {"content": again, "mediaType": "text/markdown"}}
     edited["edited"] = datetime.now(UTC).isoformat()
     with commits():
-        announce(group, activities.build("EmojiReact", dave_uri, note["id"], content="👍"))
+        announce(group, activities.build("EmojiReact", dave_uri, created["id"], content="👍"))
         announce(group, activities.build("Update", eve_uri, edited, to=[group]))
         announce(group, activities.build("Block", group, dave_uri, to=[group]))
     mirrored = events_after(mark)
@@ -162,11 +174,7 @@ def test_mirrored_reaction_edit_and_ban_publish_the_events_of_local_ones(make_us
 
 def test_a_mirrored_unban_lifts_the_ban_here(make_user, commits):
     carol = make_user("carol")
-    with commits():
-        guild = do_create_guild(carol, name="Far", icon=None, description="")
-    group = f"{HOST}/groups/{guild.id}"
-    remote_identity(group)
-    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    guild, group = replica_guild(carol, commits)
     dave_uri = f"{HOST}/users/dave"
     dave = user_for_actor(dave_uri)
     block = activities.build("Block", group, dave_uri, to=[group])
@@ -215,30 +223,18 @@ def test_a_mirrored_change_carries_its_host_as_origin_and_a_local_one_none(
     make_user, commits, heard
 ):
     carol = make_user("carol")
-    with commits():
-        guild = do_create_guild(carol, name="Far", icon=None, description="")
-    group = f"{HOST}/groups/{guild.id}"
-    remote_identity(group)
-    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    guild, group = replica_guild(carol, commits)
     channel = Channel.objects.get(guild=guild, name="general")
     eve_uri = f"{HOST}/users/eve"
     with commits():
         do_add_member(guild, user_for_actor(eve_uri))
     mid = new_id()
-    note = {
-        "id": f"{HOST}/messages/{mid}",
-        "type": "Note",
-        "attributedTo": eve_uri,
-        "messageId": str(mid),
-        "channelId": str(channel.id),
-        "hlc": clock().now().encode(),
-        "source": {"content": "from far", "mediaType": "text/markdown"},
-    }
+    created = note(mid, eve_uri, channel.id, "from far")
     heard.clear()
     sent = Activity.objects.count()
     with commits():
-        announce(group, activities.build("Create", eve_uri, note, to=[group]))
-        announce(group, activities.build("EmojiReact", eve_uri, note["id"], content="👍"))
+        announce(group, activities.build("Create", eve_uri, created, to=[group]))
+        announce(group, activities.build("EmojiReact", eve_uri, created["id"], content="👍"))
     mirrored = [(e.t, e.origin) for e in heard]
     assert ("MESSAGE_CREATE", "far.example") in mirrored
     assert ("MESSAGE_REACTION_ADD", "far.example") in mirrored
@@ -318,11 +314,7 @@ def local_guild_changes(make_user, commits) -> dict[str, dict[str, Any]]:
 def replica(make_user, commits):
     """Carol's node holds a replica of a guild of far.example; eve (of far.example) is in it."""
     carol = make_user("carol")
-    with commits():
-        guild = do_create_guild(carol, name="Far", icon=None, description="")
-    group = f"{HOST}/groups/{guild.id}"
-    remote_identity(group)
-    GuildLink.objects.create(guild=guild, group_uri=group, domain="far.example")
+    guild, group = replica_guild(carol, commits)
     with commits():
         do_add_member(guild, user_for_actor(f"{HOST}/users/eve"))
     return guild
