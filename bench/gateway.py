@@ -120,11 +120,31 @@ async def collect(ws, expected: int, latencies: list[float], marker: str) -> Non
             got += 1
 
 
+SENT: list[float] = []  # send times of the typing probe, whose events carry no text
+
+
+async def collect_typing(ws, expected: int, latencies: list[float], marker: str) -> None:
+    """The k-th TYPING_START a socket gets answers the k-th POST: one sender, in order."""
+    got = 0
+    while got < expected:
+        frame = json.loads(await ws.recv())
+        if frame.get("t") == "TYPING_START":
+            latencies.append(time.perf_counter() - SENT[got])
+            got += 1
+
+
 PROFILE_TO = os.environ.get("BENCH_PROFILE")  # py-spy raw output of the node's first process
 
 
 async def run(
-    urls: list[str], tokens, send, n: int, messages: int, marker: str, pids: tuple = ()
+    urls: list[str],
+    tokens,
+    send,
+    n: int,
+    messages: int,
+    marker: str,
+    pids: tuple = (),
+    collector=collect,
 ) -> tuple[float, ...]:
     sockets = []
     for i, url in enumerate(urls):  # clients spread evenly across the processes
@@ -132,7 +152,7 @@ async def run(
         chosen = [tokens[j] for j in part] if tokens is not None else None
         sockets += await open_clients(url, chosen, len(part))
     latencies: list[float] = []
-    receivers = [asyncio.create_task(collect(ws, messages, latencies, marker)) for ws in sockets]
+    receivers = [asyncio.create_task(collector(ws, messages, latencies, marker)) for ws in sockets]
     profiler = None
     if PROFILE_TO and pids:
         # Sample the node only while the messages flow (not while clients connect).
@@ -164,21 +184,42 @@ async def run(
     # Close all at once: a client that stopped reading (its count is reached) would otherwise
     # wait out the close handshake behind the frames it no longer reads.
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    if not latencies:
+        return 0.0, 0.0, 0.0
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
 
 
-async def bench_node(node: Node, n: int, messages: int) -> tuple[float, ...]:
+async def bench_node(
+    node: Node, n: int, messages: int, probe: str = "message"
+) -> tuple[float, ...]:
+    """`probe` "message" posts a message; "typing" posts a typing notice (an access check and
+    an event fanned out, nothing stored): the floor any stored event's fan-out stands on;
+    "request" times `GET /users/@me` alone with the clients connected (no fan-out)."""
     data = json.loads(node.python(SETUP.format(n=n)).splitlines()[-1])
     api = httpx.AsyncClient(base_url=node.url, headers={"Authorization": f"Bearer {data['owner']}"})
+    channel = data["channel"]
+    SENT.clear()
+    rtts: list[float] = []
 
     async def send(text: str) -> None:
-        r = await api.post(f"/api/v1/channels/{data['channel']}/messages", json={"content": text})
+        if probe == "typing":
+            SENT.append(time.perf_counter())
+            r = await api.post(f"/api/v1/channels/{channel}/typing")
+        elif probe == "request":
+            began = time.perf_counter()
+            r = await api.get("/api/v1/users/@me")
+            rtts.append(time.perf_counter() - began)
+        else:
+            r = await api.post(f"/api/v1/channels/{channel}/messages", json={"content": text})
         r.raise_for_status()
 
+    async def nothing(ws, expected: int, latencies: list[float], marker: str) -> None:
+        return
+
     try:
-        return await run(
+        result = await run(
             [url.replace("http", "ws") + "/gateway" for url in node.urls()],
             data["clients"],
             send,
@@ -186,7 +227,13 @@ async def bench_node(node: Node, n: int, messages: int) -> tuple[float, ...]:
             messages,
             "MESSAGE_CREATE",
             tuple(p.pid for p in node.procs),
+            {"typing": collect_typing, "request": nothing}.get(probe, collect),
         )
+        if probe == "request":
+            rtts.sort()
+            p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
+            return sum(rtts) and len(rtts) / sum(rtts), statistics.median(rtts) * 1000, p99 * 1000
+        return result
     finally:
         await api.aclose()
 
@@ -365,6 +412,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=30)
     parser.add_argument("--modes", default="embedded,production")
     parser.add_argument(
+        "--probe",
+        default="message",
+        help="what the node's sender does, comma-separated: message, typing, request "
+        "(see bench_node)",
+    )
+    parser.add_argument(
         "--idle", type=int, default=0, help="instead: RSS per idle connection at this many"
     )
     parser.add_argument(
@@ -416,22 +469,25 @@ def main() -> None:
         for n in sizes:
             record(("baseline websockets", n, *asyncio.run(bench_baseline(n, args.messages))))
             for mode in modes:
-                node = start_node(mode, workdir / str(n), pg, redis)
-                try:
-                    record((f"node {mode}", n, *asyncio.run(bench_node(node, n, args.messages))))
-                finally:
-                    node.stop()
+                for probe in args.probe.split(","):
+                    node = start_node(mode, workdir / f"{n}-{probe}", pg, redis)
+                    try:
+                        figures = asyncio.run(bench_node(node, n, args.messages, probe))
+                        label = f"node {mode}" + ("" if probe == "message" else f" {probe}")
+                        record((label, n, *figures))
+                    finally:
+                        node.stop()
     finally:
         for server in (pg, redis):
             if server:
                 server.stop()
     print(
-        f"\n{'server':<22} {'clients':>7} {'deliveries/s':>13} {'p50 ms':>9} {'p99 ms':>9}"
+        f"\n{'server':<28} {'clients':>7} {'deliveries/s':>13} {'p50 ms':>9} {'p99 ms':>9}"
         f"  {'p99 / baseline (goal <= 2)':>27} {'rate / baseline (goal >= 0.5)':>30}"
     )
     baseline = {n: (rate, p99) for name, n, rate, _p50, p99 in rows if name.startswith("baseline")}
     for name, n, rate, p50, p99 in rows:
-        line = f"{name:<22} {n:>7} {rate:>13.0f} {p50:>9.1f} {p99:>9.1f}"
+        line = f"{name:<28} {n:>7} {rate:>13.0f} {p50:>9.1f} {p99:>9.1f}"
         if not name.startswith("baseline") and n in baseline:
             p99_ratio, rate_ratio = p99 / baseline[n][1], rate / baseline[n][0]
             ok = "met" if p99_ratio <= 2 and rate_ratio >= 0.5 else "NOT MET"

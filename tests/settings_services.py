@@ -41,3 +41,7 @@ from united.config import RATE_LIMITS  # noqa: E402
 os.environ.setdefault("UNITED_RATE_LIMITS", ",".join(f"{name}=1000/1" for name in RATE_LIMITS))
 
 from united.settings import *  # noqa: E402, F403
+
+# The suite's own process opens threads (sync_to_async) that outlive their test: a connection
+# kept open there would hold the test database when it is dropped. Nodes keep theirs.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

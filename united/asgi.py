@@ -15,9 +15,9 @@ from united.config import ConfigError  # noqa: E402
 bodies.install()
 
 try:
-    from django.core.asgi import get_asgi_application
+    import django
 
-    django_asgi_app = get_asgi_application()
+    django.setup(set_prefix=False)
 except ConfigError as exc:
     sys.exit(f"error: {exc}")
 
@@ -27,13 +27,17 @@ from django.urls import path  # noqa: E402
 
 from messaging.consumers import GatewayConsumer  # noqa: E402
 from united.clientaddr import TrustedProxyMiddleware  # noqa: E402
+from united.threads import SyncChainHandler, pooled  # noqa: E402
+
+django_asgi_app = SyncChainHandler()
 from united.websocket import GatewayAuthMiddleware  # noqa: E402
 
 # Outermost: every door sees the real client address and scheme (united/clientaddr.py).
 application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
-            "http": bodies.guard_disk_full(django_asgi_app),
+            # Requests run on long-lived threads that keep their database connection.
+            "http": bodies.guard_disk_full(pooled(django_asgi_app)),
             "websocket": GatewayAuthMiddleware(
                 URLRouter([path("gateway", GatewayConsumer.as_asgi())])
             ),

@@ -90,8 +90,16 @@ TEMPLATES = [
 ]
 
 # --- database -------------------------------------------------------------------------------
+# Connections outlive a request: the web process serves requests on a few long-lived threads
+# (united/threads.py), and opening a connection per request was a tenth of a small request's
+# time. Health checks replace one that broke (a restarted PostgreSQL) before it is used.
+CONN_MAX_AGE = 600
 if CONFIG.database_url and not CONFIG.database_url.startswith("sqlite"):
-    DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=0)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            CONFIG.database_url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+        )
+    }
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}"}
 else:
@@ -110,6 +118,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
             # Tests use a file too: SQLite's shared-cache in-memory database has table locks
             # that ignore busy_timeout, unlike the WAL file a node runs on.
             "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
