@@ -22,7 +22,6 @@ Django runs them through async_to_sync).
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,11 +50,10 @@ def _close_connections() -> None:
     connections.close_all()
 
 
-def pooled(app: ASGIApp, threads: int | None = None) -> ASGIApp:
-    """`app` (Django's ASGI handler) with its requests' synchronous work on long-lived
-    threads; `threads` defaults to UNITED_REQUEST_THREADS or DEFAULT_THREADS."""
-    count = threads or int(os.environ.get("UNITED_REQUEST_THREADS", DEFAULT_THREADS))
-    workers = [_Worker(i) for i in range(max(1, count))]
+def pooled(app: ASGIApp, threads: int = DEFAULT_THREADS) -> ASGIApp:
+    """`app` (Django's ASGI handler) with its requests' synchronous work on `threads`
+    long-lived threads."""
+    workers = [_Worker(i) for i in range(max(1, threads))]
 
     async def pooled_app(scope: Scope, receive: Any, send: Any) -> None:
         worker = next((w for w in workers if not w.busy), None)
