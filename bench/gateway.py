@@ -8,7 +8,9 @@ nothing but relay a frame to every socket: the gap is the cost of the node's wor
 
 Both senders are paced the same way: each waits until the server has accepted the previous
 message before sending the next (the node answers the POST; the baseline acknowledges the
-frame after handing it to every socket), so deliveries/s compare.
+frame after handing it to every socket), so deliveries/s compare. Each run starts with one
+unmeasured message on both servers, so the figures are a channel's steady state; the first
+message after a node starts is slower (imports and caches), docs/performance.md has it apart.
 
 `production2` runs production mode with two web processes, clients spread across them.
 
@@ -145,12 +147,17 @@ async def run(
     marker: str,
     pids: tuple = (),
     collector=collect,
+    warm=None,
 ) -> tuple[float, ...]:
     sockets = []
     for i, url in enumerate(urls):  # clients spread evenly across the processes
         part = range(i, n, len(urls))
         chosen = [tokens[j] for j in part] if tokens is not None else None
         sockets += await open_clients(url, chosen, len(part))
+    # One unmeasured message first, on both servers: the figures are a channel's steady state,
+    # not the first message after a restart (the node's is docs/performance.md's "cold").
+    await (warm or send)("warm-up")
+    await asyncio.sleep(1)
     latencies: list[float] = []
     receivers = [asyncio.create_task(collector(ws, messages, latencies, marker)) for ws in sockets]
     profiler = None
@@ -218,6 +225,10 @@ async def bench_node(
     async def nothing(ws, expected: int, latencies: list[float], marker: str) -> None:
         return
 
+    async def warm(text: str) -> None:
+        r = await api.post(f"/api/v1/channels/{channel}/messages", json={"content": text})
+        r.raise_for_status()
+
     try:
         result = await run(
             [url.replace("http", "ws") + "/gateway" for url in node.urls()],
@@ -228,6 +239,7 @@ async def bench_node(
             "MESSAGE_CREATE",
             tuple(p.pid for p in node.procs),
             {"typing": collect_typing, "request": nothing}.get(probe, collect),
+            warm,
         )
         if probe == "request":
             rtts.sort()
