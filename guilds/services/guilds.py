@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from django.db import transaction
@@ -302,6 +303,19 @@ def list_user_guilds(user: User) -> list[dict[str, Any]]:
     return out
 
 
+# guild id -> when this process last wrote its activity (time.monotonic()).
+_noted: dict[int, float] = {}
+ACTIVITY_EVERY = 60.0
+
+
 def note_activity(guild_id: int) -> None:
-    """Directory ranking: messaging calls this when a guild sees activity."""
+    """Directory ranking: messaging calls this when a guild sees activity. The directory
+    ranks by the minute, so a busy guild's row is written at most once a minute per process
+    instead of on every message."""
+    now = time.monotonic()
+    if now - _noted.get(guild_id, -ACTIVITY_EVERY) < ACTIVITY_EVERY:
+        return
+    if len(_noted) > 10_000:
+        _noted.clear()
+    _noted[guild_id] = now
     Guild.objects.filter(id=guild_id).update(last_activity_at=timezone.now())

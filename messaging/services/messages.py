@@ -213,7 +213,8 @@ def check_send_message(
         if expires_at is None and access.channel.default_message_ttl:
             expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
         try:
-            with transaction.atomic():
+            # A savepoint only where a concurrent retry can collide on the nonce.
+            with transaction.atomic(savepoint=nonce is not None):
                 message = do_send_message(
                     access,
                     user,

@@ -15,15 +15,16 @@ from united import events
 
 
 def do_mark_read(user, channel: Channel, message_id: int, *, notify: bool = True) -> None:
-    state, created = ReadState.objects.get_or_create(
-        user=user, channel=channel, defaults={"last_message_id": message_id}
-    )
-    if not created:
-        if message_id <= state.last_message_id:
-            return  # read markers only move forward
-        ReadState.objects.filter(id=state.id, last_message_id__lt=message_id).update(
-            last_message_id=message_id, updated_at=timezone.now()
+    # One statement when the marker exists (every send marks the sender's own message read).
+    moved = ReadState.objects.filter(
+        user=user, channel=channel, last_message_id__lt=message_id
+    ).update(last_message_id=message_id, updated_at=timezone.now())
+    if not moved:
+        _state, created = ReadState.objects.get_or_create(
+            user=user, channel=channel, defaults={"last_message_id": message_id}
         )
+        if not created:
+            return  # read markers only move forward
     if notify:
         events.broadcast(
             events.user_group(user.id),

@@ -259,6 +259,19 @@ def test_read_state_and_mention_counts(world, api):
     }
 
 
+def test_read_markers_only_move_forward_and_a_send_marks_the_senders_own(world, api):
+    from messaging.services.readstates import read_states
+
+    first = send(api(world.bob), world, "one").json()["id"]
+    second = send(api(world.bob), world, "two").json()["id"]
+    assert read_states(world.bob, [world.channel])[0]["last_message_id"] == second
+    assert read_states(world.alice, [world.channel])[0]["unread"] is True
+    for message_id in (second, first):  # acking an older message does not move it back
+        assert api(world.alice).post(url(world, f"/{message_id}/ack")).status_code == 204
+        state = read_states(world.alice, [world.channel])[0]
+        assert state["last_message_id"] == second and state["unread"] is False
+
+
 def test_channel_default_ttl_applies_to_new_messages(world, api):
     updated = api(world.alice).patch(
         f"/api/v1/channels/{world.channel.id}", {"default_message_ttl": 3600}, format="json"
