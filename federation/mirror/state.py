@@ -11,9 +11,10 @@ a change made here, and the replica's audit log records them with no actor; the 
 Order: roles (overwrites and members name them), channels (categories before what is in
 them; positions as ranks in the host's order, so a host with gaps in its positions still
 converges here), overwrites, the guild's own fields (its default channel exists by then),
-then members, who hear of the guild as it now is. A state that names a role or channel id
-another guild here holds is refused whole: ids are shared across nodes, so a host must not
-be able to take a local object over by naming its id.
+then members, who hear of the guild as it now is. A state older than the last one applied
+(its `revision`, the host's clock in milliseconds) is ignored. A state that names a role or
+channel id another guild here holds is refused whole: ids are shared across nodes, so a host
+must not be able to take a local object over by naming its id.
 
 Threads are the exception: no guilds service creates one without the member's message it
 starts from (messaging's `check_start_thread`, on the host), so a thread a replica lacks is
@@ -23,6 +24,7 @@ services like any channel's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.utils import timezone
@@ -37,6 +39,7 @@ from guilds.models import Channel, ChannelType, Guild, Member, PermissionOverwri
 from guilds.services.access import ChannelAccess, GuildContext, member_role_ids, node_context
 from messaging.models import Message
 
+logger = logging.getLogger(__name__)
 THREAD_TYPES = frozenset({ChannelType.PUBLIC_THREAD})
 GUILD_TYPES = frozenset(ChannelType) - {ChannelType.DM, ChannelType.GROUP_DM}
 
@@ -60,14 +63,23 @@ def apply_state(group: str, data: dict[str, Any]) -> Guild:
     }
     # A new replica is born as a row: no local service makes a guild someone else owns. Its
     # members hear of it as GUILD_CREATE when they are added (below).
+    revision = int(data.get("revision") or 0)
     guild = existing or Guild.objects.create(id=gid, **fields)
     link, new_link = GuildLink.objects.get_or_create(
         guild=guild, defaults={"group_uri": group, "domain": remote.domain_of(group)}
     )
     if new_link:
         schedule_sync(link)  # a new replica back-fills the history it joins into
+    elif revision < link.state_version:
+        # Deliveries may arrive out of order (a retried one after a newer one, or a state
+        # fetched on join racing the host's push): an older state would undo newer changes.
+        GuildLink.objects.filter(id=link.id).update(last_heard_at=timezone.now())
+        logger.info(
+            "guild %s: state %s is older than %s, not applied", gid, revision, link.state_version
+        )
+        return guild
     GuildLink.objects.filter(id=link.id).update(
-        last_heard_at=timezone.now(), state_version=int(data.get("revision") or 0)
+        last_heard_at=timezone.now(), state_version=revision
     )
     ctx = node_context(guild)
     _apply_roles(ctx, [r for r in data.get("roles") or [] if isinstance(r, dict)])

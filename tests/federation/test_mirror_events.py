@@ -434,6 +434,28 @@ def test_the_same_state_twice_changes_nothing_and_tells_no_one(commits, replica)
     assert not GatewayEvent.objects.filter(id__gt=mark).exists()
 
 
+def test_an_older_state_arriving_late_does_not_undo_a_newer_one(commits, replica):
+    guild = replica
+    older = host_state(guild)
+    newer = host_state(guild)
+    newer["guild"]["name"] = "Renamed on the host"
+    newer["revision"] = older["revision"] + 1000
+    with commits():
+        send_state(guild, newer)
+    assert Guild.objects.get(id=guild.id).name == "Renamed on the host"
+    mark = last_event()
+    with commits():
+        send_state(guild, older)  # a retried delivery of the earlier state
+    assert Guild.objects.get(id=guild.id).name == "Renamed on the host"
+    assert not GatewayEvent.objects.filter(id__gt=mark).exists()
+    newest = host_state(guild)
+    newest["guild"]["name"] = "Renamed again"
+    newest["revision"] = newer["revision"] + 1000
+    with commits():
+        send_state(guild, newest)
+    assert Guild.objects.get(id=guild.id).name == "Renamed again"
+
+
 def test_a_state_naming_another_guilds_channel_or_role_takes_nothing_over(
     make_user, commits, replica
 ):
