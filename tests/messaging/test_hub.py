@@ -118,7 +118,42 @@ async def test_an_overwrite_change_takes_effect_on_the_next_event(world, inline_
     update = {"guild_id": str(world.guild.id), "id": str(world.channel.id)}
     await hub.deliver([bob], "CHANNEL_UPDATE", update, 2)
     await hub.deliver([bob], "MESSAGE_CREATE", dict(d, content="2"), 3)
-    assert [f["d"].get("content") for f in bob.frames] == ["1"]
+    assert [f["d"].get("content") for f in bob.frames if f["t"] == "MESSAGE_CREATE"] == ["1"]
+
+
+async def test_who_loses_sight_of_a_channel_is_told_it_is_gone(world, inline_db):
+    """A CHANNEL_UPDATE that takes VIEW_CHANNEL away reaches only those who still see the
+    channel; those who saw it before get a CHANNEL_DELETE with what they already knew, so
+    their channel list drops it live, and nothing of the channel's new state."""
+    hub = Hub.current()
+    bob, owner = FakeSocket(world.bob.id, "b"), FakeSocket(world.owner.id, "o")
+    d = {"guild_id": str(world.guild.id), "channel_id": str(world.channel.id), "content": "1"}
+    await hub.deliver([bob, owner], "MESSAGE_CREATE", d, 1)
+    await sync_to_async(overwrite_services.check_put_overwrite)(
+        world.owner, world.channel.id, world.bob.id, {"type": 1, "deny": str(int(P.VIEW_CHANNEL))}
+    )
+    update = {
+        "guild_id": str(world.guild.id),
+        "id": str(world.channel.id),
+        "type": 0,
+        "parent_id": None,
+        "name": "general",
+        "topic": "now secret",
+    }
+    await hub.deliver([bob, owner], "CHANNEL_UPDATE", update, 2)
+    assert [f["t"] for f in owner.frames] == ["MESSAGE_CREATE", "CHANNEL_UPDATE"]
+    assert owner.frames[-1]["d"]["topic"] == "now secret"
+    assert [f["t"] for f in bob.frames] == ["MESSAGE_CREATE", "CHANNEL_DELETE"]
+    assert bob.frames[-1]["d"] == {
+        "id": str(world.channel.id),
+        "guild_id": str(world.guild.id),
+        "type": 0,
+        "parent_id": None,
+    }
+    assert bob.frames[-1]["s"] == bob.frames[0]["s"] + 1
+    # Told once: the next update of the channel he cannot see sends him nothing.
+    await hub.deliver([bob, owner], "CHANNEL_UPDATE", update, 3)
+    assert len(bob.frames) == 2
 
 
 async def test_sockets_that_attach_have_their_snapshot_built_before_the_first_event(
