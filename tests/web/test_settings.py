@@ -244,3 +244,24 @@ def test_sidebar_creates_voice_channels_and_categories(browser, owner, guild, ge
     assert not guild.channels.filter(name="odd").exists()
     refused = browser(member).post(create, {"name": "mine", "type": "4"})
     assert refused.status_code == 403 and not guild.channels.filter(name="mine").exists()
+
+
+def test_a_synced_channel_shows_and_keeps_its_categorys_overwrites(
+    browser, owner, guild, general, member
+):
+    category = guild.channels.get(name="Text Channels")
+    send, view = int(P.SEND_MESSAGES), int(P.VIEW_CHANNEL)
+    overwrite_services.check_put_overwrite(
+        owner, category.id, guild.id, {"type": 0, "deny": str(send)}
+    )
+    me = browser(owner)
+    url = settings_url(guild, f"channels/{general.id}/")
+    page = me.get(url + f"?target=role:{guild.id}").content.decode()
+    assert "This channel follows its category" in page
+    assert re.search(f'name="p{send}" value="deny"[^>]* checked', page)
+    # Denying View Channels to bob here keeps the inherited @everyone deny.
+    me.post(url, {"target": f"member:{member.id}", f"p{view}": "deny"})
+    general.refresh_from_db()
+    assert not general.permission_synced
+    rows = {o.id: (o.allow, o.deny) for o in own_overwrites(general)}
+    assert rows == {guild.id: (0, send), member.id: (0, view)}

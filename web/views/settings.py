@@ -21,8 +21,8 @@ from guilds.services import invites as invite_services
 from guilds.services import roles as role_services
 from guilds.services.access import (
     access_channel,
+    effective_overwrites,
     guild_context,
-    own_overwrites,
     unknown_channel,
     unknown_member,
     unknown_role,
@@ -219,7 +219,9 @@ def channel_permissions(request: AuthedHttpRequest, guild_id: int, channel_id: i
         if labels.applies_to_channel(label, channel_kind(access.channel))
     ]
     shown_bits = sum(label.bit for label in shown)
-    overwrites = own_overwrites(access.channel)
+    # A synced channel shows its category's overwrites: what members get there. Saving one
+    # makes them the channel's own first (the service's `materialise`), so none is lost.
+    overwrites = effective_overwrites(access.channel)
     existing = next((o for o in overwrites if o.id == target), None)
     errors: list[str] = []
     if request.method == "POST":
