@@ -56,12 +56,15 @@ def test_overwrite_editors_offer_only_what_means_something_there():
     assert int(P.ADMINISTRATOR) not in cat and int(P.BAN_MEMBERS) not in cat
 
 
-def test_move_one_step_past_a_sibling_of_the_same_kind(guild, owner, published):
+def test_move_one_step_past_a_sibling_of_the_same_kind(
+    guild, owner, published, django_capture_on_commit_callbacks
+):
     text = category(guild, "Text Channels")
     for name in ("two", "three"):
         channels.check_create_channel(owner, guild.id, {"name": name, "parent_id": text.id})
     three = Channel.objects.get(guild=guild, name="three")
-    channels.check_move_channel(owner, three.id, -1)
+    with django_capture_on_commit_callbacks(execute=True):
+        channels.check_move_channel(owner, three.id, -1)
     assert names(guild, text) == ["general", "three", "two"]
     assert any(d["id"] == str(three.id) for _, d in events_named(published, "CHANNEL_UPDATE"))
     channels.check_move_channel(owner, three.id, -1)
@@ -109,10 +112,13 @@ def test_reorder_refusals_over_the_api(api, guild, owner, join, make_user):
     assert bad.status_code == 400 and bad.json()["errors"]
 
 
-def test_deleting_a_category_keeps_its_channels_uncategorised(guild, owner, published):
+def test_deleting_a_category_keeps_its_channels_uncategorised(
+    guild, owner, published, django_capture_on_commit_callbacks
+):
     text = category(guild, "Text Channels")
     general = Channel.objects.get(guild=guild, name="general")
-    channels.check_delete_channel(owner, text.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        channels.check_delete_channel(owner, text.id)
     general.refresh_from_db()
     assert general.parent_id is None
     assert not Channel.objects.filter(id=text.id).exists()
