@@ -442,7 +442,7 @@ def journey(node, expect, sync_playwright) -> None:
         alice.click("button:has-text('Create role')")
         expect(alice.locator("#settings-title")).to_contain_text("Moderators")
         alice.check("input[name=hoist]")
-        alice.check("label:has-text('Manage messages') input")
+        alice.get_by_label("Manage Messages", exact=True).check()
         alice.click("button:has-text('Save changes')")
         expect(alice.locator(".notice")).to_be_visible()
         shot(alice, "12-settings-role")
