@@ -56,9 +56,9 @@ def create_channel(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
         # Nothing to open: a voice channel is joined from the list, a category holds others.
         # The page reloads with the new entry in its channel list.
         if getattr(request, "htmx", False):
-            response = HttpResponse(status=204)
-            response["HX-Refresh"] = "true"
-            return response
+            refresh = HttpResponse(status=204)
+            refresh["HX-Refresh"] = "true"
+            return refresh
         return redirect("web-guild", guild_id=guild_id)
     response: HttpResponse = redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
     if getattr(request, "htmx", False):
