@@ -369,7 +369,31 @@ class Hub:
 
     async def deliver(self, conns: list[Conn], t: str, d: Any, event_id: int | None) -> int:
         """Send one event to those of `conns` who may see it, each under its next seq."""
+        guild_id = gateway.event_guild(d)
+        before = self.snapshots.get(guild_id) if guild_id is not None else None
         audience = await self.audience(conns, t, d)
+        sent = await self.send(audience, t, d, event_id)
+        if t == "CHANNEL_UPDATE" and before:
+            sent += await self.lost_sight(conns, audience, d, before)
+        return sent
+
+    async def lost_sight(
+        self, conns: list[Conn], audience: list[Conn], d: Any, before: dict[int, Any]
+    ) -> int:
+        """Those who saw the channel before this update and no longer may (an overwrite or a
+        move took VIEW_CHANNEL away) hear that it is gone for them: a CHANNEL_DELETE carrying
+        only what they knew (id, guild, type, parent), never the channel's new state. It is
+        not stored, like a delete would be for them: a session that resumes past it redraws
+        its channel list from READY or the page."""
+        channel_id = gateway.event_channel("CHANNEL_UPDATE", d)
+        kept = set(audience)
+        lost = [c for c in conns if c not in kept and channel_id in (before.get(c.user_id) or ())]
+        if not lost:
+            return 0
+        gone = {k: d.get(k) for k in ("id", "guild_id", "type", "parent_id") if k in d}
+        return await self.send(lost, "CHANNEL_DELETE", gone, None)
+
+    async def send(self, audience: list[Conn], t: str, d: Any, event_id: int | None) -> int:
         if not audience:
             return 0
         payload = json.dumps(d, separators=(",", ":"))

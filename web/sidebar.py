@@ -37,6 +37,16 @@ class Category:
     channel: Channel | None
     items: list[ChannelItem] = field(default_factory=list)
 
+    @property
+    def default_type(self) -> int:
+        """What its "+" creates first: a voice channel in a category of voice channels (or an
+        empty one named for voice, as the new guild's "Voice Channels" is), else text."""
+        if self.items:
+            voice = all(item.is_voice for item in self.items)
+        else:
+            voice = self.channel is not None and "voice" in self.channel.name.lower()
+        return ChannelType.GUILD_VOICE if voice else ChannelType.GUILD_TEXT
+
 
 def initials(name: str) -> str:
     words = [w for w in name.replace("-", " ").split() if w]

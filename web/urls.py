@@ -1,6 +1,16 @@
 from django.urls import path
 
-from web.views import chat, dms, federation, manage, messages, onboarding, search, settings
+from web.views import (
+    channel_settings,
+    chat,
+    dms,
+    federation,
+    manage,
+    messages,
+    onboarding,
+    search,
+    settings,
+)
 
 CHANNEL = "channels/<id:channel_id>/"
 MESSAGE = CHANNEL + "messages/<id:message_id>/"
@@ -38,8 +48,13 @@ urlpatterns = [
     ),
     path(
         "guilds/<id:guild_id>/settings/channels/",
-        settings.channels,
+        channel_settings.channels,
         name="web-settings-channels",
+    ),
+    path(
+        "guilds/<id:guild_id>/settings/view-as/",
+        channel_settings.view_as,
+        name="web-settings-view-as",
     ),
     path(
         "guilds/<id:guild_id>/settings/channels/<id:channel_id>/",

@@ -385,3 +385,33 @@ def do_reorder_channels(
                     reason_of(reason),
                 )
         channel_event(channel, "CHANNEL_UPDATE", actor=ctx.user, audit=audit)
+
+
+def check_move_channel(user: User, channel_id: int, offset: int, *, reason: str = "") -> Channel:
+    """One step up (-1) or down (+1): the keyboard's way to do what a drag does. The step is
+    past the neighbour of the same kind (a category past a category, a channel past a
+    channel), since top-level channels and categories share positions yet are shown apart;
+    it is taken under the guild's lock, so two quick presses move it two places."""
+    errors = FieldErrors()
+    if offset not in (-1, 1):
+        errors.add("offset", "Must be -1 (up) or 1 (down).")
+        errors.raise_if_any()
+    with transaction.atomic():
+        access = access_channel(user, channel_id, lock=True)
+        access.require(perms.P.MANAGE_CHANNELS)
+        channel, ctx = access.channel, access.ctx
+        visible = {c.id for c, _ in visible_channels(ctx)}
+        siblings = [
+            c
+            for c in Channel.objects.filter(guild=ctx.guild, parent_id=channel.parent_id)
+            if c.is_category == channel.is_category and c.id in visible
+        ]
+        siblings.sort(key=lambda c: (c.position, c.id))
+        index = next(i for i, c in enumerate(siblings) if c.id == channel.id) + offset
+        if not 0 <= index < len(siblings):
+            return channel
+        before = {channel.id: _snapshot(channel) | {"position": channel.position}}
+        wanted = {channel.id: siblings[index].position}
+        do_reorder_channels(ctx, {channel.id: channel}, wanted, before, reason=reason)
+        channel.refresh_from_db()
+        return channel

@@ -105,6 +105,13 @@ export function wire(gw, shell, pane) {
       case "GUILD_MEMBER_REMOVE":
       case "GUILD_MEMBER_UPDATE":
         if (d.guild_id === guildId) refreshMembers();
+        // My roles changed: the channels I may see may have too.
+        if (t === "GUILD_MEMBER_UPDATE" && d.guild_id === guildId && d.user && d.user.id === me) refreshChannels();
+        break;
+      case "GUILD_ROLE_CREATE":
+      case "GUILD_ROLE_UPDATE":
+      case "GUILD_ROLE_DELETE":
+        if (d.guild_id === guildId) refreshChannels();
         break;
       case "CHANNEL_CREATE":
       case "CHANNEL_UPDATE":

@@ -9,6 +9,17 @@ export function wireDialogs() {
       const dialog = document.getElementById(opener.dataset.dialogOpen);
       const parent = dialog.querySelector("[data-parent-field]");
       if (parent) parent.value = opener.dataset.parentId || "";
+      // The opener says which channel type to start from (a voice category's "+": voice).
+      const wanted = opener.dataset.channelType || "0";
+      dialog.querySelectorAll("[data-channel-type-choice]").forEach((radio) => {
+        radio.checked = radio.value === wanted;
+      });
+      // One dialog serves many rows (delete this channel): the row's opener fills it in.
+      dialog.querySelectorAll("[data-from-opener]").forEach((field) => {
+        const value = opener.dataset[field.dataset.fromOpener] || "";
+        if ("value" in field && field.tagName === "INPUT") field.value = value;
+        else field.textContent = value;
+      });
       if (!dialog.open) dialog.showModal();
     }
     const closer = event.target.closest("[data-dialog-close]");

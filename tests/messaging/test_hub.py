@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from guilds.models import Member
 from guilds.permissions import Permissions as P
+from guilds.services import channels as channel_services
 from guilds.services import members as member_services
 from guilds.services import overwrites as overwrite_services
 from guilds.services.access import guild_visibility, visible_channel_ids
@@ -118,7 +119,49 @@ async def test_an_overwrite_change_takes_effect_on_the_next_event(world, inline_
     update = {"guild_id": str(world.guild.id), "id": str(world.channel.id)}
     await hub.deliver([bob], "CHANNEL_UPDATE", update, 2)
     await hub.deliver([bob], "MESSAGE_CREATE", dict(d, content="2"), 3)
-    assert [f["d"].get("content") for f in bob.frames] == ["1"]
+    assert [f["d"].get("content") for f in bob.frames if f["t"] == "MESSAGE_CREATE"] == ["1"]
+
+
+async def test_who_loses_sight_of_a_channel_is_told_it_is_gone(world, inline_db):
+    """The overwrite's CHANNEL_UPDATE, as the service publishes it, reaches only those who
+    still see the channel; whoever saw it before gets a CHANNEL_DELETE with what they already
+    knew, so their channel list drops it live, and nothing of the channel's new state."""
+    hub = Hub.current()
+    bob, owner = FakeSocket(world.bob.id, "b"), FakeSocket(world.owner.id, "o")
+    for socket in (bob, owner):
+        await hub.attach(socket, [f"guild.{world.guild.id}"])
+    await asyncio.sleep(WARM_AFTER + 0.3)
+    assert world.channel.id in hub.snapshots[world.guild.id][world.bob.id]
+
+    async def settled(socket: FakeSocket, count: int) -> None:
+        for _ in range(100):
+            if len(socket.frames) >= count:
+                return
+            await asyncio.sleep(0.05)
+
+    await sync_to_async(overwrite_services.check_put_overwrite)(
+        world.owner, world.channel.id, world.bob.id, {"type": 1, "deny": str(int(P.VIEW_CHANNEL))}
+    )
+    await settled(owner, 1)
+    await settled(bob, 1)
+    assert [f["t"] for f in owner.frames] == ["CHANNEL_UPDATE"]
+    assert owner.frames[0]["d"]["permission_overwrites"]
+    assert [f["t"] for f in bob.frames] == ["CHANNEL_DELETE"]
+    assert bob.frames[0]["d"] == {
+        "id": str(world.channel.id),
+        "guild_id": str(world.guild.id),
+        "type": 0,
+        "parent_id": None,
+    }
+    # Told once: a later change of the channel he cannot see sends him nothing.
+    await sync_to_async(channel_services.check_update_channel)(
+        world.owner, world.channel.id, {"topic": "now secret"}
+    )
+    await settled(owner, 2)
+    assert owner.frames[-1]["d"]["topic"] == "now secret"
+    assert len(bob.frames) == 1
+    for socket in (bob, owner):
+        await hub.detach(socket)
 
 
 async def test_sockets_that_attach_have_their_snapshot_built_before_the_first_event(

@@ -341,7 +341,7 @@ def journey(node, expect, sync_playwright) -> None:
         expect(message(alice, "Hello from alice 😄")).to_be_visible()
 
         # A private channel through the UI (@everyone denied VIEW_CHANNEL).
-        alice.click("[aria-label='Create a channel in Text Channels']")
+        alice.click("[aria-label='Create a text channel in Text Channels']")
         alice.fill("#new-channel-name", "staff-room")
         alice.check("input[name=private]")
         alice.click("#create-channel button[type=submit]")
@@ -442,13 +442,13 @@ def journey(node, expect, sync_playwright) -> None:
         alice.click("button:has-text('Create role')")
         expect(alice.locator("#settings-title")).to_contain_text("Moderators")
         alice.check("input[name=hoist]")
-        alice.check("label:has-text('Manage messages') input")
+        alice.get_by_label("Manage Messages", exact=True).check()
         alice.click("button:has-text('Save changes')")
         expect(alice.locator(".notice")).to_be_visible()
         shot(alice, "12-settings-role")
         settings_role_url = alice.url.split("?")[0]
-        alice.click("a:has-text('Channel permissions')")
-        alice.click("a:has-text('general')")
+        alice.click("a:text-is('Channels')")
+        alice.click("[aria-label='Permissions of general']")
         shot(alice, "13-settings-overwrites")
         settings_channel_url = alice.url
 

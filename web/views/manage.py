@@ -1,6 +1,6 @@
-"""Small management actions reachable from the chat shell: create a channel (optionally
-private: @everyone denied VIEW_CHANNEL) and create an invite. Permission checks stay in the
-guild services."""
+"""Small management actions reachable from the chat shell: create a channel of any type or a
+category (a channel optionally private: @everyone denied VIEW_CHANNEL) and create an invite.
+Permission checks stay in the guild services."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
-from guilds.models import ChannelType, PermissionOverwrite
+from guilds.models import TEXT_TYPES, ChannelType, PermissionOverwrite
 from guilds.serialize import invite_urls
 from guilds.services.channels import check_create_channel
 from guilds.services.invites import check_create_invite
@@ -21,12 +21,14 @@ from web.views.common import member_view
 @require_POST
 @member_view
 def create_channel(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
+    kind = request.POST.get("type") or "0"
     data: dict = {
         "name": request.POST.get("name", ""),
-        "type": ChannelType.GUILD_TEXT,
+        # Anything but a small number is refused by the service's own type check.
+        "type": int(kind) if kind.isascii() and kind.isdigit() and len(kind) < 3 else -1,
     }
     parent = request.POST.get("parent_id")
-    if parent:
+    if parent and data["type"] != ChannelType.GUILD_CATEGORY:
         data["parent_id"] = parent
     if request.POST.get("private") == "1":
         data["permission_overwrites"] = [
@@ -50,6 +52,14 @@ def create_channel(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
             raise
         messages = [m for errs in exc.errors.values() for m in errs] or [exc.message]
         return render(request, "web/_form_error.html", {"messages": messages}, status=exc.status)
+    if channel.type not in TEXT_TYPES:
+        # Nothing to open: a voice channel is joined from the list, a category holds others.
+        # The page reloads with the new entry in its channel list.
+        if getattr(request, "htmx", False):
+            refresh = HttpResponse(status=204)
+            refresh["HX-Refresh"] = "true"
+            return refresh
+        return redirect("web-guild", guild_id=guild_id)
     response: HttpResponse = redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)

@@ -1,6 +1,9 @@
 """Guild settings for those allowed: overview, roles with a permission editor, channel
-overwrites (Discord's tri-state allow / neutral / deny) and invites. The guild services
-check every permission and the role hierarchy; these views only parse forms and render."""
+overwrites (Discord's tri-state allow / neutral / deny, per role or per member) and invites.
+The channel list and "view as role" live in web.views.channel_settings. Permissions are shown
+by group with the human names and descriptions of `guilds.permission_labels`. The guild
+services check every permission and the role hierarchy; these views only parse forms and
+render."""
 
 from __future__ import annotations
 
@@ -11,38 +14,64 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.requests import AuthedHttpRequest
+from guilds import permission_labels as labels
 from guilds import permissions as perms
-from guilds.models import TEXT_TYPES, ChannelType, PermissionOverwrite
+from guilds.models import TEXT_TYPES, PermissionOverwrite
 from guilds.services import invites as invite_services
 from guilds.services import roles as role_services
 from guilds.services.access import (
     access_channel,
+    effective_overwrites,
     guild_context,
-    own_overwrites,
     unknown_channel,
+    unknown_member,
     unknown_role,
     visible_channels,
 )
 from guilds.services.guilds import check_update_guild
 from guilds.services.overwrites import check_delete_overwrite, check_put_overwrite
+from guilds.services.preview import channel_kind
 from united.errors import APIError
 from web import sidebar
-from web.views.common import member_view
+from web.views.common import guild_names, member_view
 
 P = perms.P
 SECTIONS = (
     ("overview", "Overview", P.MANAGE_GUILD),
     ("roles", "Roles", P.MANAGE_ROLES),
-    ("channels", "Channel permissions", P.MANAGE_ROLES),
+    # Either permission opens the channel list: one manages channels, the other overwrites.
+    ("channels", "Channels", P.MANAGE_CHANNELS | P.MANAGE_ROLES),
+    ("view-as", "View as role", P.MANAGE_ROLES),
     ("invites", "Invites", P.MANAGE_GUILD),
 )
+# The overwrite editor's member picker: a select, not a search, so it stops at this many
+# (members who already have an overwrite are always offered).
+MEMBER_CHOICES = 200
 
 
-def permission_rows() -> list[dict[str, Any]]:
+def allowed(ctx, flags: int) -> bool:
+    """Any of `flags` (a section may open for one of several permissions)."""
+    return any(sidebar.can(ctx, int(flag)) for flag in P(flags))
+
+
+def permission_groups(
+    shown: list[labels.Label], state_of: Any
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Rows for the templates, by group: bit, human name, description and `state_of(bit)`."""
     return [
-        {"name": flag.name, "label": flag.name.replace("_", " ").capitalize(), "bit": int(flag)}
-        for flag in P
-        if flag.name
+        (
+            group,
+            [
+                {
+                    "bit": label.bit,
+                    "label": label.name,
+                    "description": label.description,
+                    "state": state_of(label.bit),
+                }
+                for label in rows
+            ],
+        )
+        for group, rows in labels.grouped(shown)
     ]
 
 
@@ -51,11 +80,10 @@ def _messages(exc: APIError) -> list[str]:
 
 
 def _page(request: HttpRequest, ctx, section: str, template: str, **extra) -> HttpResponse:
-    allowed = [(key, label) for key, label, flag in SECTIONS if sidebar.can(ctx, flag)]
     context = {
         "rail": sidebar.rail(request.user),
         "guild": ctx.guild,
-        "sections": allowed,
+        "sections": [(key, label) for key, label, flag in SECTIONS if allowed(ctx, flag)],
         "section": section,
         "errors": [],
         "saved": request.GET.get("saved") == "1",
@@ -68,7 +96,7 @@ def _page(request: HttpRequest, ctx, section: str, template: str, **extra) -> Ht
 def index(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     for key, _label, flag in SECTIONS:
-        if sidebar.can(ctx, flag):
+        if allowed(ctx, flag):
             return redirect(f"web-settings-{key}", guild_id=guild_id)
     ctx.require(P.MANAGE_GUILD)  # nothing to manage: the service's refusal, as a 403 page
     return redirect("web-guild", guild_id=guild_id)
@@ -142,7 +170,7 @@ def role(request: AuthedHttpRequest, guild_id: int, role_id: int) -> HttpRespons
     if current is None:
         raise unknown_role()
     held = int(current["permissions"])
-    rows = [dict(row, on=bool(held & row["bit"])) for row in permission_rows()]
+    groups = permission_groups(list(labels.LABELS), lambda bit: bool(held & bit))
     return _page(
         request,
         ctx,
@@ -150,64 +178,105 @@ def role(request: AuthedHttpRequest, guild_id: int, role_id: int) -> HttpRespons
         "web/settings/role.html",
         role=current,
         is_everyone=role_id == guild_id,
-        rows=rows,
+        groups=groups,
         errors=errors,
     )
 
 
-@member_view
-def channels(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
-    ctx = guild_context(request.user, guild_id)
-    ctx.require(P.MANAGE_ROLES)
-    rows = [c for c, _ in visible_channels(ctx) if c.type != ChannelType.GUILD_CATEGORY]
-    return _page(request, ctx, "channels", "web/settings/channels.html", channels=rows)
+def _target(request: HttpRequest, ctx, default: int) -> tuple[int, int]:
+    """(overwrite type, target id) from `target=role:<id>|member:<id>` (or the older `role=`);
+    an unknown or malformed one is the 404 of an unknown role or member."""
+    raw = request.POST.get("target") or request.GET.get("target") or ""
+    kind_name, _, number = raw.partition(":")
+    if not raw:
+        kind_name, number = "role", request.POST.get("role") or request.GET.get("role") or ""
+        number = number or str(default)
+    if not number.isascii() or not number.isdigit() or len(number) > 20:
+        raise unknown_role()
+    target = int(number)
+    if kind_name == "role" and target in ctx.roles:
+        return PermissionOverwrite.ROLE, target
+    if kind_name == "member" and str(target) in guild_names(ctx):
+        return PermissionOverwrite.MEMBER, target
+    raise unknown_role() if kind_name == "role" else unknown_member()
 
 
 @require_http_methods(["GET", "POST"])
 @member_view
 def channel_permissions(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
-    """One role's overwrite on one channel: each bit allow, neutral (inherit) or deny."""
+    """One role's or member's overwrite on one channel: each permission that means something
+    in this kind of channel is allow, inherit (neutral) or deny. Bits the editor does not show
+    (guild-only ones a bot may have set) are kept as they were."""
     access = access_channel(request.user, channel_id)
     access.require(P.MANAGE_ROLES)
     ctx = access.ctx
     if access.channel.guild_id != guild_id:
         raise unknown_channel()
-    roles_by_rank = sorted(ctx.roles.values(), key=lambda r: -r.position)
-    target = int(request.GET.get("role") or request.POST.get("role") or guild_id)
-    if target not in ctx.roles:
-        raise unknown_role()
+    kind, target = _target(request, ctx, guild_id)
+    shown = [
+        label
+        for label in labels.LABELS
+        if labels.applies_to_channel(label, channel_kind(access.channel))
+    ]
+    shown_bits = sum(label.bit for label in shown)
+    # A synced channel shows its category's overwrites: what members get there. Saving one
+    # makes them the channel's own first (the service's `materialise`), so none is lost.
+    overwrites = effective_overwrites(access.channel)
+    existing = next((o for o in overwrites if o.id == target), None)
     errors: list[str] = []
     if request.method == "POST":
-        allow = deny = 0
-        for row in permission_rows():
-            choice = request.POST.get(f"p{row['bit']}")
+        allow = (existing.allow if existing else 0) & ~shown_bits
+        deny = (existing.deny if existing else 0) & ~shown_bits
+        for label in shown:
+            choice = request.POST.get(f"p{label.bit}")
             if choice == "allow":
-                allow |= row["bit"]
+                allow |= label.bit
             elif choice == "deny":
-                deny |= row["bit"]
+                deny |= label.bit
         try:
             if allow or deny:
                 check_put_overwrite(
                     request.user,
                     channel_id,
                     target,
-                    {"type": PermissionOverwrite.ROLE, "allow": str(allow), "deny": str(deny)},
+                    {"type": kind, "allow": str(allow), "deny": str(deny)},
                 )
-            elif any(o.id == target for o in own_overwrites(access.channel)):
+            elif existing is not None:
                 check_delete_overwrite(request.user, channel_id, target)
         except APIError as exc:
             errors = _messages(exc)
         else:
-            return redirect(f"{request.path}?role={target}&saved=1")
-    existing = next((o for o in own_overwrites(access.channel) if o.id == target), None)
+            chosen = f"{'role' if kind == PermissionOverwrite.ROLE else 'member'}:{target}"
+            return redirect(f"{request.path}?target={chosen}&saved=1")
     allow = existing.allow if existing else 0
     deny = existing.deny if existing else 0
-    rows = [
-        dict(
-            row,
-            state="allow" if allow & row["bit"] else "deny" if deny & row["bit"] else "neutral",
-        )
-        for row in permission_rows()
+
+    def state(bit: int) -> str:
+        return "allow" if allow & bit else "deny" if deny & bit else "neutral"
+
+    names = guild_names(ctx)
+    with_overwrite = {o.id for o in overwrites if o.type == PermissionOverwrite.MEMBER}
+    members = sorted(
+        (
+            (int(uid), name)
+            for index, (uid, name) in enumerate(names.items())
+            if index < MEMBER_CHOICES or int(uid) in with_overwrite
+        ),
+        key=lambda pair: pair[1].lower(),
+    )
+    target_kind = "role" if kind == PermissionOverwrite.ROLE else "member"
+    roles_by_rank = sorted(ctx.roles.values(), key=lambda r: -r.position)
+    role_names = {r.id: r.name for r in roles_by_rank}
+    current = [
+        {
+            "target": f"{'role' if o.type == PermissionOverwrite.ROLE else 'member'}:{o.id}",
+            "name": role_names.get(o.id, "")
+            if o.type == PermissionOverwrite.ROLE
+            else "@" + names.get(str(o.id), str(o.id)),
+            "allows": bin(o.allow).count("1"),
+            "denies": bin(o.deny).count("1"),
+        }
+        for o in overwrites
     ]
     return _page(
         request,
@@ -216,9 +285,17 @@ def channel_permissions(request: AuthedHttpRequest, guild_id: int, channel_id: i
         "web/settings/channel.html",
         channel=access.channel,
         is_text=access.channel.type in TEXT_TYPES,
+        synced=access.channel.permission_synced and access.channel.parent_id,
         roles=roles_by_rank,
+        members=members,
         target=target,
-        rows=rows,
+        target_kind=target_kind,
+        chosen=f"{target_kind}:{target}",
+        target_name=role_names.get(target)
+        if kind == PermissionOverwrite.ROLE
+        else "@" + names.get(str(target), ""),
+        current=current,
+        groups=permission_groups(shown, state),
         errors=errors,
     )
 
