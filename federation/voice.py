@@ -394,6 +394,17 @@ def apply_state(link: Any, obj: dict[str, Any]) -> int | None:
     channel = Channel.objects.filter(id=int(raw_channel), guild_id=link.guild_id).first()
     if channel is None:
         return None
+    if not is_remote(user) and not (
+        RemoteVoiceSession.objects.filter(
+            guild_id=link.guild_id, user=user, session_id=session_id
+        ).exists()
+    ):
+        # One of our members is only ever in the host's voice through a session this node
+        # opened (check_join saves it before applying the host's list). A state naming no live
+        # session is a delivery that arrived after the leave (retries reorder): applying it
+        # would show them in a channel they left, and their next join would be taken for a
+        # self-mute change of a session that no longer exists.
+        return None
     fields = {
         "channel": channel,
         "session_id": session_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging import gateway
-from united.errors import APIError
+from united.errors import APIError, NotFound
 from united.ids import parse_snowflake
 from voice import ports
 from voice import services as local_services
@@ -51,8 +51,11 @@ def handle(user: Any, session_id: str | None, op: int, d: dict[str, Any]) -> tup
             return None, None
         current = VoiceState.objects.filter(guild_id=_int(guild_id), user=user).first()
         if current and str(current.channel_id) == str(channel_id) and not d.get("reconnect"):
-            services.check_self_update(user, guild_id, self_mute=self_mute, self_deaf=self_deaf)
-            return None, None
+            try:
+                services.check_self_update(user, guild_id, self_mute=self_mute, self_deaf=self_deaf)
+                return None, None
+            except NotFound:
+                pass  # shown in the channel, but no session of ours is: join it afresh
         offer = services.check_join(
             user,
             guild_id,

@@ -502,3 +502,56 @@ def test_a_channel_the_host_moved_to_another_category_takes_its_place_there(comm
         str(voice.id),
         0,
     )
+
+
+def test_a_voice_state_of_ours_arriving_after_the_leave_does_not_put_them_back(
+    make_user, commits, replica
+):
+    """The host's join and leave of our member travel as two deliveries; a retried join that
+    lands after the leave must not show carol in the channel again (her next join was then
+    taken for a self-mute change of a session that no longer existed)."""
+    from federation import voice as federated
+    from federation.people import actor_uri
+    from voice.models import RemoteVoiceSession, VoiceState
+
+    carol = User.objects.get(username="carol")
+    link = GuildLink.objects.get(guild=replica)
+    room = Channel.objects.filter(guild=replica, type=ChannelType.GUILD_VOICE).first()
+    assert room is not None
+    joined = {
+        "type": "VoiceState",
+        "actor": actor_uri(carol),
+        "channelId": str(room.id),
+        "sessionId": "fed-7",
+        "slot": 1,
+        "mute": False,
+        "deaf": False,
+        "selfMute": False,
+        "selfDeaf": False,
+        "suppress": False,
+    }
+    session = RemoteVoiceSession.objects.create(
+        user=carol,
+        guild=replica,
+        channel_id=room.id,
+        session_id="fed-7",
+        token="t" * 43,
+        endpoint=f"{HOST}/voice/signal",
+    )
+    with commits():
+        assert federated.apply_state(link, joined) == carol.id
+    assert VoiceState.objects.filter(user=carol, channel=room).exists()
+
+    with commits():
+        federated.apply_state(link, {**joined, "channelId": None})
+    assert not VoiceState.objects.filter(user=carol).exists()
+    assert not RemoteVoiceSession.objects.filter(id=session.id).exists()
+    with commits():
+        assert federated.apply_state(link, joined) is None  # the late, retried join
+    assert not VoiceState.objects.filter(user=carol).exists()
+
+    # A member of another node is not ours to vouch for: the host's word stands.
+    eve = user_for_actor(f"{HOST}/users/eve")
+    with commits():
+        federated.apply_state(link, {**joined, "actor": f"{HOST}/users/eve", "sessionId": "x"})
+    assert VoiceState.objects.filter(user=eve, channel=room).exists()
