@@ -85,6 +85,7 @@ def overview(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
             "name": request.POST.get("name", ""),
             "description": request.POST.get("description", ""),
             "search_hides_banned": request.POST.get("search_hides_banned") == "1",
+            "show_ban_reasons": request.POST.get("show_ban_reasons") == "1",
         }
         try:
             check_update_guild(request.user, guild_id, changes)
