@@ -1,6 +1,16 @@
 from django.urls import path
 
-from web.views import chat, dms, federation, manage, messages, onboarding, search, settings
+from web.views import (
+    chat,
+    dms,
+    federation,
+    manage,
+    members,
+    messages,
+    onboarding,
+    search,
+    settings,
+)
 
 CHANNEL = "channels/<id:channel_id>/"
 MESSAGE = CHANNEL + "messages/<id:message_id>/"
@@ -23,6 +33,11 @@ urlpatterns = [
         name="web-create-channel",
     ),
     path("guilds/<id:guild_id>/members/", chat.member_list, name="web-members"),
+    path(
+        "guilds/<id:guild_id>/members/<id:user_id>/card/",
+        members.card,
+        name="web-member-card",
+    ),
     path("guilds/<id:guild_id>/search/", search.search, name="web-search"),
     path("guilds/<id:guild_id>/settings/", settings.index, name="web-settings"),
     path(

@@ -7,6 +7,7 @@ import "./theme.js";
 import "./chat.js";
 import "./voice.js";
 import "./e2e-chat.js";
+import "./members.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {
