@@ -77,6 +77,7 @@ class GuildAdmin(admin.ModelAdmin):
         "settings",
         "discoverable",
         "search_hides_banned",
+        "show_ban_reasons",
         "last_activity_at",
         "created_at",
     )

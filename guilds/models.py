@@ -70,6 +70,10 @@ class Guild(models.Model):
         default=False,
         help_text="Message search leaves out messages of members banned from the guild",
     )
+    show_ban_reasons = models.BooleanField(
+        default=False,
+        help_text="A banned member who opens the guild is told the reason the moderator gave",
+    )
     last_activity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -80,6 +80,7 @@ def serialize_guild(guild: Guild, roles: Iterable[Role] | None = None) -> dict[s
         "settings": guild.settings,
         "features": ["DISCOVERABLE"] if guild.discoverable else [],
         "search_hides_banned": guild.search_hides_banned,
+        "show_ban_reasons": guild.show_ban_reasons,
         "tags": sorted(t.tag for t in guild.tags.all()),
         "created_at": iso(guild.created_at),
     }

@@ -136,11 +136,20 @@ def members(ctx: GuildContext) -> list[dict[str, Any]]:
     groups = member_list(ctx.guild, set(statuses))
     for group in groups:
         for member in group["members"]:
+            member["color"] = role_color(ctx, member["roles"])
             member["status"] = statuses.get(int(member["user"]["id"]), "offline")
             shown = member["nick"] or member["user"]["global_name"] or member["user"]["username"]
             member["shown_name"] = shown
             member["initials"] = initials(shown)
     return groups
+
+
+def role_color(ctx: GuildContext, role_ids: list[str]) -> str:
+    """A member's name colour: that of their highest role that has one (Discord's rule)."""
+    held = [ctx.roles[int(r)] for r in role_ids if int(r) in ctx.roles]
+    colored = [r for r in held if r.color]
+    top = max(colored, key=lambda r: r.position, default=None)
+    return f"#{top.color:06x}" if top else ""
 
 
 def can(ctx: GuildContext, flag: int, channel: Channel | None = None) -> bool:

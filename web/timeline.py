@@ -24,9 +24,16 @@ def shown_name(author: dict[str, Any] | None) -> str:
     return author.get("global_name") or author["username"]
 
 
-def mentionize(html: str, names: dict[str, str], channels: dict[str, str]) -> str:
+def mentionize(
+    html: str,
+    names: dict[str, str],
+    channels: dict[str, str],
+    departed: dict[str, str] | None = None,
+) -> str:
     """`content_html` is sanitised and shows `<@id>` escaped; draw those as mention chips.
-    Only ids and already-escaped names go into the markup."""
+    Only ids and already-escaped names go into the markup. `departed` names people who are
+    no longer members (left, kicked, banned): their chip is greyed, never a raw `<@id>`."""
+    departed = departed or {}
 
     def chip(match: re.Match) -> str:
         kind, ident = match.group(1), match.group(2)
@@ -36,9 +43,40 @@ def mentionize(html: str, names: dict[str, str], channels: dict[str, str]) -> st
         if kind == "@&amp;":
             return match.group(0)
         name = names.get(ident)
-        return f'<span class="mention">@{escape(name)}</span>' if name else match.group(0)
+        if name:
+            return f'<span class="mention">@{escape(name)}</span>'
+        gone = departed.get(ident) or "unknown user"
+        return (
+            f'<span class="mention departed">@{escape(gone)}'
+            '<span class="visually-hidden"> (not a member)</span></span>'
+        )
 
     return _MENTION.sub(chip, html)
+
+
+_USER_IDS = re.compile(r"&lt;@!?(\d{1,20})&gt;")
+
+
+def departed_names(messages: list[dict[str, Any]], names: dict[str, str]) -> dict[str, str]:
+    """Names of the people these messages mention who are not members any more: from the
+    message's own `mentions` (kept when someone leaves), else their account, in one query."""
+    found: dict[str, str] = {}
+    for message in messages:
+        for mentioned in message.get("mentions") or ():
+            if mentioned["id"] not in names:
+                found[mentioned["id"]] = shown_name(mentioned)
+    missing = {
+        ident
+        for message in messages
+        for ident in _USER_IDS.findall(message.get("content_html") or "")
+        if ident not in names and ident not in found
+    }
+    if missing:
+        from accounts.models import User
+
+        for user in User.objects.filter(id__in=[int(i) for i in missing]):
+            found[str(user.id)] = user.shown_name
+    return found
 
 
 def annotate(
@@ -55,13 +93,14 @@ def annotate(
     `first_unread` gets the "new messages" divider if it is among them."""
     me = str(user.id)
     unread_marked = False
+    departed = departed_names(messages, names)
     for message in messages:
         moment = datetime.fromisoformat(message["timestamp"])
         message["moment"] = moment
         message["author_name"] = shown_name(message["author"])
         message["author_initials"] = message["author_name"][:2].upper()
         message["mine"] = bool(message["author"]) and message["author"]["id"] == me
-        message["html"] = mentionize(message["content_html"], names, channels)
+        message["html"] = mentionize(message["content_html"], names, channels, departed)
         if message.get("attachments"):
             message["media"] = layout(message["attachments"])
         message["mentioned"] = (
@@ -117,5 +156,7 @@ def _original(user, reference: dict[str, Any], names, channels) -> dict[str, Any
         "id": original["id"],
         "author_name": shown_name(original["author"]),
         "deleted": original["deleted"],
-        "html": mentionize(original["content_html"], names, channels),
+        "html": mentionize(
+            original["content_html"], names, channels, departed_names([original], names)
+        ),
     }

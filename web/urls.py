@@ -6,6 +6,7 @@ from web.views import (
     dms,
     federation,
     manage,
+    members,
     messages,
     onboarding,
     search,
@@ -33,6 +34,11 @@ urlpatterns = [
         name="web-create-channel",
     ),
     path("guilds/<id:guild_id>/members/", chat.member_list, name="web-members"),
+    path(
+        "guilds/<id:guild_id>/members/<id:user_id>/card/",
+        members.card,
+        name="web-member-card",
+    ),
     path("guilds/<id:guild_id>/search/", search.search, name="web-search"),
     path("guilds/<id:guild_id>/settings/", settings.index, name="web-settings"),
     path(

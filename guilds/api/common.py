@@ -116,6 +116,7 @@ GuildSchema = inline_serializer(
         "settings": serializers.DictField(),
         "features": serializers.ListField(child=serializers.CharField()),
         "search_hides_banned": serializers.BooleanField(),
+        "show_ban_reasons": serializers.BooleanField(),
         "tags": serializers.ListField(child=serializers.CharField()),
         "roles": many(RoleSchema),
     },
@@ -184,6 +185,9 @@ class GuildPatch(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(), required=False, max_length=5)
     search_hides_banned = serializers.BooleanField(
         required=False, help_text="Leave messages of banned members out of message search"
+    )
+    show_ban_reasons = serializers.BooleanField(
+        required=False, help_text="Tell a banned member the reason the moderator gave"
     )
 
 

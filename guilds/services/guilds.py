@@ -109,6 +109,7 @@ def _guild_snapshot(guild: Guild) -> dict[str, Any]:
         "settings": guild.settings,
         "discoverable": guild.discoverable,
         "search_hides_banned": guild.search_hides_banned,
+        "show_ban_reasons": guild.show_ban_reasons,
         "tags": sorted(t.tag for t in guild.tags.all()),
     }
 
@@ -163,10 +164,9 @@ def check_update_guild(
                 values["settings"] = settings_value
         if "discoverable" in changes:
             values["discoverable"] = boolean(errors, "discoverable", changes["discoverable"])
-        if "search_hides_banned" in changes:
-            values["search_hides_banned"] = boolean(
-                errors, "search_hides_banned", changes["search_hides_banned"]
-            )
+        for key in ("search_hides_banned", "show_ban_reasons"):
+            if key in changes:
+                values[key] = boolean(errors, key, changes[key])
         tags = None
         if "tags" in changes:
             tags = _tags(errors, changes["tags"])

@@ -369,3 +369,39 @@ def do_change_member_roles(
             reason_of(reason),
         ),
     )
+
+
+def member_card(user: User, guild_id: int, user_id: int) -> dict[str, Any]:
+    """What a member's profile card shows the viewer `user`: the member, their roles (highest
+    first), the guilds both belong to, and the roles the viewer may give or take (MANAGE_ROLES,
+    strictly below the viewer's highest role: the same rule `do_change_member_roles` applies).
+    Someone who is not a member of the guild is "Unknown Member", as for the API."""
+    ctx = guild_context(user, guild_id)
+    target = _target(ctx, user_id)
+    held = member_role_ids(target)
+    roles = sorted(
+        (ctx.roles[r] for r in held if r in ctx.roles and not ctx.roles[r].is_everyone),
+        key=lambda r: -r.position,
+    )
+    assignable: list[dict[str, Any]] = []
+    if perms.has(ctx.base, perms.P.MANAGE_ROLES):
+        assignable = [
+            {"role": role, "held": role.id in held}
+            for role in sorted(ctx.roles.values(), key=lambda r: -r.position)
+            if not role.is_everyone and role.position < ctx.top_position
+        ]
+    mutual = (
+        Guild.objects.filter(members__user_id=user.id)
+        .filter(members__user_id=target.user_id)
+        .exclude(id=guild_id)
+        .order_by("name")
+    )
+    return {
+        "ctx": ctx,
+        "member": target,
+        "user": target.user,
+        "roles": roles,
+        "assignable": assignable,
+        "mutual_guilds": list(mutual.values("id", "name")[:20]),
+        "rank": ctx.member_rank(target),
+    }

@@ -197,6 +197,25 @@ def is_banned(guild: Any, user: User) -> bool:
     return ban is not None and ban.active()
 
 
+def ban_notice(user: User, guild_id: int) -> dict[str, Any] | None:
+    """What a banned member is told when they open the guild they were banned from: its
+    name, when, until when, and the moderator's reason only if the guild chose to show
+    reasons (`Guild.show_ban_reasons`, off by default: a reason may name a reporter). None
+    when `user` is not banned there, so the caller's usual "Unknown Guild" stands."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    ban = GuildBan.objects.filter(guild_id=guild_id, user_id=user.id).select_related("guild")
+    row = ban.first()
+    if row is None or not row.active():
+        return None
+    return {
+        "guild_name": row.guild.name,
+        "reason": row.reason if row.guild.show_ban_reasons and row.reason else None,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+    }
+
+
 def serialize_ban(ban: GuildBan) -> dict[str, Any]:
     from accounts.services import serialize_user
 

@@ -32,8 +32,9 @@ function retryAfterOf(data, response) {
 
 // `credentials: "omit"` is for the signed-out recovery page: without the cookie the token
 // means nothing, so it is not sent either.
-export async function api(method, path, body, { credentials = "same-origin" } = {}) {
-  const headers = { Accept: "application/json" };
+// `headers` adds request headers (X-Audit-Log-Reason for a moderator's reason).
+export async function api(method, path, body, { credentials = "same-origin", headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (credentials !== "omit") headers["X-CSRFToken"] = csrfToken();
   let payload;
   if (body instanceof FormData) payload = body;

@@ -8,6 +8,7 @@ import "./chat.js";
 import "./channel-order.js";
 import "./voice.js";
 import "./e2e-chat.js";
+import "./members.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

@@ -125,7 +125,8 @@ export function wire(gw, shell, pane) {
       case "GUILD_UPDATE":
       case "GUILD_DELETE":
         refreshRail();
-        if (t === "GUILD_DELETE" && d.id === guildId) window.location.assign("/app/");
+        // The guild's own address says why (a ban notice), or sends a kicked member home.
+        if (t === "GUILD_DELETE" && d.id === guildId) window.location.assign(`/app/guilds/${guildId}/`);
         break;
       case "RESYNC":
         resync();

@@ -15,7 +15,8 @@ from guilds.models import TEXT_TYPES
 from guilds.services.access import access_channel, guild_context
 from messaging import presence
 from messaging.services.messages import history
-from united.errors import Invalid
+from moderation.services.sanctions import ban_notice
+from united.errors import Invalid, NotFound
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
@@ -32,9 +33,27 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("web-start")
 
 
+def _banned(request: AuthedHttpRequest, guild_id: int) -> HttpResponse | None:
+    """A member banned from the guild is told so (and why, if the guild shows reasons)
+    instead of meeting the "Unknown Guild" everyone else outside it gets."""
+    notice = ban_notice(request.user, guild_id)
+    if notice is None:
+        return None
+    context = {"rail": sidebar.rail(request.user), "notice": notice}
+    return render(request, "web/banned.html", context, status=403)
+
+
 @member_view
 def guild(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
-    ctx = guild_context(request.user, guild_id)
+    try:
+        ctx = guild_context(request.user, guild_id)
+    except NotFound:
+        banned = _banned(request, guild_id)
+        if banned is not None:
+            return banned
+        # Kicked or left while the page was open (realtime.js comes here on GUILD_DELETE):
+        # back to the client's home, as before.
+        return redirect("web-home")
     channel = sidebar.default_channel(ctx, sidebar.channel_items(request.user, ctx))
     if channel is None:
         return render(request, "web/empty_guild.html", _shell(request, ctx, None))
@@ -65,7 +84,14 @@ def _names(ctx, items) -> tuple[dict[str, str], dict[str, str]]:
 
 @member_view
 def channel(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
-    access = access_channel(request.user, channel_id)
+    try:
+        access = access_channel(request.user, channel_id)
+    except NotFound:
+        # A link into a guild one was banned from says so; any other refusal stays 404.
+        banned = _banned(request, guild_id)
+        if banned is not None:
+            return banned
+        raise
     if access.channel.guild_id != guild_id or access.channel.type not in TEXT_TYPES:
         raise Http404
     ctx = access.ctx

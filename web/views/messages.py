@@ -126,9 +126,10 @@ def pins(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     rows = message_services.pins(request.user, channel_id)
     access = access_channel(request.user, channel_id)
     names = guild_names(access.ctx)
+    departed = timeline.departed_names(rows, names)
     for row in rows:
         row["author_name"] = timeline.shown_name(row["author"])
-        row["html"] = timeline.mentionize(row["content_html"], names, {})
+        row["html"] = timeline.mentionize(row["content_html"], names, {}, departed)
     return render_fragment(request, "web/_pins.html", {"pins": rows, "channel": access.channel})
 
 

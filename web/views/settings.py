@@ -113,6 +113,7 @@ def overview(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
             "name": request.POST.get("name", ""),
             "description": request.POST.get("description", ""),
             "search_hides_banned": request.POST.get("search_hides_banned") == "1",
+            "show_ban_reasons": request.POST.get("show_ban_reasons") == "1",
         }
         try:
             check_update_guild(request.user, guild_id, changes)
@@ -129,17 +130,57 @@ def roles(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
     ctx = guild_context(request.user, guild_id)
     ctx.require(P.MANAGE_ROLES)
     errors: list[str] = []
-    if request.method == "POST":
+    status = 200
+    if request.method == "POST" and "move" in request.POST:
+        # The keyboard alternative to dragging: one step up or down, through the service
+        # (which refuses a move to or above the mover's own highest role with 403).
+        try:
+            _move_role(request, guild_id)
+        except APIError as exc:
+            errors, status = _messages(exc), exc.status
+        else:
+            return redirect(f"{request.path}?saved=1")
+    elif request.method == "POST":
         try:
             role = role_services.check_create_role(
                 request.user, guild_id, {"name": request.POST.get("name", "")}
             )
         except APIError as exc:
-            errors = _messages(exc)
+            errors, status = _messages(exc), 400
         else:
             return redirect("web-settings-role", guild_id=guild_id, role_id=role.id)
-    rows = role_services.list_roles(request.user, guild_id)[::-1]
-    return _page(request, ctx, "roles", "web/settings/roles.html", roles=rows, errors=errors)
+    top = ctx.top_position
+    rows = []
+    for row in role_services.list_roles(request.user, guild_id)[::-1]:
+        position, everyone = row["position"], row["id"] == str(guild_id)
+        movable = not everyone and position < top
+        rows.append(
+            dict(
+                row,
+                everyone=everyone,
+                movable=movable,
+                can_up=movable and position + 1 < top and position < len(ctx.roles) - 1,
+                can_down=movable and position > 1,
+                swatch=f"#{row['color']:06x}" if row["color"] else "",
+            )
+        )
+    response = _page(request, ctx, "roles", "web/settings/roles.html", roles=rows, errors=errors)
+    response.status_code = status
+    return response
+
+
+def _move_role(request: AuthedHttpRequest, guild_id: int) -> None:
+    role_id, direction = request.POST.get("move", ""), request.POST.get("direction")
+    current = next(
+        (r for r in role_services.list_roles(request.user, guild_id) if r["id"] == role_id),
+        None,
+    )
+    if current is None:
+        raise unknown_role()
+    step = 1 if direction == "up" else -1
+    role_services.check_reorder_roles(
+        request.user, guild_id, [{"id": role_id, "position": current["position"] + step}]
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -115,3 +115,10 @@ test("FormData goes out as multipart with the token; signed-out requests carry n
   assert.equal(last().headers["x-csrftoken"], undefined);
   assert.equal(last().headers["content-type"], "application/json");
 });
+
+test("extra headers (a moderator's reason) go out beside the token", async () => {
+  const reason = encodeURIComponent("spam, then more spam");
+  await api("DELETE", "/api/v1/thing", undefined, { headers: { "X-Audit-Log-Reason": reason } });
+  assert.equal(last().headers["x-audit-log-reason"], "spam%2C%20then%20more%20spam");
+  assert.equal(last().headers["x-csrftoken"], TOKEN);
+});
