@@ -5,6 +5,7 @@ import "./accounts-passkeys.js";
 import "./accounts-recovery.js";
 import "./theme.js";
 import "./chat.js";
+import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
 
