@@ -5,8 +5,7 @@
 //   data-action="report-user" data-user-id="<id>" [data-guild-id="<id>"] [data-user-name="<name>"]
 // (the guild defaults to the open one), or from code with openReport({ type: "user", ... }).
 
-const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayAndClock = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+import { untilWords } from "./until.js";
 
 function excerpt(text, length = 140) {
   const flat = (text || "").replace(/\s+/g, " ").trim();
@@ -97,26 +96,6 @@ function localTimes(root) {
     const when = new Date(el.getAttribute("datetime"));
     if (!Number.isNaN(when.getTime())) el.textContent = when.toLocaleString();
   });
-}
-
-// "in 9 minutes (14:32)", "in 40 seconds (14:32)", "in 3 days (Thu 9 Jan, 14:32)".
-export function untilWords(until, now = Date.now()) {
-  const left = Math.max(0, until.getTime() - now);
-  const seconds = Math.ceil(left / 1000);
-  let span;
-  if (seconds < 60) span = `${seconds} second${seconds === 1 ? "" : "s"}`;
-  else if (seconds < 3600) {
-    const minutes = Math.ceil(seconds / 60);
-    span = `${minutes} minute${minutes === 1 ? "" : "s"}`;
-  } else if (seconds < 48 * 3600) {
-    const hours = Math.round(seconds / 3600);
-    span = `${hours} hour${hours === 1 ? "" : "s"}`;
-  } else {
-    const days = Math.round(seconds / 86400);
-    span = `${days} days`;
-  }
-  const sameDay = new Date(now).toDateString() === until.toDateString();
-  return `in ${span} (${sameDay ? clock.format(until) : dayAndClock.format(until)})`;
 }
 
 // The composer of a timed-out member: disabled, saying when they may speak again in their own
