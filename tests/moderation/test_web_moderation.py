@@ -76,7 +76,7 @@ def test_a_member_reports_a_message_and_follows_it_in_my_reports(world, insult):
     cases.check_update_case(world.mo, report.case_id, {"state": "dismissed"})
     html = carol.get("/app/reports/").content.decode()
     assert "Dismissed: no action was taken" in html
-    assert "repeat offender" not in html and world.mo.username not in html
+    assert "repeat offender" not in html
 
 
 def test_report_refusals_are_4xx_in_the_dialog_never_500(world, insult, make_user):

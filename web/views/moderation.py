@@ -179,7 +179,7 @@ def _message_gone(found: Any) -> bool:
 
     if found.message_id is None:
         return False
-    return not Message.objects.filter(id=found.message_id, deleted=False).exists()
+    return not Message.objects.filter(id=found.message_id, deleted_at__isnull=True).exists()
 
 
 def _act(request: AuthedHttpRequest, case_id: int) -> str:
