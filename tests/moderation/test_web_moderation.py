@@ -193,6 +193,7 @@ def test_queue_case_and_actions_inside_the_client(world, insult):
     assert odd.status_code == 400
     done = mo.post(url, {"action": "timeout", "duration_seconds": "600"}, HTTP_HX_REQUEST="true")
     assert done.status_code == 200
+    assert done["HX-Trigger"] == "refresh-channels"  # the sidebar's count follows
     until = timeouts.communication_disabled_until(world.guild.id, world.bob.id)
     assert until is not None
     assert timedelta(minutes=9) < until - timezone.now() <= timedelta(minutes=10)
@@ -229,6 +230,7 @@ def test_modlog_in_the_client_and_verify_chain(world, insult):
     url = f"/app/guilds/{world.guild.id}/moderation/log/"
     page = browser(world.mo).get(url)
     assert page.status_code == 200 and "Verify chain" in page.content.decode()
+    assert "<td>Timed out</td>" in page.content.decode()
     count = AuditLogEntry.objects.filter(guild=world.guild).count()
     verify = browser(world.mo).post(url + "verify/", HTTP_HX_REQUEST="true")
     entries = "entry" if count == 1 else "entries"

@@ -39,6 +39,15 @@ ACTION_WORDS = {
     "kick": "Kick the author",
     "ban": "Ban the author",
 }
+# The log's action names in words; anything else reads as its name, capitalised.
+LOG_WORDS = {
+    "MEMBER_KICK": "Kicked",
+    "MEMBER_BAN_ADD": "Banned",
+    "MEMBER_BAN_REMOVE": "Unbanned",
+    "MESSAGE_DELETE": "Message deleted",
+    "MESSAGE_BULK_DELETE": "Messages deleted",
+    "MEMBER_ROLE_UPDATE": "Roles changed",
+}
 STATE_WORDS = {
     "open": "Open",
     "assigned": "Assigned",
@@ -144,12 +153,13 @@ def case(request: AuthedHttpRequest, guild_id: int, case_id: int) -> HttpRespons
     found = cases.access_case(request.user, case_id)
     if found.guild_id != guild_id:
         raise Http404
-    error, status, done = None, 200, None
+    error, status, done, refresh = None, 200, None, False
     if request.method == "POST":
         try:
             done = _act(request, case_id)
             if not getattr(request, "htmx", False):
                 return redirect("web-mod-case", guild_id=guild_id, case_id=case_id)
+            refresh = True
         except APIError as exc:
             error = " ".join([m for errs in exc.errors.values() for m in errs] or [exc.message])
             status = exc.status if 400 <= exc.status < 500 else 400
@@ -171,7 +181,10 @@ def case(request: AuthedHttpRequest, guild_id: int, case_id: int) -> HttpRespons
         timeouts=TIMEOUT_CHOICES,
         message_gone=_message_gone(found),
     )
-    return render(request, "web/moderation/case.html", context, status=status)
+    response = render(request, "web/moderation/case.html", context, status=status)
+    if refresh:  # the sidebar's count of open reports may have changed
+        response["HX-Trigger"] = "refresh-channels"
+    return response
 
 
 def _message_gone(found: Any) -> bool:
@@ -228,20 +241,29 @@ def modlog(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
             id__in=[int(t) for t in targets if str(t).isdigit()]
         ).values_list("id", "username")
     )
-    entries = []
-    for e in page["audit_log_entries"]:
-        warning = next((c for c in e.get("changes") or [] if c.get("key") == "warning"), None)
-        entries.append(
-            {
-                **e,
-                "actor": users.get(e["user_id"]),
-                "target": users.get(e["target_id"], e["target_id"]),
-                "action": "WARNING" if warning else audit.action_name(e["action_type"]),
-            }
-        )
+    entries = [
+        {
+            **e,
+            "actor": users.get(e["user_id"]),
+            "target": users.get(e["target_id"], e["target_id"]),
+            "action": _log_words(e),
+        }
+        for e in page["audit_log_entries"]
+    ]
     context = _mod_context(request, guild_id, "log")
     context.update(entries=entries)
     return render(request, "web/moderation/modlog.html", context)
+
+
+def _log_words(entry: dict[str, Any]) -> str:
+    changes = {c.get("key"): c for c in entry.get("changes") or [] if isinstance(c, dict)}
+    if cases.WARNING_KEY in changes:
+        return "Warned"
+    if "communication_disabled_until" in changes:
+        lifted = changes["communication_disabled_until"].get("new_value") is None
+        return "Timeout lifted" if lifted else "Timed out"
+    name = audit.action_name(entry["action_type"])
+    return LOG_WORDS.get(name, name.replace("_", " ").capitalize())
 
 
 @require_POST
