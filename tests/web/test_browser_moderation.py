@@ -52,6 +52,16 @@ LIFT_JS = """async ([guild, user]) => (await fetch(`/api/v1/guilds/${guild}/memb
     body: JSON.stringify({communication_disabled_until: null})})).status"""
 
 
+# A stand-in for the profile card's Report button: only the data attributes matter.
+PROBE_JS = """([id]) => {
+    const button = document.createElement("button");
+    Object.assign(button.dataset, { action: "report-user", userId: id, userName: "bob" });
+    button.id = "report-probe";
+    button.textContent = "Report bob";
+    document.querySelector("[data-members]").append(button);
+}"""
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -236,6 +246,18 @@ def test_report_moderate_and_time_out_from_inside_the_chat(node_factory, bundle)
             shot(mo, "moderation-log")
             found = axe_violations(mo)
             assert not found, ("modlog", found)
+
+            # The entry point another screen (the member profile card) uses to report a member.
+            carol.goto(node.url + general)
+            carol.evaluate(PROBE_JS, [bob_id])
+            carol.click("#report-probe")
+            expect(dialog.locator("[data-report-title]")).to_have_text("Report a member")
+            expect(dialog.locator("[data-report-about]")).to_have_text("bob")
+            dialog.locator("label:has-text('Spam or unwanted advertising') input").check()
+            dialog.locator("[data-report-submit]").click()
+            expect(dialog.locator("[data-report-sent]")).to_be_visible()
+            mo.goto(f"{node.url}/app/guilds/{guild_id}/moderation/")
+            expect(mo.locator("table.mod-table")).to_contain_text("The account bob")
             browser.close()
     except Exception:
         print(node.log()[-6000:])
