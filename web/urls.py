@@ -12,6 +12,7 @@ from web.views import (
     search,
     settings,
 )
+from web.views import moderation as mod
 
 CHANNEL = "channels/<id:channel_id>/"
 MESSAGE = CHANNEL + "messages/<id:message_id>/"
@@ -87,4 +88,15 @@ urlpatterns = [
     path("federation/join/", federation.join, name="web-fed-join"),
     path("federation/join/<id:join_id>/", federation.join_state, name="web-fed-join-state"),
     path("federation/messages/<id:message_id>/retry/", federation.retry, name="web-fed-retry"),
+    # Reports and the moderators' screens inside the client (web/views/moderation.py).
+    path("reports/", mod.my_reports, name="web-my-reports"),
+    path("reports/new/", mod.report, name="web-report"),
+    path("guilds/<id:guild_id>/moderation/", mod.queue, name="web-mod-queue"),
+    path(
+        "guilds/<id:guild_id>/moderation/cases/<id:case_id>/",
+        mod.case,
+        name="web-mod-case",
+    ),
+    path("guilds/<id:guild_id>/moderation/log/", mod.modlog, name="web-mod-log"),
+    path("guilds/<id:guild_id>/moderation/log/verify/", mod.verify, name="web-mod-verify"),
 ]

@@ -30,7 +30,10 @@ from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
 MODERATOR_PERMS = P.MANAGE_MESSAGES | P.KICK_MEMBERS | P.BAN_MEMBERS | P.MODERATE_MEMBERS
-ACTIONS = ("delete_message", "timeout", "kick", "ban")
+ACTIONS = ("delete_message", "warn", "timeout", "kick", "ban")
+# A warning is a modlog entry about the member (MEMBER_UPDATE with this change key): the chain
+# keeps it, and the member reads it on their own reports page (moderation.services.mine).
+WARNING_KEY = "warning"
 
 
 def unknown_case() -> NotFound:
@@ -65,6 +68,14 @@ def access_case(user: User, case_id: Any, *, lock: bool = False) -> ReportCase:
     if not is_case_moderator(user, case.guild_id):
         raise unknown_case()
     return case
+
+
+def open_count(user: User, guild_id: int) -> int | None:
+    """Unresolved cases of a guild's queue for someone who works it; None for anyone else
+    (the chat shows them no Moderation entry at all)."""
+    if not is_case_moderator(user, guild_id):
+        return None
+    return ReportCase.objects.filter(guild_id=guild_id, state__in=UNRESOLVED).count()
 
 
 def queue(user: User, guild_id: int | None, state: str | None = None) -> list[ReportCase]:
@@ -179,7 +190,7 @@ def check_case_action(
     duration_seconds: Any = None,
     delete_message_seconds: Any = 0,
 ) -> CaseAction:
-    """One click from a case: delete the message, time out, kick or ban its author. Each
+    """One click from a case: delete the message, warn, time out, kick or ban its author. Each
     goes through the same sanction service as every other door; the modlog entry's reason
     names the case, and the case records the entry."""
     from moderation.services import sanctions, timeouts
@@ -200,6 +211,8 @@ def check_case_action(
         entry: AuditLogEntry | None
         if action == "delete_message":
             entry = do_delete_case_message(user, case, why)
+        elif action == "warn":
+            entry = do_warn(user, guild_id, case.target_user_id, reason=reason, why=why)
         elif action == "timeout":
             if (
                 not isinstance(duration_seconds, int)
@@ -250,4 +263,26 @@ def do_delete_case_message(user: User, case: ReportCase, reason: str) -> AuditLo
             {"key": "channel_id", "new_value": str(case.channel_id)},
         ],
         reason,
+    )
+
+
+def do_warn(user: User, guild_id: int, target_id: int, *, reason: str, why: str) -> AuditLogEntry:
+    """A warning needs words (it is all the member gets) and the right to time them out:
+    MODERATE_MEMBERS over someone below the moderator (moderation.services.standing)."""
+    from moderation.services.standing import access_target
+
+    if not reason.strip():
+        raise Invalid(errors={"reason": ["Say what the warning is for: the member reads it."]})
+    standing = access_target(user, guild_id, target_id, P.MODERATE_MEMBERS)
+    if standing.member is None:
+        from guilds.services.access import unknown_member
+
+        raise unknown_member()
+    return record_audit(
+        standing.guild,
+        user,
+        AuditLogEvent.MEMBER_UPDATE,
+        target_id,
+        [{"key": WARNING_KEY, "new_value": reason.strip()[:400]}],
+        why,
     )

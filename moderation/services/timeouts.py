@@ -39,20 +39,27 @@ def communication_disabled_until(guild_id: int, user_id: int) -> datetime | None
     return row.until if row else None
 
 
-def check_not_timed_out(user: Any, channel: Channel) -> None:
-    """Refuse a timed-out member's send, reaction or speech in `channel` (a per-channel mute
-    also covers the threads under that channel)."""
+def timed_out_until(user: Any, channel: Channel) -> datetime | None:
+    """When `user` may speak in `channel` again, if they are timed out there (guild-wide, in
+    the channel, or in the channel a thread hangs under); the latest end wins."""
     if channel.guild_id is None or not getattr(user, "is_authenticated", False):
-        return
+        return None
     where = Q(channel__isnull=True) | Q(channel_id=channel.id)
     if channel.parent_id:
         where |= Q(channel_id=channel.parent_id)
     row = _active_timeouts(channel.guild_id, user.id).filter(where).order_by("-until").first()
-    if row is not None:
+    return row.until if row is not None else None
+
+
+def check_not_timed_out(user: Any, channel: Channel) -> None:
+    """Refuse a timed-out member's send, reaction or speech in `channel` (a per-channel mute
+    also covers the threads under that channel)."""
+    until = timed_out_until(user, channel)
+    if until is not None:
         raise Forbidden(
-            f"You are timed out until {row.until.isoformat()}",
+            f"You are timed out until {until.isoformat()}",
             code=TIMED_OUT,
-            errors={"communication_disabled_until": [row.until.isoformat()]},
+            errors={"communication_disabled_until": [until.isoformat()]},
         )
 
 

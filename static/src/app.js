@@ -6,6 +6,7 @@ import "./accounts-recovery.js";
 import "./theme.js";
 import "./chat.js";
 import "./channel-order.js";
+import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
 import "./members.js";
