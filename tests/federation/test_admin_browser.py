@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from accounts import useragent
 from tests.browser import PASSWORD, launch
 from tests.federation.test_live import churn, follow_state, follow_via_api, users
 from tests.nodes import ROOT
@@ -58,7 +59,9 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
 
     with playwright.sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # bypass_csp: axe is injected as an inline script, which the node's CSP refuses.
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        page = context.new_page()
         # The members' sign-in, so this browser is a session the lists below show.
         page.goto(f"{a.url}/login/?next=/admin/")
         page.fill("#id_username", "root")
@@ -118,19 +121,50 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
         ]
         assert axe_findings(page) == []
 
+        # A job that fails (its node is gone) shows with its error, and is retried from here.
+        job_id = a.python(
+            "from django.db import transaction\n"
+            "from jobs.services import enqueue\n"
+            "with transaction.atomic():\n"
+            "    print(enqueue('federation.probe', {'node_id': 0}).id)\n"
+        )
+        a.wait_for(
+            lambda: a.sql("SELECT last_error FROM jobs_job WHERE id = ?", (int(job_id),))[0][0],
+            message="the probe job failed once",
+        )
         page.locator(".breadcrumbs a", has_text="Home").click()
         page.locator("#operations-links a", has_text="Jobs").click()
-        page.wait_for_selector("#job-counts")
+        failed = page.locator(f'#failed-jobs tr[data-job="{job_id}"]')
+        assert "DoesNotExist" in failed.inner_text()
+        counted = [
+            int(page.locator(f'[data-count="{k}"]').inner_text()) for k in ("retrying", "dead")
+        ]
+        assert sum(counted) >= 1
         assert axe_findings(page) == []
         shot(page, "admin-jobs")
+        failed.get_by_role("button", name=f"Retry federation.probe #{job_id}").click()
+        assert "1 job(s) queued again." in page.locator(".messagelist").inner_text()
 
+        # This browser's session, in words (the headless build names itself HeadlessChrome).
+        client = useragent.describe(page.evaluate("navigator.userAgent"))
+        assert client in ("Headless Chrome on Linux", "Chrome on Linux")
         page.goto(f"{a.url}/admin/accounts/authsession/")
-        assert page.locator("td.field-client", has_text="Headless Chrome on Linux").count() >= 1
+        assert page.locator(".field-client", has_text=client).count() == 1
         assert axe_findings(page) == []
         shot(page, "admin-sessions")
 
         page.goto(f"{a.url}/settings/security/")
         sessions = page.locator("section[aria-labelledby=sessions-title] li").first
-        assert sessions.inner_text().startswith("Headless Chrome on Linux · just now")
+        assert sessions.inner_text().startswith(f"{client} · just now")
         assert axe_findings(page) == []
+
+        # The admin follows the system's dark theme; the operator's pages stay clean there.
+        page.emulate_media(color_scheme="dark")
+        for path in (
+            "/admin/",
+            "/admin/federation/remotenode/overview/",
+            "/admin/jobs/job/overview/",
+        ):
+            page.goto(a.url + path)
+            assert axe_findings(page) == [], path
         browser.close()
