@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
+from accounts import useragent
 from accounts.models import AuthEvent, AuthSession, Device, Passkey, RegistrationInvite, User
+from accounts.services import tokens
+from united.admin import ReadOnlyAdmin
+from united.humane import when
 
 
 class OperatorUserForm(UserChangeForm):
@@ -43,20 +49,13 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin):
-    """The operator's read-only authentication audit log."""
+class AuthEventAdmin(ReadOnlyAdmin):
+    """The operator's authentication audit log: append-only."""
 
     list_display = ("created_at", "kind", "username", "success", "ip")
     list_filter = ("kind", "success")
     search_fields = ("username",)
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "user", "username", "kind", "success", "ip", "detail", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuthEvent | None = None) -> bool:
-        return False
 
 
 @admin.register(RegistrationInvite)
@@ -66,23 +65,49 @@ class RegistrationInviteAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuthSession)
-class AuthSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "kind", "name", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("kind",)
+class AuthSessionAdmin(ReadOnlyAdmin):
+    """Who is signed in where, as "Firefox on Linux · 3 hours ago". Rows are records of a
+    sign-in: the one change an operator makes is ending one, through the same service the
+    member's own "Sign out" button uses."""
+
+    list_display = ("client", "user", "kind", "last_used", "signed_in", "revoked")
+    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__username",)
-    readonly_fields = (
-        "user",
-        "kind",
-        "name",
-        "session_key",
-        "device",
-        "created_at",
-        "last_used_at",
-    )
+    list_select_related = ("user",)
+    ordering = ("-last_used_at",)
+    # Not the session key: for a live session it is a credential.
+    fields = ("client", "user", "kind", "device", "signed_in", "last_used", "revoked")
+    readonly_fields = fields
+    actions = ["sign_out"]
+
+    @admin.display(description="client", ordering="name")
+    def client(self, session: AuthSession) -> str:
+        return useragent.describe(session.name)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, session: AuthSession) -> SafeString | str:
+        return when(session.last_used_at)
+
+    @admin.display(description="signed in", ordering="created_at")
+    def signed_in(self, session: AuthSession) -> SafeString | str:
+        return when(session.created_at)
+
+    @admin.display(description="signed out", ordering="revoked_at")
+    def revoked(self, session: AuthSession) -> SafeString | str:
+        return when(session.revoked_at) if session.revoked_at else "–"
+
+    @admin.action(description="Sign out selected sessions")
+    def sign_out(self, request: HttpRequest, queryset: QuerySet[AuthSession]) -> None:
+        live = list(queryset.filter(revoked_at__isnull=True))
+        for session in live:
+            tokens.do_revoke_session(session)
+        self.message_user(request, f"{len(live)} session(s) signed out.", messages.SUCCESS)
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    """Devices register themselves with their keys; the operator can rename or revoke one."""
+
     list_display = ("id", "user", "name", "created_at", "revoked_at")
     search_fields = ("user__username",)
     readonly_fields = (
@@ -94,9 +119,15 @@ class DeviceAdmin(admin.ModelAdmin):
         "created_at",
     )
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a device is its keys, made on the device
+
 
 @admin.register(Passkey)
 class PasskeyAdmin(admin.ModelAdmin):
+    """Passkeys (sign-in with a security key or the device's lock): made only by the
+    member's authenticator, so no "Add" here."""
+
     list_display = ("name", "user", "created_at", "last_used_at")
     search_fields = ("user__username",)
     readonly_fields = (
@@ -108,3 +139,6 @@ class PasskeyAdmin(admin.ModelAdmin):
         "created_at",
         "last_used_at",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

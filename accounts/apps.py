@@ -7,3 +7,19 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI bearer scheme)
+
+
+# django-otp's apps would head their admin sections with their labels ("Otp_Totp"); an
+# operator looking for a member's second factor knows them by what the member sees.
+class AuthenticatorAppsConfig(AppConfig):
+    name = "django_otp.plugins.otp_totp"
+    label = "otp_totp"
+    verbose_name = "Authenticator apps"
+    default_auto_field = "django.db.models.AutoField"
+
+
+class BackupCodesConfig(AppConfig):
+    name = "django_otp.plugins.otp_static"
+    label = "otp_static"
+    verbose_name = "Backup codes"
+    default_auto_field = "django.db.models.AutoField"

@@ -1,4 +1,6 @@
-"""The operator's federation dashboard in the Django admin. Actions call the services."""
+"""The operator's federation dashboard in the Django admin: the Federation page (every peer,
+its state, queue and last failure, with block / unblock / retry now) and read-only lists of
+the records underneath. Every act goes through federation.operators or the delivery engine."""
 
 from __future__ import annotations
 
@@ -7,11 +9,15 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, Min, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
-from federation import delivery, policy
+from accounts.requests import AuthedHttpRequest
+from federation import delivery, operators, policy
 from federation.models import (
     Activity,
     Delivery,
@@ -22,6 +28,8 @@ from federation.models import (
     RemoteActor,
     RemoteNode,
 )
+from united.admin import ReadOnlyAdmin
+from united.errors import APIError
 
 
 def queue_health() -> dict[str, Any]:
@@ -44,7 +52,10 @@ def queue_health() -> dict[str, Any]:
 
 
 @admin.register(RemoteNode)
-class RemoteNodeAdmin(admin.ModelAdmin):
+class RemoteNodeAdmin(ReadOnlyAdmin):
+    """Peers are discovered, not typed in; what an operator does to one (block, unblock,
+    retry) is an action here or a button on the Federation page."""
+
     list_display = [
         "domain",
         "software",
@@ -73,6 +84,8 @@ class RemoteNodeAdmin(admin.ModelAdmin):
         "unreachable_since",
         "next_probe_at",
         "latency_ms",
+        "last_error",
+        "last_error_at",
         "first_seen_at",
         "last_seen_at",
     ]
@@ -128,16 +141,29 @@ class RemoteNodeAdmin(admin.ModelAdmin):
     def pretty_keys(self, obj: RemoteNode) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.public_keys, indent=2))
 
-    @admin.action(description="Block (defederate) and purge cached content")
-    def block(self, request: HttpRequest, queryset: QuerySet[RemoteNode]) -> None:
+    def _each(self, request: AuthedHttpRequest, queryset: QuerySet[RemoteNode], act) -> int:
+        done = 0
         for node in queryset:
-            policy.do_block_node(node, f"blocked by {request.user}")
-        self.message_user(request, f"Blocked {queryset.count()} node(s).")
+            try:
+                act(node)
+                done += 1
+            except APIError as exc:
+                self.message_user(request, f"{node.domain}: {exc.message}", messages.ERROR)
+        return done
+
+    @admin.action(description="Block (defederate) and purge cached content")
+    def block(self, request: AuthedHttpRequest, queryset: QuerySet[RemoteNode]) -> None:
+        done = self._each(
+            request, queryset, lambda n: operators.check_block_peer(request.user, n.id)
+        )
+        self.message_user(request, f"Blocked {done} node(s).")
 
     @admin.action(description="Unblock")
-    def unblock(self, request: HttpRequest, queryset: QuerySet[RemoteNode]) -> None:
-        for node in queryset:
-            policy.do_unblock_node(node)
+    def unblock(self, request: AuthedHttpRequest, queryset: QuerySet[RemoteNode]) -> None:
+        done = self._each(
+            request, queryset, lambda n: operators.check_unblock_peer(request.user, n.id)
+        )
+        self.message_user(request, f"Unblocked {done} node(s).")
 
     @admin.action(description="Allow (for allowlist-only mode)")
     def allow(self, request: HttpRequest, queryset: QuerySet[RemoteNode]) -> None:
@@ -150,20 +176,87 @@ class RemoteNodeAdmin(admin.ModelAdmin):
         for node in queryset:
             enqueue("federation.check_node", {"domain": node.domain})
 
-    @admin.action(description="Retry dead deliveries now")
-    def retry_dead(self, request: HttpRequest, queryset: QuerySet[RemoteNode]) -> None:
-        retried = 0
-        for row in Delivery.objects.filter(node__in=queryset, state=DeliveryState.DEAD):
-            retried += delivery.retry_now(row)
-        self.message_user(request, f"Retrying {retried} delivery(ies).")
+    @admin.action(description="Retry now (failed and waiting deliveries)")
+    def retry_dead(self, request: AuthedHttpRequest, queryset: QuerySet[RemoteNode]) -> None:
+        done = self._each(
+            request, queryset, lambda n: operators.check_retry_peer(request.user, n.id)
+        )
+        self.message_user(request, f"Retrying {done} node(s) now.")
+
+    # The Federation page: one screen an operator runs federation from.
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("overview/", view(self.overview_view), name="federation_overview"),
+            path(
+                "overview/<int:node_id>/block/",
+                view(require_POST(self.block_view)),
+                name="federation_block",
+            ),
+            path(
+                "overview/<int:node_id>/unblock/",
+                view(require_POST(self.unblock_view)),
+                name="federation_unblock",
+            ),
+            path(
+                "overview/<int:node_id>/retry/",
+                view(require_POST(self.retry_view)),
+                name="federation_retry",
+            ),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse("Forbidden", status=403)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Federation",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "peers": operators.peers(),
+            "health": queue_health(),
+            "can_act": request.user.is_superuser,
+            "reason_max": operators.REASON_MAX,
+        }
+        return TemplateResponse(request, "federation/admin_overview.html", context)
+
+    def _act(self, request: HttpRequest, act) -> HttpResponse:
+        try:
+            self.message_user(request, act(), messages.SUCCESS)
+        except APIError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:federation_overview"))
+
+    def block_view(self, request: AuthedHttpRequest, node_id: int) -> HttpResponse:
+        def act() -> str:
+            reason = request.POST.get("reason", "")
+            node = operators.check_block_peer(request.user, node_id, reason)
+            return f"{node.domain} is blocked: nothing is sent to it or accepted from it."
+
+        return self._act(request, act)
+
+    def unblock_view(self, request: AuthedHttpRequest, node_id: int) -> HttpResponse:
+        def act() -> str:
+            node = operators.check_unblock_peer(request.user, node_id)
+            return f"{node.domain} is unblocked."
+
+        return self._act(request, act)
+
+    def retry_view(self, request: AuthedHttpRequest, node_id: int) -> HttpResponse:
+        def act() -> str:
+            node, queued = operators.check_retry_peer(request.user, node_id)
+            return f"Retrying {node.domain} now: {queued} delivery(ies) queued."
+
+        return self._act(request, act)
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["id", "activity", "inbox", "state", "attempts", "next_attempt_at", "last_error"]
     list_filter = ["state", "node"]
     search_fields = ["inbox", "activity__uri"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
     actions = ["retry"]
 
     @admin.action(description="Retry now")
@@ -173,28 +266,25 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ReadOnlyAdmin):
     list_display = ["id", "type", "actor_uri", "created_at"]
     list_filter = ["type"]
-    readonly_fields = [f.name for f in Activity._meta.fields]
 
 
 @admin.register(InboxItem)
-class InboxItemAdmin(admin.ModelAdmin):
+class InboxItemAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "type", "actor_uri", "state", "detail"]
     list_filter = ["state", "type"]
-    readonly_fields = [f.name for f in InboxItem._meta.fields]
 
 
 @admin.register(InboxRejection)
-class InboxRejectionAdmin(admin.ModelAdmin):
+class InboxRejectionAdmin(ReadOnlyAdmin):
     list_display = ["at", "reason", "domain", "key_id", "path", "detail"]
     list_filter = ["reason", "domain"]
-    readonly_fields = [f.name for f in InboxRejection._meta.fields]
 
 
 @admin.register(RemoteActor)
-class RemoteActorAdmin(admin.ModelAdmin):
+class RemoteActorAdmin(ReadOnlyAdmin):
     list_display = ["uri", "kind", "node", "blocked", "fetched_at"]
     list_filter = ["blocked", "kind"]
     search_fields = ["uri", "username"]

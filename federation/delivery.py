@@ -278,6 +278,7 @@ def _failed(
 ) -> None:
     now = timezone.now()
     fields: dict[str, Any] = {"last_error": error[:500], "last_status": status}
+    RemoteNode.objects.filter(id=node.id).update(last_error=error[:500], last_error_at=now)
     if permanent or delivery.attempts >= MAX_ATTEMPTS or now - delivery.created_at > MAX_AGE:
         transition(delivery, S.DEAD, **fields)
         logger.warning("delivery %s to %s is dead: %s", delivery.id, delivery.inbox, error)
@@ -304,10 +305,13 @@ def probe(node_id: int) -> bool:
         answer = http.request("GET", url, max_bytes=64 * 1024)
         if answer.status >= 500:  # a proxy answering for a node that is still down
             raise http.FetchError("status", f"{url} answered {answer.status}")
-    except http.FetchError:
+    except http.FetchError as exc:
         delay = min(PROBE_CAP, PROBE_BASE * 2**node.probes)
         RemoteNode.objects.filter(id=node_id).update(
-            probes=F("probes") + 1, next_probe_at=now + timedelta(seconds=delay)
+            probes=F("probes") + 1,
+            next_probe_at=now + timedelta(seconds=delay),
+            last_error=f"probe: {exc}"[:500],
+            last_error_at=now,
         )
         return False
     _resume(node, "answers our probe")
@@ -389,3 +393,28 @@ def retry_now(delivery: Delivery) -> bool:
     if ok:
         transaction.on_commit(lambda: kick([delivery.node_id], dedupe=True), robust=True)
     return ok
+
+
+def retry_node(node: RemoteNode) -> int:
+    """The operator's "retry now" for a whole peer: dead deliveries get a fresh budget,
+    waiting ones fall due now, and an unreachable peer is tried at once rather than at its
+    next probe (if it is still down, three failures mark it unreachable again). Returns how
+    many deliveries are queued for it. A blocked peer is not retried: unblock it first."""
+    if node.blocked:
+        return 0
+    for dead in Delivery.objects.filter(node=node, state=S.DEAD):
+        transition(dead, S.PENDING, attempts=0)
+    now = timezone.now()
+    Delivery.objects.filter(node=node, state__in=(S.PENDING, S.RETRYING)).update(
+        next_attempt_at=now
+    )
+    RemoteNode.objects.filter(id=node.id).update(
+        status=NodeStatus.OK,
+        consecutive_failures=0,
+        probes=0,
+        unreachable_since=None,
+        next_probe_at=None,
+    )
+    queued = Delivery.objects.filter(node=node, state__in=OPEN).count()
+    transaction.on_commit(lambda: kick([node.id], dedupe=True), robust=True)
+    return queued

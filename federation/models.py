@@ -66,6 +66,10 @@ class RemoteNode(models.Model):
     sending_until = models.DateTimeField(null=True, blank=True)  # one sender per destination
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The latest failed delivery or probe, kept after the node recovers: the operator's
+    # Federation page answers "what went wrong, and when" without digging through rows.
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.domain

@@ -268,6 +268,20 @@ def retry_now(job_id: int) -> bool:
     return ok
 
 
+def run_now(job_id: int) -> bool:
+    """An operator's "retry now" for a job waiting out its back-off after a failure: it is
+    due at once; attempts already spent still count towards its budget."""
+    now = timezone.now()
+    ok = bool(
+        Job.objects.filter(id=job_id, state=JobState.QUEUED, run_at__gt=now).update(
+            run_at=now, dispatched_at=None
+        )
+    )
+    if ok:
+        announce([job_id])
+    return ok
+
+
 def requeue_stale(now: datetime | None = None) -> int:
     """Jobs whose worker died mid-run go back to the queue (or die if out of attempts)."""
     now = now or timezone.now()

@@ -15,25 +15,15 @@ from django.urls import path
 
 from media import services
 from media.models import Attachment, Blob, BlobDeletion
+from united.admin import ReadOnlyAdmin
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(Blob)
-class BlobAdmin(ReadOnly):
+class BlobAdmin(ReadOnlyAdmin):
     list_display = ("sha256", "size", "refs", "state", "unreferenced_since", "created_at")
     list_filter = ("state",)
     search_fields = ("sha256",)
@@ -81,7 +71,7 @@ class BlobAdmin(ReadOnly):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(ReadOnly):
+class AttachmentAdmin(ReadOnlyAdmin):
     list_display = ("id", "filename", "uploader", "scope", "purpose", "kind", "size", "created_at")
     list_filter = ("purpose", "kind", "encrypted")
     search_fields = ("filename", "uploader__username", "scope", "blob__sha256")
@@ -90,7 +80,7 @@ class AttachmentAdmin(ReadOnly):
 
 
 @admin.register(BlobDeletion)
-class BlobDeletionAdmin(ReadOnly):
+class BlobDeletionAdmin(ReadOnlyAdmin):
     list_display = ("sha256", "size", "attachments", "deleted_by", "reason", "created_at")
     search_fields = ("sha256", "reason")
     ordering = ("-created_at",)

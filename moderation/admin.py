@@ -32,18 +32,8 @@ from moderation.models import (
 )
 from moderation.services import cases as case_services
 from moderation.services import sanctions, timeouts
+from united.admin import ReadOnlyAdmin
 from united.errors import APIError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditLogEntry)

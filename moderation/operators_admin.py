@@ -135,3 +135,6 @@ class GuildSuspensionAdmin(OperatorOnly):
     list_display = ("guild", "operator", "reason", "created_at")
     search_fields = ("guild__name", "reason")
     readonly_fields = ("guild", "operator", "reason", "was_hidden", "created_at")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a record of the act: lift it with the guild list's "Lift the suspension"

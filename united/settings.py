@@ -40,8 +40,8 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "accounts.apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp, named
+    "accounts.apps.BackupCodesConfig",  # django_otp.plugins.otp_static, named
     "united.apps.UnitedConfig",
     "jobs",
     "accounts",

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import hooks
+from accounts import hooks, useragent
 from accounts.models import AccessToken, AuthSession, RefreshToken, SignInChallenge, User
 from accounts.services import audit
 from united import events
@@ -51,9 +51,11 @@ def digest(raw: str) -> str:
 
 
 def _client_name(request: HttpRequest | None) -> str:
+    """The browser and system in words, not the raw user-agent: that is all a session list
+    needs, and the raw string is a fingerprint we need not keep."""
     if request is None:
         return ""
-    return request.META.get("HTTP_USER_AGENT", "")[:120]
+    return useragent.describe(request.META.get("HTTP_USER_AGENT", ""))[:120]
 
 
 def issue_tokens(session: AuthSession) -> dict[str, Any]:
@@ -249,7 +251,7 @@ def serialize_session(session: AuthSession, current: AuthSession | None = None) 
     return {
         "id": str(session.id),
         "kind": session.kind,
-        "name": session.name,
+        "name": useragent.describe(session.name),  # rows from before words were stored
         "device_id": str(session.device_id) if session.device_id else None,
         "created_at": session.created_at.isoformat(),
         "last_used_at": session.last_used_at.isoformat(),
