@@ -52,16 +52,6 @@ LIFT_JS = """async ([guild, user]) => (await fetch(`/api/v1/guilds/${guild}/memb
     body: JSON.stringify({communication_disabled_until: null})})).status"""
 
 
-# A stand-in for the profile card's Report button: only the data attributes matter.
-PROBE_JS = """([id]) => {
-    const button = document.createElement("button");
-    Object.assign(button.dataset, { action: "report-user", userId: id, userName: "bob" });
-    button.id = "report-probe";
-    button.textContent = "Report bob";
-    document.querySelector("[data-members]").append(button);
-}"""
-
-
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -247,10 +237,14 @@ def test_report_moderate_and_time_out_from_inside_the_chat(node_factory, bundle)
             found = axe_violations(mo)
             assert not found, ("modlog", found)
 
-            # The entry point another screen (the member profile card) uses to report a member.
+            # Reporting a member: the Report button of their profile card (the member list).
             carol.goto(node.url + general)
-            carol.evaluate(PROBE_JS, [bob_id])
-            carol.click("#report-probe")
+            carol.locator(
+                f'[data-members] [data-member-card-open][data-user-id="{bob_id}"]'
+            ).click()
+            card = carol.locator("[data-member-card]")
+            expect(card).to_be_visible()
+            card.get_by_role("button", name="Report").click()
             expect(dialog.locator("[data-report-title]")).to_have_text("Report a member")
             expect(dialog.locator("[data-report-about]")).to_have_text("bob")
             dialog.locator("label:has-text('Spam or unwanted advertising') input").check()
