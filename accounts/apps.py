@@ -2,6 +2,9 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
+    # With more than one AppConfig in this module Django picks none by itself: without
+    # `default`, "accounts" got a bare AppConfig and ready() (the OpenAPI scheme) never ran.
+    default = True
     name = "accounts"
     verbose_name = "Accounts and identity"
 
@@ -12,6 +15,7 @@ class AccountsConfig(AppConfig):
 # django-otp's apps would head their admin sections with their labels ("Otp_Totp"); an
 # operator looking for a member's second factor knows them by what the member sees.
 class AuthenticatorAppsConfig(AppConfig):
+    default = False
     name = "django_otp.plugins.otp_totp"
     label = "otp_totp"
     verbose_name = "Authenticator apps"
@@ -19,6 +23,7 @@ class AuthenticatorAppsConfig(AppConfig):
 
 
 class BackupCodesConfig(AppConfig):
+    default = False
     name = "django_otp.plugins.otp_static"
     label = "otp_static"
     verbose_name = "Backup codes"
