@@ -6,19 +6,13 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
-from django.test import Client
 
 from accounts.models import AuthSession
 from guilds.services import directory
 from moderation.models import NodeAccount, NodeAuditEntry, OperatedGuild
 from moderation.services import operators
 from tests.messaging.test_realtime_chat import cookie_for, open_session
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.moderation.pages import browser
 
 
 @pytest.fixture

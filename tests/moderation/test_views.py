@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -12,19 +10,9 @@ from guilds.models import Member
 from messaging.services import messages as message_services
 from moderation.models import AuditLogEntry, GuildBan, ModeratedMember, ReportCase
 from moderation.services import reports
+from tests.moderation.pages import browser, no_inline_code
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def no_inline_code(html: str) -> None:
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
-    assert "<style" not in html and " style=" not in html and " onclick=" not in html
 
 
 @pytest.fixture

@@ -18,19 +18,9 @@ from messaging.models import Message
 from messaging.services import messages as message_services
 from moderation.models import AuditLogEntry, CaseNote, Report, ReportCase
 from moderation.services import cases, timeouts
+from tests.moderation.pages import browser, no_inline_code
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def no_inline_code(html: str) -> None:
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
-    assert "<style" not in html and " style=" not in html and " onclick=" not in html
 
 
 def report_message(client: Client, message, category: str = "harassment", note: str = ""):
