@@ -29,6 +29,7 @@ from moderation.models import (
 )
 from united import ratelimit
 from united.errors import Invalid, NotFound
+from united.ids import parse_snowflake
 
 if TYPE_CHECKING:
     from messaging.models import Message
@@ -98,16 +99,19 @@ def message_target(message: Message) -> dict[str, Any]:
 
 
 def _user_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        # int(None) raises TypeError, which the except below turns into a 4xx.
-        target = User.objects.get(id=int(data.get("user_id")))  # type: ignore[arg-type]
-    except (TypeError, ValueError, User.DoesNotExist):
-        raise NotFound("Unknown User", code=10013) from None
+    target = User.objects.filter(id=parse_snowflake(data.get("user_id")) or 0).first()
+    if target is None:
+        raise NotFound("Unknown User", code=10013)
+    if target.id == user.id:
+        raise Invalid(errors={"user_id": ["You cannot report yourself."]})
     guild = None
     if data.get("guild_id") is not None:
-        from guilds.services.access import guild_context, unknown_member
+        from guilds.services.access import guild_context, unknown_guild, unknown_member
 
-        guild = guild_context(user, int(data["guild_id"])).guild
+        guild_id = parse_snowflake(data["guild_id"])
+        if guild_id is None:
+            raise unknown_guild()
+        guild = guild_context(user, guild_id).guild
         if not Member.objects.filter(guild=guild, user=target).exists():
             raise unknown_member()
     key = f"user:{target.id}" + (f"@{guild.id}" if guild else "")

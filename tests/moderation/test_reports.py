@@ -146,6 +146,25 @@ def test_reports_of_users_and_guilds_and_what_you_cannot_see(world, api, spam, m
     assert api(w.carol).post("/api/v1/reports", {"type": "x"}, "json").status_code == 400
 
 
+def test_a_member_report_with_bad_ids_or_about_oneself_is_refused_in_the_error_shape(world, api):
+    w = world
+    cases_before = ReportCase.objects.count()
+
+    def report(**fields):
+        body = {"type": "user", "category": "spam", **fields}
+        return api(w.carol).post("/api/v1/reports", body, "json")
+
+    myself = report(user_id=str(w.carol.id), guild_id=str(w.guild.id))
+    assert myself.status_code == 400
+    assert myself.json()["errors"] == {"user_id": ["You cannot report yourself."]}
+    for bad in ("abc", "9" * 30, "-1", str(2**63)):
+        unknown_user = report(user_id=bad)
+        assert (unknown_user.status_code, unknown_user.json()["code"]) == (404, 10013), bad
+        unknown_guild = report(user_id=str(w.bob.id), guild_id=bad)
+        assert (unknown_guild.status_code, unknown_guild.json()["code"]) == (404, 10004), bad
+    assert ReportCase.objects.count() == cases_before
+
+
 def test_reporter_attaches_decrypted_content_signed_by_their_device(world, api, spam):
     w = world
     key = SigningKey.generate()

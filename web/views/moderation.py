@@ -84,8 +84,6 @@ def report(request: AuthedHttpRequest) -> HttpResponse:
     for field in ("channel_id", "message_id", "user_id", "guild_id"):
         if request.POST.get(field):
             data[field] = request.POST[field]
-    if kind == "user" and str(request.user.id) == data.get("user_id"):
-        return _form_error(request, ["You cannot report yourself."], 400)
     try:
         filed = reports.check_create_report(request.user, data)
     except APIError as exc:
