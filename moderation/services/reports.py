@@ -60,11 +60,11 @@ def _user_snapshot(user: User) -> dict[str, Any]:
 def _message_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     from messaging.services.messages import access_message
 
-    try:
-        # int(None) raises TypeError, which the except below turns into a 4xx.
-        channel_id, message_id = int(data.get("channel_id")), int(data.get("message_id"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Invalid(errors={"message_id": ["channel_id and message_id are required."]}) from None
+    if data.get("channel_id") is None or data.get("message_id") is None:
+        raise Invalid(errors={"message_id": ["channel_id and message_id are required."]})
+    # An id no row can have (not digits, or past 2**63-1) is as unknown as a missing one.
+    channel_id = parse_snowflake(data.get("channel_id")) or 0
+    message_id = parse_snowflake(data.get("message_id")) or 0
     access, message = access_message(user, channel_id, message_id)
     if message.deleted:
         raise NotFound("Unknown message", code=10008)
@@ -127,11 +127,9 @@ def _user_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
 def _guild_target(user: User, data: dict[str, Any]) -> dict[str, Any]:
     from guilds.services.access import unknown_guild
 
-    try:
-        # int(None) raises TypeError, which the except below turns into a 4xx.
-        guild = Guild.objects.get(id=int(data.get("guild_id")))  # type: ignore[arg-type]
-    except (TypeError, ValueError, Guild.DoesNotExist):
-        raise unknown_guild() from None
+    guild = Guild.objects.filter(id=parse_snowflake(data.get("guild_id")) or 0).first()
+    if guild is None:
+        raise unknown_guild()
     if not guild.discoverable and not Member.objects.filter(guild=guild, user=user).exists():
         raise unknown_guild()
     return {

@@ -146,7 +146,9 @@ def test_reports_of_users_and_guilds_and_what_you_cannot_see(world, api, spam, m
     assert api(w.carol).post("/api/v1/reports", {"type": "x"}, "json").status_code == 400
 
 
-def test_a_member_report_with_bad_ids_or_about_oneself_is_refused_in_the_error_shape(world, api):
+def test_a_member_report_with_bad_ids_or_about_oneself_is_refused_in_the_error_shape(
+    world, api, make_user
+):
     w = world
     cases_before = ReportCase.objects.count()
 
@@ -162,6 +164,15 @@ def test_a_member_report_with_bad_ids_or_about_oneself_is_refused_in_the_error_s
         assert (unknown_user.status_code, unknown_user.json()["code"]) == (404, 10013), bad
         unknown_guild = report(user_id=str(w.bob.id), guild_id=bad)
         assert (unknown_guild.status_code, unknown_guild.json()["code"]) == (404, 10004), bad
+    # A reporter may file 10 reports in 10 minutes, refused ones included: a fresh one each.
+    for n, bad in enumerate(("abc", "9" * 30, str(2**63))):
+        reporter = api(make_user(f"reporter{n}"))
+        body = {"type": "message", "channel_id": bad, "message_id": bad, "category": "spam"}
+        unknown = reporter.post("/api/v1/reports", body, "json")
+        assert unknown.status_code == 404, (bad, unknown.content)
+        body = {"type": "guild", "guild_id": bad, "category": "spam"}
+        unknown = reporter.post("/api/v1/reports", body, "json")
+        assert (unknown.status_code, unknown.json()["code"]) == (404, 10004), bad
     assert ReportCase.objects.count() == cases_before
 
 

@@ -137,6 +137,9 @@ def test_pins_typing_and_read(browser, owner, general):
     assert "pin me" in me.get(base + "pins/").content.decode()
     assert me.post(base + "typing/").status_code == 204
     assert me.post(base + "read/", {"message_id": message.id}).status_code == 204
+    for bad in ("abc", "", str(2**64)):
+        assert me.post(base + "read/", {"message_id": bad}).status_code == 400, bad
+    assert me.post(base + "read/", {"message_id": str(message.id + 1)}).status_code == 404
 
 
 def test_cannot_send_shows_a_disabled_composer(browser, owner, guild, general, member):

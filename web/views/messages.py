@@ -15,7 +15,8 @@ from guilds.services.access import access_channel
 from messaging.services import messages as message_services
 from messaging.services import reactions as reaction_services
 from messaging.services.readstates import check_mark_read
-from united.errors import is_outage
+from united.errors import Invalid, is_outage
+from united.ids import parse_snowflake
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
@@ -143,5 +144,8 @@ def typing(request: HttpRequest, channel_id: int) -> HttpResponse:
 @require_POST
 @member_view
 def read(request: HttpRequest, channel_id: int) -> HttpResponse:
-    check_mark_read(request.user, channel_id, int(request.POST.get("message_id", "0") or 0))
+    message_id = parse_snowflake(request.POST.get("message_id"))
+    if message_id is None:
+        raise Invalid(errors={"message_id": ["A message id."]})
+    check_mark_read(request.user, channel_id, message_id)
     return HttpResponse(status=204)
