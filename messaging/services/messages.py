@@ -22,6 +22,7 @@ from messaging.services.serialize import prefetched, serialize_message
 from united import errors, events, names, ratelimit
 from united.errors import APIError, Invalid, NotFound, RateLimited
 from united.hlc import clock
+from united.ids import parse_snowflake
 
 MAX_LENGTH = 4000
 MAX_ATTACHMENTS = 10
@@ -73,10 +74,10 @@ def _claim_attachments(user, channel_id: int, raw: Any) -> list:
         return []
     if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS:
         raise Invalid(errors={"attachments": [f"A list of at most {MAX_ATTACHMENTS}."]})
-    try:
-        ids = [int(item["id"] if isinstance(item, dict) else item) for item in raw]
-    except (KeyError, TypeError, ValueError):
-        raise Invalid(errors={"attachments": ["Each item is an attachment id."]}) from None
+    parsed = [parse_snowflake(item.get("id") if isinstance(item, dict) else item) for item in raw]
+    ids = [i for i in parsed if i is not None]
+    if len(ids) != len(parsed):  # not an id, or past 2**63-1 where the database would raise
+        raise Invalid(errors={"attachments": ["Each item is an attachment id."]})
     found = list(
         Attachment.objects.filter(
             Q(scope="") | Q(scope=f"channel:{channel_id}"),
