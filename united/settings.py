@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # the stock widget templates, for FORM_RENDERER below
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -88,6 +89,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Widgets render through TEMPLATES, so templates/ can correct a stock widget's markup (the
+# admin's split date/time labels: templates/admin/widgets/split_datetime.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- database -------------------------------------------------------------------------------
 # Connections outlive a request: the web process serves requests on a few long-lived threads

@@ -14,6 +14,7 @@ from guilds.services.guilds import list_user_guilds
 from guilds.services.members import member_list
 from messaging.presence import guild_presences
 from messaging.services.readstates import read_states
+from united.errors import NotFound
 
 
 @dataclass
@@ -114,7 +115,13 @@ def rail(user) -> list[dict[str, Any]]:
         )
     )
     for entry in guilds:
-        ctx = guild_context(user, int(entry["id"]))
+        try:
+            ctx = guild_context(user, int(entry["id"]))
+        except NotFound:
+            # Suspended by the operator (or gone since the list was read): the rail leaves it
+            # out, as clients drop a guild the gateway marks unavailable, instead of every
+            # page of its members answering 404.
+            continue
         items = channel_items(user, ctx)
         out.append(
             {

@@ -54,6 +54,25 @@ def test_channel_page_renders_the_shell(browser, owner, guild, general, member):
     assert "Test Guild" in html and "#general" in html
 
 
+def test_a_suspended_guild_leaves_the_rail_and_the_other_guilds_still_open(
+    browser, make_user, owner, guild, general
+):
+    """A member of a guild the operator suspended keeps the rest of the client: the rail used
+    to ask for the suspended guild's context and every page answered 404."""
+    from guilds.services import guilds as guild_services
+    from moderation.services.operators import do_suspend_guild
+
+    arcade = guild_services.check_create_guild(owner, name="Old Arcade", description="")
+    do_suspend_guild(make_user("oscar", is_superuser=True, is_staff=True), arcade, reason="spam")
+    client = browser(owner)
+    page = client.get(channel_url(guild, general))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Test Guild" in html and "Old Arcade" not in html
+    assert client.get("/app/dms/").status_code == 200
+    assert client.get(f"/app/guilds/{arcade.id}/")["Location"] == "/app/"
+
+
 def test_hidden_channel_is_404_and_absent_from_lists(browser, owner, guild, general, member):
     secret = hidden_channel(owner, guild)
     bob = browser(member)

@@ -1,0 +1,933 @@
+"""axe-core on every screen of the web client and of the admin, all severities, both themes.
+
+One node with a voice worker (plus a second node, the far end of a federated join) holds a
+world in which every screen has something to show: a guild with messages, a reply, a
+reaction, a picture and a pin, a role, an invite, a report case acted on, a banned member and
+a timed-out one, a DM, a member who turns two-factor authentication on, and what an
+operator's work leaves (a suspended guild, a deleted file, a refused inbox request). Each
+screen is reached as its user would (a URL, or a few clicks for dialogs and panels), then
+checked with axe-core's default rule set, every impact level, in the dark theme and the light
+one (the same page: only `<html data-theme>` changes, as the theme toggle does), and
+photographed into test-output/screenshots/a11y-<screen>-<theme>.png.
+
+To add a screen, append a `Screen` to SCREENS: a name, then a path on node "a" (formatted
+with the world's ids, e.g. "/app/guilds/{guild}/settings/roles/") or a function
+`(page, world) -> None` that opens it (click, fill, then wait for what shows its content), and
+who looks at it (ALICE owns the guild, CAROL is a member, MALLORY is banned from it, TIM is
+timed out in it, VISITOR is signed out, OPERATOR is the node's superuser). A screen that needs
+more state than the world has: add it in `build_world` (or OPERATOR_ROWS). The admin needs no
+entry: every registered ModelAdmin's changelist and the change page of its first row are
+visited (`admin_screens`).
+
+`test_every_html_route_is_visited` fails when a URL pattern that renders a page is neither
+reached by a screen (any HTML response the browser got, fragments included, counts) nor named
+in SKIP with the reason it renders no screen of its own."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from tests.browser import MEDIA_ARGS, PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
+from tests.nodes import ROOT, services_mode
+from tests.services import free_port, wait_for_port
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.xdist_group("web_accessibility"),
+    # One tour (two nodes, a hundred screens, two themes each) serves both tests; on a loaded
+    # machine it outlasts the suite's default per-test limit.
+    pytest.mark.timeout(900),
+    # What a page looks like does not depend on the database or the channel layer.
+    pytest.mark.skipif(services_mode(), reason="browser tests run in the embedded mode"),
+]
+
+SHOTS = ROOT / "test-output" / "screenshots"
+# What axe found on each screen and how long each took, for reading after a failed run.
+REPORT = ROOT / "test-output" / "accessibility.json"
+# A regular expression: only the screens it matches are visited (to work on one screen); the
+# coverage test is then skipped.
+ONLY = os.environ.get("UNITED_A11Y_SCREENS", "")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+THEMES = ("dark", "light")
+FED_ENV = {"FEDERATION_ALLOW_PRIVATE": "127.0.0.1/32", "FEDERATION_SCHEME": "http"}
+
+VISITOR, ALICE, CAROL, OPERATOR = "visitor", "alice", "carol", "oscar"
+# Mallory is banned from the guild, Tim is timed out in it.
+MALLORY, TIM = "mallory", "tim"
+
+
+class Screen(NamedTuple):
+    name: str
+    target: str | Callable[[Any, SimpleNamespace], None]
+    who: str = ALICE
+
+
+# ---------------------------------------------------------------------------------------
+# Screens reached by clicks. Each leaves the page showing the state named.
+
+
+def wait_quiet(page) -> None:
+    """HTMX fragments and lazy images settle before axe reads the page."""
+    page.wait_for_load_state("networkidle")
+
+
+def channel_page(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/channels/{w.general}/")
+    page.wait_for_selector("[data-message] [data-tile].loaded")
+    page.wait_for_selector("[data-message] a.reply-ref")
+    # Voice, the timeout notice and live updates go through the gateway.
+    page.wait_for_function("() => window.unitedGateway?.state === 'connected'")
+    wait_quiet(page)
+
+
+def message_actions(page, w) -> None:
+    channel_page(page, w)
+    page.locator("[data-message]", has_text="Hello from alice").first.hover()
+
+
+def emoji_picker(page, w) -> None:
+    channel_page(page, w)
+    target = page.locator("[data-message]", has_text="Hello from alice").first
+    target.hover()
+    target.locator("[data-action=react]").click()
+    page.wait_for_selector("[data-emoji-picker]:not([hidden])")
+
+
+def report_dialog(page, w) -> None:
+    """Carol reports Bob's reply from its menu."""
+    channel_page(page, w)
+    target = page.locator("[data-message]", has_text="great picture").first
+    target.hover()
+    target.locator("[data-action=report]").click()
+    page.wait_for_selector("#report-dialog[open] [data-report-about]:not(:empty)")
+
+
+def report_sent(page, w) -> None:
+    page.check("#report-dialog label:has-text('Spam') input")
+    page.click("[data-report-submit]")
+    page.wait_for_selector("#report-dialog [data-report-sent]")
+
+
+def timed_out(page, w) -> None:
+    channel_page(page, w)
+    page.wait_for_selector("[data-timeout-notice]:not([hidden])")
+
+
+def member_card(page, w) -> None:
+    member_list(page, w)
+    page.click(f"[data-members] [data-member-card-open][data-user-id='{w.bob}']")
+    page.wait_for_selector("[data-member-card-dialog][open] [data-role-toggle]")
+    wait_quiet(page)
+
+
+def member_card_ban(page, w) -> None:
+    member_card(page, w)
+    page.click("[data-member-card-dialog] summary:has-text('Ban')")
+    page.wait_for_selector("#mc-ban-reason")
+
+
+def modlog_verified(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/moderation/log/")
+    page.click("[data-verify-chain]")
+    page.wait_for_selector("#chain-result:not(:empty)")
+
+
+def delete_channel_dialog(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/settings/channels/")
+    page.click("[aria-label='Delete general']")
+    page.wait_for_selector("#delete-channel[open]")
+
+
+def replying(page, w) -> None:
+    channel_page(page, w)
+    target = page.locator("[data-message]", has_text="Hello from alice").first
+    target.hover()
+    target.locator("[data-action=reply]").click()
+    page.fill("#composer-input", "a reply being written")
+
+
+def editing(page, w) -> None:
+    channel_page(page, w)
+    page.focus("#composer-input")
+    page.keyboard.press("ArrowUp")
+    page.wait_for_selector(".edit-form textarea")
+
+
+def dialog(name: str, opener: str, ready: str) -> Callable[[Any, SimpleNamespace], None]:
+    def open_it(page, w) -> None:
+        channel_page(page, w)
+        page.click(opener)
+        page.wait_for_selector(ready)
+        wait_quiet(page)
+
+    open_it.__name__ = f"open_{name}"
+    return open_it
+
+
+def switcher(page, w) -> None:
+    channel_page(page, w)
+    page.keyboard.press("Control+k")
+    page.wait_for_selector("[data-switcher-results] li")
+
+
+def search_panel(page, w) -> None:
+    channel_page(page, w)
+    page.fill("#search-input", "hello")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-search-panel]:not([hidden]) .search-hit-card")
+
+
+def search_hints(page, w) -> None:
+    channel_page(page, w)
+    page.click("#search-input")
+    page.wait_for_selector("#search-suggest li")
+
+
+def lightbox(page, w) -> None:
+    channel_page(page, w)
+    page.click("[data-tile]")
+    page.wait_for_selector("[data-lightbox][open]")
+    page.wait_for_function("() => document.querySelector('[data-lightbox-img]').naturalWidth > 0")
+
+
+def member_list(page, w) -> None:
+    channel_page(page, w)
+    members = page.locator("#member-list")
+    if not members.is_visible():
+        page.click("[data-toggle-panel=members]")
+    page.wait_for_selector("#member-list li")
+
+
+def phone(page, w) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    channel_page(page, w)
+
+
+def phone_channels(page, w) -> None:
+    phone(page, w)
+    page.click("[aria-label='Show channels']")
+
+
+def voice_panel(page, w) -> None:
+    channel_page(page, w)
+    page.click("[data-voice-join]")
+    page.wait_for_selector("[data-voice-status]:text('Voice connected')", timeout=30_000)
+    page.click("[data-voice-settings]")
+    page.wait_for_selector("[data-voice-settings-box]:not([hidden])")
+
+
+def leave_voice(page) -> None:
+    if page.locator("[data-voice-leave]").is_visible():
+        page.click("[data-voice-leave]")
+
+
+def dm(page, w) -> None:
+    page.goto(f"{w.url}/app/dms/")
+    page.select_option("#dm-recipient", w.bob)
+    page.click("form.dm-start:not([data-dm-handle-form]) button[type=submit]")
+    page.wait_for_url(re.compile(r".*/app/dms/\d+/$"))
+    w.dm_url = page.url
+    wait_quiet(page)
+
+
+def dm_dialog(name: str, opener: str) -> Callable[[Any, SimpleNamespace], None]:
+    def open_it(page, w) -> None:
+        page.goto(w.dm_url)
+        wait_quiet(page)
+        page.click(opener)
+        page.wait_for_selector(f"#{name}[open]")
+
+    return open_it
+
+
+def register_page(page, w) -> None:
+    page.goto(f"{w.url}/register/?next=/app/")
+    page.wait_for_selector("[data-recovery-grid] li")
+
+
+def fed_join(page, w) -> None:
+    page.goto(f"{w.url}/app/federation/join/?invite={quote(w.remote_invite, safe='')}")
+    page.wait_for_selector("[data-preview]")
+
+
+JOIN_POLL = re.compile(r".*/app/federation/join/\d+/$")
+
+
+def fed_joining(page, w) -> None:
+    """The page right after Join: the status line the page then polls (the poll is held back
+    so the host's answer cannot navigate away while axe reads the page)."""
+    fed_join(page, w)
+    page.route(JOIN_POLL, lambda route: route.abort())
+    page.click("[data-join]")
+    page.wait_for_selector("[data-join-state]")
+
+
+def fed_guild(page, w) -> None:
+    """The replica of the remote guild once the host let Alice in."""
+    page.unroute(JOIN_POLL)  # the page's next poll follows the host's answer into the guild
+    page.wait_for_url(re.compile(r".*/app/guilds/\d+/channels/\d+/$"), timeout=60_000)
+    page.wait_for_selector("#channel-title")
+    wait_quiet(page)
+
+
+def security_totp(page, w) -> None:
+    page.goto(f"{w.url}/settings/security/")
+    page.fill("#id_totp_password", PASSWORD)
+    page.click("form[action$='/settings/security/totp/'] button[type=submit]")
+    page.wait_for_selector("#totp-title")
+
+
+def backup_codes(page, w) -> None:
+    from django_otp.oath import totp
+
+    secret = page.locator("main code").inner_text().strip()
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    page.fill("#id_code", str(totp(key)).zfill(6))
+    page.click("button:has-text('Turn on')")
+    page.wait_for_selector("#codes-title")
+    w.backup_code = page.locator("main li code").first.inner_text().strip()
+
+
+def login_second_factor(page, w) -> None:
+    page.context.clear_cookies()
+    sign_in(page, w.url, CAROL)
+    page.wait_for_url(re.compile(r".*/login/2fa/$"))
+
+
+def deletion_scheduled(page, w) -> None:
+    page.fill("input[name=code]", w.backup_code)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/app/.*"))
+    page.goto(f"{w.url}/settings/account/")
+    page.fill("#id_del_password", PASSWORD)
+    page.click("button:has-text('Delete my account')")
+    page.wait_for_selector("main h1")
+
+
+G = "/app/guilds/{guild}"
+SETTINGS = G + "/settings"
+
+SCREENS: list[Screen] = [
+    # Signed out.
+    Screen("landing", "/", VISITOR),
+    Screen("login", "/login/", VISITOR),
+    Screen("register", register_page, VISITOR),
+    Screen("recover", "/recover/", VISITOR),
+    Screen("invite-landing", "/invite/{invite}", VISITOR),
+    Screen("directory", "/directory/", VISITOR),
+    Screen("admin-login", "/admin/login/", VISITOR),
+    # The chat client, as the guild's owner.
+    Screen("start", "/app/start/"),
+    Screen("channel", channel_page),
+    Screen("message-actions", message_actions),
+    Screen("emoji-picker", emoji_picker),
+    Screen("replying", replying),
+    Screen("editing", editing),
+    Screen("pins", dialog("pins", "[aria-label='Pinned messages']", "#pins-body .pin")),
+    Screen("invite", dialog("invite", "[aria-label='Invite people']", "[data-invite-link]")),
+    Screen(
+        "create-channel",
+        dialog("create-channel", "[data-dialog-open=create-channel]", "#create-channel[open]"),
+    ),
+    Screen(
+        "create-category",
+        dialog("create-category", "[data-dialog-open=create-category]", "#create-category[open]"),
+    ),
+    Screen("member-card", member_card),
+    Screen("member-card-ban", member_card_ban),
+    Screen("switcher", switcher),
+    Screen("search-hints", search_hints),
+    Screen("search", search_panel),
+    Screen("lightbox", lightbox),
+    Screen("member-list", member_list),
+    Screen("voice-panel", voice_panel),
+    Screen("empty-guild", "/app/guilds/{empty_guild}/"),
+    Screen("dm-list", "/app/dms/"),
+    Screen("dm", dm),
+    Screen("dm-safety", dm_dialog("safety-dialog", "[data-safety-open]")),
+    Screen("dm-backup", dm_dialog("backup-dialog", "[data-backup-open]")),
+    Screen("settings-overview", SETTINGS + "/overview/"),
+    Screen("settings-roles", SETTINGS + "/roles/"),
+    Screen("settings-role", SETTINGS + "/roles/{role}/"),
+    Screen("settings-channels", SETTINGS + "/channels/"),
+    Screen("settings-channel", SETTINGS + "/channels/{general}/"),
+    Screen("settings-overwrites-role", SETTINGS + "/channels/{general}/?target=role:{role}"),
+    Screen("settings-overwrites-member", SETTINGS + "/channels/{general}/?target=member:{bob}"),
+    Screen("settings-delete-channel", delete_channel_dialog),
+    Screen("settings-view-as", SETTINGS + "/view-as/?role={role}"),
+    Screen("settings-invites", SETTINGS + "/invites/"),
+    Screen("moderation-queue", "/guilds/{guild}/moderation/"),
+    Screen("moderation-case", "/moderation/cases/{case}/"),
+    Screen("moderation-member", "/guilds/{guild}/moderation/members/{bob}/"),
+    Screen("moderation-log", "/guilds/{guild}/moderation/log/"),
+    # The same, inside the chat client.
+    Screen("client-mod-queue", G + "/moderation/"),
+    Screen("client-mod-case", G + "/moderation/cases/{case}/"),
+    Screen("client-mod-log", G + "/moderation/log/"),
+    Screen("client-mod-verified", modlog_verified),
+    Screen("security", "/settings/security/"),
+    Screen("account", "/settings/account/"),
+    Screen("federation-join", "/app/federation/join/"),
+    Screen("federation-preview", fed_join),
+    Screen("federation-joining", fed_joining),
+    Screen("federation-guild", fed_guild),
+    Screen("phone", phone),
+    Screen("phone-channels", phone_channels),
+    # A member: refused moderation, then two-factor authentication from start to end.
+    Screen("moderation-refused", "/guilds/{guild}/moderation/", CAROL),
+    Screen("client-mod-refused", G + "/moderation/", CAROL),
+    Screen("report-dialog", report_dialog, CAROL),
+    Screen("report-sent", report_sent, CAROL),
+    Screen("my-reports", "/app/reports/", CAROL),
+    Screen("totp-setup", security_totp, CAROL),
+    Screen("backup-codes", backup_codes, CAROL),
+    Screen("login-2fa", login_second_factor, CAROL),
+    Screen("deletion-scheduled", deletion_scheduled, CAROL),
+    # Sanctioned members: the ban notice a link into the guild shows, the timed-out composer.
+    Screen("ban-notice", G + "/channels/{general}/", MALLORY),
+    Screen("timed-out", timed_out, TIM),
+    # The operator's admin pages besides the changelists and change pages (admin_screens).
+    Screen("admin-index", "/admin/", OPERATOR),
+    Screen("admin-storage-usage", "/admin/media/blob/usage/", OPERATOR),
+    Screen("admin-federation", "/admin/federation/remotenode/overview/", OPERATOR),
+    Screen("admin-jobs", "/admin/jobs/job/overview/", OPERATOR),
+    Screen("admin-set-password", "/admin/accounts/user/{bob}/password/", OPERATOR),
+]
+
+
+# URL names (namespace:name) that render no screen of their own, by reason. Everything under
+# /api/ is JSON and is left out before this list is read.
+SKIP: dict[str, str] = {
+    # Probes and the API's machine-readable schema.
+    "healthz": "JSON health probe",
+    "readyz": "JSON readiness probe",
+    # Form posts that answer with a redirect (or a JSON body for the passkey script).
+    "logout": "POST, redirects to the login page",
+    "login-passkey": "POST from accounts-passkeys.js, answers JSON",
+    "security-password": "POST, redirects to the security page",
+    "security-totp-disable": "POST, redirects (or re-renders the security page)",
+    "security-backup-codes": "POST, renders backup_codes.html, checked as backup-codes",
+    "security-revoke-session": "POST, redirects to the security page",
+    "security-revoke-device": "POST, redirects to the security page",
+    "security-cancel-rotation": "POST, redirects to the security page",
+    "security-passkey": "POST, redirects to the security page",
+    "security-recovery": "POST, redirects to the security page",
+    "account-export": "a JSON download",
+    "web-home": "redirects to the first guild or the start page",
+    "web-join": "POST, redirects into the guild joined",
+    "web-create": "POST, redirects into the guild created",
+    "web-accept-invite": "POST, redirects into the guild",
+    "web-switcher": "JSON for the quick switcher",
+    "web-settings": "redirects to the overview",
+    "web-create-channel": "POST from the create-channel dialog: errors swapped into it",
+    "web-create-invite": "POST from the invite dialog: its link swapped into it",
+    "web-send": "POST from the composer",
+    "web-edit": "POST from the inline editor",
+    "web-delete": "POST from the message menu",
+    "web-react": "POST from the reaction picker",
+    "web-pin": "POST from the message menu",
+    "web-typing": "POST, no body",
+    "web-read": "POST, no body",
+    "web-fed-retry": "POST, redirects to the channel",
+    # Fragments swapped into a screen that is checked with them in place.
+    "web-rail": "the rail, re-fetched into every client screen when a guild changes",
+    "web-channel-list": "the channel list, re-fetched into the channel screen on changes",
+    "web-members": "the member list, re-fetched into the channel screen on changes",
+    "web-older": "older messages, fetched into the channel screen while scrolling up",
+    "web-message": "one message, fetched into the channel screen by realtime events",
+    "web-fed-join-state": "the join status line, rendered in federation-joining, then polled",
+    # Federation protocol documents for peers (ActivityPub, WebFinger, NodeInfo): JSON/XML.
+    "federation-manifest": "JSON",
+    "webfinger": "JSON",
+    "nodeinfo-discovery": "JSON",
+    "host-meta": "XML",
+    "nodeinfo": "JSON",
+    "ap-node-actor": "ActivityPub JSON",
+    "ap-node-inbox": "ActivityPub inbox (POST)",
+    "ap-shared-inbox": "ActivityPub inbox (POST)",
+    "ap-activity": "ActivityPub JSON",
+    "ap-user": "ActivityPub JSON",
+    "ap-user-inbox": "ActivityPub inbox (POST)",
+    "ap-user-outbox": "ActivityPub JSON",
+    "ap-user-followers": "ActivityPub JSON",
+    "ap-user-following": "ActivityPub JSON",
+    "ap-user-keys": "JSON",
+    "ap-user-device-list": "JSON",
+    "ap-group": "ActivityPub JSON",
+    "ap-group-inbox": "ActivityPub inbox (POST)",
+    "ap-group-state": "JSON",
+    "ap-group-history": "JSON",
+    "ap-group-collection": "ActivityPub JSON",
+    "ap-news": "ActivityPub JSON",
+    "ap-news-inbox": "ActivityPub inbox (POST)",
+    "ap-news-collection": "ActivityPub JSON",
+    "ap-news-note": "ActivityPub JSON",
+    "ap-news-media": "the file's bytes",
+    "voice-fed-token": "JSON",
+    "voice-fed-signal": "JSON",
+    # Django's stock admin pages an operator does not need to run the node; the changelists,
+    # the change pages and the index are checked.
+    "admin:logout": "POST, redirects",
+    "admin:password_change": "Django's stock form; accounts change passwords in /settings/",
+    "admin:password_change_done": "follows the above",
+    "admin:jsi18n": "JavaScript",
+    "admin:autocomplete": "JSON",
+    "admin:view_on_site": "redirects to the object",
+    "admin:app_list": "the index's template filtered to one app",
+    "admin:otp_totp_totpdevice_qrcode": "an SVG image (shown inside the device's config page)",
+    "admin:federation_block": "POST from the Federation page, redirects back to it",
+    "admin:federation_unblock": "POST from the Federation page, redirects back to it",
+    "admin:federation_retry": "POST from the Federation page, redirects back to it",
+    "admin:jobs_retry": "POST from the Jobs page, redirects back to it",
+    "admin:jobs_retry_dead": "POST from the Jobs page, redirects back to it",
+}
+# Per registered model: only the changelist and the change page are screens an operator uses
+# daily; add, delete (a confirmation) and history are Django's stock templates.
+ADMIN_STOCK_SUFFIXES = ("_add", "_delete", "_history")
+
+
+# ---------------------------------------------------------------------------------------
+# The world.
+
+
+class Api:
+    """An account's API session on a node, signed in with its password."""
+
+    def __init__(self, base: str, username: str) -> None:
+        self.http = httpx.Client(base_url=base, timeout=30)
+        r = self.http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def __call__(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        r = self.http.request(method, "/api/v1" + path, **kwargs)
+        assert r.status_code == expect, (method, path, r.status_code, r.text)
+        return r.json() if r.content else None
+
+
+def png(size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    image = Image.linear_gradient("L").convert("RGB").resize(size)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def create_users(node, *names: str, superuser: str | None = None) -> None:
+    code = "from accounts.models import User\n"
+    for name in names:
+        code += f"User.objects.create_user({name!r}, password={PASSWORD!r})\n"
+    if superuser:
+        code += f"User.objects.create_superuser({superuser!r}, password={PASSWORD!r})\n"
+    node.python(code)
+
+
+def text_channel(api: Api, guild: str, name: str) -> str:
+    for channel in api("GET", f"/guilds/{guild}/channels"):
+        if channel["name"] == name and channel["type"] == 0:
+            return channel["id"]
+    raise AssertionError(f"no #{name}")
+
+
+def remote_guild(b) -> str:
+    """Bea's guild on node b, and an invite link to it."""
+    create_users(b, "bea")
+    bea = Api(b.url, "bea")
+    harbour = bea("POST", "/guilds", 201, json={"name": "Harbour"})["id"]
+    general = text_channel(bea, harbour, "general")
+    code = bea("POST", f"/channels/{general}/invites", 201, json={"max_age": 0})["code"]
+    return f"{b.url}/invite/{code}"
+
+
+def build_world(a, b) -> SimpleNamespace:
+    with ThreadPoolExecutor(1) as pool:
+        remote = pool.submit(remote_guild, b)
+        create_users(a, ALICE, "bob", CAROL, MALLORY, TIM, superuser=OPERATOR)
+        alice, bob, carol, mallory, tim = (
+            Api(a.url, n) for n in (ALICE, "bob", CAROL, MALLORY, TIM)
+        )
+        guild = alice("POST", "/guilds", 201, json={"name": "Pixel Club"})["id"]
+        alice(
+            "PATCH",
+            f"/guilds/{guild}",
+            json={
+                "description": "Pixel art, palettes and the odd sprite sheet.",
+                "discoverable": True,
+                "tags": ["art", "games"],
+            },
+        )
+        general = text_channel(alice, guild, "general")
+        invite = alice("POST", f"/channels/{general}/invites", 201, json={"max_age": 0})["code"]
+        for member in (bob, carol, mallory, tim):
+            member("POST", f"/invites/{invite}")
+        role = alice(
+            "POST", f"/guilds/{guild}/roles", 201, json={"name": "Moderators", "hoist": True}
+        )
+        me = {
+            n: api("GET", "/users/@me")["id"]
+            for n, api in (("bob", bob), ("mallory", mallory), ("tim", tim))
+        }
+        alice("PUT", f"/guilds/{guild}/members/{me['bob']}/roles/{role['id']}", 204)
+
+        hello = alice("POST", f"/channels/{general}/messages", json={"content": "Hello from alice"})
+        alice("PUT", f"/channels/{general}/pins/{hello['id']}", 204)
+        upload = alice(
+            "POST", "/upload", 201, files={"file": ("sunset.png", png((640, 400)), "image/png")}
+        )
+        alice(
+            "POST",
+            f"/channels/{general}/messages",
+            json={"content": "holiday pictures", "attachments": [upload["id"]]},
+        )
+        reply = bob(
+            "POST",
+            f"/channels/{general}/messages",
+            json={
+                "content": "hi @alice, great picture",
+                "message_reference": {"message_id": hello["id"]},
+            },
+        )
+        alice("PUT", f"/channels/{general}/messages/{reply['id']}/reactions/{quote('🎉')}/@me", 204)
+        spam = mallory(
+            "POST", f"/channels/{general}/messages", json={"content": "cheap watches, click here"}
+        )
+        case = carol(
+            "POST",
+            "/reports",
+            201,
+            json={
+                "type": "message",
+                "category": "spam",
+                "note": "Posted the same link everywhere.",
+                "channel_id": general,
+                "message_id": spam["id"],
+            },
+        )["case_id"]
+        alice(
+            "POST",
+            f"/report-cases/{case}/actions",
+            201,
+            json={"action": "timeout", "duration_seconds": 600, "reason": "Spam links"},
+        )
+        alice(
+            "PUT",
+            f"/guilds/{guild}/bans/{me['mallory']}",
+            204,
+            json={"reason": "Spam after a timeout"},
+        )
+        until = datetime.now(UTC) + timedelta(hours=2)
+        alice(
+            "PATCH",
+            f"/guilds/{guild}/members/{me['tim']}",
+            json={"communication_disabled_until": until.isoformat()},
+        )
+        arcade = alice("POST", "/guilds", 201, json={"name": "Old Arcade"})["id"]
+        doomed = alice(
+            "POST", "/upload", 201, files={"file": ("leak.png", png((64, 64)), "image/png")}
+        )
+        operator_rows(a, arcade, doomed["id"])
+        empty = alice("POST", "/guilds", 201, json={"name": "Empty Hall"})["id"]
+        for channel in alice("GET", f"/guilds/{empty}/channels"):
+            alice("DELETE", f"/channels/{channel['id']}")
+        return SimpleNamespace(
+            url=a.url,
+            guild=guild,
+            general=general,
+            invite=invite,
+            role=role["id"],
+            bob=me["bob"],
+            case=case,
+            empty_guild=empty,
+            remote_invite=remote.result(),
+        )
+
+
+OPERATOR_ROWS = """
+from django.contrib.auth.models import Group
+from accounts.models import RegistrationInvite, User
+from federation.inbox import Rejected, record_rejection
+from guilds.models import Guild
+from media.models import Attachment
+from media.services import do_delete_blob_everywhere
+from moderation.services.operators import do_suspend_guild
+oscar = User.objects.get(username="oscar")
+Group.objects.create(name="Helpers")
+RegistrationInvite.objects.create(code="WELCOME-ART-2026", note="for the art school", max_uses=5)
+do_suspend_guild(oscar, Guild.objects.get(id=GUILD), reason="Abandoned, full of spam")
+blob = Attachment.objects.get(id=UPLOAD).blob
+do_delete_blob_everywhere(blob, actor=oscar, reason="Leaked personal data")
+record_rejection(
+    "/inbox",
+    Rejected(401, "bad_signature", "the signature did not verify", domain="spam.invalid"),
+)
+"""
+
+
+def operator_rows(node, guild: str, upload: str) -> None:
+    """What an operator's work leaves behind (a suspended guild, a deleted file, a refused
+    inbox request, an invite code, a group), so that those admin tables have a change page."""
+    node.python(f"GUILD, UPLOAD = {guild}, {upload}\n" + OPERATOR_ROWS)
+
+
+# ---------------------------------------------------------------------------------------
+# The tour.
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def admin_screens(node) -> list[Screen]:
+    """Every registered ModelAdmin's changelist, and the change page of its first row (the
+    world leaves at least one in most tables; ADMIN_SKIP_EMPTY in the coverage test names the
+    rest)."""
+    rows = json.loads(
+        node.python(
+            "import json\n"
+            "from django.contrib import admin\n"
+            "print(json.dumps([[m._meta.app_label, m._meta.model_name,\n"
+            "  m._default_manager.order_by('pk').values_list('pk', flat=True).first()]\n"
+            "  for m in admin.site._registry], default=str))"
+        )
+    )
+    screens = []
+    for app, model, pk in sorted(rows):
+        screens.append(Screen(f"admin-{app}-{model}-list", f"/admin/{app}/{model}/", OPERATOR))
+        if pk is not None and (app, model) == ("otp_totp", "totpdevice"):
+            screens.append(
+                Screen("admin-totp-config", f"/admin/{app}/{model}/{pk}/config/", OPERATOR)
+            )
+        if pk is not None:
+            screens.append(
+                Screen(
+                    f"admin-{app}-{model}-change", f"/admin/{app}/{model}/{pk}/change/", OPERATOR
+                )
+            )
+    return screens
+
+
+AXE_JS = """async () => {
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")),
+        why: v.nodes.slice(0, 2).map((n) => n.failureSummary),
+    }));
+}"""
+
+
+class Lazy:
+    """An iterable made only when iteration reaches it."""
+
+    def __init__(self, make: Callable[[], list[Screen]]) -> None:
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())
+
+
+def axe_violations(page) -> list[dict]:
+    """Every violation axe-core finds with its default rules (WCAG A/AA and best practices),
+    whatever its impact."""
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(AXE_JS)
+
+
+def check(page, name: str) -> dict[str, list[dict]]:
+    found = {}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for theme in THEMES:
+        page.evaluate("(theme) => { document.documentElement.dataset.theme = theme; }", theme)
+        # Colours that fade (the admin's links) are read once they have settled, as a person
+        # reads them after switching the theme.
+        page.wait_for_function(
+            "() => document.getAnimations().every((a) => a.playState !== 'running')"
+        )
+        page.screenshot(path=str(SHOTS / f"a11y-{name}-{theme}.png"))
+        violations = axe_violations(page)
+        if violations:
+            found[theme] = violations
+    return found
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory, bundle) -> SimpleNamespace:  # noqa: F811
+    """Start the nodes, build the world, visit every screen; what axe found and which HTML
+    routes the browser was answered by."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.nodes import Node
+
+    base = tmp_path_factory.mktemp("a11y")
+    voice_port = free_port()
+    # Node a runs a voice worker, so the voice panel shows a live connection, not an error.
+    voice_env = {"VOICE_WORKER_ADDR": f"127.0.0.1:{voice_port}", "VOICE_ICE_ADDRESSES": "127.0.0.1"}
+    nodes = [
+        Node("a", base / "a", extra_env={**FED_ENV, **voice_env}),
+        Node("b", base / "b", extra_env=FED_ENV),
+    ]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(Node.start, nodes))
+        a, b = nodes
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "voice_worker"],
+            cwd=ROOT,
+            env=a.env,
+            stdout=subprocess.DEVNULL,
+        )
+        a.procs.append(worker)
+        world = build_world(a, b)
+        wait_for_port(voice_port, 120, worker)
+        failures: dict[str, Any] = {}
+        html_paths: set[str] = set()
+        timings: dict[str, float] = {}
+        with sync_playwright() as p:
+            browser = launch(p, *MEDIA_ARGS)
+            pages = {}
+            for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM):
+                # axe's script is injected into the page, which the node's CSP forbids.
+                context = browser.new_context(
+                    bypass_csp=True,
+                    reduced_motion="reduce",
+                    viewport={"width": 1280, "height": 800},
+                )
+                context.set_default_timeout(15_000)
+                context.on("response", lambda r: note_html(r, a.url, html_paths))
+                page = context.new_page()
+                if who != VISITOR:
+                    sign_in(page, a.url, who)
+                pages[who] = page
+            # The admin's rows are counted after the client screens made theirs (TOTP devices).
+            for screen in itertools.chain(SCREENS, Lazy(lambda: admin_screens(a))):
+                if ONLY and not re.search(ONLY, screen.name):
+                    continue
+                page = pages[screen.who]
+                started = time.monotonic()
+                try:
+                    if callable(screen.target):
+                        screen.target(page, world)
+                    else:
+                        page.goto(a.url + screen.target.format(**vars(world)))
+                        # The admin's pages are whole once loaded (their scripts run on the
+                        # load event); the client's fetch fragments after it.
+                        if not screen.target.startswith("/admin/"):
+                            wait_quiet(page)
+                    found = check(page, screen.name)
+                except Exception as exc:  # one broken screen must not hide the others
+                    found = {"error": f"{type(exc).__name__}: {exc}".splitlines()[:3]}
+                if found:
+                    failures[screen.name] = found
+                timings[screen.name] = round(time.monotonic() - started, 2)
+                if screen.name == "voice-panel":
+                    leave_voice(page)
+                if screen.name.startswith("phone"):
+                    page.set_viewport_size({"width": 1280, "height": 800})
+            browser.close()
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(
+            json.dumps({"violations": failures, "seconds": timings}, indent=1, ensure_ascii=False)
+        )
+        return SimpleNamespace(failures=failures, html_paths=html_paths, logs=a.log()[-4000:])
+    finally:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(Node.stop, nodes))
+
+
+def note_html(response, base: str, paths: set[str]) -> None:
+    if not response.url.startswith(base):
+        return
+    if 300 <= response.status < 400:
+        return  # a redirect is not a page, whatever its content type says
+    if (response.headers.get("content-type") or "").startswith("text/html"):
+        paths.add(urlsplit(response.url).path)
+
+
+def test_every_screen_has_no_axe_violation(tour):
+    assert not tour.failures, f"axe found violations (all of them in {REPORT}): " + json.dumps(
+        tour.failures, ensure_ascii=False
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Coverage: every route that renders a page is reached, or skipped for a stated reason.
+
+# Registered models with no row in the world, so no change page to open.
+ADMIN_SKIP_EMPTY: dict[str, str] = {
+    "admin:accounts_passkey_change": "a passkey needs a WebAuthn authenticator "
+    "(tests/web/test_browser_passkeys.py); the page is the stock change form",
+    "admin:voice_voicestate_change": "a voice state lives only while someone is connected; "
+    "the voice-panel screen disconnects so the next screens start quiet",
+}
+
+
+def html_routes() -> dict[str, str]:
+    """namespace:name -> route, for every named URL pattern outside /api/."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: dict[str, str] = {}
+
+    def walk(patterns, prefix: str, namespace: str) -> None:
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                ns = entry.namespace or ""
+                walk(entry.url_patterns, route, f"{namespace}{ns}:" if ns else namespace)
+            elif isinstance(entry, URLPattern) and entry.name:
+                if not route.startswith("api/"):
+                    found[namespace + entry.name] = route
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+@pytest.mark.skipif(bool(ONLY), reason="UNITED_A11Y_SCREENS visits only some screens")
+def test_every_html_route_is_visited(tour):
+    from django.urls import Resolver404, resolve
+
+    visited = set()
+    for path in tour.html_paths:
+        try:
+            visited.add(resolve(path).view_name)
+        except Resolver404:
+            pass
+    routes = html_routes()
+    stale = sorted(set(SKIP) - set(routes))
+    assert not stale, f"SKIP names routes that no longer exist: {stale}"
+    missing = {
+        name: route
+        for name, route in routes.items()
+        if name not in visited
+        and name not in SKIP
+        and not name.endswith(ADMIN_STOCK_SUFFIXES)
+        and name not in ADMIN_SKIP_EMPTY
+    }
+    assert not missing, (
+        "routes that render a page but no screen reaches (add a Screen, or a SKIP entry "
+        f"saying why not): {json.dumps(missing, indent=1)}"
+    )
