@@ -90,6 +90,11 @@ TEMPLATES = [
     },
 ]
 
+# The admin never shows a member's authenticator secret, its QR code or their backup codes:
+# an operator who could read them could pass the member's second factor. An operator resets a
+# lost factor by deleting the device.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 # Widgets render through TEMPLATES, so templates/ can correct a stock widget's markup (the
 # admin's split date/time labels: templates/admin/widgets/split_datetime.html).
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"

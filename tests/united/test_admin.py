@@ -94,3 +94,21 @@ def test_the_index_names_second_factors_and_links_the_operator_pages(admin_clien
     assert "Otp_" not in page and "OTP_" not in page
     assert 'href="/admin/federation/remotenode/overview/"' in page
     assert 'href="/admin/jobs/job/overview/"' in page
+
+
+def test_an_operator_cannot_read_a_members_second_factor(make_user, admin_client):
+    """With the secret or a backup code an operator could pass the member's second factor."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    member = make_user("carol")
+    device = TOTPDevice.objects.create(user=member, name="authenticator", confirmed=True)
+    codes = StaticDevice.objects.create(user=member, name="backup codes", confirmed=True)
+    codes.token_set.create(token="k3y5ecret")
+    base = "/admin/otp_totp/totpdevice"
+    page = admin_client.get(f"{base}/{device.pk}/change/").content.decode()
+    assert device.key not in page and "qrcode" not in page
+    assert admin_client.get(f"{base}/{device.pk}/config/").status_code == 403
+    assert admin_client.get(f"{base}/{device.pk}/qrcode/").status_code == 403
+    page = admin_client.get(f"/admin/otp_static/staticdevice/{codes.pk}/change/").content
+    assert b"k3y5ecret" not in page

@@ -493,7 +493,9 @@ SKIP: dict[str, str] = {
     "admin:autocomplete": "JSON",
     "admin:view_on_site": "redirects to the object",
     "admin:app_list": "the index's template filtered to one app",
-    "admin:otp_totp_totpdevice_qrcode": "an SVG image (shown inside the device's config page)",
+    # A member's authenticator secret is not the operator's to read (OTP_ADMIN_HIDE_SENSITIVE_DATA).
+    "admin:otp_totp_totpdevice_qrcode": "403: a member's secret as a QR code",
+    "admin:otp_totp_totpdevice_config": "403: a member's secret as a setup page",
     "admin:federation_block": "POST from the Federation page, redirects back to it",
     "admin:federation_unblock": "POST from the Federation page, redirects back to it",
     "admin:federation_retry": "POST from the Federation page, redirects back to it",
@@ -717,10 +719,6 @@ def admin_screens(node) -> list[Screen]:
     screens = []
     for app, model, pk in sorted(rows):
         screens.append(Screen(f"admin-{app}-{model}-list", f"/admin/{app}/{model}/", OPERATOR))
-        if pk is not None and (app, model) == ("otp_totp", "totpdevice"):
-            screens.append(
-                Screen("admin-totp-config", f"/admin/{app}/{model}/{pk}/config/", OPERATOR)
-            )
         if pk is not None:
             screens.append(
                 Screen(
