@@ -24,7 +24,8 @@ export function wireComposer(chat) {
       } catch (e) {
         error.hidden = false;
         error.textContent = e.message;
-        input.value = text;
+        // Back in the box ahead of whatever was typed while it was being encrypted and sent.
+        input.value = input.value ? `${text}\n${input.value}` : text;
       }
     });
   };
