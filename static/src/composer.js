@@ -1,7 +1,9 @@
 // The composer: Enter sends (Shift+Enter is a new line), a client nonce makes a retry safe,
 // :shortcodes: become emoji, @name/#channel autocomplete (turned into <@id>/<#id> on send),
+// typing notices, replies, slow-mode countdown, a draft per channel (drafts.js); messages on
 // their way out and those that failed live in the outbox (outbox.js).
 import { replaceShortcodes } from "./emoji.js";
+import { Draft } from "./drafts.js";
 import { errorText, postForm } from "./http.js";
 import { Outbox } from "./outbox.js";
 import { Uploads, wireDrop } from "./upload.js";
@@ -70,6 +72,9 @@ export class Composer {
     this.uploads = form.dataset.uploadUrl ? new Uploads(form) : null;
     if (this.uploads) wireDrop(pane.root, this.uploads);
     this.outbox = new Outbox(pane, form.querySelector("[data-send-status]"), (entry) => this.deliver(entry));
+    const shell = document.querySelector("[data-shell]");
+    this.draft = new Draft(shell?.dataset.userId, shell?.dataset.channelId);
+    if (!this.input.value) this.input.value = this.draft.load();
     this.listen();
     this.autosize();
   }
@@ -99,6 +104,7 @@ export class Composer {
     const entry = { raw, content, withFiles, nonce: this.nonce.value, replyTo: this.replyTo.value, attachments: null };
     this.input.value = "";
     this.autosize();
+    this.draft.save("");
     this.nonce.value = newNonce();
     this.cancelReply();
     this.showError("");
@@ -140,6 +146,7 @@ export class Composer {
       this.outbox.drop(entry);
       this.input.value = this.input.value ? `${entry.raw}\n${this.input.value}` : entry.raw;
       this.autosize();
+      this.draft.save(this.input.value);
       this.countdown(Number(response.headers.get("Retry-After") || this.slowmode || 5));
       this.showError(errorText(html));
       return;
@@ -251,6 +258,7 @@ export class Composer {
     this.input.value = this.input.value.slice(0, start) + text + this.input.value.slice(caret);
     this.input.setSelectionRange(start + text.length, start + text.length);
     this.closeSuggestions();
+    this.draft.save(this.input.value);
     this.input.focus();
   }
 
@@ -305,6 +313,7 @@ export class Composer {
     });
     this.input.addEventListener("input", () => {
       this.liveShortcodes();
+      this.draft.save(this.input.value);
       this.autosize();
       this.suggest();
       this.typing();
