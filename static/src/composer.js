@@ -1,8 +1,11 @@
 // The composer: Enter sends (Shift+Enter is a new line), a client nonce makes a retry safe,
 // :shortcodes: become emoji, @name/#channel autocomplete (turned into <@id>/<#id> on send),
-// typing notices, replies, slow-mode countdown.
+// typing notices, replies, slow-mode countdown, a draft per channel (drafts.js); messages on
+// their way out and those that failed live in the outbox (outbox.js).
 import { replaceShortcodes } from "./emoji.js";
+import { Draft } from "./drafts.js";
 import { errorText, postForm } from "./http.js";
+import { Outbox } from "./outbox.js";
 import { Uploads, wireDrop } from "./upload.js";
 
 const TYPING_EVERY_MS = 8000;
@@ -63,13 +66,17 @@ export class Composer {
     this.typingUrl = pane.root.dataset.typingUrl;
     this.lastTyping = 0;
     this.waitUntil = 0;
-    this.sending = false;
     this.choices = [];
     this.active = 0;
     this.nonce.value = newNonce();
     this.uploads = form.dataset.uploadUrl ? new Uploads(form) : null;
     if (this.uploads) wireDrop(pane.root, this.uploads);
+    this.outbox = new Outbox(pane, form.querySelector("[data-send-status]"), (entry) => this.deliver(entry));
+    const shell = document.querySelector("[data-shell]");
+    this.draft = new Draft(shell?.dataset.userId, shell?.dataset.channelId);
+    if (!this.input.value) this.input.value = this.draft.load();
     this.listen();
+    this.autosize();
   }
 
   autosize() {
@@ -82,56 +89,74 @@ export class Composer {
     this.error.hidden = !text;
   }
 
-  async send() {
-    const content = encodeMentions(replaceShortcodes(this.input.value)).trim();
+  // The text leaves the composer at once (into the outbox's pending entry), so whatever is
+  // typed while it goes out stays in the composer.
+  send() {
+    const raw = this.input.value;
+    const content = encodeMentions(replaceShortcodes(raw)).trim();
     const uploads = this.uploads;
-    const hasFiles = uploads && uploads.items.some((i) => i.state !== "error");
-    if ((!content && !hasFiles) || this.sending) return;
+    const withFiles = Boolean(uploads && uploads.items.some((i) => i.state !== "error"));
+    if (!content && !withFiles) return;
     if (Date.now() < this.waitUntil) {
       this.showError("Slow mode is on: wait for the countdown.");
       return;
     }
-    this.sending = true;
-    if (uploads && uploads.pending().length) {
-      // Sent as soon as the files are up; the tiles show how far they are.
-      this.showError("");
-      this.form.classList.add("waiting");
-      await Promise.all(uploads.pending());
-      this.form.classList.remove("waiting");
+    const entry = { raw, content, withFiles, nonce: this.nonce.value, replyTo: this.replyTo.value, attachments: null };
+    this.input.value = "";
+    this.autosize();
+    this.draft.save("");
+    this.nonce.value = newNonce();
+    this.cancelReply();
+    this.showError("");
+    this.outbox.add(entry);
+  }
+
+  // One entry's trip to the node; the outbox runs them one at a time, and again on Retry.
+  async deliver(entry) {
+    const uploads = this.uploads;
+    if (entry.attachments === null) {
+      if (entry.withFiles && uploads.pending().length) {
+        // Sent as soon as the files are up; the tiles show how far they are.
+        this.form.classList.add("waiting");
+        await Promise.all(uploads.pending());
+        this.form.classList.remove("waiting");
+      }
+      entry.attachments = entry.withFiles ? uploads.ids() : [];
+      if (entry.withFiles) uploads.clear();
     }
-    const attachments = uploads ? uploads.ids() : [];
-    if (!content && !attachments.length) {
-      this.sending = false;
+    if (!entry.content && !entry.attachments.length) {
+      // Every file was refused: their tiles said why; there is nothing left to send.
+      this.outbox.drop(entry);
       return;
     }
+    // A message queued behind one that started the slow-mode countdown waits for it.
+    const wait = this.waitUntil - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     let response;
+    let html;
     try {
-      response = await postForm(this.form.action, { content, nonce: this.nonce.value, reply_to: this.replyTo.value, attachments });
+      response = await postForm(this.form.action, { content: entry.content, nonce: entry.nonce, reply_to: entry.replyTo, attachments: entry.attachments });
+      html = await response.text();
     } catch (error) {
-      // Same nonce on the next try: the node keeps one message per nonce.
-      this.showError("Not sent: the connection dropped. Press Enter to try again.");
-      this.sending = false;
+      this.outbox.fail(entry, "the connection dropped.");
       return;
     }
-    const html = await response.text();
-    this.sending = false;
     if (response.status === 429) {
+      // Not a failure: the text goes back into the composer ahead of anything typed since.
+      this.outbox.drop(entry);
+      this.input.value = this.input.value ? `${entry.raw}\n${this.input.value}` : entry.raw;
+      this.autosize();
+      this.draft.save(this.input.value);
       this.countdown(Number(response.headers.get("Retry-After") || this.slowmode || 5));
       this.showError(errorText(html));
       return;
     }
     if (!response.ok) {
-      this.showError(errorText(html));
+      // A server error page is a whole document; only a refusal's fragment is worth quoting.
+      this.outbox.fail(entry, response.status >= 500 ? `the node could not take it (${response.status}).` : errorText(html));
       return;
     }
-    this.showError("");
-    if (uploads) uploads.clear();
-    this.input.value = "";
-    this.autosize();
-    this.nonce.value = newNonce();
-    this.cancelReply();
-    this.pane.place(html);
-    this.pane.scrollToBottom();
+    this.outbox.done(entry, html);
     if (this.slowmode) this.countdown(this.slowmode);
   }
 
@@ -233,6 +258,7 @@ export class Composer {
     this.input.value = this.input.value.slice(0, start) + text + this.input.value.slice(caret);
     this.input.setSelectionRange(start + text.length, start + text.length);
     this.closeSuggestions();
+    this.draft.save(this.input.value);
     this.input.focus();
   }
 
@@ -287,6 +313,7 @@ export class Composer {
     });
     this.input.addEventListener("input", () => {
       this.liveShortcodes();
+      this.draft.save(this.input.value);
       this.autosize();
       this.suggest();
       this.typing();

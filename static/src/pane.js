@@ -96,7 +96,30 @@ export class Pane {
     this.markReadSoon();
   }
 
-  async add(id, authorId, timestamp) {
+  // A message of mine still on its way out, by the nonce it was sent with.
+  pendingFor(nonce) {
+    return nonce ? this.list.querySelector(`[data-pending][data-nonce="${CSS.escape(nonce)}"]`) : null;
+  }
+
+  // The node's rendering of a message sent from here takes its pending entry's place, unless
+  // that message is on the page already (the gateway's copy, or the composer's answer, came
+  // first): then the entry just goes, so the message never shows twice.
+  settle(nonce, html) {
+    const pending = this.pendingFor(nonce);
+    const nodes = fragmentNodes(html);
+    const message = nodes.find((node) => node.matches("[data-message]"));
+    if (pending && message && !document.getElementById(message.id)) {
+      const stick = this.nearBottom();
+      pending.replaceWith(...nodes);
+      if (stick) this.scrollToBottom();
+      this.markReadSoon();
+      return;
+    }
+    if (pending) pending.remove();
+    if (html.trim()) this.place(html);
+  }
+
+  async add(id, authorId, timestamp, nonce) {
     if (document.getElementById(`message-${id}`)) return;
     if (this.detached()) {
       // Appending here would leave a gap; the newer pages or the present have it.
@@ -104,7 +127,9 @@ export class Pane {
       return;
     }
     const grouped = this.groupedAfter(this.lastMessage(), authorId, timestamp) ? "1" : "0";
-    this.place(await getText(`${this.url(id, "fragment")}?grouped=${grouped}`));
+    const html = await getText(`${this.url(id, "fragment")}?grouped=${grouped}`);
+    if (this.pendingFor(nonce)) this.settle(nonce, html);
+    else this.place(html);
   }
 
   async refresh(id) {

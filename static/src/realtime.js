@@ -67,7 +67,7 @@ export function wire(gw, shell, pane) {
       case "MESSAGE_CREATE":
         if (here) {
           if (d.author) stopTyping(d.author.id);
-          pane.add(d.id, d.author ? d.author.id : "", d.timestamp);
+          pane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
         } else {
           refreshChannels();
           refreshRail();
