@@ -130,3 +130,26 @@ def test_hostile_values_in_every_field_of_every_page_answer_4xx(route, pattern, 
     assert not failed, failed
     # Something reached the view: not every answer was the same 404 for a path we filled wrong.
     assert any(a[3] != 404 for a in answered) or pattern.name in NOTHING_TO_FIND, answered[:4]
+
+
+def test_a_nul_in_a_form_or_query_is_refused_at_the_door_and_changes_nothing(world, owner, general):
+    """PostgreSQL cannot store a NUL and SQLite can: refused before any view runs, so both
+    modes answer the same 400 in the error shape."""
+    from messaging.models import Message
+
+    client = Client()
+    client.force_login(owner)
+    before = Message.objects.count()
+    sent = client.post(f"/app/channels/{general.id}/messages/send/", {"content": "hi\x00there"})
+    assert sent.status_code == 400
+    assert sent.json() == {
+        "code": 50035,
+        "message": "A field holds a NUL character",
+        "errors": {"content": ["No NUL characters."]},
+    }
+    assert client.get("/app/", {"q\x00": "x"}).status_code == 400
+    assert Client().post("/login/", {"username": "owner\x00", "password": "x"}).status_code == 400
+    assert Message.objects.count() == before
+    # Without the NUL the same send goes through: the door refuses the character, not the form.
+    ok = client.post(f"/app/channels/{general.id}/messages/send/", {"content": "hi there"})
+    assert ok.status_code == 201 and Message.objects.count() == before + 1
