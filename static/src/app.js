@@ -9,6 +9,7 @@ import "./channel-order.js";
 import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
+import "./e2e-birth.js";
 import "./members.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.

@@ -17,7 +17,7 @@ import { gateway } from "./gateway.js";
 import { wireComposer, wireSearch } from "./e2e-chat/composer.js";
 import { wireBackup, wireSafety } from "./e2e-chat/dialogs.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
-import { refreshLists, register, replenish } from "./e2e-chat/keys.js";
+import { refreshLists, register, replenish, withDeviceLock } from "./e2e-chat/keys.js";
 import { render } from "./e2e-chat/view.js";
 
 class E2EChat {
@@ -55,10 +55,13 @@ class E2EChat {
 
   async start() {
     await c.ready();
-    const saved = await keystore.load(this.userId);
-    this.state = saved || { messages: {}, cursors: {}, verified: {} };
-    if (saved) this.device = LocalDevice.fromJson(saved.device);
-    else await register(this);
+    await withDeviceLock(this.userId, async () => {
+      const saved = await keystore.load(this.userId);
+      this.state = saved || { messages: {}, cursors: {}, verified: {} };
+      if (saved) this.device = LocalDevice.fromJson(saved.device);
+      // None yet, or one whose registration was cut short: register (resuming its keys).
+      if (!saved || saved.registering) await register(this);
+    });
     await refreshLists(this);
     render(this);
     await replenish(this);

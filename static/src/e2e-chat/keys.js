@@ -11,13 +11,33 @@ import { buildPayload, parse as parseDeviceList, sign as signDeviceList } from "
 import { E2EError } from "../e2e/errors.js";
 import { accountKey, safetyNumber } from "../e2e/safety.js";
 
-export async function register(chat) {
-  chat.device = LocalDevice.create(chat.userId, 20);
-  const out = await api("POST", "/api/v1/users/@me/devices", chat.device.registration("browser"));
-  chat.device.deviceId = out.id;
+// One device per browser and account, even with several tabs starting at once: the check for a
+// saved device and the registration run under a lock the browser holds across tabs.
+export function withDeviceLock(userId, fn) {
+  if (!navigator.locks) return fn();
+  return navigator.locks.request(`united-e2e-device:${userId}`, fn);
+}
+
+// Registration survives being cut short (the member navigates away mid-way): the private
+// halves are stored before anything is published and `state.registering` stays set until the
+// device is on the account's signed list, so the next page resumes with the same keys instead
+// of publishing a second device the list never names. `first`: the caller saw the account has
+// no device at all, so it has no signed list either (no lookup that could only answer 404).
+export async function register(chat, { first = false } = {}) {
+  chat.device ||= LocalDevice.create(chat.userId, 20);
+  chat.state.registering = true;
+  await chat.save();
+  if (!chat.device.deviceId) {
+    // Cut short after the POST but before its answer was stored: the node has this key already.
+    const mine = c.b64(chat.device.identityPub);
+    const known = first ? null : (await api("GET", "/api/v1/users/@me/devices")).find((d) => d.identity_key === mine);
+    const out = known || (await api("POST", "/api/v1/users/@me/devices", chat.device.registration("browser")));
+    chat.device.deviceId = out.id;
+    await chat.save();
+  }
   let list = null;
   try {
-    list = await api("GET", `/api/v1/users/${chat.userId}/device-list`);
+    if (!first) list = await api("GET", `/api/v1/users/${chat.userId}/device-list`);
   } catch (error) {
     if (error.status !== 404) throw error;
   }
@@ -25,6 +45,7 @@ export async function register(chat) {
     const wire = chat.device.signDeviceList(1, { [chat.device.deviceId]: chat.device.identityPub });
     await api("PUT", "/api/v1/users/@me/device-list", wire);
   }
+  delete chat.state.registering;
   await chat.save();
 }
 
