@@ -139,7 +139,16 @@ def test_join_by_invite_link_shows_the_manifest_and_the_host_accepts(nodes):
         )
     }
     assert members == {"alice", f"bob@{b.domain}", f"carol@{c.domain}"}
-    # B sees the whole guild: its channel list, and everybody as name@node.
+    # B sees the whole guild: its channel list, and everybody as name@node. carol joined after
+    # bob, so B has her once A's next state reached it (deliveries are asynchronous).
+    b.wait_for(
+        lambda: b.sql(
+            "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+            "WHERE m.guild_id = ? AND u.username = ?",
+            (gid, f"carol@{c.domain}"),
+        ),
+        message="carol in B's replica",
+    )
     with client(b, "bob") as bob:
         guilds = bob.get("/api/v1/users/@me/guilds").json()
         assert [g["name"] for g in guilds] == ["Harbour"]
