@@ -7,7 +7,9 @@ node serves static/dist, so the bundle must be built before the first page loads
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,34 @@ MEDIA_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 PASSWORD = "correct horse battery staple"
+SHOTS = ROOT / "test-output" / "screenshots"  # every run's pictures (not committed)
+DOC_SHOTS = ROOT / "docs" / "screenshots"  # the committed pictures of the screens in the docs
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def shot(page: Any, name: str, folder: Path = SHOTS, *, full_page: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
+
+
+def axe_violations(
+    page: Any, within: str | None = None, impacts: tuple[str, ...] | None = None
+) -> list[dict]:
+    """axe-core's violations on the page (or in the element `within` selects), every impact
+    unless `impacts` names some. axe goes in through DevTools (evaluate), which the page's CSP
+    does not govern, so a context can keep the CSP and a violation of it by the client still
+    shows."""
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "async (within) => JSON.stringify("
+        "(await axe.run(within ? document.querySelector(within) : document)).violations)",
+        within,
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in json.loads(result)
+        if impacts is None or v["impact"] in impacts
+    ]
 
 
 def build_bundle() -> None:

@@ -5,36 +5,23 @@ lists and the admin index pass axe with no finding of any severity."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from accounts import useragent
-from tests.browser import PASSWORD, launch
+from tests import browser
+from tests.browser import DOC_SHOTS, PASSWORD, axe_violations, launch
 from tests.federation.test_live import churn, follow_state, follow_via_api, users
-from tests.nodes import ROOT
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("admin_browser")]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "docs" / "screenshots"
-
-
-def axe_findings(page) -> list[dict]:
-    """Every axe violation, whatever its impact."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.stringify((await axe.run()).violations)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in json.loads(result)
-    ]
 
 
 def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    # Committed: docs/features.md links these pictures.
+    browser.shot(page, name, DOC_SHOTS, full_page=True)
 
 
 def attempts(node, domain: str) -> int:
@@ -70,13 +57,13 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
         page.wait_for_selector("#operations-links")
         assert page.locator("caption", has_text="Authenticator apps").count() == 1
         assert page.locator("caption", has_text="Backup codes").count() == 1
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
 
         page.locator("#operations-links a", has_text="Federation").click()
         peer = page.locator(f'tr[data-peer="{b.domain}"]')
         assert peer.locator("[data-state]").get_attribute("data-state") == "reachable"
         assert peer.locator("[data-queued]").inner_text() == "0"
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
         shot(page, "admin-federation")
 
         # B goes down while alice keeps following and unfollowing bob.
@@ -99,7 +86,7 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
         when = error.locator("time")
         assert when.inner_text().endswith("ago") or when.inner_text() == "just now"
         assert when.get_attribute("title").endswith(" UTC")
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
         shot(page, "admin-federation-failing")
 
         # While B is marked unreachable nothing is attempted; "retry now" tries at once.
@@ -119,7 +106,7 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
         assert a.sql("SELECT action, reason FROM moderation_nodeauditentry") == [
             ("node_block", "down for a week")
         ]
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
 
         # A job that fails (its node is gone) shows with its error, and is retried from here.
         job_id = a.python(
@@ -140,7 +127,7 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
             int(page.locator(f'[data-count="{k}"]').inner_text()) for k in ("retrying", "dead")
         ]
         assert sum(counted) >= 1
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
         shot(page, "admin-jobs")
         failed.get_by_role("button", name=f"Retry federation.probe #{job_id}").click()
         assert "1 job(s) queued again." in page.locator(".messagelist").inner_text()
@@ -150,13 +137,13 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
         assert client in ("Headless Chrome on Linux", "Chrome on Linux")
         page.goto(f"{a.url}/admin/accounts/authsession/")
         assert page.locator(".field-client", has_text=client).count() == 1
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
         shot(page, "admin-sessions")
 
         page.goto(f"{a.url}/settings/security/")
         sessions = page.locator("section[aria-labelledby=sessions-title] li").first
         assert sessions.inner_text().startswith(f"{client} · just now")
-        assert axe_findings(page) == []
+        assert axe_violations(page) == []
 
         # The admin follows the system's dark theme; the operator's pages stay clean there.
         page.emulate_media(color_scheme="dark")
@@ -166,5 +153,5 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
             "/admin/jobs/job/overview/",
         ):
             page.goto(a.url + path)
-            assert axe_findings(page) == [], path
+            assert axe_violations(page) == [], path
         browser.close()

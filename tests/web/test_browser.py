@@ -7,36 +7,20 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
-from tests.nodes import ROOT
+from tests.browser import PASSWORD, axe_violations, bundle, launch, shot  # noqa: F401  (bundle: a fixture)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser")]
-SHOTS = ROOT / "test-output" / "screenshots"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# The main journey checks the serious and critical findings; test_accessibility.py checks
+# every impact on every screen.
+SERIOUS = ("serious", "critical")
 # Small enough that an oversized file is cheap to make, large enough for the pictures.
 UPLOAD_LIMIT = 300_000
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def axe_violations(page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.stringify((await axe.run()).violations)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in json.loads(result)
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def watch_csp(page, problems: list[str]) -> None:
@@ -472,12 +456,12 @@ def journey(node, expect, sync_playwright) -> None:
                 settings_channel_url,
             ):
                 page.goto(url)
-                found = axe_violations(page)
+                found = axe_violations(page, impacts=SERIOUS)
                 assert not found, (theme, url, found)
             for screen in new_screens(page, general_url):
                 if theme == "light":
                     shot(page, f"21-light-{screen.replace(' ', '-')}")
-                found = axe_violations(page)
+                found = axe_violations(page, impacts=SERIOUS)
                 assert not found, (theme, screen, found)
         visitor = browser.new_context(bypass_csp=True).new_page()
         for url in (node.url + "/", node.url + "/register/?next=/app/"):

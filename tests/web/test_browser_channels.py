@@ -7,35 +7,22 @@ docs/screenshots/ and must pass axe-core with no violation of any severity."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import httpx
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
-from tests.nodes import ROOT
+from tests import browser
+from tests.browser import DOC_SHOTS, PASSWORD, axe_violations, bundle, launch, register  # noqa: F401  (bundle: a fixture)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser")]
-SHOTS = ROOT / "docs" / "screenshots"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def violations(page) -> list[dict]:
-    """Every axe-core finding, whatever its impact (minor and moderate included)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.stringify((await axe.run()).violations)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in json.loads(result)
-    ]
+    # Committed: docs/features.md links these pictures.
+    browser.shot(page, name, DOC_SHOTS)
 
 
 class Api:
@@ -217,15 +204,15 @@ def journey(base: str, p, expect) -> None:
         page.evaluate(f"() => localStorage.setItem('united-theme', '{theme}')")
         for url in screens:
             page.goto(url)
-            found = violations(page)
+            found = axe_violations(page)
             assert not found, (theme, url, found)
         page.goto(f"{base}/app/guilds/{gid}/settings/channels/")
         page.click("[aria-label='Delete hangout']")
-        assert not (found := violations(page)), (theme, "delete dialog", found)
+        assert not (found := axe_violations(page)), (theme, "delete dialog", found)
         page.goto(general_url)
         page.click("[aria-label='Create a voice channel in Voice Channels']")
-        assert not (found := violations(page)), (theme, "create channel dialog", found)
+        assert not (found := axe_violations(page)), (theme, "create channel dialog", found)
         page.keyboard.press("Escape")
         page.click("[data-dialog-open='create-category']")
-        assert not (found := violations(page)), (theme, "create category dialog", found)
+        assert not (found := axe_violations(page)), (theme, "create category dialog", found)
     browser.close()

@@ -8,19 +8,23 @@ axe-core with no violation of any severity; screenshots go to docs/screenshots/.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
-from tests.nodes import ROOT
+from tests import browser
+from tests.browser import DOC_SHOTS, PASSWORD, axe_violations, bundle, launch  # noqa: F401  (bundle: a fixture)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser_members")]
-SHOTS = ROOT / "docs" / "screenshots"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def shot(page, name: str) -> None:
+    # Committed: docs/features.md links these pictures.
+    browser.shot(page, name, DOC_SHOTS)
+
+
 GREEN = "rgb(87, 242, 135)"  # #57f287, readable on the dark theme
 
 SETUP = """
@@ -28,6 +32,7 @@ from accounts.models import User
 from guilds.services import guilds, members, roles
 from messaging.services import messages
 from moderation.services import sanctions
+
 alice = User.objects.create_user("alice", password=PASSWORD)
 bob = User.objects.create_user("bob", password=PASSWORD)
 carol = User.objects.create_user("carol", password=PASSWORD)
@@ -43,27 +48,6 @@ messages.check_send_message(bob, general.id, content="hello from bob")
 sanctions.check_kick(alice, guild.id, carol.id, reason="moved away")
 print(guild.id, general.id, bob.id, crew.id, elders.id)
 """
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def axe_violations(page, within: str | None = None) -> list[dict]:
-    """Every axe-core violation, whatever its impact (in `within`, else the whole page).
-    axe-core goes in through DevTools (evaluate), which the page's CSP does not govern, so
-    the contexts keep the CSP and a violation by the client's own code still shows."""
-    page.evaluate(AXE.read_text())
-    result = page.evaluate(
-        "async (within) => JSON.stringify("
-        "(await axe.run(within ? document.querySelector(within) : document)).violations)",
-        within,
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in json.loads(result)
-    ]
 
 
 def watch(page, problems: list[str], *, refusals_expected: bool = False) -> None:

@@ -8,27 +8,31 @@ violation of any severity, and is saved under docs/screenshots/."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
-from tests.nodes import ROOT
+from tests import browser
+from tests.browser import DOC_SHOTS, PASSWORD, axe_violations, bundle, launch  # noqa: F401  (bundle: a fixture)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser_moderation")]
-SHOTS = ROOT / "docs" / "screenshots"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def shot(page, name: str) -> None:
+    # Committed: docs/features.md links these pictures.
+    browser.shot(page, name, DOC_SHOTS)
+
 
 SETUP = """
 from accounts.models import User
 from guilds.permissions import Permissions as P
 from guilds.services import guilds, members, roles
 from messaging.services import messages
+
 alice, mo, bob, carol = (
     User.objects.create_user(name, password=PASSWORD) for name in ("alice", "mo", "bob", "carol")
 )
@@ -50,21 +54,6 @@ LIFT_JS = """async ([guild, user]) => (await fetch(`/api/v1/guilds/${guild}/memb
     headers: {"Content-Type": "application/json",
               "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content},
     body: JSON.stringify({communication_disabled_until: null})})).status"""
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def axe_violations(page) -> list[dict]:
-    """Every finding, whatever its impact (minor and moderate included)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.stringify((await axe.run()).violations)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in json.loads(result)
-    ]
 
 
 def log_in(page, url: str, name: str, target: str) -> None:
@@ -129,9 +118,7 @@ def test_report_moderate_and_time_out_from_inside_the_chat(node_factory, bundle)
             dialog.locator("label:has-text('Harassment or bullying') input").check()
             dialog.locator("#report-note").fill("Third time this week.")
             shot(carol, "report-dialog")
-            carol.add_script_tag(path=str(AXE))
-            found = carol.evaluate("async () => JSON.stringify((await axe.run()).violations)")
-            assert json.loads(found) == [], found
+            assert not (found := axe_violations(carol)), found
             dialog.locator("[data-report-submit]").press("Enter")
             expect(dialog.locator("#report-result")).to_contain_text(
                 "your report was sent to the moderators"
