@@ -46,8 +46,7 @@ def test_operator_watches_a_peer_fail_retries_and_blocks_it(fed_node):
 
     with playwright.sync_playwright() as pw:
         browser = launch(pw)
-        # bypass_csp: axe is injected as an inline script, which the node's CSP refuses.
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         # The members' sign-in, so this browser is a session the lists below show.
         page.goto(f"{a.url}/login/?next=/admin/")

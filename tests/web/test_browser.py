@@ -438,9 +438,8 @@ def journey(node, expect, sync_playwright) -> None:
 
         assert not problems, problems
 
-        # Accessibility: axe-core needs its script injected, so this context skips the CSP.
+        # Accessibility (axe-core goes in through DevTools: the context keeps the CSP).
         axe_ctx = browser.new_context(
-            bypass_csp=True,
             viewport={"width": 1280, "height": 800},
             storage_state=alice_ctx.storage_state(),
         )
