@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.browser import PASSWORD, axe_violations, bundle, launch, register  # noqa: F401  (bundle: a fixture)
 from tests.nodes import ROOT
 from tests.web.test_browser import PASTE_JS, files, picture
-from tests.web.test_browser_channels import Api, connected, sign_in, violations
+from tests.web.test_browser_channels import Api, connected, sign_in
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -207,7 +207,7 @@ def journey(base: str, p, expect) -> None:
     assert not problems, problems
 
     # axe-core, every impact, both themes, with a failed and a pending message in the list.
-    axe_ctx = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
+    axe_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = axe_ctx.new_page()
     page.goto(f"{base}/login/")
     page.fill("#id_username", "alice")
@@ -231,7 +231,7 @@ def journey(base: str, p, expect) -> None:
         expect(page.locator("[data-pending]:not(.failed)")).to_contain_text("Sending…")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"composer-outbox-{theme}.png"))
-        found = violations(page)
+        found = axe_violations(page)
         assert not found, (theme, found)
         held.continue_()
         expect(page.locator("[data-message]", has_text=f"still going ({theme})")).to_have_count(1)
