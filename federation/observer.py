@@ -10,6 +10,8 @@ applied by federation.mirror): it is never sent anywhere, least of all back to t
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef, Subquery, Value
+
 from federation.models import ChannelFollower, GuildLink
 from united.events import Published
 
@@ -22,25 +24,37 @@ def on_event(event: Published) -> None:
     if not group.startswith("guild."):
         return
     from federation import hosting, mirror, publicchannel
-    from guilds.models import Member
+    from guilds.models import Guild, Member
 
     guild_id = int(group.split(".", 1)[1])
-    link = GuildLink.objects.filter(guild_id=guild_id).first()
-    if link is not None:
+    channel_id = d.get("channel_id") if t.startswith("MESSAGE_") else None
+    # One statement decides where a change goes (it was three on every message of a guild that
+    # federates with nobody, the common case): the guild's link if this node is a replica,
+    # whether any member is remote, whether the message's channel has fediverse followers.
+    flags = (
+        Guild.objects.filter(id=guild_id)
+        .annotate(
+            link_id=Subquery(GuildLink.objects.filter(guild_id=OuterRef("id")).values("id")[:1]),
+            remote_members=Exists(
+                Member.objects.filter(guild_id=OuterRef("id"), user__remote_identity__isnull=False)
+            ),
+            followed=Exists(ChannelFollower.objects.filter(channel_id=int(channel_id)))
+            if channel_id
+            else Value(False),
+        )
+        .values_list("link_id", "remote_members", "followed")
+        .first()
+    )
+    # No row: the guild is gone (its deletion's own events), and with it its link and members.
+    link_id, remote_members, followed = flags or (None, False, False)
+    if link_id is not None:
+        link = GuildLink.objects.get(id=link_id)
         if event.origin is None:  # the host's own change (origin: the host) stays here
             mirror.on_local_event(link, t, d, event.actor_id)
         return
     if event.origin is not None:
         return  # a copy of another node's change: that node fans it out, not us
-    remote_members = Member.objects.filter(
-        guild_id=guild_id, user__remote_identity__isnull=False
-    ).exists()
     if remote_members or t in MEMBER_EXIT:
         hosting.on_event(guild_id, t, d)
-    channel_id = d.get("channel_id")
-    if (
-        t.startswith("MESSAGE_")
-        and channel_id
-        and ChannelFollower.objects.filter(channel_id=int(channel_id)).exists()
-    ):
+    if followed:
         publicchannel.on_event(guild_id, t, d)

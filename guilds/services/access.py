@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.db.models import Exists, OuterRef
+
 from accounts.models import User
 from guilds import permissions as perms
 from guilds import ports
@@ -163,17 +165,30 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
     renumbers positions or depends on the hierarchy serialises on it."""
     if not user.is_authenticated:
         raise unknown_guild()
-    guilds = Guild.objects.select_for_update() if lock else Guild.objects
     try:
-        guild = guilds.get(id=guild_id)
-        member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
+        if lock:
+            guild = Guild.objects.select_for_update().get(id=guild_id)
+            member = Member.objects.select_related("user").get(guild=guild, user_id=user.id)
+        else:
+            # Every guild request starts here: the guild comes with the member row.
+            member = Member.objects.select_related("guild", "user").get(
+                guild_id=guild_id, user_id=user.id
+            )
+            guild = member.guild
     except (Guild.DoesNotExist, Member.DoesNotExist):
         raise unknown_guild() from None
     if ports.is_suspended(guild.id):
         # Suspended by the node operator: nobody reads or writes it until it is lifted.
         raise unknown_guild()
-    roles = {r.id: r for r in Role.objects.filter(guild=guild)}
-    return GuildContext(guild, user, member, roles, member_role_ids(member))
+    # The guild's roles, each marked if this member holds it: one statement for both.
+    held = Member.roles.through.objects.filter(member_id=member.id, role_id=OuterRef("id"))
+    roles: dict[int, Role] = {}
+    mine = set()
+    for role in Role.objects.filter(guild=guild).annotate(held=Exists(held)):
+        roles[role.id] = role
+        if role.held:
+            mine.add(role.id)
+    return GuildContext(guild, user, member, roles, frozenset(mine))
 
 
 def node_context(guild: Guild) -> GuildContext:
