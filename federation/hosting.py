@@ -405,13 +405,11 @@ def history_page(
 ) -> dict[str, Any]:
     """A page of a channel's history for a member node's back-fill, newest first, with
     tombstones, edits, pins and reactions, so the replica converges on the host's."""
-    from django.db.models import Q
-
     rows = Message.objects.filter(channel_id=channel_id, channel__guild=guild)
     if before is not None:
         cursor = Message.objects.filter(id=before).values_list("hlc", "id").first()
         if cursor is not None:
-            rows = rows.filter(Q(hlc__lt=cursor[0]) | Q(hlc=cursor[0], id__lt=cursor[1]))
+            rows = rows.before(*cursor)
     page = list(rows.select_related("channel", "author").order_by("-hlc", "-id")[:limit])
     return {
         "type": "OrderedCollectionPage",

@@ -25,12 +25,42 @@ class GatewayEvent(models.Model):
         return f"{self.t} → {self.group}"
 
 
+class _Row(models.Func):
+    function = ""  # renders "(a, b)"
+
+
+class _Position(models.Func):
+    """`(hlc, id) <op> (%s, %s)`: a row-value comparison, which both engines answer as one range
+    of the history index (channel, hlc, id). Spelled `hlc < x OR (hlc = x AND id < y)`, it
+    was a filter over every message of the channel up to the cursor on PostgreSQL (EXPLAIN:
+    "Index Cond: channel_id; Filter: ..."): a page deep in a large channel scanned it all."""
+
+    output_field = models.BooleanField()
+    conditional = True
+    template = "%(expressions)s"
+
+    def __init__(self, op: str, hlc: int, message_id: int) -> None:
+        super().__init__(
+            _Row(models.F("hlc"), models.F("id")),
+            _Row(models.Value(int(hlc)), models.Value(int(message_id))),
+        )
+        self.arg_joiner = f" {op} "
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     def live(self) -> MessageQuerySet:
         return self.filter(deleted_at__isnull=True)
 
     def in_order(self) -> MessageQuerySet:
         return self.order_by("hlc", "id")
+
+    def before(self, hlc: int, message_id: int, *, inclusive: bool = False) -> MessageQuerySet:
+        """Messages ordered before (hlc, id) in history order (or at it, `inclusive`)."""
+        return self.filter(_Position("<=" if inclusive else "<", hlc, message_id))
+
+    def after(self, hlc: int, message_id: int) -> MessageQuerySet:
+        """Messages ordered after (hlc, id) in history order."""
+        return self.filter(_Position(">", hlc, message_id))
 
 
 class Message(models.Model):
