@@ -14,8 +14,21 @@ function debounced(fn, ms) {
 
 const trigger = (name) => () => htmx.trigger(document.body, name);
 
-export function wire(gw, shell, pane) {
+export function wire(gw, shell, pane, threadPane = null) {
   const channelId = shell.dataset.channelId;
+  const threadId = threadPane ? threadPane.root.dataset.channelId : null;
+  // The channel's message that started a thread shows its replies and unread mark: redraw it
+  // when the thread changes. Threads not started from a message on screen need nothing here.
+  const refreshStarter = (thread) => {
+    if (!pane || !thread) return;
+    const link = pane.list.querySelector(`[data-thread-link="${CSS.escape(thread)}"]`);
+    const message = link && link.closest("[data-message]");
+    if (message) pane.refresh(message.dataset.messageId);
+  };
+  const refreshThreadList = debounced(() => {
+    const dialog = document.getElementById("threads-dialog");
+    if (dialog && dialog.open) htmx.trigger(document.body, "refresh-threads");
+  }, 300);
   const guildId = shell.dataset.guildId;
   const me = shell.dataset.userId;
   const refreshChannels = debounced(trigger("refresh-channels"), 300);
@@ -59,16 +72,26 @@ export function wire(gw, shell, pane) {
       htmx.process(pane.list);
       pane.scrollToBottom();
     }
+    const freshThread = threadPane && new DOMParser().parseFromString(html, "text/html").querySelector("[data-thread-pane] [data-messages]");
+    if (freshThread) {
+      threadPane.list.replaceChildren(...fragmentNodes(freshThread.innerHTML));
+      htmx.process(threadPane.list);
+      threadPane.scrollToBottom();
+    }
   };
 
   gw.on((t, d) => {
     const here = pane && d && d.channel_id === channelId;
+    const inThread = threadPane && d && d.channel_id === threadId;
     switch (t) {
       case "MESSAGE_CREATE":
         if (here) {
           if (d.author) stopTyping(d.author.id);
           pane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
         } else {
+          if (inThread) threadPane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+          refreshStarter(d.channel_id);
+          refreshThreadList();
           refreshChannels();
           refreshRail();
         }
@@ -77,12 +100,27 @@ export function wire(gw, shell, pane) {
       case "MESSAGE_REACTION_ADD":
       case "MESSAGE_REACTION_REMOVE":
         if (here) pane.refresh(d.message_id || d.id);
+        if (inThread) threadPane.refresh(d.message_id || d.id);
         break;
       case "MESSAGE_DELETE":
         if (here) pane.remove(d.id);
+        if (inThread) threadPane.remove(d.id);
+        refreshStarter(d.channel_id);
+        refreshThreadList();
         refreshChannels();
         break;
       case "MESSAGE_ACK":
+        refreshStarter(d.channel_id);
+        refreshThreadList();
+        refreshChannels();
+        refreshRail();
+        break;
+      case "THREAD_CREATE":
+        refreshThreadList();
+        break;
+      case "THREAD_MEMBER_UPDATE":
+        refreshStarter(d.id);
+        refreshThreadList();
         refreshChannels();
         refreshRail();
         break;
@@ -119,6 +157,7 @@ export function wire(gw, shell, pane) {
         break;
       case "CHANNEL_DELETE":
         if (d.id === channelId) window.location.assign(`/app/guilds/${guildId}/`);
+        else if (d.id === threadId) window.location.assign(`/app/guilds/${guildId}/channels/${channelId}/`);
         else refreshChannels();
         break;
       case "GUILD_CREATE":
