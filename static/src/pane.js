@@ -14,7 +14,7 @@ const day = new Intl.DateTimeFormat(undefined, { dateStyle: "short" });
 export function friendlyTimes(root) {
   const today = new Date().toDateString();
   const yesterday = new Date(Date.now() - 86400000).toDateString();
-  root.querySelectorAll("time.msg-time, time.msg-hover-time").forEach((el) => {
+  root.querySelectorAll("time.msg-time, time.msg-hover-time, time.thread-time").forEach((el) => {
     const when = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(when.getTime())) return;
     el.title = when.toLocaleString();

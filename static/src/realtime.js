@@ -25,6 +25,16 @@ export function wire(gw, shell, pane, threadPane = null) {
     const message = link && link.closest("[data-message]");
     if (message) pane.refresh(message.dataset.messageId);
   };
+  // Following changed elsewhere (a reply from this tab, another tab's button): the panel's
+  // button says what the next press does.
+  const drawFollow = (following) => {
+    const button = threadPane && threadPane.root.querySelector("[data-follow-thread]");
+    if (!button) return;
+    button.textContent = following ? "Unfollow" : "Follow";
+    button.setAttribute("hx-vals", JSON.stringify({ following: following ? "0" : "1" }));
+    button.title = following ? "Stop marking this thread unread when someone replies" : "Mark this thread unread when someone replies";
+    button.toggleAttribute("data-following", following);
+  };
   const refreshThreadList = debounced(() => {
     const dialog = document.getElementById("threads-dialog");
     if (dialog && dialog.open) htmx.trigger(document.body, "refresh-threads");
@@ -119,6 +129,7 @@ export function wire(gw, shell, pane, threadPane = null) {
         refreshThreadList();
         break;
       case "THREAD_MEMBER_UPDATE":
+        if (d.id === threadId) drawFollow(d.following);
         refreshStarter(d.id);
         refreshThreadList();
         refreshChannels();

@@ -153,7 +153,7 @@ def test_thread_list_and_follow_button(browser, owner, guild, general, member):
     listing = browser(member).get(f"/app/channels/{general.id}/threads/").content.decode()
     assert "1 reply" in listing and "· following" in listing and "data-thread-unread" in listing
     page = browser(member).get(channel_url(guild, general)).content.decode()
-    assert re.search(r'class="thread-link unread"[^>]*data-thread-link="%d"' % thread.id, page)
+    assert re.search(rf'class="thread-link unread"[^>]*data-thread-link="{thread.id}"', page)
     # The channel in the sidebar says a followed thread has unread replies.
     assert "unread thread replies" in page
     unfollowed = browser(member).post(f"/app/channels/{thread.id}/follow/", {"following": "0"})
