@@ -227,6 +227,14 @@ def journey(base: str, p, expect) -> None:
     expect(bob.locator("[data-thread-link][data-thread-unread]")).to_have_count(0)
     listed = bob_api("GET", f"/channels/{general}/threads")["threads"]
     assert [(t["id"], t["unread"], t["following"]) for t in listed] == [(thread, False, True)]
+    # The panel's button: unfollow, then follow again; the node keeps what was chosen.
+    follow = bob.locator("[data-thread-pane] [data-follow-thread]")
+    follow.click()
+    expect(follow).to_have_text("Follow")
+    assert bob_api("GET", f"/channels/{general}/threads")["threads"][0]["following"] is False
+    follow.click()
+    expect(follow).to_have_text("Unfollow")
+    assert bob_api("GET", f"/channels/{general}/threads")["threads"][0]["following"] is True
 
     # carol: no "Create thread" in #general, and #staff's thread is not there for her.
     carol.goto(general_url)
