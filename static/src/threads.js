@@ -2,6 +2,7 @@
 // with) and opens the new thread's panel; the node's refusal is shown in the dialog.
 import { decodeMentions } from "./composer.js";
 import { errorText, postForm } from "./http.js";
+import { friendlyTimes } from "./pane.js";
 
 const NAME_WORDS = 6;
 const NAME_MAX = 100;
@@ -17,6 +18,10 @@ export function defaultThreadName(content) {
 }
 
 export function wireThreads() {
+  // The thread list's times read like the pane's ("Today at 14:05").
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target && event.detail.target.id === "threads-body") friendlyTimes(event.detail.target);
+  });
   const dialog = document.querySelector("[data-thread-dialog]");
   if (!dialog) return;
   const form = dialog.querySelector("[data-thread-form]");
