@@ -44,30 +44,38 @@ export function wire(gw, shell, pane, threadPane = null) {
   const refreshChannels = debounced(trigger("refresh-channels"), 300);
   const refreshRail = debounced(trigger("refresh-rail"), 300);
   const refreshMembers = debounced(trigger("refresh-members"), 400);
-  const typingBox = document.querySelector("[data-typing]");
-  const typers = new Map();
-
-  const drawTyping = () => {
-    if (!typingBox) return;
-    const names = Array.from(typers.keys()).map((id) => {
-      const member = document.querySelector(`[data-member][data-user-id="${id}"]`);
-      return member ? member.dataset.name : "Someone";
-    });
-    typingBox.textContent = !names.length
-      ? ""
-      : names.length === 1
-        ? `${names[0]} is typing…`
-        : names.length < 4
-          ? `${names.join(", ")} are typing…`
-          : "Several people are typing…";
-    typingBox.classList.toggle("active", names.length > 0);
+  // "alice is typing…" under a composer: one for the channel, one for an open thread.
+  const typingIn = (box) => {
+    const typers = new Map();
+    const draw = () => {
+      if (!box) return;
+      const names = Array.from(typers.keys()).map((id) => {
+        const member = document.querySelector(`[data-member][data-user-id="${id}"]`);
+        return member ? member.dataset.name : "Someone";
+      });
+      box.textContent = !names.length
+        ? ""
+        : names.length === 1
+          ? `${names[0]} is typing…`
+          : names.length < 4
+            ? `${names.join(", ")} are typing…`
+            : "Several people are typing…";
+      box.classList.toggle("active", names.length > 0);
+    };
+    const stop = (userId) => {
+      clearTimeout(typers.get(userId));
+      typers.delete(userId);
+      draw();
+    };
+    const start = (userId) => {
+      clearTimeout(typers.get(userId));
+      typers.set(userId, setTimeout(() => stop(userId), 10000));
+      draw();
+    };
+    return { start, stop };
   };
-
-  const stopTyping = (userId) => {
-    clearTimeout(typers.get(userId));
-    typers.delete(userId);
-    drawTyping();
-  };
+  const typing = typingIn(pane ? pane.root.querySelector("[data-typing]") : document.querySelector("[data-typing]"));
+  const threadTyping = typingIn(threadPane ? threadPane.root.querySelector("[data-typing]") : null);
 
   const resync = async () => {
     refreshChannels();
@@ -96,10 +104,13 @@ export function wire(gw, shell, pane, threadPane = null) {
     switch (t) {
       case "MESSAGE_CREATE":
         if (here) {
-          if (d.author) stopTyping(d.author.id);
+          if (d.author) typing.stop(d.author.id);
           pane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
         } else {
-          if (inThread) threadPane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+          if (inThread) {
+            if (d.author) threadTyping.stop(d.author.id);
+            threadPane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+          }
           refreshStarter(d.channel_id);
           refreshThreadList();
           refreshChannels();
@@ -136,11 +147,8 @@ export function wire(gw, shell, pane, threadPane = null) {
         refreshRail();
         break;
       case "TYPING_START":
-        if (here && d.user_id !== me) {
-          clearTimeout(typers.get(d.user_id));
-          typers.set(d.user_id, setTimeout(() => stopTyping(d.user_id), 10000));
-          drawTyping();
-        }
+        if (here && d.user_id !== me) typing.start(d.user_id);
+        if (inThread && d.user_id !== me) threadTyping.start(d.user_id);
         break;
       case "PRESENCE_UPDATE":
         if (d.user && d.user.id === me) {

@@ -177,7 +177,11 @@ def journey(base: str, p, expect) -> None:
     expect(bob_panel.locator("[data-reply-banner]")).to_be_visible()
     expect(bob.locator("[data-pane] [data-reply-banner]")).to_be_hidden()
     bob.fill("#thread-composer-input", "Count me in for the blog post")
+    # alice's panel says he is typing there; her channel's composer does not.
+    expect(panel.locator("[data-typing]")).to_have_text("bob is typing…")
+    expect(alice.locator("[data-pane] [data-typing]")).to_have_text("")
     bob.keyboard.press("Enter")
+    expect(panel.locator("[data-typing]")).to_have_text("")
     mine = bob_panel.locator("[data-message]", has_text="blog post")
     expect(mine.locator(".reply-ref")).to_contain_text("alice")
     expect(bob_panel.locator("[data-follow-thread]")).to_have_text("Unfollow")
