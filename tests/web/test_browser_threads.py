@@ -11,6 +11,7 @@ docs/screenshots/."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -254,6 +255,23 @@ def journey(base: str, p, expect) -> None:
     # She can still open the thread of the channel she sees.
     carol.goto(f"{general_url}threads/{thread}/")
     expect(carol.locator("[data-thread-pane] [data-message]")).to_have_count(3)
+    # A timeout reaches both of her composers at once, the panel's too.
+    connected(carol)
+    until = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    alice_api(
+        "PATCH",
+        f"/guilds/{gid}/members/{carol_answer['user_id']}",
+        {"communication_disabled_until": until},
+    )
+    expect(carol.locator("#thread-composer-input")).to_be_disabled()
+    expect(carol.locator("#composer-input")).to_be_disabled()
+    expect(carol.locator("[data-thread-pane] [data-timeout-notice]")).to_be_visible()
+    alice_api(
+        "PATCH",
+        f"/guilds/{gid}/members/{carol_answer['user_id']}",
+        {"communication_disabled_until": None},
+    )
+    expect(carol.locator("#thread-composer-input")).to_be_enabled()
 
     assert not alice_problems and not bob_problems and not carol_problems, (
         alice_problems,
