@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.requests import AuthedRequest
 from accounts.services import ratelimit
 from messaging.search import service as search_service
-from messaging.services import dms, messages, reactions, readstates
+from messaging.services import dms, messages, reactions, readstates, threads
 from messaging.services.serialize import serialize_message
 
 
@@ -186,6 +186,28 @@ class StartThread(APIView):
             request.user, channel_id, message_id, name=_body(request).get("name")
         )
         return Response(serialize_channel(thread), status=201)
+
+
+class ChannelThreads(APIView):
+    @extend_schema(
+        summary="The threads started in a channel, active first, with your follow and unread state",
+        responses={200: dict},
+    )
+    def get(self, request: Request, channel_id: int) -> Response:
+        rows = threads.channel_threads(request.user, channel_id)
+        return Response({"threads": [row.serialize() for row in rows]})
+
+
+class OwnThreadMember(APIView):
+    @extend_schema(summary="Follow a thread", request=None, responses={204: None})
+    def put(self, request: Request, channel_id: int) -> Response:
+        threads.check_follow_thread(request.user, channel_id, following=True)
+        return Response(status=204)
+
+    @extend_schema(summary="Stop following a thread", responses={204: None})
+    def delete(self, request: Request, channel_id: int) -> Response:
+        threads.check_follow_thread(request.user, channel_id, following=False)
+        return Response(status=204)
 
 
 class DMCreate(serializers.Serializer):

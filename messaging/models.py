@@ -206,3 +206,25 @@ class SearchBacklog(models.Model):
 
     def __str__(self) -> str:
         return f"search backlog {self.message_id} v{self.version}"
+
+
+class ThreadFollow(models.Model):
+    """A member following a thread (Discord's "thread member"): they started it, replied in
+    it, were mentioned in it, or pressed Follow. A followed thread with replies newer than the
+    member's read marker is unread for them. The read marker itself is their `ReadState` on
+    the thread, which is a channel like any other, so marking it read and counting its
+    mentions take the same paths as a channel's."""
+
+    thread = models.ForeignKey("guilds.Channel", on_delete=models.CASCADE, related_name="followers")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followed_threads"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user"], name="thread_follow_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} follows {self.thread_id}"

@@ -12,6 +12,8 @@ api_urlpatterns = [
     path(f"{M}/reactions/<str:emoji>", api.Reactors.as_view()),
     path(f"{M}/ack", api.Ack.as_view()),
     path(f"{M}/threads", api.StartThread.as_view()),
+    path("channels/<id:channel_id>/threads", api.ChannelThreads.as_view()),
+    path("channels/<id:channel_id>/thread-members/@me", api.OwnThreadMember.as_view()),
     path("channels/<id:channel_id>/pins", api.Pins.as_view()),
     path("channels/<id:channel_id>/pins/<id:message_id>", api.Pin.as_view()),
     path("channels/<id:channel_id>/typing", api.Typing.as_view()),

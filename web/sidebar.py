@@ -14,6 +14,7 @@ from guilds.services.guilds import list_user_guilds
 from guilds.services.members import member_list
 from messaging.presence import guild_presences
 from messaging.services.readstates import read_states
+from messaging.services.threads import thread_summaries
 from united.errors import NotFound
 
 
@@ -23,6 +24,8 @@ class ChannelItem:
     unread: bool = False
     mentions: int = 0
     last_read_id: int = 0
+    # A followed thread of this channel has replies the member has not read.
+    thread_unread: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -61,7 +64,10 @@ def _states(user, channels: list[Channel]) -> dict[int, dict[str, Any]]:
 
 
 def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
-    channels = [c for c, _ in visible_channels(ctx)]
+    """The channels of the tree. Threads are not entries of their own: their mentions count
+    on their channel, and a followed thread with unread replies marks it unread."""
+    visible = [c for c, _ in visible_channels(ctx)]
+    channels = [c for c in visible if c.type != ChannelType.PUBLIC_THREAD]
     states = _states(user, channels)
     items = []
     for channel in channels:
@@ -74,6 +80,12 @@ def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
                 last_read_id=int(state.get("last_message_id") or 0),
             )
         )
+    by_id = {item.channel.id: item for item in items}
+    threads = [c for c in visible if c.type == ChannelType.PUBLIC_THREAD and c.parent_id in by_id]
+    for summary in thread_summaries(user, threads).values():
+        parent = by_id[summary.thread.parent_id]  # type: ignore[index]
+        parent.mentions += summary.mentions
+        parent.thread_unread = parent.thread_unread or summary.unread
     return items
 
 
@@ -128,7 +140,7 @@ def rail(user) -> list[dict[str, Any]]:
                 "id": entry["id"],
                 "name": entry["name"],
                 "initials": initials(entry["name"]),
-                "unread": any(i.unread for i in items),
+                "unread": any(i.unread or i.thread_unread for i in items),
                 "mentions": sum(i.mentions for i in items),
                 "remote": hosts.get(int(entry["id"]), ""),
             }

@@ -126,6 +126,7 @@ def annotate(
         if reference:
             message["replied"] = _original(user, reference, names, channels)
         previous = message
+    _thread_links(user, messages)
     from federation.mirror import annotate_delivery
 
     annotate_delivery(messages)  # sending / delivered / failed, for messages to remote guilds
@@ -160,3 +161,21 @@ def _original(user, reference: dict[str, Any], names, channels) -> dict[str, Any
             original["content_html"], names, channels, departed_names([original], names)
         ),
     }
+
+
+def _thread_links(user, messages: list[dict[str, Any]]) -> None:
+    """A starter message shows its thread: name, replies, last reply, unread and mentions
+    for the viewer (who reads the thread with the rights they have on this channel)."""
+    from guilds.models import Channel, ChannelType
+    from messaging.services.threads import thread_summaries
+
+    wanted = {int(m["thread"]["id"]) for m in messages if m.get("thread") and not m["deleted"]}
+    if not wanted:
+        return
+    threads = list(Channel.objects.filter(id__in=wanted, type=ChannelType.PUBLIC_THREAD))
+    summaries = thread_summaries(user, threads)
+    for message in messages:
+        thread = message.get("thread")
+        summary = summaries.get(int(thread["id"])) if thread else None
+        if summary is not None and not message["deleted"]:
+            message["thread_info"] = summary

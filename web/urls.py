@@ -11,6 +11,7 @@ from web.views import (
     onboarding,
     search,
     settings,
+    threads,
 )
 from web.views import moderation as mod
 
@@ -74,6 +75,14 @@ urlpatterns = [
         name="web-settings-invites",
     ),
     path("guilds/<id:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
+    path(
+        "guilds/<id:guild_id>/" + CHANNEL + "threads/<id:thread_id>/",
+        chat.channel,
+        name="web-thread",
+    ),
+    path(CHANNEL + "threads/", threads.thread_list, name="web-threads"),
+    path(CHANNEL + "follow/", threads.follow, name="web-follow-thread"),
+    path(MESSAGE + "thread/", threads.start, name="web-start-thread"),
     path(CHANNEL + "messages/", chat.older, name="web-older"),
     path(CHANNEL + "messages/send/", messages.send, name="web-send"),
     path(CHANNEL + "pins/", messages.pins, name="web-pins"),

@@ -290,6 +290,10 @@ def do_send_message(
         note_activity(access.channel.guild_id)
     if not mirrored:
         do_mark_read(author, access.channel, message.id, notify=False)
+    if access.channel.type == ChannelType.PUBLIC_THREAD:
+        from messaging.services.threads import follow_on_send
+
+        follow_on_send(access.channel, None if mirrored else author, users)
     if users or roles or attachments:
         message = prefetched(Message.objects.filter(id=message.id)).get()
     else:
@@ -539,6 +543,9 @@ def check_start_thread(
         )
         message.thread = thread
         message.save(update_fields=["thread"])
+        from messaging.services.threads import do_follow_thread
+
+        do_follow_thread(user, thread)
         from guilds.serialize import serialize_channel
 
         payload = serialize_channel(thread)

@@ -73,7 +73,7 @@ export class Composer {
     if (this.uploads) wireDrop(pane.root, this.uploads);
     this.outbox = new Outbox(pane, form.querySelector("[data-send-status]"), (entry) => this.deliver(entry));
     const shell = document.querySelector("[data-shell]");
-    this.draft = new Draft(shell?.dataset.userId, shell?.dataset.channelId);
+    this.draft = new Draft(shell?.dataset.userId, pane.root.dataset.channelId || shell?.dataset.channelId);
     if (!this.input.value) this.input.value = this.draft.load();
     this.listen();
     this.autosize();
@@ -319,6 +319,6 @@ export class Composer {
       this.typing();
     });
     this.replyBanner.querySelector("[data-reply-cancel]").addEventListener("click", () => this.cancelReply());
-    document.addEventListener("united:reply", (event) => this.reply(event.detail.message));
+    this.pane.root.addEventListener("united:reply", (event) => this.reply(event.detail.message));
   }
 }

@@ -101,10 +101,9 @@ function localTimes(root) {
 // The composer of a timed-out member: disabled, saying when they may speak again in their own
 // time zone, counting down, and re-enabled by itself at the end or when a moderator lifts the
 // timeout (GUILD_MEMBER_UPDATE for them on the gateway).
-function wireTimeout(gw, shell) {
-  const notice = document.querySelector("[data-timeout-notice]");
-  const form = document.querySelector("[data-composer]");
-  if (!notice || !form) return;
+function wireTimeout(gw, shell, form) {
+  const notice = form.querySelector("[data-timeout-notice]");
+  if (!notice) return;
   const input = form.querySelector("[data-composer-input]");
   const text = notice.querySelector("[data-timeout-text]");
   const controls = () => form.querySelectorAll("textarea, [data-attach], input[type=file]");
@@ -156,5 +155,8 @@ document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
   const shell = document.querySelector("[data-shell]");
   // chat.js, imported before this module, has started the tab's gateway by now.
-  if (shell && window.unitedGateway) wireTimeout(window.unitedGateway, shell);
+  // Each composer on the page: the channel's, and an open thread's beside it.
+  if (shell && window.unitedGateway) {
+    document.querySelectorAll("[data-composer]").forEach((form) => wireTimeout(window.unitedGateway, shell, form));
+  }
 });

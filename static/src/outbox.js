@@ -67,7 +67,7 @@ export class Outbox {
     discard.addEventListener("click", () => {
       entry.node.remove();
       this.announce("Message discarded.");
-      document.querySelector("[data-composer-input]")?.focus();
+      this.pane.root.querySelector("[data-composer-input]")?.focus();
     });
     const actions = document.createElement("span");
     actions.className = "msg-retry";

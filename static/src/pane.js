@@ -14,7 +14,7 @@ const day = new Intl.DateTimeFormat(undefined, { dateStyle: "short" });
 export function friendlyTimes(root) {
   const today = new Date().toDateString();
   const yesterday = new Date(Date.now() - 86400000).toDateString();
-  root.querySelectorAll("time.msg-time, time.msg-hover-time").forEach((el) => {
+  root.querySelectorAll("time.msg-time, time.msg-hover-time, time.thread-time").forEach((el) => {
     const when = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(when.getTime())) return;
     el.title = when.toLocaleString();
@@ -38,6 +38,9 @@ export class Pane {
     this.acked = "0";
     this.jumpBottom = root.querySelector("[data-jump-bottom]");
     this.picker = document.querySelector("[data-emoji-picker]");
+    // The thread panel is a second pane beside the channel's: page-wide duties stay with the
+    // channel's pane.
+    this.inThread = root.hasAttribute("data-thread-pane");
     this.listen();
     friendlyTimes(this.list);
     new MutationObserver(() => friendlyTimes(this.list)).observe(this.list, { childList: true });
@@ -166,7 +169,7 @@ export class Pane {
   }
 
   flash(text) {
-    const region = document.querySelector("[data-composer-error]");
+    const region = this.root.querySelector("[data-composer-error]") || document.querySelector("[data-composer-error]");
     if (!region) return;
     region.textContent = text;
     region.hidden = false;
@@ -264,6 +267,7 @@ export class Pane {
 
   jumpTo(id, { linger = false } = {}) {
     const target = document.getElementById(`message-${id}`);
+    if (!target && this.inThread) return;
     if (!target) {
       // Further back than what is loaded: open the channel around it.
       const url = new URL(window.location.href);
@@ -299,7 +303,7 @@ export class Pane {
       const action = button.dataset.action;
       if (action === "react") this.openPicker(button, message);
       else if (action === "edit") this.edit(message);
-      else if (action === "reply") document.dispatchEvent(new CustomEvent("united:reply", { detail: { message } }));
+      else if (action === "reply") this.root.dispatchEvent(new CustomEvent("united:reply", { detail: { message } }));
       else if (action === "pin") this.act(this.url(id, "pin"), { pinned: button.dataset.pinned }, message);
       else if (action === "delete" && window.confirm("Delete this message? This cannot be undone.")) {
         this.act(this.url(id, "delete"), {}, message);
@@ -307,7 +311,7 @@ export class Pane {
     });
     document.addEventListener("click", (event) => {
       const jump = event.target.closest("#pins-dialog [data-jump-to]");
-      if (jump) {
+      if (jump && !this.inThread) {
         event.preventDefault();
         jump.closest("dialog").close();
         this.jumpTo(jump.dataset.jumpTo);
@@ -343,7 +347,8 @@ export class Pane {
     // Older pages load above what is on screen: keep the reader's place.
     let fromBottom = null;
     document.body.addEventListener("htmx:beforeSwap", (event) => {
-      if (event.detail.target.matches && event.detail.target.matches("[data-sentinel]:not([data-sentinel-newer])")) {
+      const target = event.detail.target;
+      if (target.matches && target.matches("[data-sentinel]:not([data-sentinel-newer])") && this.list.contains(target)) {
         fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
       }
     });

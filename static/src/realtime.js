@@ -14,37 +14,68 @@ function debounced(fn, ms) {
 
 const trigger = (name) => () => htmx.trigger(document.body, name);
 
-export function wire(gw, shell, pane) {
+export function wire(gw, shell, pane, threadPane = null) {
   const channelId = shell.dataset.channelId;
+  const threadId = threadPane ? threadPane.root.dataset.channelId : null;
+  // The channel's message that started a thread shows its replies and unread mark: redraw it
+  // when the thread changes. Threads not started from a message on screen need nothing here.
+  const refreshStarter = (thread) => {
+    if (!pane || !thread) return;
+    const link = pane.list.querySelector(`[data-thread-link="${CSS.escape(thread)}"]`);
+    const message = link && link.closest("[data-message]");
+    if (message) pane.refresh(message.dataset.messageId);
+  };
+  // Following changed elsewhere (a reply from this tab, another tab's button): the panel's
+  // button says what the next press does.
+  const drawFollow = (following) => {
+    const button = threadPane && threadPane.root.querySelector("[data-follow-thread]");
+    if (!button) return;
+    button.textContent = following ? "Unfollow" : "Follow";
+    button.setAttribute("hx-vals", JSON.stringify({ following: following ? "0" : "1" }));
+    button.title = following ? "Stop marking this thread unread when someone replies" : "Mark this thread unread when someone replies";
+    button.toggleAttribute("data-following", following);
+  };
+  const refreshThreadList = debounced(() => {
+    const dialog = document.getElementById("threads-dialog");
+    if (dialog && dialog.open) htmx.trigger(document.body, "refresh-threads");
+  }, 300);
   const guildId = shell.dataset.guildId;
   const me = shell.dataset.userId;
   const refreshChannels = debounced(trigger("refresh-channels"), 300);
   const refreshRail = debounced(trigger("refresh-rail"), 300);
   const refreshMembers = debounced(trigger("refresh-members"), 400);
-  const typingBox = document.querySelector("[data-typing]");
-  const typers = new Map();
-
-  const drawTyping = () => {
-    if (!typingBox) return;
-    const names = Array.from(typers.keys()).map((id) => {
-      const member = document.querySelector(`[data-member][data-user-id="${id}"]`);
-      return member ? member.dataset.name : "Someone";
-    });
-    typingBox.textContent = !names.length
-      ? ""
-      : names.length === 1
-        ? `${names[0]} is typing…`
-        : names.length < 4
-          ? `${names.join(", ")} are typing…`
-          : "Several people are typing…";
-    typingBox.classList.toggle("active", names.length > 0);
+  // "alice is typing…" under a composer: one for the channel, one for an open thread.
+  const typingIn = (box) => {
+    const typers = new Map();
+    const draw = () => {
+      if (!box) return;
+      const names = Array.from(typers.keys()).map((id) => {
+        const member = document.querySelector(`[data-member][data-user-id="${id}"]`);
+        return member ? member.dataset.name : "Someone";
+      });
+      box.textContent = !names.length
+        ? ""
+        : names.length === 1
+          ? `${names[0]} is typing…`
+          : names.length < 4
+            ? `${names.join(", ")} are typing…`
+            : "Several people are typing…";
+      box.classList.toggle("active", names.length > 0);
+    };
+    const stop = (userId) => {
+      clearTimeout(typers.get(userId));
+      typers.delete(userId);
+      draw();
+    };
+    const start = (userId) => {
+      clearTimeout(typers.get(userId));
+      typers.set(userId, setTimeout(() => stop(userId), 10000));
+      draw();
+    };
+    return { start, stop };
   };
-
-  const stopTyping = (userId) => {
-    clearTimeout(typers.get(userId));
-    typers.delete(userId);
-    drawTyping();
-  };
+  const typing = typingIn(pane ? pane.root.querySelector("[data-typing]") : document.querySelector("[data-typing]"));
+  const threadTyping = typingIn(threadPane ? threadPane.root.querySelector("[data-typing]") : null);
 
   const resync = async () => {
     refreshChannels();
@@ -59,16 +90,29 @@ export function wire(gw, shell, pane) {
       htmx.process(pane.list);
       pane.scrollToBottom();
     }
+    const freshThread = threadPane && new DOMParser().parseFromString(html, "text/html").querySelector("[data-thread-pane] [data-messages]");
+    if (freshThread) {
+      threadPane.list.replaceChildren(...fragmentNodes(freshThread.innerHTML));
+      htmx.process(threadPane.list);
+      threadPane.scrollToBottom();
+    }
   };
 
   gw.on((t, d) => {
     const here = pane && d && d.channel_id === channelId;
+    const inThread = threadPane && d && d.channel_id === threadId;
     switch (t) {
       case "MESSAGE_CREATE":
         if (here) {
-          if (d.author) stopTyping(d.author.id);
+          if (d.author) typing.stop(d.author.id);
           pane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
         } else {
+          if (inThread) {
+            if (d.author) threadTyping.stop(d.author.id);
+            threadPane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+          }
+          refreshStarter(d.channel_id);
+          refreshThreadList();
           refreshChannels();
           refreshRail();
         }
@@ -77,21 +121,34 @@ export function wire(gw, shell, pane) {
       case "MESSAGE_REACTION_ADD":
       case "MESSAGE_REACTION_REMOVE":
         if (here) pane.refresh(d.message_id || d.id);
+        if (inThread) threadPane.refresh(d.message_id || d.id);
         break;
       case "MESSAGE_DELETE":
         if (here) pane.remove(d.id);
+        if (inThread) threadPane.remove(d.id);
+        refreshStarter(d.channel_id);
+        refreshThreadList();
         refreshChannels();
         break;
       case "MESSAGE_ACK":
+        refreshStarter(d.channel_id);
+        refreshThreadList();
+        refreshChannels();
+        refreshRail();
+        break;
+      case "THREAD_CREATE":
+        refreshThreadList();
+        break;
+      case "THREAD_MEMBER_UPDATE":
+        if (d.id === threadId) drawFollow(d.following);
+        refreshStarter(d.id);
+        refreshThreadList();
         refreshChannels();
         refreshRail();
         break;
       case "TYPING_START":
-        if (here && d.user_id !== me) {
-          clearTimeout(typers.get(d.user_id));
-          typers.set(d.user_id, setTimeout(() => stopTyping(d.user_id), 10000));
-          drawTyping();
-        }
+        if (here && d.user_id !== me) typing.start(d.user_id);
+        if (inThread && d.user_id !== me) threadTyping.start(d.user_id);
         break;
       case "PRESENCE_UPDATE":
         if (d.user && d.user.id === me) {
@@ -119,6 +176,7 @@ export function wire(gw, shell, pane) {
         break;
       case "CHANNEL_DELETE":
         if (d.id === channelId) window.location.assign(`/app/guilds/${guildId}/`);
+        else if (d.id === threadId) window.location.assign(`/app/guilds/${guildId}/channels/${channelId}/`);
         else refreshChannels();
         break;
       case "GUILD_CREATE":

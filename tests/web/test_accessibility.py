@@ -175,6 +175,23 @@ def editing(page, w) -> None:
     page.wait_for_selector(".edit-form textarea")
 
 
+def thread_panel(page, w) -> None:
+    """The thread beside the channel, opened from its link under the starter message."""
+    channel_page(page, w)
+    page.click(f"[data-thread-link='{w.thread}']")
+    page.wait_for_selector("[data-thread-pane] [data-message]")
+    page.wait_for_function("() => window.unitedGateway?.state === 'connected'")
+    wait_quiet(page)
+
+
+def create_thread(page, w) -> None:
+    channel_page(page, w)
+    target = page.locator("[data-message]", has_text="holiday pictures").first
+    target.hover()
+    target.locator("[data-action=thread]").click()
+    page.wait_for_selector("#thread-dialog[open]")
+
+
 def dialog(name: str, opener: str, ready: str) -> Callable[[Any, SimpleNamespace], None]:
     def open_it(page, w) -> None:
         channel_page(page, w)
@@ -347,6 +364,11 @@ SCREENS: list[Screen] = [
     Screen("editing", editing),
     Screen("pins", dialog("pins", "[aria-label='Pinned messages']", "#pins-body .pin")),
     Screen("invite", dialog("invite", "[aria-label='Invite people']", "[data-invite-link]")),
+    Screen("thread-panel", thread_panel),
+    Screen(
+        "threads-list", dialog("threads", "[aria-label='Threads']", "#threads-body .thread-row")
+    ),
+    Screen("create-thread", create_thread),
     Screen(
         "create-channel",
         dialog("create-channel", "[data-dialog-open=create-channel]", "#create-channel[open]"),
@@ -451,6 +473,9 @@ SKIP: dict[str, str] = {
     "web-typing": "POST, no body",
     "web-read": "POST, no body",
     "web-fed-retry": "POST, redirects to the channel",
+    "web-start-thread": "POST from the create-thread dialog: errors shown in it",
+    "web-follow-thread": "POST from the thread panel's Follow button, answers the button",
+    "web-threads": "the thread list, fetched into the threads-list screen's dialog",
     # Fragments swapped into a screen that is checked with them in place.
     "web-rail": "the rail, re-fetched into every client screen when a guild changes",
     "web-channel-list": "the channel list, re-fetched into the channel screen on changes",
@@ -613,6 +638,17 @@ def build_world(a, b) -> SimpleNamespace:
             },
         )
         alice("PUT", f"/channels/{general}/messages/{reply['id']}/reactions/{quote('🎉')}/@me", 204)
+        # A thread on alice's first message: bob started it, alice answered, bob's newer
+        # reply is unread for her (the link under the message and the list show it).
+        thread = bob(
+            "POST",
+            f"/channels/{general}/messages/{hello['id']}/threads",
+            201,
+            json={"name": "Welcome thread"},
+        )["id"]
+        bob("POST", f"/channels/{thread}/messages", json={"content": "Glad to be here"})
+        alice("POST", f"/channels/{thread}/messages", json={"content": "Welcome, make a sprite!"})
+        bob("POST", f"/channels/{thread}/messages", json={"content": "On it, @alice"})
         spam = mallory(
             "POST", f"/channels/{general}/messages", json={"content": "cheap watches, click here"}
         )
@@ -661,6 +697,7 @@ def build_world(a, b) -> SimpleNamespace:
             invite=invite,
             role=role["id"],
             bob=me["bob"],
+            thread=thread,
             case=case,
             empty_guild=empty,
             remote_invite=remote.result(),

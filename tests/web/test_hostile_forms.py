@@ -81,8 +81,11 @@ def world(owner, guild, general, member, make_user):
         },
     )
     dm, _ = check_open_dm(owner, member.id)
+    starter, _ = message_services.check_send_message(member, general.id, content="a topic")
+    thread = message_services.check_start_thread(owner, general.id, starter.id, name="Topic")
     return {
         "dm": dm.id,
+        "thread_id": thread.id,
         "guild_id": guild.id,
         "channel_id": general.id,
         "message_id": message.id,

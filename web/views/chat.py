@@ -20,6 +20,7 @@ from united.errors import Invalid, NotFound
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
+from web.views.threads import can_start_thread, panel_context
 
 PAGE = 50
 
@@ -83,7 +84,10 @@ def _names(ctx, items) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @member_view
-def channel(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpResponse:
+def channel(
+    request: AuthedHttpRequest, guild_id: int, channel_id: int, thread_id: int | None = None
+) -> HttpResponse:
+    """The channel; with `thread_id`, its thread open in the panel beside it."""
     try:
         access = access_channel(request.user, channel_id)
     except NotFound:
@@ -146,7 +150,19 @@ def channel(request: AuthedHttpRequest, guild_id: int, channel_id: int) -> HttpR
         if perms.has(access.permissions, perms.P.MANAGE_MESSAGES | perms.P.MANAGE_CHANNELS)
         else access.channel.rate_limit_per_user,
         mention_names=names,
+        can_create_thread=can_start_thread(access),
     )
+    if thread_id is not None:
+        context.update(
+            panel_context(
+                request,
+                channel_id,
+                thread_id,
+                names=names,
+                channels=channels,
+                role_ids={str(r) for r in ctx.role_ids},
+            )
+        )
     return render(request, "web/channel.html", context)
 
 
@@ -198,6 +214,7 @@ def older(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
             "can_react": perms.has(access.permissions, perms.P.ADD_REACTIONS),
             "can_manage_messages": perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
             "can_send": perms.has(access.permissions, perms.P.SEND_MESSAGES),
+            "can_create_thread": can_start_thread(access),
         },
     )
 

@@ -20,6 +20,7 @@ from united.ids import parse_snowflake
 from web import sidebar, timeline
 from web.htmx import render_fragment
 from web.views.common import guild_names, member_view
+from web.views.threads import can_start_thread
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def _message_context(request: HttpRequest, channel_id: int, message_id: int) -> 
         "can_react": perms.has(access.permissions, perms.P.ADD_REACTIONS),
         "can_manage_messages": perms.has(access.permissions, perms.P.MANAGE_MESSAGES),
         "can_send": perms.has(access.permissions, perms.P.SEND_MESSAGES),
+        "can_create_thread": can_start_thread(access),
     }
 
 
