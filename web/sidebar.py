@@ -22,6 +22,7 @@ class ChannelItem:
     channel: Channel
     unread: bool = False
     mentions: int = 0
+    muted: bool = False
     last_read_id: int = 0
 
     @property
@@ -71,6 +72,7 @@ def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
                 channel,
                 unread=bool(state.get("unread")),
                 mentions=int(state.get("mention_count") or 0),
+                muted=bool(state.get("muted")),
                 last_read_id=int(state.get("last_message_id") or 0),
             )
         )
