@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -322,6 +323,16 @@ def send(subscription_id: int, payload: dict[str, Any]) -> None:
 # --- what the service worker fetches ---------------------------------------------------------
 
 
+_USER_MENTION = re.compile(r"<@!?([0-9]{1,20})>")
+
+
+def _readable(message: Message) -> str:
+    """The text with `<@id>` shown as `@name`, as the client draws it."""
+    names = {str(u.id): u.display_name or u.username for u in message.mentions.all()}
+    text = message.content.strip()
+    return _USER_MENTION.sub(lambda m: "@" + names.get(m.group(1), "unknown user"), text)
+
+
 def preview(user: User, channel_id: int) -> dict[str, Any]:
     """What the service worker shows for a push about `channel_id`, fetched with the member's
     session: the channel's name and, where the node can read it, the newest message. For an
@@ -368,7 +379,7 @@ def preview(user: User, channel_id: int) -> dict[str, Any]:
         if newest is not None:
             author = newest.author
             name = (author.display_name or author.username) if author else "Someone"
-            text = newest.content.strip() or "Sent an attachment"
+            text = _readable(newest) or "Sent an attachment"
             if len(text) > PREVIEW_MAX:
                 text = text[: PREVIEW_MAX - 1] + "…"
             out["body"] = f"{name}: {text}"

@@ -295,7 +295,7 @@ def test_the_preview_is_what_the_service_worker_shows(world, make_user):
     api, _ = signed_in(world.bob)
     shown = api.get(f"/api/v1/push/channels/{world.channel.id}/preview").json()
     assert shown["title"] == f"#general · {world.guild.name}"
-    assert shown["body"].startswith("Agent Alice: ") and SECRET_TEXT in shown["body"]
+    assert shown["body"] == f"Agent Alice: @bob {SECRET_TEXT}"
     assert shown["encrypted"] is False
     assert shown["url"] == f"/app/guilds/{world.guild.id}/channels/{world.channel.id}/"
 
