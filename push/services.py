@@ -34,6 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuthSession, User
+from accounts.useragent import describe
 from guilds.models import Channel, Member
 from jobs.services import enqueue, job
 from messaging.models import Message, NotifyLevel, ReadState
@@ -121,7 +122,8 @@ def do_subscribe(
             "auth_session": session,
             "p256dh": p256dh,
             "auth": auth,
-            "user_agent": str(extra.get("user_agent", ""))[:200],
+            # "Firefox on Linux", as sessions keep it: the raw string is a fingerprint.
+            "user_agent": describe(str(extra.get("user_agent", "")))[:200],
         },
     )
 
@@ -166,7 +168,10 @@ def on_event(event: Published) -> None:
     if event.t == "MESSAGE_CREATE":
         d = event.d
         if d.get("guild_id"):
-            if event.group.startswith("guild.") and PushSubscription.objects.exists():
+            subscribers = PushSubscription.objects.filter(
+                user__memberships__guild_id=int(d["guild_id"])
+            )
+            if event.group.startswith("guild.") and subscribers.exists():
                 enqueue("push.message", {"message_id": d["id"]})
             return
         uid = _user_of(event.group)
