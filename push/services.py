@@ -250,7 +250,7 @@ def unread_count(user: User, channel: Channel, level: str) -> int:
     newer = Message.objects.live().filter(channel=channel, id__gt=last_read).exclude(author=user)
     roles = _role_ids(user.id, channel.guild_id) if channel.guild_id else []
     if channel.type in DM_TYPES:
-        level = NotifyLevel.ALL if level != NotifyLevel.NOTHING else level
+        level = NotifyLevel.ALL  # silenced DMs never get here; a DM is all or nothing
     return notifiable(user.id, level, newer, roles).count()
 
 

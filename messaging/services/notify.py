@@ -101,7 +101,11 @@ def check_set_notifications(
     """`guild`/`channel` come from an access_* the caller did (the member may see them).
     `mute`: one of MUTE_CHOICES, "off" to unmute, None to keep the current mute."""
     allowed = {NotifyLevel.ALL, NotifyLevel.MENTIONS, NotifyLevel.NOTHING}
-    if channel is not None:
+    if channel is not None and channel.guild_id is None:
+        # A DM: every message is addressed to you, and the node cannot read E2E ones to
+        # find a mention, so it is all or nothing.
+        allowed = {NotifyLevel.ALL, NotifyLevel.NOTHING}
+    elif channel is not None:
         allowed.add(NotifyLevel.INHERIT)
     if level not in allowed:
         raise Invalid(

@@ -344,3 +344,36 @@ async def test_no_push_while_a_tab_has_the_gateway_open(world, push_service):
     await sync_to_async(mention)(world, "now the tab is closed")
     await sync_to_async(drain)()
     assert len(push_service.received) == 1
+
+
+def test_an_e2e_dm_envelope_pushes_its_channel_and_count(world, push_service):
+    from accounts.services.keys import do_register_device
+    from e2e.services import do_store_envelope
+    from messaging.services.dms import check_open_dm
+
+    signed = {"key_id": 1, "public_key": "S" * 43 + "=", "signature": "G" * 86 + "=="}
+    devices = {
+        u.username: do_register_device(u, "laptop", "I" * 43 + "=", signed, [])
+        for u in (world.alice, world.bob)
+    }
+    dm = check_open_dm(world.alice, world.bob.id)[0]
+    device, _, _ = subscribe(world.bob, push_service)
+    copy = {
+        "user_id": world.bob.id,
+        "device_id": devices["bob"].id,
+        "header": {"dh": "x", "n": 0, "pn": 0},
+        "x3dh": None,
+        "ciphertext": "OPAQUE-CIPHERTEXT",
+    }
+    do_store_envelope(dm, world.alice, devices["alice"].id, [copy])
+    drain()
+    assert len(push_service.received) == 1
+    plain = device.decrypt(push_service.received[0].body)
+    assert json.loads(plain) == {"channel_id": str(dm.id), "guild_id": None, "count": 1}
+    assert b"OPAQUE" not in plain and b"Alice" not in plain
+
+    # All or nothing in a DM: "nothing" silences it.
+    check_set_notifications(world.bob, channel=dm, level="nothing")
+    do_store_envelope(dm, world.alice, devices["alice"].id, [copy])
+    drain()
+    assert len(push_service.received) == 1

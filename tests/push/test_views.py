@@ -61,6 +61,22 @@ def test_bad_settings_are_400_and_change_nothing(world, body):
     assert not NotificationSetting.objects.exists()
 
 
+def test_a_dm_is_all_or_nothing(world):
+    from messaging.services.dms import check_open_dm
+
+    dm = check_open_dm(world.alice, world.bob.id)[0]
+    bob = client_for(world.bob)
+    form = bob.get(f"/app/channels/{dm.id}/notifications/").content.decode()
+    assert 'value="all" checked' in form and 'value="mentions"' not in form
+    assert (
+        bob.post(f"/app/channels/{dm.id}/notifications/", {"level": "mentions"}).status_code == 400
+    )
+    assert (
+        bob.post(f"/app/channels/{dm.id}/notifications/", {"level": "nothing"}).status_code == 200
+    )
+    assert NotificationSetting.objects.get(user=world.bob, channel=dm).level == "nothing"
+
+
 def test_someone_elses_channel_is_404(world, make_user):
     stranger = client_for(make_user("mallory"))
     assert stranger.get(f"/app/channels/{world.channel.id}/notifications/").status_code == 404

@@ -80,7 +80,8 @@ def guild_notifications(request: AuthedHttpRequest, guild_id: int) -> HttpRespon
 def channel_notifications(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
     channel = access_text_channel(request.user, channel_id).channel
     dm = channel.type in DM_TYPES
-    levels = [(v, label) for v, label in NotifyLevel.choices if v or not dm]
+    shown = {NotifyLevel.ALL, NotifyLevel.NOTHING} if dm else set(NotifyLevel)
+    levels = [(v, label) for v, label in NotifyLevel.choices if v in shown]
     if dm:
         back = reverse("web-dm", args=[channel.id])
         heading = "Notifications for this conversation"
