@@ -8,8 +8,8 @@ key (only a channel id, a guild id and a count: no text, no name) and hands exac
 to Bob's service worker through DevTools (ServiceWorker.deliverPushMessage). A page opened
 afterwards reads the notification the worker showed: it carries the text the worker fetched
 with Bob's session, not the payload. A push about an E2E DM shows "New encrypted message".
-The manifest is fetched and checked, and with the browser offline a navigation gets the
-offline page from the worker's cache.
+The manifest is fetched and checked, the unread count leads the title, and with the browser
+offline a navigation gets the offline page from the worker's cache.
 
 Chromium's push service is Google's (FCM), which a test must not reach and a headless browser
 cannot register with offline (its `pushManager.subscribe()` never settles; an off-the-record
@@ -216,6 +216,10 @@ def journey(base: str, service: PushService, p, expect) -> None:
         "body": "New encrypted message",
         "url": f"/app/dms/{dm['id']}/",
     } in shown
+
+    # The unread badge: the rail's mention count leads the title (and the app icon's badge).
+    reader.goto(f"{base}/app/dms/")
+    expect(reader).to_have_title(re.compile(r"^\(1\) "))
 
     # The network goes: a navigation gets the offline page from the worker's cache.
     context.set_offline(True)
