@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import AuthSession, User
     from united.names import Protected
 
 LastSessionEnded = Callable[["User"], object]  # what a hook returns is ignored
@@ -44,3 +44,35 @@ def on_guarded_names(provider: GuardedNames) -> GuardedNames:
 
 def guarded_names(user: User) -> list[Protected]:
     return [name for provider in list(_guarded_names) for name in provider(user)]
+
+
+SessionEnded = Callable[["AuthSession"], object]
+_session_ended: list[SessionEnded] = []
+PasswordChanged = Callable[["User"], object]
+_password_changed: list[PasswordChanged] = []
+
+
+def on_session_ended(hook: SessionEnded) -> SessionEnded:
+    """Call `hook(session)` when one session ends (sign-out, revocation, expiry), in the
+    transaction that ends it: what belongs to that browser or client (its push subscription)
+    goes with it."""
+    if hook not in _session_ended:
+        _session_ended.append(hook)
+    return hook
+
+
+def session_ended(session: AuthSession) -> None:
+    for hook in list(_session_ended):
+        hook(session)
+
+
+def on_password_changed(hook: PasswordChanged) -> PasswordChanged:
+    """Call `hook(user)` when the account's password is changed or reset."""
+    if hook not in _password_changed:
+        _password_changed.append(hook)
+    return hook
+
+
+def password_changed(user: User) -> None:
+    for hook in list(_password_changed):
+        hook(user)

@@ -21,10 +21,13 @@ def register_ports() -> None:
     from e2e.ports import register_remote_devices
     from federation import e2e_relay
     from federation import voice as federated_voice
+    from federation.http import push_post
     from messaging.ports import register_remote_dms
+    from push.ports import register_safe_post
     from voice.ports import register_remote_voice
 
     register_remote_keys(e2e_relay)
     register_remote_devices(e2e_relay)
     register_remote_dms(e2e_relay)
     register_remote_voice(federated_voice)
+    register_safe_post(push_post)

@@ -22,6 +22,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -31,6 +32,7 @@ import httpx
 from django.conf import settings
 
 from federation import __version__
+from push.ports import Answer as PushAnswer
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEADLINE = 20.0  # seconds for a whole request, every redirect and byte of the answer included
@@ -68,7 +70,11 @@ class Response:
 
 
 def _allowlist() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(c, strict=False) for c in settings.FEDERATION_ALLOW_PRIVATE]
+    # A caller with its own rule (Web Push: UNITED_PUSH_ALLOW_PRIVATE) sets it for its request.
+    cidrs = getattr(_local, "allow_private", None)
+    if cidrs is None:
+        cidrs = settings.FEDERATION_ALLOW_PRIVATE
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
 
 
 def is_public(address: IPAddress) -> bool:
@@ -334,6 +340,32 @@ def _send_hop(
         raise FetchError("timeout", f"{url}: {type(exc).__name__}") from None
     except httpx.HTTPError as exc:
         raise FetchError("connect", f"{url}: {type(exc).__name__}: {exc}") from None
+
+
+def push_post(
+    url: str, *, headers: dict[str, str], content: bytes, allow_private: Sequence[str]
+) -> PushAnswer:
+    """push.ports.SafePost: a Web Push message to a browser's push service, under the same
+    address rules as federation but with the push allowlist in place of
+    FEDERATION_ALLOW_PRIVATE, and no redirects (RFC 8030 push services answer directly)."""
+    from push.ports import TransportError
+
+    outer = getattr(_local, "allow_private", None)
+    _local.allow_private = list(allow_private)
+    try:
+        response = request(
+            "POST",
+            url,
+            headers=headers,
+            content=content,
+            max_bytes=64 * 1024,
+            follow_redirects=False,
+        )
+    except FetchError as exc:
+        raise TransportError(exc.reason, str(exc)) from None
+    finally:
+        _local.allow_private = outer
+    return PushAnswer(response.status, response.content)
 
 
 ACCEPT = (

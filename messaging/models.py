@@ -228,3 +228,51 @@ class ThreadFollow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} follows {self.thread_id}"
+
+
+class NotifyLevel(models.TextChoices):
+    ALL = "all", "All messages"
+    MENTIONS = "mentions", "Only @mentions"
+    NOTHING = "nothing", "Nothing"
+    # A channel's row only: follow the guild's level.
+    INHERIT = "", "Same as the community"
+
+
+class NotificationSetting(models.Model):
+    """A member's choice for one guild (channel null) or one channel (a guild's or a DM):
+    what notifies them (pushes, the mention badge and unread marks) and a mute. `muted` with
+    no `muted_until` lasts until turned off; a time in the past means not muted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    guild = models.ForeignKey(
+        "guilds.Guild", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "guilds.Channel", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    level = models.CharField(max_length=10, choices=NotifyLevel.choices, blank=True)
+    muted = models.BooleanField(default=False)
+    muted_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "guild"],
+                condition=models.Q(channel__isnull=True),
+                name="notify_setting_guild_once",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "channel"],
+                condition=models.Q(channel__isnull=False),
+                name="notify_setting_channel_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.channel_id or self.guild_id}: {self.level or 'inherit'}"
+
+    def muted_at(self, now) -> bool:
+        return self.muted and (self.muted_until is None or self.muted_until > now)

@@ -87,6 +87,8 @@ class Config:
     registration: str = "open"
     federation_scheme: str = "https"
     federation_allow_private: tuple[str, ...] = ()
+    vapid_subject: str = ""
+    push_allow_private: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1024 * 1024
     user_quota_bytes: int = 5 * 1024 * 1024 * 1024
@@ -277,6 +279,25 @@ def load(env: dict[str, str] | None = None) -> Config:
                 f"FEDERATION_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
             ) from None
 
+    push_allow_private = tuple(
+        c.strip() for c in env.get("UNITED_PUSH_ALLOW_PRIVATE", "").split(",") if c.strip()
+    )
+    for cidr in push_allow_private:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"UNITED_PUSH_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
+            ) from None
+    # RFC 8292 asks for a contact the push service can reach the operator at: mailto: or https:.
+    vapid_subject = env.get("UNITED_VAPID_SUBJECT", "").strip()
+    if vapid_subject and not vapid_subject.startswith(("mailto:", "https://")):
+        raise ConfigError(
+            f"UNITED_VAPID_SUBJECT={vapid_subject!r}: use a mailto: address or an https:// URL"
+        )
+    if not vapid_subject:
+        vapid_subject = f"https://{federation_domain}"
+
     trusted_proxies = tuple(
         c.strip() for c in env.get("UNITED_TRUSTED_PROXIES", "").split(",") if c.strip()
     )
@@ -364,6 +385,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         registration=registration,
         federation_scheme=federation_scheme,
         federation_allow_private=allow_private,
+        vapid_subject=vapid_subject,
+        push_allow_private=push_allow_private,
         trusted_proxies=trusted_proxies,
         max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
         user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
@@ -432,6 +455,16 @@ VARIABLES: list[tuple[str, str, str]] = [
         "FEDERATION_ALLOW_PRIVATE",
         "unset (none)",
         "comma-separated CIDRs that remote fetches may reach although private/loopback",
+    ),
+    (
+        "UNITED_VAPID_SUBJECT",
+        "https://$FEDERATION_DOMAIN",
+        "contact (mailto: or https:) named in the VAPID token of every Web Push the node sends",
+    ),
+    (
+        "UNITED_PUSH_ALLOW_PRIVATE",
+        "unset (none)",
+        "comma-separated CIDRs a Web Push endpoint may be at although private/loopback (tests)",
     ),
     ("STORAGE_BACKEND", "local", "local (content-addressed under the data dir) or s3"),
     ("S3_ENDPOINT", "unset (AWS)", "endpoint URL of an S3-compatible server (MinIO, Garage…)"),

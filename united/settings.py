@@ -25,6 +25,8 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 FEDERATION_DOMAIN = CONFIG.federation_domain
 FEDERATION_SCHEME = CONFIG.federation_scheme
 FEDERATION_ALLOW_PRIVATE = list(CONFIG.federation_allow_private)
+VAPID_SUBJECT = CONFIG.vapid_subject
+PUSH_ALLOW_PRIVATE = list(CONFIG.push_allow_private)
 
 INSTALLED_APPS = [
     "daphne",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "e2e",
     "media",
     "moderation",
+    "push",
     "federation",
     "voice",
     "web",

@@ -9,6 +9,7 @@ from guilds.urls import api_urlpatterns as guilds_api
 from media.urls import api_urlpatterns as media_api
 from messaging.urls import api_urlpatterns as messaging_api
 from moderation.urls import api_urlpatterns as moderation_api
+from push.urls import api_urlpatterns as push_api
 from united import health, views
 from voice.urls import api_urlpatterns as voice_api
 
@@ -19,6 +20,7 @@ api_v1 = [
     *e2e_api,
     *media_api,
     *moderation_api,
+    *push_api,
     *federation_api,
     *voice_api,
 ]
@@ -35,6 +37,7 @@ urlpatterns = [
     path("", include("guilds.urls")),
     path("", include("federation.urls")),
     path("", include("moderation.urls")),
+    path("", include("push.urls")),
     path("app/", include("web.urls")),
 ]
 

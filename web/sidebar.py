@@ -23,6 +23,7 @@ class ChannelItem:
     channel: Channel
     unread: bool = False
     mentions: int = 0
+    muted: bool = False
     last_read_id: int = 0
     # A followed thread of this channel has replies the member has not read.
     thread_unread: bool = False
@@ -77,6 +78,7 @@ def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
                 channel,
                 unread=bool(state.get("unread")),
                 mentions=int(state.get("mention_count") or 0),
+                muted=bool(state.get("muted")),
                 last_read_id=int(state.get("last_message_id") or 0),
             )
         )
@@ -84,6 +86,8 @@ def channel_items(user, ctx: GuildContext) -> list[ChannelItem]:
     threads = [c for c in visible if c.type == ChannelType.PUBLIC_THREAD and c.parent_id in by_id]
     for summary in thread_summaries(user, threads).values():
         parent = by_id[summary.thread.parent_id]  # type: ignore[index]
+        if parent.muted:
+            continue  # a muted channel's threads are quiet with it
         parent.mentions += summary.mentions
         parent.thread_unread = parent.thread_unread or summary.unread
     return items

@@ -8,6 +8,7 @@ from web.views import (
     manage,
     members,
     messages,
+    notifications,
     onboarding,
     search,
     settings,
@@ -42,6 +43,16 @@ urlpatterns = [
         name="web-member-card",
     ),
     path("guilds/<id:guild_id>/search/", search.search, name="web-search"),
+    path(
+        "guilds/<id:guild_id>/notifications/",
+        notifications.guild_notifications,
+        name="web-guild-notifications",
+    ),
+    path(
+        CHANNEL + "notifications/",
+        notifications.channel_notifications,
+        name="web-channel-notifications",
+    ),
     path("guilds/<id:guild_id>/settings/", settings.index, name="web-settings"),
     path(
         "guilds/<id:guild_id>/settings/overview/",

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.models import RegistrationInvite, User
 from accounts.services import audit, ratelimit
 from accounts.services.tokens import do_revoke_all_sessions, unauthorized
@@ -207,6 +208,7 @@ def do_set_password(
     user.set_password(new)
     user.save(update_fields=["password"])
     audit.record(kind, user=user, request=request)
+    hooks.password_changed(user)
     return user
 
 

@@ -162,6 +162,8 @@ def do_revoke_session(session: AuthSession) -> None:
     )
     _delete_web_session(session.session_key)
     events.end_auth_session(session.user_id, session.pk)
+    if ended:
+        hooks.session_ended(session)
     if (
         ended
         and not AuthSession.objects.filter(

@@ -45,9 +45,13 @@ def check_mark_read(user, channel_id: int, message_id: int) -> None:
 
 def read_states(user, channels: list[Channel]) -> list[dict[str, Any]]:
     """For READY: per channel the last read message, whether there is anything newer, and
-    how many newer messages mention the user (directly, by role or @everyone)."""
+    how many newer messages mention the user (directly, by role or @everyone). A channel the
+    member silenced (muted, or set to "nothing": messaging.services.notify) shows neither."""
+    from messaging.services.notify import effective_many
+
     if not channels:
         return []
+    settings = effective_many(user.id, channels)
     states = dict(
         ReadState.objects.filter(user=user, channel__in=channels).values_list(
             "channel_id", "last_message_id"
@@ -80,12 +84,15 @@ def read_states(user, channels: list[Channel]) -> list[dict[str, Any]]:
             .values_list("id", flat=True)
             .first()
         )
+        silent = settings[channel.id].silent
         out.append(
             {
                 "id": str(channel.id),
                 "last_message_id": str(last_read) if last_read else None,
-                "mention_count": mentions,
-                "unread": bool(last_message and last_message > last_read and newer.exists()),
+                "mention_count": 0 if silent else mentions,
+                "unread": not silent
+                and bool(last_message and last_message > last_read and newer.exists()),
+                "muted": settings[channel.id].muted,
             }
         )
     return out

@@ -11,6 +11,7 @@ import "./voice.js";
 import "./e2e-chat.js";
 import "./e2e-birth.js";
 import "./members.js";
+import "./push.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

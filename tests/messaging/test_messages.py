@@ -256,6 +256,7 @@ def test_read_state_and_mention_counts(world, api):
         "last_message_id": last,
         "mention_count": 0,
         "unread": False,
+        "muted": False,
     }
 
 

@@ -343,6 +343,27 @@ def deletion_scheduled(page, w) -> None:
     page.wait_for_selector("main h1")
 
 
+def notifications_page(page, w) -> None:
+    page.goto(f"{w.url}/settings/notifications/")
+    # push.js has looked at this browser (no permission here: notifications are off).
+    page.wait_for_selector("[data-push-status]:not(:has-text('Checking'))")
+    page.wait_for_selector("[data-push-enable]:visible")
+
+
+def channel_muted(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/channels/{w.general}/")
+    page.click("[data-channel-notifications]")
+    page.check("input[name=mute][value='8h']")
+    page.click("button:has-text('Save')")
+    page.wait_for_selector("[data-muted-state]")
+
+
+def dm_notifications(page, w) -> None:
+    dm_id = re.search(r"/app/dms/(\d+)/", w.dm_url).group(1)
+    page.goto(f"{w.url}/app/channels/{dm_id}/notifications/")
+    page.wait_for_selector("main h1")
+
+
 G = "/app/guilds/{guild}"
 SETTINGS = G + "/settings"
 
@@ -355,6 +376,7 @@ SCREENS: list[Screen] = [
     Screen("invite-landing", "/invite/{invite}", VISITOR),
     Screen("directory", "/directory/", VISITOR),
     Screen("admin-login", "/admin/login/", VISITOR),
+    Screen("offline", "/offline/", VISITOR),
     # The chat client, as the guild's owner.
     Screen("start", "/app/start/"),
     Screen("channel", channel_page),
@@ -390,6 +412,11 @@ SCREENS: list[Screen] = [
     Screen("dm", dm),
     Screen("dm-safety", dm_dialog("safety-dialog", "[data-safety-open]")),
     Screen("dm-backup", dm_dialog("backup-dialog", "[data-backup-open]")),
+    Screen("dm-notifications", dm_notifications),
+    Screen("guild-notifications", G + "/notifications/"),
+    Screen("channel-notifications", "/app/channels/{general}/notifications/"),
+    Screen("channel-notifications-muted", channel_muted),
+    Screen("notifications", notifications_page),
     Screen("settings-overview", SETTINGS + "/overview/"),
     Screen("settings-roles", SETTINGS + "/roles/"),
     Screen("settings-role", SETTINGS + "/roles/{role}/"),
@@ -476,6 +503,9 @@ SKIP: dict[str, str] = {
     "web-start-thread": "POST from the create-thread dialog: errors shown in it",
     "web-follow-thread": "POST from the thread panel's Follow button, answers the button",
     "web-threads": "the thread list, fetched into the threads-list screen's dialog",
+    "notifications-remove-device": "POST, redirects to the notifications page",
+    "manifest": "the web app manifest (JSON)",
+    "service-worker": "JavaScript",
     # Fragments swapped into a screen that is checked with them in place.
     "web-rail": "the rail, re-fetched into every client screen when a guild changes",
     "web-channel-list": "the channel list, re-fetched into the channel screen on changes",
