@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "moderation",
     "federation",
     "voice",
+    "bots",
     "web",
 ]
 
