@@ -74,7 +74,8 @@ class BotView(APIView):
         if response.status_code == 429:
             response["Via"] = "1.1 united"
         action = self.rate_action.get(request.method or "")
-        user = getattr(request, "user", None)
+        # `_user` is set only once authentication succeeded; `.user` would authenticate again.
+        user = getattr(request, "_user", None)
         if action and user is not None and user.is_authenticated:
             try:
                 standing = ratelimit.standing(
