@@ -8,10 +8,14 @@ asks), so both are set here, exactly as docs/bots.md tells bot authors to.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import zlib
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.nodes import Node, login
 
@@ -261,3 +265,95 @@ async def test_asking_for_message_content_without_the_grant_is_refused(pointed_a
     with pytest.raises(discord.PrivilegedIntentsRequired):
         await asyncio.wait_for(client.start(world["blind"][1]), TIMEOUT)
     await client.close()
+
+
+def inflater():
+    """Discord's zlib-stream: one inflater per connection, a frame ends with Z_SYNC_FLUSH."""
+    context = zlib.decompressobj()
+
+    def read(data: bytes) -> dict:
+        assert isinstance(data, bytes) and data.endswith(b"\x00\x00\xff\xff")
+        return json.loads(context.decompress(data))
+
+    return read
+
+
+async def raw_socket(world, query: str = "v=10&encoding=json&compress=zlib-stream"):
+    url = world["node"].url.replace("http://", "ws://") + f"/bot-gateway?{query}"
+    return await connect(url)
+
+
+async def until(ws, read, t: str) -> dict:
+    while True:
+        frame = read(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if frame.get("t") == t:
+            return frame
+
+
+async def test_the_gateway_speaks_v10_compressed_and_resumes(world):
+    ws = await raw_socket(world)
+    read = inflater()
+    hello = read(await ws.recv())
+    assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] > 0
+    intents = (1 << 0) | (1 << 9) | (1 << 15)
+    await ws.send(json.dumps({"op": 2, "d": {"token": world["reader"][1], "intents": intents}}))
+    ready = await until(ws, read, "READY")
+    d = ready["d"]
+    assert ready["s"] == 1 and d["v"] == 10
+    assert d["guilds"] == [{"id": world["guild"], "unavailable": True}]
+    assert d["application"] == {"id": world["reader"][0], "flags": 0}
+    assert d["user"]["bot"] is True and d["resume_gateway_url"].endswith("/bot-gateway")
+    created = await until(ws, read, "GUILD_CREATE")
+    assert created["s"] == 2 and created["d"]["id"] == world["guild"]
+    names = {m["user"]["username"] for m in created["d"]["members"]}
+    assert "alice" in names and all(
+        m["user"]["discriminator"] == "0" for m in created["d"]["members"]
+    )
+    session_id = d["session_id"]
+    await ws.close()
+
+    # A message while the bot is away comes back on RESUME, then RESUMED.
+    async with httpx.AsyncClient(base_url=world["node"].url) as alice:
+        sent = await alice.post(
+            f"/api/v1/channels/{world['channel']}/messages",
+            json={"content": "while you were out"},
+            headers=world["auth"],
+        )
+        assert sent.status_code == 200
+    ws = await connect(d["resume_gateway_url"] + "?v=10&encoding=json&compress=zlib-stream")
+    read = inflater()
+    read(await ws.recv())  # HELLO
+    await ws.send(
+        json.dumps(
+            {"op": 6, "d": {"token": world["reader"][1], "session_id": session_id, "seq": 2}}
+        )
+    )
+    # (The replay may start up to 10 s before the session did: docs/gateway.md's commit grace.)
+    replayed = await until(ws, read, "MESSAGE_CREATE")
+    while replayed["d"]["content"] != "while you were out":
+        replayed = await until(ws, read, "MESSAGE_CREATE")
+    assert replayed["s"] > 2
+    assert replayed["d"]["author"]["discriminator"] == "0"
+    await until(ws, read, "RESUMED")
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("identify", "code"),
+    [
+        ({"token": "nope", "intents": 513}, 4004),
+        ({"token": "TOKEN"}, 4013),
+        ({"token": "TOKEN", "intents": -1}, 4013),
+    ],
+    ids=["wrong token", "no intents", "bad intents"],
+)
+async def test_a_bad_identify_closes_with_discords_code(world, identify, code):
+    ws = await raw_socket(world, "v=10&encoding=json")
+    assert json.loads(await ws.recv())["op"] == 10  # plain text frames without compress
+    if identify["token"] == "TOKEN":
+        identify = {**identify, "token": world["reader"][1]}
+    await ws.send(json.dumps({"op": 2, "d": identify}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert closed.value.rcvd.code == code
