@@ -252,3 +252,29 @@ def managed_role_ids(guild_id: int) -> set[int]:
             "role_id", flat=True
         )
     )
+
+
+def on_event(event: events.Published) -> None:
+    """A bot that leaves a guild (kicked, banned, its account closed) takes its managed role
+    with it, as on Discord: nobody else holds it, and it would otherwise linger with the
+    permissions it was made for."""
+    if event.t != "GUILD_MEMBER_REMOVE" or event.origin is not None:
+        return
+    user = event.d.get("user") or {}
+    if not user.get("bot"):
+        return
+    do_uninstall(int(event.d["guild_id"]), int(user["id"]))
+
+
+def do_uninstall(guild_id: int, bot_id: int) -> None:
+    installation = (
+        Installation.objects.filter(guild_id=guild_id, application__bot_id=bot_id)
+        .select_related("role", "guild")
+        .first()
+    )
+    if installation is None:
+        return
+    role = installation.role
+    installation.delete()
+    if role is not None:
+        role_services.do_delete_role(node_context(installation.guild), role, reason="bot removed")

@@ -293,3 +293,17 @@ def test_embeds_are_refused_clearly(browser, guild):
         content_type="application/json",
     )
     assert response.status_code == 400 and "embeds" in response.json()["errors"]
+
+
+def test_a_kicked_bot_takes_its_managed_role_along(browser, guild, alice):
+    app, _ = installed(browser, guild)
+    role = Installation.objects.get(application=app, guild=guild).role
+    sanctions.check_kick(alice, guild.id, app.bot_id)
+    assert not Installation.objects.filter(application=app).exists()
+    assert not guild.roles.filter(id=role.id).exists()
+    # Installed again, it gets a fresh role.
+    installed_again = browser.post(
+        "/oauth2/authorize", {"client_id": app.id, "permissions": SEND, "guild_id": guild.id}
+    )
+    assert installed_again.status_code == 302
+    assert Installation.objects.get(application=app, guild=guild).role_id != role.id
