@@ -6,7 +6,7 @@ class BotsConfig(AppConfig):
     verbose_name = "Applications and bots"
 
     def ready(self) -> None:
-        from bots import services
+        from bots import schema, services  # noqa: F401  (schema: the OpenAPI bot token scheme)
         from united import events
 
         # A bot leaving a guild takes its managed role along (services.on_event).
