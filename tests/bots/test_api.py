@@ -18,6 +18,7 @@ from guilds.services import members as member_services
 from guilds.services import roles as role_services
 from messaging.models import Message
 from moderation.services import sanctions, timeouts
+from tests import ratelimits
 from united import ratelimit
 
 pytestmark = pytest.mark.django_db
@@ -307,3 +308,48 @@ def test_a_kicked_bot_takes_its_managed_role_along(browser, guild, alice):
     )
     assert installed_again.status_code == 302
     assert Installation.objects.get(application=app, guild=guild).role_id != role.id
+
+
+HOSTILE = [2**63, "99999999999999999999999", -1, 1.5, None, True, [], {}, "\u0000", "\ud800"]
+
+
+def test_hostile_values_get_a_4xx_never_a_500(browser, guild):
+    app, bot = installed(browser, guild)
+    channel = general(guild)
+    message = bot.post(
+        f"/api/v10/channels/{channel}/messages", {"content": "x"}, content_type="application/json"
+    ).json()["id"]
+    statuses = set()
+    for value in HOSTILE:
+        for body in (
+            {"content": value},
+            {"content": "x", "nonce": value},
+            {"content": "x", "message_reference": value},
+            {"content": "x", "message_reference": {"message_id": value}},
+            {"content": "x", "embeds": value},
+        ):
+            for method, url in (
+                ("post", f"/api/v10/channels/{channel}/messages"),
+                ("patch", f"/api/v10/channels/{channel}/messages/{message}"),
+            ):
+                ratelimits.reset()  # a 429 would hide what the body gets
+                answer = getattr(bot, method)(url, body, content_type="application/json")
+                statuses.add(answer.status_code)
+                assert answer.status_code < 500, (method, body)
+        if value == "\ud800":
+            continue  # the test client cannot put a lone surrogate in a query string
+        for query in ("limit", "before", "after", "around"):
+            answer = bot.get(f"/api/v10/channels/{channel}/messages", {query: str(value)})
+            assert answer.status_code < 500, (query, value)
+        answer = bot.get(f"/api/v10/guilds/{guild.id}/members", {"limit": str(value)})
+        assert answer.status_code < 500, value
+    for body in (b"[]", b"not json", b'{"content": NaN}'):
+        answer = bot.generic(
+            "POST", f"/api/v10/channels/{channel}/messages", body, "application/json"
+        )
+        assert 400 <= answer.status_code < 500
+    assert (
+        bot.put(f"/api/v10/channels/{channel}/messages/{message}/reactions/%00/@me").status_code
+        == 400
+    )
+    assert 400 in statuses
