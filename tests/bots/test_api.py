@@ -353,3 +353,16 @@ def test_hostile_values_get_a_4xx_never_a_500(browser, guild):
         == 400
     )
     assert 400 in statuses
+
+
+def test_the_operator_locks_a_bot_out_from_the_admin(browser, make_user):
+    app, token = create(browser)
+    operator = Client()
+    operator.force_login(make_user("oscar", is_staff=True, is_superuser=True))
+    assert operator.get(f"/admin/bots/application/{app.id}/change/").status_code == 200
+    done = operator.post(
+        "/admin/bots/application/",
+        {"action": "reset_tokens", "_selected_action": [app.id]},
+    )
+    assert done.status_code == 302
+    assert bot_client(token).get("/api/v10/users/@me").status_code == 401
