@@ -122,6 +122,9 @@ class BotGatewayConsumer(GatewayConsumer):
         app = await _db(services.authenticate_token)(d.get("token"))
         if app is None:
             return None, None, None
+        if self.intents & MESSAGE_CONTENT and not app.message_content:
+            # A RESUME of a session that had the intent, which was withdrawn since.
+            return None, None, None
         self.app = app
         return app.bot, None, None
 

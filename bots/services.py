@@ -128,10 +128,14 @@ def check_set_message_content(owner: User, application_id: Any, enabled: Any) ->
 
 
 def do_set_message_content(app: Application, enabled: bool) -> Application:
+    withdrawn = app.message_content and not enabled
     app.message_content = enabled
     app.save(update_fields=["message_content"])
-    # Intents are fixed at IDENTIFY: the bot reconnects and identifies with the new grant.
-    events.disconnect_user(app.bot_id)
+    if withdrawn:
+        # Intents are fixed at IDENTIFY, and a session that had the intent cannot be resumed
+        # (bots/consumers.py): the bot's sockets close and it must identify without it. A
+        # grant needs nothing: no connection can hold an intent it was refused.
+        events.disconnect_user(app.bot_id)
     return app
 
 

@@ -73,8 +73,21 @@ def message(
     out.setdefault("pinned", False)
     out.setdefault("type", 0)
     out.setdefault("edited_timestamp", None)
-    if out.get("reactions") == []:
-        del out["reactions"]
+    if out.get("reactions"):
+        # A stored event is the same for every viewer and cannot say whether this bot is among
+        # the reactors (the REST routes can, and do); discord.py reads `me` with [].
+        out["reactions"] = [
+            {
+                "me": False,
+                "me_burst": False,
+                "burst_colors": [],
+                "count_details": {"burst": 0, "normal": r.get("count", 0)},
+                **r,
+            }
+            for r in out["reactions"]
+        ]
+    else:
+        out.pop("reactions", None)
     if author and data.get("guild_id") and members is not None:
         found = members.get(int(author["id"]))
         if found is not None:

@@ -110,7 +110,7 @@ def set_intents(request: AuthedHttpRequest, application_id: int) -> HttpResponse
         )
     except APIError as exc:
         return _render(request, exc.status, create_errors=error_context(exc))
-    messages.success(request, "Privileged intents saved. The bot's gateway sessions reconnect.")
+    messages.success(request, "Privileged intents saved.")
     return redirect("developer")
 
 

@@ -104,6 +104,8 @@ class Bot:
         self.ready = asyncio.get_running_loop().create_future()
         self.messages: asyncio.Queue = asyncio.Queue()
         self.reactions: asyncio.Queue = asyncio.Queue()
+        self.edits: asyncio.Queue = asyncio.Queue()
+        self.deletes: asyncio.Queue = asyncio.Queue()
         client = self.client
 
         @client.event
@@ -120,6 +122,14 @@ class Bot:
         async def on_raw_reaction_add(payload) -> None:
             await self.reactions.put(payload)
 
+        @client.event
+        async def on_message_edit(before, after) -> None:
+            await self.edits.put((before, after))
+
+        @client.event
+        async def on_message_delete(message) -> None:
+            await self.deletes.put(message)
+
     async def __aenter__(self) -> Bot:
         self.task = asyncio.create_task(self.client.start(self.token))
         done, _ = await asyncio.wait(
@@ -131,7 +141,11 @@ class Bot:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        # A parser that failed on one of our payloads ends the client's task: that is a failure
+        # even when every assertion above held.
+        crashed = self.task.done() and not self.task.cancelled() and self.task.exception()
         await self.client.close()
+        assert not crashed, f"the bot stopped: {crashed!r}"
         await asyncio.wait({self.task}, timeout=TIMEOUT)
 
     async def next_message(self):
@@ -229,6 +243,23 @@ async def test_a_discordpy_bot_reads_replies_reacts_edits_and_deletes(pointed_at
         # Its own reaction came back over the gateway, in Discord's shape.
         payload = await asyncio.wait_for(bot.reactions.get(), TIMEOUT)
         assert payload.message_id == message.id and str(payload.emoji) == "👍"
+
+        # The member edits and deletes her message: MESSAGE_UPDATE and MESSAGE_DELETE, which
+        # discord.py matches with the message in its cache.
+        base = f"/api/v1/channels/{world['channel']}/messages/{message.id}"
+        edited = await alice.patch(base, json={"content": "hello, bot"}, headers=world["auth"])
+        assert edited.status_code == 200, edited.text
+        before, after = await asyncio.wait_for(bot.edits.get(), TIMEOUT)
+        while after.id != message.id:  # its own edit of the note came first
+            before, after = await asyncio.wait_for(bot.edits.get(), TIMEOUT)
+        assert (before.content, after.content) == ("hello bot", "hello, bot")
+        assert [str(r.emoji) for r in after.reactions] == ["👍"]
+        assert after.edited_at is not None
+        assert (await alice.delete(base, headers=world["auth"])).status_code == 204
+        deleted = await asyncio.wait_for(bot.deletes.get(), TIMEOUT)
+        while deleted.id != message.id:  # its own note's delete came first
+            deleted = await asyncio.wait_for(bot.deletes.get(), TIMEOUT)
+        assert not bot.task.done(), "the bot stopped"
 
 
 async def test_without_message_content_a_bot_gets_empty_content_unless_mentioned(pointed_at):

@@ -110,3 +110,10 @@ def test_a_reaction_carries_discords_extra_fields():
 def test_the_session_id_carries_the_intents_for_resume():
     assert consumers.session_intents("abcdef.33281") == 33281
     assert consumers.session_intents("abcdef") is None
+
+
+def test_reactions_in_a_message_event_carry_what_discordpy_reads():
+    data = {**message(), "reactions": [{"emoji": {"id": None, "name": "👍"}, "count": 2}]}
+    (reaction,) = conn(ALL).translate("MESSAGE_UPDATE", data)["reactions"]
+    assert reaction["me"] is False and reaction["count"] == 2
+    assert reaction["count_details"] == {"burst": 0, "normal": 2}
