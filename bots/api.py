@@ -205,7 +205,8 @@ class ChannelMessages(BotView):
             around=q.get("around"),
             limit=q.get("limit", 50),
         )
-        return Response([_message(m) for m in rows])
+        # The node keeps tombstones in history; to Discord a deleted message is gone.
+        return Response([_message(m) for m in rows if not m.get("deleted")])
 
     @extend_schema(summary="Send a message", request=dict, responses={200: dict})
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
@@ -231,7 +232,10 @@ class ChannelMessage(BotView):
 
     @extend_schema(summary="One message", responses={200: dict})
     def get(self, request: AuthedRequest, channel_id: int, message_id: int) -> Response:
-        return Response(_message(messages.get_message(request.user, channel_id, message_id)))
+        data = messages.get_message(request.user, channel_id, message_id)
+        if data.get("deleted"):
+            raise NotFound("Unknown Message", code=10008)
+        return Response(_message(data))
 
     @extend_schema(summary="Edit the bot's message", request=dict, responses={200: dict})
     def patch(self, request: AuthedRequest, channel_id: int, message_id: int) -> Response:

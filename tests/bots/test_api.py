@@ -240,6 +240,10 @@ def test_a_bot_sends_edits_reacts_and_deletes_with_discords_shapes(browser, guil
     assert got["reactions"][0]["emoji"]["name"] == "👍" and got["reactions"][0]["me"] is True
     assert bot.delete(f"/api/v10/channels/{channel}/messages/{message_id}").status_code == 204
     assert Message.objects.get(id=message_id).deleted
+    gone = bot.get(f"/api/v10/channels/{channel}/messages/{message_id}")
+    assert gone.status_code == 404 and gone.json()["code"] == 10008
+    history = bot.get(f"/api/v10/channels/{channel}/messages").json()
+    assert message_id not in [m["id"] for m in history]
 
 
 def test_a_bot_is_rate_limited_like_a_member_with_discords_429(browser, guild):
