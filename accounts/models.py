@@ -38,6 +38,9 @@ class User(AbstractUser):
     # Ed25519 public key derived client side from the BIP39 recovery phrase (base64).
     recovery_public_key = models.CharField(max_length=64, blank=True)
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    # A bot account belongs to an application (bots.Application): it signs in only with its
+    # application's token, never with a password, and shows as a bot everywhere.
+    is_bot = models.BooleanField(default=False)
 
     objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 

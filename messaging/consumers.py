@@ -196,7 +196,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._voice(voice, op, d if isinstance(d, dict) else {})
         elif self.user is None:
             await self.end(gateway.CLOSE_NOT_AUTHENTICATED)
-        else:
+        elif not await self._other_op(op, d):
             await self.end(gateway.CLOSE_UNKNOWN_OPCODE)
 
     async def _authenticate(self, d: dict[str, Any]) -> Any:
@@ -204,13 +204,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.user is not None:
             await self.end(gateway.CLOSE_ALREADY_AUTHENTICATED)
             return None
-        session = self.scope.get("session")
-        user, auth_session_id, expires_at = await _db(gateway.authenticate)(
-            token=d.get("token"),
-            scope_user=self.scope.get("user"),
-            cookie_auth=self.scope.get("cookie_auth", False),
-            auth_session_id=session.get(SESSION_ID_KEY) if session is not None else None,
-        )
+        user, auth_session_id, expires_at = await self._credentials(d)
         if user is None:
             await self.end(gateway.CLOSE_AUTHENTICATION_FAILED)
             return None
@@ -230,6 +224,21 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 delay, lambda: asyncio.ensure_future(self.end(gateway.CLOSE_TOKEN_EXPIRED))
             )
         return user
+
+    async def _other_op(self, op: int, d: Any) -> bool:
+        """An opcode only a subclass speaks (the bot gateway's REQUEST_GUILD_MEMBERS)."""
+        return False
+
+    async def _credentials(self, d: dict[str, Any]) -> tuple[Any, str | None, Any]:
+        """(user, the AuthSession the socket lives by, when its token expires), or Nones.
+        The Discord-compatible bot gateway (bots/consumers.py) reads a bot token instead."""
+        session = self.scope.get("session")
+        return await _db(gateway.authenticate)(
+            token=d.get("token"),
+            scope_user=self.scope.get("user"),
+            cookie_auth=self.scope.get("cookie_auth", False),
+            auth_session_id=session.get(SESSION_ID_KEY) if session is not None else None,
+        )
 
     async def _identify(self, d: dict[str, Any]) -> None:
         user = await self._authenticate(d)

@@ -25,6 +25,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from bots.consumers import BotGatewayConsumer  # noqa: E402
 from messaging.consumers import GatewayConsumer  # noqa: E402
 from united.clientaddr import TrustedProxyMiddleware  # noqa: E402
 from united.threads import SyncChainHandler, pooled  # noqa: E402
@@ -39,7 +40,13 @@ application = TrustedProxyMiddleware(
             # Requests run on long-lived threads that keep their database connection.
             "http": bodies.guard_disk_full(pooled(django_asgi_app)),
             "websocket": GatewayAuthMiddleware(
-                URLRouter([path("gateway", GatewayConsumer.as_asgi())])
+                URLRouter(
+                    [
+                        path("gateway", GatewayConsumer.as_asgi()),
+                        # Discord's v10 gateway for bots (docs/bots.md).
+                        path("bot-gateway", BotGatewayConsumer.as_asgi()),
+                    ]
+                )
             ),
         }
     )

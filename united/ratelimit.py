@@ -142,3 +142,40 @@ def _refusal(full: list[tuple[Bucket, float]], now: float) -> RateLimited:
         reset_at=end,
         bucket=bucket.public_id,
     )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a user stands in the tightest bucket of an action: Discord's X-RateLimit-*
+    headers on a successful response (the Discord-compatible bot API sends them)."""
+
+    limit: int
+    remaining: int
+    reset_at: float
+    reset_after: float
+    bucket: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": f"{self.reset_at:.3f}",
+            "X-RateLimit-Reset-After": f"{max(0.0, self.reset_after):.3f}",
+            "X-RateLimit-Bucket": self.bucket,
+        }
+
+
+def standing(action: str, user_id: int, *, channel_id: int | None = None) -> Standing | None:
+    """Read-only: spends nothing. None when the action has no configured limit."""
+    buckets = buckets_for(action, user_id, channel_id)
+    if not buckets:
+        return None
+    now = clock()
+    slots = [b.slot(now) for b in buckets]
+    counts = cache.get_many([key for key, _ in slots])
+    rows = [
+        (max(0, b.limit - counts.get(key, 0)), end, b)
+        for b, (key, end) in zip(buckets, slots, strict=True)
+    ]
+    remaining, end, bucket = min(rows, key=lambda row: (row[0], -row[1]))
+    return Standing(bucket.limit, remaining, end, end - now, bucket.public_id)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "push",
     "federation",
     "voice",
+    "bots",
     "web",
 ]
 

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.urls import api_urlpatterns as accounts_api
+from bots.urls import api_urlpatterns as bots_api
 from e2e.urls import api_urlpatterns as e2e_api
 from federation.urls import api_urlpatterns as federation_api
 from guilds.urls import api_urlpatterns as guilds_api
@@ -31,6 +32,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # The Discord-compatible surface for bots (docs/bots.md): v9 and v10 answer alike.
+    path("api/v10/", include(bots_api)),
+    path("api/v9/", include(bots_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
@@ -38,6 +42,7 @@ urlpatterns = [
     path("", include("federation.urls")),
     path("", include("moderation.urls")),
     path("", include("push.urls")),
+    path("", include("bots.urls")),
     path("app/", include("web.urls")),
 ]
 

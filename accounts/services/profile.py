@@ -21,7 +21,7 @@ def serialize_user(user: User) -> dict[str, Any]:
         "username": user.username,
         "global_name": user.display_name or None,
         "avatar": user.avatar or None,
-        "bot": False,
+        "bot": user.is_bot,
     }
 
 

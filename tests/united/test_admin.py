@@ -41,6 +41,7 @@ EXPECTED: dict[str, tuple[bool, bool, bool]] = {
     "accounts.RegistrationInvite": (True, True, True),
     "accounts.User": (True, True, True),
     "auth.Group": (True, True, True),
+    "bots.Application": (False, True, False),  # reset token, withdraw an intent: actions
     "federation.FederationPolicy": (True, True, True),  # one row; Add only while none exists
     "guilds.Guild": (False, True, False),
     "guilds.Invite": (False, True, False),

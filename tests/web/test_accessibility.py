@@ -309,6 +309,28 @@ def fed_guild(page, w) -> None:
     wait_quiet(page)
 
 
+def developer_created(page, w) -> None:
+    page.goto(f"{w.url}/settings/developer/")
+    page.fill("#id_app_name", "Palette Bot")
+    page.click("form[action$='/settings/developer/new/'] button[type=submit]")
+    page.wait_for_selector("[data-bot-token]")
+
+
+def developer_token_reset(page, w) -> None:
+    page.goto(f"{w.url}/settings/developer/")
+    page.locator("form[action$='/reset-token/'] button[type=submit]").first.click()
+    page.wait_for_selector("[data-bot-token]")
+
+
+def bot_authorize(page, w) -> None:
+    """The install link of the world's application, from its Developer page: the consent
+    page with the guild picker and the permissions in plain words."""
+    page.goto(f"{w.url}/settings/developer/")
+    link = page.locator("[data-install-link]").first.input_value()
+    page.goto(link)
+    page.wait_for_selector("[data-permission-words]")
+
+
 def security_totp(page, w) -> None:
     page.goto(f"{w.url}/settings/security/")
     page.fill("#id_totp_password", PASSWORD)
@@ -438,6 +460,10 @@ SCREENS: list[Screen] = [
     Screen("client-mod-verified", modlog_verified),
     Screen("security", "/settings/security/"),
     Screen("account", "/settings/account/"),
+    Screen("developer", "/settings/developer/"),
+    Screen("developer-created", developer_created),
+    Screen("developer-token-reset", developer_token_reset),
+    Screen("bot-authorize", bot_authorize),
     Screen("federation-join", "/app/federation/join/"),
     Screen("federation-preview", fed_join),
     Screen("federation-joining", fed_joining),
@@ -484,6 +510,7 @@ SKIP: dict[str, str] = {
     "security-passkey": "POST, redirects to the security page",
     "security-recovery": "POST, redirects to the security page",
     "account-export": "a JSON download",
+    "developer-intents": "POST, redirects to the Developer page",
     "web-home": "redirects to the first guild or the start page",
     "web-join": "POST, redirects into the guild joined",
     "web-create": "POST, redirects into the guild created",
@@ -717,6 +744,14 @@ def build_world(a, b) -> SimpleNamespace:
             "POST", "/upload", 201, files={"file": ("leak.png", png((64, 64)), "image/png")}
         )
         operator_rows(a, arcade, doomed["id"])
+        # An application whose bot is in the guild: the member list shows it marked as a bot,
+        # the Developer page has a row, the admin has a change page for it.
+        a.python(
+            "from accounts.models import User\nfrom bots import services\n"
+            f"alice = User.objects.get(username={ALICE!r})\n"
+            "app, _ = services.do_create_application(alice, 'Pixel Helper')\n"
+            f"services.check_install(alice, app.id, {guild}, 3072)"
+        )
         empty = alice("POST", "/guilds", 201, json={"name": "Empty Hall"})["id"]
         for channel in alice("GET", f"/guilds/{empty}/channels"):
             alice("DELETE", f"/channels/{channel['id']}")

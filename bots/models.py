@@ -1,0 +1,59 @@
+"""Applications and their bot accounts (docs/bots.md).
+
+An application belongs to a member (its owner) and has exactly one bot user: an ordinary
+`accounts.User` flagged `is_bot`, so every service treats it as a member of the guilds it is
+installed in, with the same permissions, rate limits and moderation. Its token is stored as
+a SHA-256 digest only; the owner sees the token once, when it is made or reset.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import User
+from guilds.models import Guild, Role
+from united.ids import new_id
+
+
+class Application(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="applications")
+    bot = models.OneToOneField(User, on_delete=models.CASCADE, related_name="bot_application")
+    name = models.CharField(max_length=32)
+    description = models.CharField(max_length=400, blank=True)
+    token_digest = models.CharField(max_length=64, unique=True)
+    # The privileged MESSAGE_CONTENT intent (1 << 15): without it the gateway blanks the
+    # content of messages that do not mention the bot, as Discord does.
+    message_content = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    token_reset_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Installation(models.Model):
+    """The application's bot in one guild, and the role made for it (Discord's "managed"
+    role: it goes when the bot leaves; members cannot give it to anyone else)."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="installations"
+    )
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="+")
+    role = models.ForeignKey(
+        Role, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    installed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    permissions = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["application", "guild"], name="bot_install_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} in {self.guild_id}"

@@ -1,0 +1,54 @@
+from django.urls import path
+
+from bots import api, views
+
+# Mounted at /api/v10/ and /api/v9/ (united/urls.py): the paths discord.py and other Discord
+# libraries call, with Discord's shapes (docs/bots.md).
+api_urlpatterns = [
+    path("users/@me", api.Me.as_view(), name="bot-me"),
+    path("users/<id:user_id>", api.UserView.as_view(), name="bot-user"),
+    path("oauth2/applications/@me", api.ApplicationMe.as_view(), name="bot-application"),
+    path("gateway", api.Gateway.as_view(), name="bot-gateway-url"),
+    path("gateway/bot", api.GatewayBot.as_view(), name="bot-gateway-bot"),
+    path("channels/<id:channel_id>", api.ChannelView.as_view(), name="bot-channel"),
+    path(
+        "channels/<id:channel_id>/messages",
+        api.ChannelMessages.as_view(),
+        name="bot-messages",
+    ),
+    path(
+        "channels/<id:channel_id>/messages/<id:message_id>",
+        api.ChannelMessage.as_view(),
+        name="bot-message",
+    ),
+    path(
+        "channels/<id:channel_id>/messages/<id:message_id>/reactions/<str:emoji>/@me",
+        api.OwnReaction.as_view(),
+        name="bot-own-reaction",
+    ),
+    path("guilds/<id:guild_id>", api.GuildView.as_view(), name="bot-guild"),
+    path("guilds/<id:guild_id>/channels", api.GuildChannels.as_view(), name="bot-guild-channels"),
+    path("guilds/<id:guild_id>/roles", api.GuildRoles.as_view(), name="bot-guild-roles"),
+    path("guilds/<id:guild_id>/members", api.GuildMembers.as_view(), name="bot-guild-members"),
+    path(
+        "guilds/<id:guild_id>/members/<id:user_id>",
+        api.GuildMember.as_view(),
+        name="bot-guild-member",
+    ),
+]
+
+urlpatterns = [
+    path("settings/developer/", views.developer, name="developer"),
+    path("settings/developer/new/", views.create_application, name="developer-create"),
+    path(
+        "settings/developer/<id:application_id>/reset-token/",
+        views.reset_token,
+        name="developer-reset-token",
+    ),
+    path(
+        "settings/developer/<id:application_id>/intents/",
+        views.set_intents,
+        name="developer-intents",
+    ),
+    path("oauth2/authorize", views.authorize, name="bot-authorize"),
+]
