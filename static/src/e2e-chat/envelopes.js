@@ -5,15 +5,15 @@ import { api } from "../api.js";
 import { decryptFile, encryptFile } from "../e2e/files.js";
 import { targets } from "./keys.js";
 
-// Encrypts and posts one message payload; returns the row this device keeps for it.
-export async function post(chat, text, attachments = []) {
-  const id = crypto.randomUUID();
+// Encrypts and posts one message payload under its client id `id` (also the envelope's
+// nonce, so sending it again after a reload stores nothing new). Returns the stored envelope,
+// or null when no other member has a device that can receive it yet: the caller keeps it.
+export async function post(chat, text, attachments, id) {
   const to = await targets(chat);
-  if (!to.some(([uid]) => uid !== chat.userId)) throw new Error("The other person has no device that can receive encrypted messages yet.");
+  if (!to.some(([uid]) => uid !== chat.userId)) return null;
   const env = await chat.device.encrypt(chat.channelId, to, { type: "message", id, content: text, attachments });
   env.nonce = id.replaceAll("-", "");
-  const stored = await api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
-  return { id: stored.id, mid: id, sender: chat.userId, text, attachments, at: stored.created_at };
+  return api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
 }
 
 // Throws an error with a `reason` (errors.js) when the envelope cannot be opened.

@@ -45,6 +45,7 @@ export function render(chat) {
       }
       li.append(who, body);
       for (const a of m.attachments || []) li.append(attachmentView(a));
+      if (m.pending) li.append(pendingNote(chat, m));
       return li;
     }),
   );
@@ -81,6 +82,19 @@ function renderResults(chat) {
       return li;
     }),
   );
+}
+
+// A message kept on this device until the other side has somewhere to receive it
+// (e2e-chat/pending.js).
+function pendingNote(chat, m) {
+  const note = document.createElement("p");
+  note.className = "e2e-pending";
+  note.dataset.e2ePending = m.waiting ? "waiting" : "sending";
+  const who = chat.peers.filter((uid) => !chat.device.pins[uid]).map((uid) => chat.names[uid] || uid);
+  if (!m.waiting) note.textContent = "Sending…";
+  else if (who.length) note.textContent = `⏳ Waiting for ${who.join(", ")}'s device`;
+  else note.textContent = "⏳ Waiting for a device to send it to";
+  return note;
 }
 
 function jumpTo(chat, id) {
