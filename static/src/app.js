@@ -10,6 +10,7 @@ import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
 import "./e2e-birth.js";
+import "./e2e-devices.js";
 import "./members.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.

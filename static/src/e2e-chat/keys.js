@@ -10,6 +10,7 @@ import { LocalDevice } from "../e2e/device.js";
 import { buildPayload, parse as parseDeviceList, sign as signDeviceList } from "../e2e/devicelist.js";
 import { E2EError } from "../e2e/errors.js";
 import { accountKey, safetyNumber } from "../e2e/safety.js";
+import { restoreArchive, syncArchive } from "./archive.js";
 
 // One device per browser and account, even with several tabs starting at once: the check for a
 // saved device and the registration run under a lock the browser holds across tabs.
@@ -140,7 +141,11 @@ export async function enableBackup(chat, phrase) {
   );
   await api("PUT", "/api/v1/users/@me/device-list", wire);
   chat.device.checkDeviceList(chat.userId, wire);
+  // From now on this browser keeps the history backup: everything it holds goes up now.
+  chat.state.historyKey = c.b64(keys.historyKey);
+  chat.state.historySent = {};
   await chat.save();
+  await syncArchive(chat);
 }
 
 // Replaces this browser's device by a new one holding the backed-up identity key, signs a list
@@ -187,5 +192,9 @@ export async function restoreBackup(chat, phrase) {
     }
   }
   chat.warning.hidden = true;
+  chat.unlisted = false;
   await refreshLists(chat);
+  // History comes back with the backup: what any device of the account sealed under this
+  // phrase, merged into this browser's conversations.
+  return restoreArchive(chat, keys.historyKey, [device.deviceId]);
 }
