@@ -64,8 +64,10 @@ export async function queueMessage(chat, text, attachments = []) {
   const rows = (chat.state.messages[chat.channelId] ||= []);
   const row = { id: `pending-${mid}`, mid, sender: chat.userId, text, attachments, at: new Date().toISOString(), pending: true };
   rows.push(row);
+  // Stored before it leaves; drawn once it is sent or known to wait (as a sent message
+  // always was: it appears when the node has it), "Sending…" only if something redraws
+  // the conversation meanwhile.
   await chat.save();
-  render(chat);
   try {
     await flushPending(chat);
   } catch (error) {
