@@ -34,6 +34,7 @@ class E2EChat {
     this.status = root.querySelector("[data-e2e-status]");
     this.warning = root.querySelector("[data-e2e-warning]");
     this.queue = Promise.resolve();
+    this.revoked = new Set();
   }
 
   serial(fn) {

@@ -32,6 +32,7 @@ pytestmark = [
 ]
 
 WAITING = "kept until carol has a device"
+AGAIN = "and this one waits for her next device"
 EARLIER_A = "an earlier word from alice"
 EARLIER_B = "an earlier answer from bob"
 TO_BOTH = "this reaches both of bob's browsers"
@@ -188,9 +189,25 @@ def test_a_dm_to_someone_with_no_device_waits_then_arrives_once(node_factory, bu
             stored = counts(node, channel_id)
             (carol_device,) = carol.get("/api/v1/users/@me/devices").json()
             assert stored == {"envelopes": 1, "copies": {carol_device["id"]: 1}}
+
+            # Carol's only device is removed through the API, which cannot sign her list: the
+            # node refuses copies for it, and alice's next message waits again instead of
+            # failing.
+            carol_page.close()
+            assert (
+                carol.delete(f"/api/v1/users/@me/devices/{carol_device['id']}").status_code == 204
+            )
+            say(alice_page, AGAIN)
+            again = alice_page.locator("[data-message]", has_text=AGAIN)
+            expect(again.locator("[data-e2e-pending=waiting]")).to_have_text(
+                "⏳ Waiting for carol's device", timeout=20000
+            )
+            expect(notice).to_contain_text("carol has not signed in on a device")
+            expect(alice_page.locator("[data-composer-error]")).to_be_hidden()
+            assert counts(node, channel_id)["envelopes"] == 1
             browser.close()
         assert problems == []
-        assert_no_plaintext(node, [WAITING])
+        assert_no_plaintext(node, [WAITING, AGAIN])
     except Exception:
         print(node.log()[-6000:])
         raise

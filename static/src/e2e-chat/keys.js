@@ -99,7 +99,8 @@ export async function targets(chat) {
   for (const uid of [...chat.peers, chat.userId]) {
     const listed = chat.device.pins[uid];
     if (!listed) continue;
-    const wanted = Object.keys(listed.devices).filter((d) => d !== chat.device.deviceId);
+    // (Minus devices the node said were revoked while still on the list: envelopes.js.)
+    const wanted = Object.keys(listed.devices).filter((d) => d !== chat.device.deviceId && !chat.revoked.has(d));
     if (wanted.some((d) => !chat.device.hasSession(d))) {
       const [bundles, warnings] = chat.device.trustedBundles(uid, await api("GET", `/api/v1/users/${uid}/keys`));
       if (warnings.length) chat.showWarning(`${chat.names[uid] || uid}: ${warnings.join("; ")}`);

@@ -15,9 +15,11 @@ export function pendingRows(chat) {
   return (chat.state.messages[chat.channelId] || []).filter((m) => m.pending);
 }
 
-// Who the conversation is waiting for: the other members with no signed device list yet.
-function missing(chat) {
-  return chat.peers.filter((uid) => !chat.device.pins[uid]).map((uid) => chat.names[uid] || "They");
+// Who the conversation is waiting for: the other members the last attempt found no device
+// of (before any attempt on this page: those with no signed device list yet).
+export function waitingFor(chat) {
+  const uids = chat.waitingFor || chat.peers.filter((uid) => !chat.device.pins[uid]);
+  return uids.map((uid) => chat.names[uid] || uid);
 }
 
 export function showWaiting(chat) {
@@ -26,7 +28,7 @@ export function showWaiting(chat) {
   const waiting = pendingRows(chat).some((m) => m.waiting);
   box.hidden = !waiting;
   if (!waiting) return;
-  const who = missing(chat);
+  const who = waitingFor(chat);
   const names = who.length ? who.join(", ") : "The other person";
   const verb = who.length > 1 ? "have" : "has";
   box.textContent = `${names} ${verb} not signed in on a device that can receive encrypted messages yet; your message will be sent when they do.`;

@@ -2,6 +2,7 @@
 // search results with their highlights, and attachments that decrypt on demand.
 import { highlighted, search } from "../e2e/search.js";
 import { download } from "./envelopes.js";
+import { waitingFor } from "./pending.js";
 
 export const REASONS = {
   tampered: "it was modified or is bound to another conversation",
@@ -90,7 +91,7 @@ function pendingNote(chat, m) {
   const note = document.createElement("p");
   note.className = "e2e-pending";
   note.dataset.e2ePending = m.waiting ? "waiting" : "sending";
-  const who = chat.peers.filter((uid) => !chat.device.pins[uid]).map((uid) => chat.names[uid] || uid);
+  const who = waitingFor(chat);
   if (!m.waiting) note.textContent = "Sending…";
   else if (who.length) note.textContent = `⏳ Waiting for ${who.join(", ")}'s device`;
   else note.textContent = "⏳ Waiting for a device to send it to";
