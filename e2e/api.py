@@ -88,3 +88,37 @@ class OwnKeyBackup(APIView):
     def put(self, request: AuthedRequest) -> Response:
         services.check_put_backup(request.user, request.data)
         return Response(services.get_backup(request.user))
+
+
+class OwnHistory(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Your encrypted history backup, a page of sealed chunks in name order",
+        parameters=[
+            OpenApiParameter("after", str, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses=dict,
+    )
+    def get(self, request: AuthedRequest) -> Response:
+        q = request.query_params
+        return Response(
+            services.list_history_chunks(request.user, after=q.get("after"), limit=q.get("limit"))
+        )
+
+
+class OwnHistoryChunk(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Store one sealed chunk of your history backup (encrypted on your device)",
+        request=dict,
+        responses=dict,
+    )
+    def put(self, request: AuthedRequest, name: str) -> Response:
+        row = services.check_put_history_chunk(request.user, name, request.data)
+        return Response(services.serialize_chunk(row))
+
+    @extend_schema(tags=TAG, summary="Delete one chunk of your history backup", responses=None)
+    def delete(self, request: AuthedRequest, name: str) -> Response:
+        services.do_delete_history_chunk(request.user, name)
+        return Response(status=204)

@@ -88,3 +88,25 @@ class KeyBackup(models.Model):
 
     def __str__(self) -> str:
         return f"key backup of {self.user_id}"
+
+
+class HistoryChunk(models.Model):
+    """One piece of an account's encrypted message-history backup (docs/e2e.md, "History
+    backup"): sealed on a device under a key derived from the recovery phrase. `name` is an
+    opaque client-chosen label (a MAC of what the chunk holds), so the node learns neither
+    the conversation nor the device a chunk belongs to, only its size and when it changed."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=64)
+    nonce = models.CharField(max_length=64)
+    ciphertext = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="history_chunk_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"history chunk {self.name} of {self.user_id}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Device, User
 from accounts.services import crypto
-from e2e.models import Envelope, EnvelopeCopy, KeyBackup, SignedDeviceList
+from e2e.models import Envelope, EnvelopeCopy, HistoryChunk, KeyBackup, SignedDeviceList
 from e2e.ports import remote_devices
 from guilds.models import Channel
 from guilds.services.access import unknown_channel
@@ -314,7 +315,24 @@ def check_publish_device_list(user: User, data: Any) -> SignedDeviceList:
                 "updated_at": timezone.now(),
             },
         )
+        _announce_device_list(user, version)
     return row
+
+
+def _announce_device_list(user: User, version: int) -> None:
+    """Tell the account's own sessions and everyone it shares a DM with that its signed list
+    changed: a device just approved starts receiving, and a message waiting on a contact's
+    device (docs/e2e.md, "A first message to someone with no device") is sent at once.
+    DM partners are few, so one event per partner is fine here."""
+    # Two steps: filtering on recipients and reading them in one query reuses the one join
+    # and yields only `user`.
+    dms = Channel.objects.filter(type__in=DM_TYPES, recipients=user).values("id")
+    partners = set(
+        Channel.objects.filter(id__in=dms).values_list("recipients", flat=True).distinct()
+    )
+    payload = {"user_id": str(user.id), "version": version}
+    for uid in sorted(partners | {user.pk}):
+        events.broadcast(events.user_group(uid), "E2E_DEVICE_LIST_UPDATE", payload)
 
 
 def get_device_list(user_id: Any) -> dict[str, Any]:
@@ -346,3 +364,65 @@ def get_backup(user: User) -> dict[str, Any]:
     if row is None:
         raise NotFound("No key backup")
     return {"v": 1, "nonce": row.nonce, "ciphertext": row.ciphertext}
+
+
+# --- history backup -----------------------------------------------------------------------
+MAX_HISTORY_CHUNK = 262_144  # base64 characters of one sealed chunk
+MAX_HISTORY_CHUNKS = 4_000  # chunks per account
+MAX_HISTORY_PAGE = 50
+CHUNK_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _chunk_name(name: Any) -> str:
+    if not isinstance(name, str) or not CHUNK_NAME.match(name):
+        raise Invalid(errors={"name": ["1 to 64 letters, digits, '-' or '_'."]})
+    return name
+
+
+def check_put_history_chunk(user: User, name: Any, data: Any) -> HistoryChunk:
+    """Store (or replace) one sealed chunk of the account's history backup. The node cannot
+    open it; it only bounds its size and the number of chunks."""
+    name = _chunk_name(name)
+    if not isinstance(data, dict) or data.get("v") != 1:
+        raise Invalid(errors={"v": ["Expected a version 1 history chunk."]})
+    nonce = _b64(data.get("nonce"), "nonce", 24)
+    ciphertext = _b64(data.get("ciphertext"), "ciphertext", limit=MAX_HISTORY_CHUNK)
+    with transaction.atomic():
+        exists = HistoryChunk.objects.filter(user=user, name=name).exists()
+        if not exists and HistoryChunk.objects.filter(user=user).count() >= MAX_HISTORY_CHUNKS:
+            raise Invalid(
+                "History backup full",
+                errors={"name": [f"At most {MAX_HISTORY_CHUNKS} history chunks per account."]},
+            )
+        row, _ = HistoryChunk.objects.update_or_create(
+            user=user,
+            name=name,
+            defaults={"nonce": nonce, "ciphertext": ciphertext, "updated_at": timezone.now()},
+        )
+    return row
+
+
+def do_delete_history_chunk(user: User, name: Any) -> None:
+    HistoryChunk.objects.filter(user=user, name=_chunk_name(name)).delete()
+
+
+def serialize_chunk(row: HistoryChunk) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "name": row.name,
+        "nonce": row.nonce,
+        "ciphertext": row.ciphertext,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def list_history_chunks(user: User, *, after: Any = None, limit: Any = None) -> list[dict]:
+    """The account's sealed history chunks in name order, a page at a time."""
+    try:
+        size = max(1, min(MAX_HISTORY_PAGE, int(limit or MAX_HISTORY_PAGE)))
+    except (TypeError, ValueError):
+        raise Invalid(errors={"limit": [f"1 to {MAX_HISTORY_PAGE}."]}) from None
+    rows = HistoryChunk.objects.filter(user=user)
+    if after:
+        rows = rows.filter(name__gt=_chunk_name(after))
+    return [serialize_chunk(r) for r in rows.order_by("name")[:size]]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import AuthSession, Device, KeyContact, OneTimePrekey, User
@@ -119,6 +119,12 @@ def do_register_device(
         session.device = device
         session.save(update_fields=["device"])
     audit.record("device_registered", user=user, device=str(device.id))
+    # The account's other browsers offer to approve it (docs/e2e.md, "A new device").
+    events.broadcast(
+        events.user_group(user.id),
+        "DEVICE_CREATE",
+        {"device_id": str(device.id), "name": device.name, "identity_key": device.identity_key},
+    )
     return device
 
 
@@ -224,6 +230,14 @@ def list_devices(user: User) -> list[dict[str, Any]]:
         Device.objects.active()
         .filter(user=user)
         .annotate(prekeys=Count("one_time_prekeys"))
+        .annotate(
+            # A subquery, not a second join: joining sessions would multiply the prekey count.
+            last_seen=Subquery(
+                AuthSession.objects.filter(device=OuterRef("pk"))
+                .order_by("-last_used_at")
+                .values("last_used_at")[:1]
+            )
+        )
         .order_by("created_at")
     )
     return [
@@ -233,6 +247,7 @@ def list_devices(user: User) -> list[dict[str, Any]]:
             "identity_key": d.identity_key,
             "one_time_prekeys": d.prekeys,
             "created_at": d.created_at.isoformat(),
+            "last_seen_at": (d.last_seen or d.created_at).isoformat(),
         }
         for d in rows
     ]

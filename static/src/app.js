@@ -10,6 +10,7 @@ import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
 import "./e2e-birth.js";
+import "./e2e-devices.js";
 import "./members.js";
 import "./push.js";
 

@@ -16,8 +16,11 @@ import * as keystore from "./e2e/keystore.js";
 import { gateway } from "./gateway.js";
 import { wireComposer, wireSearch } from "./e2e-chat/composer.js";
 import { wireBackup, wireSafety } from "./e2e-chat/dialogs.js";
+import { syncArchiveQuietly } from "./e2e-chat/archive.js";
+import { offerApprovals, ownListChanged, showOwnCode } from "./e2e-chat/approvals.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
 import { refreshLists, register, replenish, withDeviceLock } from "./e2e-chat/keys.js";
+import { RECHECK_MS, retryPending, showWaiting } from "./e2e-chat/pending.js";
 import { render } from "./e2e-chat/view.js";
 
 class E2EChat {
@@ -31,6 +34,7 @@ class E2EChat {
     this.status = root.querySelector("[data-e2e-status]");
     this.warning = root.querySelector("[data-e2e-warning]");
     this.queue = Promise.resolve();
+    this.revoked = new Set();
   }
 
   serial(fn) {
@@ -39,6 +43,13 @@ class E2EChat {
   }
 
   fail(error) {
+    if (error.status === 401) {
+      // The session ended under the page: signed out elsewhere, or this browser's device was
+      // removed (which signs it out). Nothing is wrong with the encryption.
+      console.warn(error.message);
+      this.status.textContent = "This browser is signed out (it may have been removed from your devices). Sign in again to continue.";
+      return;
+    }
     console.error(error);
     this.status.textContent = `Encryption error: ${error.message}`;
   }
@@ -68,8 +79,16 @@ class E2EChat {
     await catchUp(this);
     gateway().on((t, d) => {
       if (t === "E2E_ENVELOPE_CREATE" && d.channel_id === this.channelId) this.serial(() => receive(this, [d]));
-      if (t === "RESYNC") this.serial(() => catchUp(this));
+      if (t === "RESYNC") {
+        this.serial(() => catchUp(this));
+        retryPending(this);
+      }
       if (t === "PREKEYS_LOW" && d.device_id === this.device.deviceId) this.serial(() => replenish(this));
+      if (t === "DEVICE_REVOKED" && d.device_id === this.device.deviceId) {
+        this.showWarning("This browser was removed from your devices: it receives no new encrypted messages.");
+      } else if (t === "DEVICE_CREATE" || t === "DEVICE_REVOKED") this.serial(() => offerApprovals(this));
+      if (t === "E2E_DEVICE_LIST_UPDATE" && d.user_id === this.userId) this.serial(() => ownListChanged(this));
+      if (t === "E2E_DEVICE_LIST_UPDATE" && this.peers.includes(d.user_id)) retryPending(this);
     });
     wireComposer(this);
     wireSafety(this);
@@ -77,10 +96,16 @@ class E2EChat {
     wireBackup(this);
     this.root.dataset.e2eReady = "true";
     this.status.textContent = "Messages here are end-to-end encrypted.";
-    const mine = this.device.pins[this.userId];
-    if (mine && !mine.devices[this.device.deviceId]) {
-      this.showWarning("This browser is not on your signed device list yet, so your contacts will not encrypt for it. Restore your key from your backup (🔑) or approve it from one of your other devices.");
-    }
+    await this.serial(async () => {
+      await showOwnCode(this);
+      await offerApprovals(this);
+      showWaiting(this);
+    });
+    // Messages kept from an earlier visit go now if they can; the re-check covers a device
+    // that appears while no gateway event reaches this page.
+    retryPending(this);
+    setInterval(() => retryPending(this), RECHECK_MS);
+    this.serial(() => syncArchiveQuietly(this));
   }
 }
 

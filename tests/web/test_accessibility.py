@@ -279,6 +279,29 @@ def dm_dialog(name: str, opener: str) -> Callable[[Any, SimpleNamespace], None]:
     return open_it
 
 
+def dm_waiting(page, w) -> None:
+    """Bob was made through the API and has no device: alice's message waits on hers."""
+    page.goto(w.dm_url)
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    page.fill("#composer-input", "see you on the porch")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-e2e-pending=waiting]")
+    page.wait_for_selector("[data-e2e-waiting]:not([hidden])")
+    wait_quiet(page)
+
+
+def dm_approval(page, w) -> None:
+    """A second device of alice's (an API client) asks her listed browser for approval."""
+    from united_client.e2e.client import E2EClient, httpx_transport
+
+    if not getattr(w, "alice_laptop", None):
+        token = Api(w.url, ALICE).http.headers["Authorization"].split()[1]
+        w.alice_laptop = E2EClient(httpx_transport(w.url, token), w.alice).register("laptop")
+    page.goto(w.dm_url)
+    page.wait_for_selector(f"[data-approval-request='{w.alice_laptop}'] [data-approval-code]")
+    wait_quiet(page)
+
+
 def register_page(page, w) -> None:
     page.goto(f"{w.url}/register/?next=/app/")
     page.wait_for_selector("[data-recovery-grid] li")
@@ -439,6 +462,8 @@ SCREENS: list[Screen] = [
     Screen("channel-notifications", "/app/channels/{general}/notifications/"),
     Screen("channel-notifications-muted", channel_muted),
     Screen("notifications", notifications_page),
+    Screen("dm-waiting", dm_waiting),
+    Screen("dm-approval", dm_approval),
     Screen("settings-overview", SETTINGS + "/overview/"),
     Screen("settings-roles", SETTINGS + "/roles/"),
     Screen("settings-role", SETTINGS + "/roles/{role}/"),
@@ -672,7 +697,7 @@ def build_world(a, b) -> SimpleNamespace:
         )
         me = {
             n: api("GET", "/users/@me")["id"]
-            for n, api in (("bob", bob), ("mallory", mallory), ("tim", tim))
+            for n, api in ((ALICE, alice), ("bob", bob), ("mallory", mallory), ("tim", tim))
         }
         alice("PUT", f"/guilds/{guild}/members/{me['bob']}/roles/{role['id']}", 204)
 
@@ -761,6 +786,7 @@ def build_world(a, b) -> SimpleNamespace:
             general=general,
             invite=invite,
             role=role["id"],
+            alice=me[ALICE],
             bob=me["bob"],
             thread=thread,
             case=case,

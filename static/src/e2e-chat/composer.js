@@ -1,13 +1,7 @@
 // The E2E page's inputs: the composer (text and encrypted files) and the local search box.
-import { post, upload } from "./envelopes.js";
+import { upload } from "./envelopes.js";
+import { queueMessage } from "./pending.js";
 import { render } from "./view.js";
-
-export async function send(chat, text, attachments = []) {
-  const row = await post(chat, text, attachments);
-  (chat.state.messages[chat.channelId] ||= []).push(row);
-  await chat.save();
-  render(chat);
-}
 
 export function wireComposer(chat) {
   const form = chat.root.querySelector("[data-e2e-composer]");
@@ -20,7 +14,7 @@ export function wireComposer(chat) {
     error.hidden = true;
     chat.serial(async () => {
       try {
-        await send(chat, text);
+        await queueMessage(chat, text);
       } catch (e) {
         error.hidden = false;
         error.textContent = e.message;
@@ -37,7 +31,7 @@ export function wireComposer(chat) {
       for (const file of chosen) {
         chat.serial(async () => {
           try {
-            await send(chat, "", [await upload(chat, file)]);
+            await queueMessage(chat, "", [await upload(chat, file)]);
           } catch (e) {
             error.hidden = false;
             error.textContent = e.message;

@@ -6,6 +6,7 @@ import qrcode from "qrcode-generator";
 import { api } from "../api.js";
 import * as c from "../e2e/primitives.js";
 import { catchUp } from "./history.js";
+import { render } from "./view.js";
 import { approveDevice, checkSafetyNumbers, enableBackup, numberWith, refreshLists, restoreBackup } from "./keys.js";
 
 // An identity key as people compare it: hex in groups of four.
@@ -92,9 +93,12 @@ export function wireBackup(chat) {
     chat.serial(async () => {
       try {
         if (action === "restore") {
-          await restoreBackup(chat, words);
+          const back = await restoreBackup(chat, words);
           await catchUp(chat);
-          done.textContent = "Restored: this browser now has your identity key and is on your signed device list. Your other devices were signed out of encryption.";
+          render(chat);
+          done.textContent = `Restored: this browser now has your identity key and is on your signed device list. ${
+            back ? `${back} earlier message${back === 1 ? "" : "s"} came back from your history backup.` : "Your history backup had no earlier messages."
+          } Your other devices were signed out of encryption.`;
         } else {
           await enableBackup(chat, words);
           done.textContent = "Backed up: your identity key is stored sealed under your recovery phrase.";

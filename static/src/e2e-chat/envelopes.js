@@ -5,15 +5,43 @@ import { api } from "../api.js";
 import { decryptFile, encryptFile } from "../e2e/files.js";
 import { targets } from "./keys.js";
 
-// Encrypts and posts one message payload; returns the row this device keeps for it.
-export async function post(chat, text, attachments = []) {
-  const id = crypto.randomUUID();
-  const to = await targets(chat);
-  if (!to.some(([uid]) => uid !== chat.userId)) throw new Error("The other person has no device that can receive encrypted messages yet.");
-  const env = await chat.device.encrypt(chat.channelId, to, { type: "message", id, content: text, attachments });
-  env.nonce = id.replaceAll("-", "");
-  const stored = await api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
-  return { id: stored.id, mid: id, sender: chat.userId, text, attachments, at: stored.created_at };
+// Encrypts and posts one message payload under its client id `id` (also the envelope's
+// nonce, so sending it again after a reload stores nothing new). Returns the stored envelope,
+// or null when no other member has a device that can receive it yet: the caller keeps it.
+// A device still on someone's signed list but revoked on the node (removed through the API,
+// which cannot sign their list) is refused by the node; it is left out and the rest sent.
+export async function post(chat, text, attachments, id) {
+  for (;;) {
+    const to = await targets(chat);
+    // Who has no device to encrypt for: what the waiting notice names (pending.js).
+    chat.waitingFor = chat.peers.filter((p) => !to.some(([uid]) => uid === p));
+    if (!to.some(([uid]) => uid !== chat.userId)) return null;
+    const env = await chat.device.encrypt(chat.channelId, to, { type: "message", id, content: text, attachments });
+    env.nonce = id.replaceAll("-", "");
+    try {
+      return await api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
+    } catch (error) {
+      const gone = await revokedTargets(error, to);
+      if (!gone.length) throw error;
+      for (const d of gone) {
+        chat.revoked.add(d);
+        chat.device.forgetDevice(d);
+      }
+    }
+  }
+}
+
+// Which targets the node no longer hands keys out for (its bundles list active devices only):
+// asked only when it refused a copy as revoked.
+async function revokedTargets(error, to) {
+  const problems = Object.values((error && error.errors) || {}).flat().map(String);
+  if (error.status !== 400 || !problems.some((p) => /revoked/i.test(p))) return [];
+  const out = [];
+  for (const uid of new Set(to.map(([u]) => u))) {
+    const active = new Set(((await api("GET", `/api/v1/users/${uid}/keys`)).devices || []).map((d) => String(d.device_id)));
+    for (const [u, d] of to) if (u === uid && !active.has(String(d))) out.push(String(d));
+  }
+  return out;
 }
 
 // Throws an error with a `reason` (errors.js) when the envelope cannot be opened.

@@ -2,6 +2,7 @@
 // (IndexedDB), a cursor per channel, pages of envelopes fetched after it, and edits and
 // deletions applied to the rows they name.
 import { api } from "../api.js";
+import { syncArchiveQuietly } from "./archive.js";
 import { open } from "./envelopes.js";
 import { refreshLists } from "./keys.js";
 import { render } from "./view.js";
@@ -45,4 +46,5 @@ export async function receive(chat, envelopes) {
   }
   await chat.save();
   render(chat);
+  await syncArchiveQuietly(chat);
 }

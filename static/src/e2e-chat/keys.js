@@ -10,6 +10,7 @@ import { LocalDevice } from "../e2e/device.js";
 import { buildPayload, parse as parseDeviceList, sign as signDeviceList } from "../e2e/devicelist.js";
 import { E2EError } from "../e2e/errors.js";
 import { accountKey, safetyNumber } from "../e2e/safety.js";
+import { restoreArchive, syncArchive } from "./archive.js";
 
 // One device per browser and account, even with several tabs starting at once: the check for a
 // saved device and the registration run under a lock the browser holds across tabs.
@@ -98,7 +99,8 @@ export async function targets(chat) {
   for (const uid of [...chat.peers, chat.userId]) {
     const listed = chat.device.pins[uid];
     if (!listed) continue;
-    const wanted = Object.keys(listed.devices).filter((d) => d !== chat.device.deviceId);
+    // (Minus devices the node said were revoked while still on the list: envelopes.js.)
+    const wanted = Object.keys(listed.devices).filter((d) => d !== chat.device.deviceId && !chat.revoked.has(d));
     if (wanted.some((d) => !chat.device.hasSession(d))) {
       const [bundles, warnings] = chat.device.trustedBundles(uid, await api("GET", `/api/v1/users/${uid}/keys`));
       if (warnings.length) chat.showWarning(`${chat.names[uid] || uid}: ${warnings.join("; ")}`);
@@ -140,7 +142,11 @@ export async function enableBackup(chat, phrase) {
   );
   await api("PUT", "/api/v1/users/@me/device-list", wire);
   chat.device.checkDeviceList(chat.userId, wire);
+  // From now on this browser keeps the history backup: everything it holds goes up now.
+  chat.state.historyKey = c.b64(keys.historyKey);
+  chat.state.historySent = {};
   await chat.save();
+  await syncArchive(chat);
 }
 
 // Replaces this browser's device by a new one holding the backed-up identity key, signs a list
@@ -187,5 +193,9 @@ export async function restoreBackup(chat, phrase) {
     }
   }
   chat.warning.hidden = true;
+  chat.unlisted = false;
   await refreshLists(chat);
+  // History comes back with the backup: what any device of the account sealed under this
+  // phrase, merged into this browser's conversations.
+  return restoreArchive(chat, keys.historyKey, [device.deviceId]);
 }

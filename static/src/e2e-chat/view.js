@@ -2,6 +2,7 @@
 // search results with their highlights, and attachments that decrypt on demand.
 import { highlighted, search } from "../e2e/search.js";
 import { download } from "./envelopes.js";
+import { waitingFor } from "./pending.js";
 
 export const REASONS = {
   tampered: "it was modified or is bound to another conversation",
@@ -45,6 +46,7 @@ export function render(chat) {
       }
       li.append(who, body);
       for (const a of m.attachments || []) li.append(attachmentView(a));
+      if (m.pending) li.append(pendingNote(chat, m));
       return li;
     }),
   );
@@ -81,6 +83,19 @@ function renderResults(chat) {
       return li;
     }),
   );
+}
+
+// A message kept on this device until the other side has somewhere to receive it
+// (e2e-chat/pending.js).
+function pendingNote(chat, m) {
+  const note = document.createElement("p");
+  note.className = "e2e-pending";
+  note.dataset.e2ePending = m.waiting ? "waiting" : "sending";
+  const who = waitingFor(chat);
+  if (!m.waiting) note.textContent = "Sending…";
+  else if (who.length) note.textContent = `⏳ Waiting for ${who.join(", ")}'s device`;
+  else note.textContent = "⏳ Waiting for a device to send it to";
+  return note;
 }
 
 function jumpTo(chat, id) {

@@ -8,6 +8,7 @@ import { wordlist } from "@scure/bip39/wordlists/english.js";
 
 import * as c from "./primitives.js";
 import { E2EError } from "./errors.js";
+import { historyKey } from "./history.js";
 
 const INFO = "UNITED_E2E_backup_v1";
 
@@ -21,13 +22,14 @@ async function seedOf(phrase) {
   return mnemonicToSeed(words, "");
 }
 
-// → {recoverySeed, recoveryPub, backupKey}
+// → {recoverySeed, recoveryPub, backupKey, historyKey} (the last for the history backup,
+// e2e/history.js)
 export async function keysFromPhrase(phrase) {
   const seed = await seedOf(phrase);
   const recoverySeed = seed.slice(0, 32);
   const [, recoveryPub] = c.ed25519Keypair(recoverySeed);
   const backupKey = await c.hkdf(seed.slice(32, 64), new Uint8Array(32), c.enc.encode(INFO), 32);
-  return { recoverySeed, recoveryPub, backupKey };
+  return { recoverySeed, recoveryPub, backupKey, historyKey: await historyKey(seed.slice(32, 64)) };
 }
 
 const adFor = (userId) => c.enc.encode(`${INFO}\n${userId}`);

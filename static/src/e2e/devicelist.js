@@ -57,3 +57,15 @@ export function verify(wire, pinned, userId) {
   }
   return listed;
 }
+
+// The code a person compares on both screens before approving a new device of theirs: 12
+// digits from SHA-512("UNITED_DEVICE_CODE_v1\n" || the new device's Ed25519 identity key),
+// shown in groups of four. The approving device computes it from the key the node lists, the
+// new device from its own key: a node that swapped the key would have to find another key
+// with the same 40 bits, and the full key stays on show for a stricter comparison.
+export async function approvalCode(identityKey) {
+  const digest = await c.sha512(c.concat(c.enc.encode("UNITED_DEVICE_CODE_v1\n"), identityKey));
+  let n = 0n;
+  for (const b of digest.slice(0, 8)) n = (n << 8n) | BigInt(b);
+  return (n % 10n ** 12n).toString().padStart(12, "0").match(/.{4}/g).join(" ");
+}
