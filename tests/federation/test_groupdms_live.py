@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import axe_violations, bundle, launch  # noqa: F401  (bundle: a fixture)
 from tests.federation.conftest import FedNode
 from tests.federation.test_guilds_live import e2e_client, plaintext_anywhere
 from tests.worlds import PASSWORD, join_guild, live_nodes
@@ -286,3 +287,83 @@ def forged_by_a_node_that_is_not_the_authority(a: FedNode, b: FedNode, gid: int)
     assert a.sql("SELECT version FROM federation_federatedgroup WHERE channel_id = ?", (gid,)) == [
         (2,)
     ]
+
+
+def test_a_group_started_from_the_web_ui_with_a_member_of_another_node(
+    nodes,
+    bundle,  # noqa: F811
+):
+    """Playwright + Chromium on A: dora starts a group with `bob, erin@B` from the DM page,
+    sees each member with their node, writes (her browser encrypts); erin (Python client on
+    B) reads it and answers, the browser shows the answer; dora leaves with the button and
+    B's copy of the group no longer has her."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    a, b = nodes["a"], nodes["b"]
+    a.python(
+        "from accounts.models import User\n"
+        "from guilds.models import Guild\n"
+        "from guilds.services.members import do_add_member\n"
+        f"dora = User.objects.create_user('dora', password={PASSWORD!r})\n"
+        "do_add_member(Guild.objects.get(name='Harbour'), dora)\n"
+    )
+    b.node.create_user("erin", PASSWORD)
+    code = a.sql("SELECT code FROM guilds_invite")[0][0]
+    join_guild(b, "erin", f"{a.url}/invite/{code}")
+    a.wait_for(
+        lambda: a.sql(
+            "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+            "WHERE u.username = ?",
+            (f"erin@{b.domain}",),
+        ),
+        90,
+        "erin in A's guild",
+    )
+    b.wait_for(
+        lambda: b.sql(
+            "SELECT 1 FROM guilds_member m JOIN accounts_user u ON u.id = m.user_id "
+            "WHERE u.username = ?",
+            (f"dora@{a.domain}",),
+        ),
+        90,
+        "dora in B's replica",
+    )
+    text, answer = "dora's browser to the group 61c0", "erin answers from B 7e2a"
+    with sync_api.sync_playwright() as p, client(b, "erin") as eh:
+        erin = e2e_client(eh)
+        browser = launch(p)
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{a.url}/login/?next=/app/dms/")
+        page.fill("#id_username", "dora")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#dm-group-members")
+        # Eleven people: refused with the reason, no conversation made.
+        page.fill("#dm-group-members", " ".join(f"x{n}@{b.domain}" for n in range(10)))
+        page.click("[data-dm-group-form] button[type=submit]")
+        page.wait_for_selector("#dm-group-error")
+        assert "At most 10 people" in page.inner_text("#dm-group-error")
+        page.fill("#dm-group-members", f"bob, erin@{b.domain}")
+        page.fill("#dm-group-name", "web trio")
+        page.click("[data-dm-group-form] button[type=submit]")
+        page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+        gid = page.get_attribute("[data-e2e-pane]", "data-channel-id")
+        shown = page.inner_text("[data-dm-members]")
+        assert f"@erin · {b.domain}" in shown and f"@bob · {a.domain}" in shown, shown
+        assert f"@dora · {a.domain}" in shown and "(owner)" in shown, shown
+        assert axe_violations(page, impacts={"serious", "critical"}) == []
+        page.fill("#composer-input", text)
+        page.keyboard.press("Enter")
+        b.wait_for(lambda: copies_for(b, "erin") >= 1, 90, "dora's envelope on B")
+        assert erin.read(gid) == [text]
+        dora_on_b, bob_on_b = user_id(b, f"dora@{a.domain}"), user_id(b, f"bob@{a.domain}")
+        say(erin, b, int(gid), [dora_on_b, bob_on_b], answer)
+        page.wait_for_selector(f"[data-message]:has-text('{answer}')")
+        page.click("[data-dm-leave]")
+        page.wait_for_url(f"{a.url}/app/dms/")
+        assert page.locator(f"[data-dm-link='{gid}']").count() == 0
+        browser.close()
+    b.wait_for(lambda: members(b, int(gid)) == {"erin", f"bob@{a.domain}"}, 90, "dora's leave on B")
+    assert members(a, int(gid)) == {"bob", f"erin@{b.domain}"}
+    for fed in (a, b):
+        assert plaintext_anywhere(fed, [text, answer]) == [], fed.node.name

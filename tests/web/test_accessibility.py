@@ -451,6 +451,8 @@ SKIP: dict[str, str] = {
     "web-typing": "POST, no body",
     "web-read": "POST, no body",
     "web-fed-retry": "POST, redirects to the channel",
+    "web-dm-leave": "POST from the group DM's Leave button, redirects to the DM list",
+    "web-dm-remove": "POST from a group DM member's Remove button, redirects to the group",
     # Fragments swapped into a screen that is checked with them in place.
     "web-rail": "the rail, re-fetched into every client screen when a guild changes",
     "web-channel-list": "the channel list, re-fetched into the channel screen on changes",
