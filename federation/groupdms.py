@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,7 +93,7 @@ def state_doc(channel: Channel, group: FederatedGroup) -> dict[str, Any]:
     }
 
 
-def _send_state(channel: Channel, group: FederatedGroup, also: list[User] = ()) -> None:  # type: ignore[assignment]
+def _send_state(channel: Channel, group: FederatedGroup, also: Sequence[User] = ()) -> None:
     """The group's state to every member's node (and to the nodes of those who just left)."""
     members = list(channel.recipients.all())
     targets = _far_actors([*members, *also])
@@ -174,7 +175,12 @@ def leave_group(user: User, channel: Channel) -> bool:
         group.save(update_fields=["leaving"])
         authority = RemoteActor.objects.filter(uri=group.authority).first()
         if authority is None:
-            authority = remote.fetch_actor(group.authority)
+            try:
+                authority = remote.fetch_actor(group.authority)
+            except remote.RemoteError as exc:
+                raise Invalid(
+                    f"Could not reach the group's home node: {exc.reason}; try again later"
+                ) from None
         delivery.fan_out(
             activities.minimal(
                 {
@@ -226,8 +232,11 @@ def _check_state(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict) or set(doc) - STATE_KEYS:
         raise ValueError("malformed group state")
     members, version = doc.get("members"), doc.get("version")
-    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-        raise ValueError("group state without a member list")
+    if not isinstance(members, list) or not all(
+        isinstance(m, str) and m.startswith(("https://", "http://")) and len(m) <= 500
+        for m in members
+    ):
+        raise ValueError("group state without a member list (actor ids)")
     from messaging.services.dms import GROUP_DM_MAX
 
     if not 0 < len(set(members)) <= GROUP_DM_MAX or len(set(members)) != len(members):
