@@ -74,7 +74,7 @@ VOICE_STATE_FIELDS = frozenset(
 THREAD_FIELDS = frozenset({"id", "type", "audience", "channelId", "threadId", "messageId", "name"})
 # A federated group DM's membership (federation.groupdms): ids, a version, no message content.
 GROUP_DM_FIELDS = frozenset(
-    {"id", "type", "channelId", "key", "version", "name", "owner", "members"}
+    {"id", "type", "channelId", "key", "revision", "name", "owner", "members"}
 )
 EMBEDDED_BY_TYPE: dict[str, frozenset[str]] = {
     "GroupDM": GROUP_DM_FIELDS,

@@ -54,7 +54,7 @@ GROUP_DM_CONTEXT: dict[str, Any] = {
     "GroupDM": "united:GroupDM",
     "channelId": "united:channelId",
     "key": "united:groupKey",
-    "version": "united:version",
+    "revision": "united:revision",
     "owner": {"@id": "united:owner", "@type": "@id"},
     "members": {"@id": "united:members", "@type": "@id"},
 }

@@ -10,7 +10,7 @@ Scheme (docs/e2e.md "Group DMs across nodes", docs/federation.md "Federated grou
   recipients are its own members and `name@node` accounts for the others, plus a
   FederatedGroup row). The node of the group's creator is its **authority**: only its node
   actor's signed `Update{GroupDM}` changes the membership elsewhere. A state carries the whole
-  member list and a version; a node applies a newer version only, from the authority only.
+  member list and a revision; a node applies a newer revision only, from the authority only.
 - **Ids**: the channel id is the same on every node (it is bound into every ciphertext),
   derived from the authority's actor id and a random key, so no other node can claim a
   group id the authority made, nor the authority collide with one of theirs by chance.
@@ -86,7 +86,7 @@ def state_doc(channel: Channel, group: FederatedGroup) -> dict[str, Any]:
         "type": "GroupDM",
         "channelId": str(channel.id),
         "key": group.key,
-        "version": group.version,
+        "revision": group.version,
         "name": channel.name,
         "owner": people.actor_uri(channel.owner) if channel.owner else None,
         "members": [people.actor_uri(u) for u in members],
@@ -231,7 +231,7 @@ def _apply_leave(activity: dict[str, Any], actor: RemoteActor) -> Outcome:
 def _check_state(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict) or set(doc) - STATE_KEYS:
         raise ValueError("malformed group state")
-    members, version = doc.get("members"), doc.get("version")
+    members, version = doc.get("members"), doc.get("revision")
     if not isinstance(members, list) or not all(
         isinstance(m, str) and m.startswith(("https://", "http://")) and len(m) <= 500
         for m in members
@@ -242,7 +242,7 @@ def _check_state(doc: Any) -> dict[str, Any]:
     if not 0 < len(set(members)) <= GROUP_DM_MAX or len(set(members)) != len(members):
         raise ValueError(f"a group DM holds 1 to {GROUP_DM_MAX} distinct members")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError("group state without a version")
+        raise ValueError("group state without a revision")
     key, name, owner = doc.get("key"), doc.get("name") or "", doc.get("owner")
     if not isinstance(key, str) or not 16 <= len(key) <= 64 or not isinstance(name, str):
         raise ValueError("group state without its key")

@@ -52,7 +52,7 @@ def state(version: int, members: list[str], **over: Any) -> dict[str, Any]:
         "type": "GroupDM",
         "channelId": str(gid),
         "key": KEY,
-        "version": version,
+        "revision": version,
         "name": "harbour friends",
         "owner": EVE,
         "members": members,

@@ -212,7 +212,7 @@ def state(a: FedNode, b: FedNode, gid: int) -> dict:
         for p in payloads
         if isinstance(p.get("object"), dict) and p["object"].get("channelId") == str(gid)
     ][-1:]
-    return {**doc, "version": 99, "members": [*doc["members"], f"{b.url}/users/carol"]}
+    return {**doc, "revision": 99, "members": [*doc["members"], f"{b.url}/users/carol"]}
 
 
 def forged_unsigned(a: FedNode, b: FedNode, gid: int) -> None:
