@@ -367,10 +367,9 @@ def relay(envelope: Any, sender: User, far: dict[int, list[dict[str, Any]]]) -> 
 
 # --- receiving ------------------------------------------------------------------------------
 def _int(value: Any) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
+    from united.ids import parse_snowflake
+
+    return parse_snowflake(value) or 0
 
 
 def is_envelope(payload: Any) -> bool:

@@ -37,6 +37,7 @@ from federation import activities, actors, delivery, people, policy, remote
 from federation.models import FederatedGroup, InboxItem, InboxState, RemoteActor, RemoteUser
 from guilds.models import Channel, ChannelType
 from united.errors import Forbidden, Invalid
+from united.ids import parse_snowflake
 
 STATE_KEYS = activities.GROUP_DM_FIELDS
 Outcome = tuple[str, str]
@@ -212,10 +213,10 @@ def remove_from_group(user: User, channel: Channel, member: User) -> bool:
 
 def _apply_leave(activity: dict[str, Any], actor: RemoteActor) -> Outcome:
     raw = str(activity.get("object") or "")
-    tail = raw.rstrip("/").rsplit("/", 1)[-1]
-    if not tail.isdigit() or not raw.startswith(actors.base_url() + "/dm-groups/"):
+    group_id = parse_snowflake(raw.rstrip("/").rsplit("/", 1)[-1])
+    if group_id is None or not raw.startswith(actors.base_url() + "/dm-groups/"):
         return InboxState.IGNORED, "Leave of something other than a group DM of ours"
-    group = FederatedGroup.objects.select_for_update().filter(channel_id=int(tail)).first()
+    group = FederatedGroup.objects.select_for_update().filter(channel_id=group_id).first()
     if group is None or not is_authority(group):
         return InboxState.FAILED, "refused: this node is not that group's authority"
     channel = Channel.objects.get(id=group.channel_id)
@@ -248,8 +249,11 @@ def _check_state(doc: Any) -> dict[str, Any]:
         raise ValueError("group state without its key")
     if owner is not None and owner not in members:
         raise ValueError("the owner is not a member")
+    channel_id = parse_snowflake(doc.get("channelId"))
+    if channel_id is None:
+        raise ValueError("group state without its channel id")
     return {
-        "channel_id": int(str(doc.get("channelId"))),
+        "channel_id": channel_id,
         "key": key,
         "version": version,
         "name": name[:100],

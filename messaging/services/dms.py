@@ -23,6 +23,7 @@ from guilds.services.access import ChannelAccess, unknown_channel
 from messaging.ports import remote_dms
 from united import errors, events, ratelimit
 from united.errors import Invalid, NotFound
+from united.ids import parse_snowflake
 
 DM_TYPES = frozenset({ChannelType.DM, ChannelType.GROUP_DM})
 GROUP_DM_MAX = 10
@@ -198,10 +199,9 @@ def do_set_group_members(channel: Channel, members: list[User], owner: User | No
 
 
 def access_group_dm(user, channel_id: Any) -> Channel:
-    try:
-        channel = Channel.objects.filter(id=int(channel_id), type=ChannelType.GROUP_DM).first()
-    except (TypeError, ValueError):
-        channel = None
+    channel = Channel.objects.filter(
+        id=parse_snowflake(channel_id) or 0, type=ChannelType.GROUP_DM
+    ).first()
     if channel is None or not channel.recipients.filter(id=user.id).exists():
         raise unknown_channel()
     return channel
@@ -228,10 +228,9 @@ def check_remove_group_member(user, channel_id: Any, member_id: Any) -> None:
     channel = access_group_dm(user, channel_id)
     if channel.owner_id != user.id:
         raise errors.Forbidden("Only the group's owner removes members")
-    try:
-        member = channel.recipients.get(id=int(member_id))
-    except (User.DoesNotExist, TypeError, ValueError):
-        raise NotFound("Unknown user", code=errors.UNKNOWN_USER) from None
+    member = channel.recipients.filter(id=parse_snowflake(member_id) or 0).first()
+    if member is None:
+        raise NotFound("Unknown user", code=errors.UNKNOWN_USER)
     if member.id == user.id:
         raise Invalid(errors={"user_id": ["Leave the group instead."]})
     remote = remote_dms()
