@@ -80,10 +80,15 @@ def _far_actors(members: list[User]) -> list[RemoteActor]:
 
 
 # --- the authority's side --------------------------------------------------------------------
+def group_uri(group: FederatedGroup) -> str:
+    """The group's id: on its authority's origin (the authority is `<origin>/actor`)."""
+    return f"{group.authority.rsplit('/', 1)[0]}/dm-groups/{group.channel_id}"
+
+
 def state_doc(channel: Channel, group: FederatedGroup) -> dict[str, Any]:
     members = list(channel.recipients.order_by("id"))
     return {
-        "id": f"{group.authority.rsplit('/', 1)[0]}/dm-groups/{channel.id}",
+        "id": group_uri(group),
         "type": "GroupDM",
         "channelId": str(channel.id),
         "key": group.key,
@@ -161,10 +166,20 @@ def leave_group(user: User, channel: Channel) -> bool:
     group = group_of(channel)
     if group is None:
         return False
+    authority: RemoteActor | None = None
+    if not is_authority(group):  # fetched before the transaction: no lock across a request
+        authority = RemoteActor.objects.filter(uri=group.authority).first()
+        if authority is None:
+            try:
+                authority = remote.fetch_actor(group.authority)
+            except remote.RemoteError as exc:
+                raise Invalid(
+                    f"Could not reach the group's home node: {exc.reason}; try again later"
+                ) from None
     with transaction.atomic():
         group = FederatedGroup.objects.select_for_update().get(pk=group.pk)
         stay = list(channel.recipients.exclude(id=user.id))
-        if is_authority(group):
+        if authority is None:
             _change(channel, group, stay, _next_owner(channel, user))
             return True
         # Dropped here at once (no envelope is stored for them from now on); the authority
@@ -174,14 +189,6 @@ def leave_group(user: User, channel: Channel) -> bool:
         me = actors.user_uri(user.username)
         group.leaving = sorted({*group.leaving, me})
         group.save(update_fields=["leaving"])
-        authority = RemoteActor.objects.filter(uri=group.authority).first()
-        if authority is None:
-            try:
-                authority = remote.fetch_actor(group.authority)
-            except remote.RemoteError as exc:
-                raise Invalid(
-                    f"Could not reach the group's home node: {exc.reason}; try again later"
-                ) from None
         delivery.fan_out(
             activities.minimal(
                 {
@@ -190,7 +197,7 @@ def leave_group(user: User, channel: Channel) -> bool:
                     "type": "Leave",
                     "actor": me,
                     "to": [group.authority],
-                    "object": state_doc(channel, group)["id"],
+                    "object": group_uri(group),
                 }
             ),
             [authority],
