@@ -5,7 +5,8 @@ caller's own active device, every copy goes to an active device of a channel rec
 one row per recipient device, and dispatches `E2E_ENVELOPE_CREATE` to each recipient's gateway
 group with only that user's copies. Nothing here is indexed for search, previewed, pushed or
 logged. `do_store_envelope()` is the one function other doors (federation) call to store and
-fan out an envelope that was already validated.
+fan out an envelope that was already validated (`do_add_copies()` adds the copies of a group
+message that reach this node in more than one piece).
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelo
         remote.check_remote_copies(channel, user, far)
     devices = {d.pk: d for d in Device.objects.filter(pk__in=wanted)}
     for n, item in enumerate(checked):
+        if item["user_id"] not in recipients:  # e.g. someone who left the group
+            raise Invalid(errors={f"copies[{n}].user_id": ["Not a recipient of this channel."]})
         target = devices.get(item["device_id"])
         if target is None or target.user_id != item["user_id"]:
             raise Invalid(errors={f"copies[{n}].device_id": ["Unknown device of that user."]})
@@ -210,6 +213,36 @@ def do_store_envelope(
                 events.user_group(uid), "E2E_ENVELOPE_CREATE", serialize_envelope(envelope, mine)
             )
     return envelope
+
+
+def do_add_copies(envelope: Envelope, copies: list[dict[str, Any]]) -> bool:
+    """Add already validated copies for more devices to a stored envelope (a group message
+    relayed from another node arrives once per member here) and dispatch them to their
+    users. False if every one of those devices already had its copy."""
+    with transaction.atomic():
+        have = set(
+            EnvelopeCopy.objects.filter(envelope=envelope).values_list("device_id", flat=True)
+        )
+        rows = EnvelopeCopy.objects.bulk_create(
+            [
+                EnvelopeCopy(
+                    envelope=envelope,
+                    user_id=c["user_id"],
+                    device_id=c["device_id"],
+                    header=c["header"],
+                    x3dh=c["x3dh"],
+                    ciphertext=c["ciphertext"],
+                )
+                for c in copies
+                if c["device_id"] not in have
+            ]
+        )
+        for uid in {r.user_id for r in rows}:
+            mine = [r for r in rows if r.user_id == uid]
+            events.broadcast(
+                events.user_group(uid), "E2E_ENVELOPE_CREATE", serialize_envelope(envelope, mine)
+            )
+    return bool(rows)
 
 
 def serialize_copy(row: EnvelopeCopy) -> dict[str, Any]:

@@ -29,6 +29,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "Announce": _BASE | {"to"},
     "Flag": _BASE | {"content"},
     "Block": _BASE | {"to"},
+    "Leave": _BASE | {"to"},
     "DeviceMessage": frozenset({"@context", "id", "type", "actor", "to", "devices", "payload"}),
 }
 # Embedded objects (the Follow inside Accept/Reject/Undo) carry these.
@@ -71,7 +72,12 @@ VOICE_STATE_FIELDS = frozenset(
 )
 # A thread a member starts on their node (federation.guildwire.thread_doc): ids and its name.
 THREAD_FIELDS = frozenset({"id", "type", "audience", "channelId", "threadId", "messageId", "name"})
+# A federated group DM's membership (federation.groupdms): ids, a version, no message content.
+GROUP_DM_FIELDS = frozenset(
+    {"id", "type", "channelId", "key", "revision", "name", "owner", "members"}
+)
 EMBEDDED_BY_TYPE: dict[str, frozenset[str]] = {
+    "GroupDM": GROUP_DM_FIELDS,
     "Note": NOTE_FIELDS,
     "VoiceState": VOICE_STATE_FIELDS,
     "Tombstone": frozenset({"id", "type", "messageId", "channelId", "hlc"}),

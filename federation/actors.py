@@ -48,6 +48,16 @@ GUILD_CONTEXT: dict[str, Any] = {
     "EmojiReact": "litepub:EmojiReact",
     "litepub": "http://litepub.social/ns#",
 }
+# A federated group DM's membership state (federation.groupdms).
+GROUP_DM_CONTEXT: dict[str, Any] = {
+    "united": UNITED_NS,
+    "GroupDM": "united:GroupDM",
+    "channelId": "united:channelId",
+    "key": "united:groupKey",
+    "revision": "united:revision",
+    "owner": {"@id": "united:owner", "@type": "@id"},
+    "members": {"@id": "united:members", "@type": "@id"},
+}
 DEVICE_CONTEXT: dict[str, Any] = {
     "united": UNITED_NS,
     "DeviceMessage": "united:DeviceMessage",

@@ -40,8 +40,8 @@ from django.utils import timezone
 
 from accounts.models import Device, User
 from accounts.services import crypto
-from federation import activities, actors, delivery, http, people, policy, remote
-from federation.models import InboxItem, InboxState, RemoteActor, RemoteUser
+from federation import activities, actors, delivery, groupdms, http, people, policy, remote
+from federation.models import FederatedGroup, InboxItem, InboxState, RemoteActor, RemoteUser
 from guilds.models import Channel, ChannelType
 from united.errors import Forbidden, Invalid, NotFound
 
@@ -70,8 +70,14 @@ def remote_user(user_id: Any) -> User | None:
 
 
 def remote_user_ids() -> list[int]:
-    """Every `name@node` account here (messaging.ports.RemoteDMs: no group DM with them)."""
+    """Every `name@node` account here (messaging.ports.RemoteDMs: a group DM with one of them
+    is a federated group)."""
     return people.remote_user_ids()
+
+
+create_group = groupdms.create_group
+leave_group = groupdms.leave_group
+remove_from_group = groupdms.remove_from_group
 
 
 def _actor(found: RemoteUser) -> RemoteActor:
@@ -293,7 +299,9 @@ def check_remote_copies(
         found = identity(shadow)
         if found is None or policy.refusal(found.domain):
             raise Forbidden(f"This node does not federate with {found.domain if found else '?'}")
-        if channel.id != dm_channel_id(people.actor_uri(sender), found.actor_uri):
+        if channel.type == ChannelType.GROUP_DM:
+            groupdms.check_group_copies(channel, shadow)
+        elif channel.id != dm_channel_id(people.actor_uri(sender), found.actor_uri):
             # A DM opened before cross-node DMs existed (or a group DM): the other node
             # cannot know it. Opening the DM again gives the shared one.
             raise Invalid(
@@ -358,6 +366,12 @@ def relay(envelope: Any, sender: User, far: dict[int, list[dict[str, Any]]]) -> 
 
 
 # --- receiving ------------------------------------------------------------------------------
+def _int(value: Any) -> int:
+    from united.ids import parse_snowflake
+
+    return parse_snowflake(value) or 0
+
+
 def is_envelope(payload: Any) -> bool:
     return isinstance(payload, dict) and "e2e" in payload
 
@@ -366,7 +380,7 @@ def handle_envelope(
     item: InboxItem, activity: dict[str, Any], actor: RemoteActor, recipient: User
 ) -> tuple[str, str]:
     from e2e.models import Envelope
-    from e2e.services import _check_copy, do_store_envelope
+    from e2e.services import _check_copy, do_add_copies, do_store_envelope
     from messaging.services.dms import _shares_a_guild
     from united.hlc import ClockDriftError, Stamp, clock
 
@@ -381,8 +395,12 @@ def handle_envelope(
     if not all(v.isdigit() and len(v) <= 20 for v in (origin_id, device)):
         return InboxState.FAILED, "E2E relay without its envelope id or sending device"
     expected = dm_channel_id(actor.uri, actors.user_uri(recipient.username))
+    group: FederatedGroup | None = None
     if str(payload.get("channel_id")) != str(expected):
-        return InboxState.FAILED, "E2E relay names a channel other than the two members' DM"
+        group = FederatedGroup.objects.filter(channel_id=_int(payload.get("channel_id"))).first()
+        if group is None:
+            return InboxState.FAILED, "E2E relay names a channel other than the two members' DM"
+        expected = group.channel_id
     copies = payload.get("copies")
     if not isinstance(copies, list) or not 0 < len(copies) <= 50:
         return InboxState.FAILED, "E2E relay without copies"
@@ -408,19 +426,37 @@ def handle_envelope(
         return InboxState.FAILED, f"unknown or revoked devices {sorted(set(wanted) - active)}"
     sender = people.user_for_actor(actor.uri, actor.username)
     channel = Channel.objects.filter(id=expected).first()
-    if channel is None and not _shares_a_guild(recipient, sender):
+    if group is not None:
+        # Only between current members of this node's copy of the group: someone who left
+        # gets nothing from now on, and sends nothing either.
+        assert channel is not None
+        members = set(channel.recipients.values_list("id", flat=True))
+        if recipient.id not in members:
+            return InboxState.FAILED, f"refused: {recipient.username} is not in that group"
+        if sender.id not in members:
+            return InboxState.FAILED, f"refused: {sender.username} is not in that group"
+    elif channel is None and not _shares_a_guild(recipient, sender):
         return InboxState.FAILED, "refused: the sender shares no guild with the recipient"
     try:
         hlc = int(payload.get("hlc", ""))
         clock().update(Stamp.unpack(hlc))
     except (TypeError, ValueError, ClockDriftError):
         return InboxState.FAILED, "E2E relay with a bad or drifting HLC stamp"
-    if Envelope.objects.filter(channel_id=expected, sender=sender, nonce=origin_id).exists():
+    stored = Envelope.objects.filter(channel_id=expected, sender=sender, nonce=origin_id).first()
+    if stored is not None and group is None:
         return InboxState.PROCESSED, "already stored"
     try:
         with transaction.atomic():
-            channel, _ = ensure_dm(recipient, sender, expected)
-            do_store_envelope(channel, sender, int(device), checked, nonce=origin_id, hlc=hlc)
+            if stored is not None:
+                # A group message reaches a node once per member there (one DeviceMessage
+                # each): the copies join the envelope the first one made.
+                if not do_add_copies(stored, checked):
+                    return InboxState.PROCESSED, "already stored"
+            else:
+                if group is None:
+                    channel, _ = ensure_dm(recipient, sender, expected)
+                assert channel is not None
+                do_store_envelope(channel, sender, int(device), checked, nonce=origin_id, hlc=hlc)
     except IntegrityError:
         return InboxState.PROCESSED, "already stored"
     return InboxState.PROCESSED, f"E2E envelope for {recipient.username}"

@@ -84,9 +84,9 @@ HANDLERS: dict[str, Callable[[InboxItem, dict[str, Any], RemoteActor], Outcome]]
 
 def guilds_handle(item: InboxItem, actor: RemoteActor) -> Outcome | None:
     """Federated guilds first (hosting side, then replicas), then the generic handlers."""
-    from federation import devices, hosting, mirror, publicchannel, reports
+    from federation import devices, groupdms, hosting, mirror, publicchannel, reports
 
-    for module in (hosting, mirror, publicchannel, devices, reports):
+    for module in (groupdms, hosting, mirror, publicchannel, devices, reports):
         try:
             with transaction.atomic():
                 outcome = module.handle(item, item.payload, actor)

@@ -415,3 +415,21 @@ class SuspendedMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.guild_id} (suspended: {self.domain} blocked)"
+
+
+class FederatedGroup(models.Model):
+    """A group DM with members on other nodes, as this node keeps it (federation.groupdms).
+    `authority` is the node actor of the creator's node: the only one whose membership states
+    this node applies; `version` is the newest state applied; `leaving` holds the actor ids
+    of this node's members who left and whose leave the authority has not confirmed yet."""
+
+    channel = models.OneToOneField(
+        "guilds.Channel", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    authority = models.URLField(max_length=500)
+    key = models.CharField(max_length=64)
+    version = models.PositiveBigIntegerField(default=1)
+    leaving = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"group {self.channel_id} of {self.authority} v{self.version}"

@@ -243,6 +243,13 @@ class LeaveGroupDM(APIView):
         return Response(status=204)
 
 
+class GroupDMRecipient(APIView):
+    @extend_schema(summary="Remove someone from a group DM (its owner)", responses={204: None})
+    def delete(self, request: Request, channel_id: int, user_id: int) -> Response:
+        dms.check_remove_group_member(request.user, channel_id, user_id)
+        return Response(status=204)
+
+
 class GuildMessageSearch(APIView):
     @extend_schema(
         summary="Search a guild's messages (Discord's shape, plus `q` syntax and highlights)",

@@ -26,6 +26,15 @@ class RemoteDMs(Protocol):
     def open_dm(self, user: User, other: User) -> tuple[Channel, bool]:
         """The cross-node DM with `other`, made if new, and whether it was."""
 
+    def create_group(self, user: User, others: list[User], name: str) -> Channel:
+        """A group DM with members of other nodes, this node its authority."""
+
+    def leave_group(self, user: User, channel: Channel) -> bool:
+        """If `channel` is a federated group: `user` leaves it everywhere (True)."""
+
+    def remove_from_group(self, user: User, channel: Channel, member: User) -> bool:
+        """If `channel` is a federated group: its owner removes `member` everywhere (True)."""
+
 
 _remote_dms: RemoteDMs | None = None
 

@@ -19,5 +19,6 @@ api_urlpatterns = [
     path("channels/<id:channel_id>/typing", api.Typing.as_view()),
     path("users/@me/channels", api.PrivateChannels.as_view()),
     path("channels/<id:channel_id>/recipients/@me", api.LeaveGroupDM.as_view()),
+    path("channels/<id:channel_id>/recipients/<id:user_id>", api.GroupDMRecipient.as_view()),
     path("guilds/<id:guild_id>/messages/search", api.GuildMessageSearch.as_view()),
 ]

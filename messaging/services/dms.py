@@ -2,9 +2,11 @@
 
 Anyone may open a DM with someone they share a guild with (the node does not let strangers
 message members out of the blue). A 1:1 DM between two people is unique (`dm_key`); a group
-DM holds up to 10 people and any member may leave it. Events go to every recipient's own
-gateway group instead of a guild group. Bodies are plaintext here; end-to-end encrypted DMs
-(ciphertext envelopes only) replace them in the E2E work.
+DM holds up to 10 people, any member may leave it and its owner may remove members. Events go
+to every recipient's own gateway group instead of a guild group. Bodies are end-to-end
+encrypted envelopes (e2e app); a group DM with members of other nodes keeps its membership
+on every node, changed only by its creator's node (federation.groupdms, behind the
+`RemoteDMs` port).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from guilds.services.access import ChannelAccess, unknown_channel
 from messaging.ports import remote_dms
 from united import errors, events, ratelimit
 from united.errors import Invalid, NotFound
+from united.ids import parse_snowflake
 
 DM_TYPES = frozenset({ChannelType.DM, ChannelType.GROUP_DM})
 GROUP_DM_MAX = 10
@@ -130,45 +133,110 @@ def check_open_dm(user, recipient_id: Any) -> tuple[Channel, bool]:
     return channel, True
 
 
-def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel:
-    if not isinstance(recipient_ids, list) or not recipient_ids:
-        raise Invalid(errors={"recipients": ["A list of user ids."]})
-    others = {_recipient(user, raw, "recipients").id for raw in recipient_ids}
-    remote = remote_dms()
-    if remote is not None and others & set(remote.remote_user_ids()):
-        raise Invalid(
-            errors={"recipients": ["Group DMs with members of other nodes are not supported."]}
-        )
-    if len(others) + 1 > GROUP_DM_MAX:
+def _group_size_ok(count: int) -> None:
+    if count > GROUP_DM_MAX:
         raise Invalid(errors={"recipients": [f"At most {GROUP_DM_MAX} people."]})
+
+
+def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel:
+    """A group DM of up to 10 people; members of other nodes (`name@node`) make it a
+    federated group whose membership this node keeps for every node (docs/e2e.md)."""
+    if not isinstance(recipient_ids, list) or not recipient_ids:
+        raise Invalid(errors={"recipients": ["A list of user ids or name@node handles."]})
+    # Counted before anything is resolved: eleven handles never cost eleven remote lookups.
+    _group_size_ok(len({str(r).strip().lstrip("@").lower() for r in recipient_ids}) + 1)
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise Invalid(errors={"name": ["At most 100 characters."]})
+    others = {u.id: u for u in (_recipient(user, raw, "recipients") for raw in recipient_ids)}
+    _group_size_ok(len(others) + 1)
     ratelimit.limit_user("dm.new", user.id)
+    remote = remote_dms()
+    if remote is not None and others.keys() & set(remote.remote_user_ids()):
+        return remote.create_group(user, list(others.values()), (name or "").strip())
+    return do_create_group_dm(user, list(others.values()), (name or "").strip())
+
+
+def do_create_group_dm(
+    owner: User | None, members: list[User], name: str, *, channel_id: int | None = None
+) -> Channel:
+    """Make the group DM (with a given id when another node chose it) and tell its members."""
     with transaction.atomic():
-        channel = Channel.objects.create(
-            type=ChannelType.GROUP_DM, name=(name or "").strip(), owner=user
-        )
-        channel.recipients.set([user.id, *others])
+        fields: dict[str, Any] = {"type": ChannelType.GROUP_DM, "name": name, "owner": owner}
+        if channel_id is not None:
+            fields["id"] = channel_id
+        channel = Channel.objects.create(**fields)
+        channel.recipients.set({m.id for m in members} | ({owner.id} if owner else set()))
         broadcast_to_channel(channel, "CHANNEL_CREATE", serialize_dm(channel))
     return channel
 
 
-def check_leave_group_dm(user, channel_id: int) -> None:
+def do_set_group_members(channel: Channel, members: list[User], owner: User | None) -> None:
+    """Make `members` the group's recipients: those who go get CHANNEL_DELETE, those who
+    stay hear CHANNEL_RECIPIENT_REMOVE / _ADD, those who arrive get CHANNEL_CREATE."""
     with transaction.atomic():
-        channel = Channel.objects.filter(id=channel_id, type=ChannelType.GROUP_DM).first()
-        if channel is None or not channel.recipients.filter(id=user.id).exists():
-            raise unknown_channel()
-        payload = serialize_dm(channel)
-        channel.recipients.remove(user)
-        if channel.owner_id == user.id:
-            channel.owner = channel.recipients.order_by("id").first()
+        before = {u.id: u for u in channel.recipients.all()}
+        after = {u.id: u for u in members}
+        gone = [u for uid, u in before.items() if uid not in after]
+        new = [u for uid, u in after.items() if uid not in before]
+        goodbye = serialize_dm(channel)
+        channel.recipients.set(after.keys())
+        if channel.owner_id != (owner.id if owner else None):
+            channel.owner = owner
             channel.save(update_fields=["owner"])
-        events.broadcast(events.user_group(user.id), "CHANNEL_DELETE", payload)
-        broadcast_to_channel(
-            channel,
-            "CHANNEL_RECIPIENT_REMOVE",
-            {"channel_id": str(channel.id), "user": serialize_user(user)},
-        )
+        for u in gone:
+            events.broadcast(events.user_group(u.id), "CHANNEL_DELETE", goodbye)
+        stay = [uid for uid in after if uid in before]
+        for u in gone:
+            payload = {"channel_id": str(channel.id), "user": serialize_user(u)}
+            for uid in stay:
+                events.broadcast(events.user_group(uid), "CHANNEL_RECIPIENT_REMOVE", payload)
+        hello = serialize_dm(channel)
+        for u in new:
+            events.broadcast(events.user_group(u.id), "CHANNEL_CREATE", hello)
+            payload = {"channel_id": str(channel.id), "user": serialize_user(u)}
+            for uid in stay:
+                events.broadcast(events.user_group(uid), "CHANNEL_RECIPIENT_ADD", payload)
+
+
+def access_group_dm(user, channel_id: Any) -> Channel:
+    channel = Channel.objects.filter(
+        id=parse_snowflake(channel_id) or 0, type=ChannelType.GROUP_DM
+    ).first()
+    if channel is None or not channel.recipients.filter(id=user.id).exists():
+        raise unknown_channel()
+    return channel
+
+
+def _next_owner(channel: Channel, leaving: User) -> User | None:
+    if channel.owner_id != leaving.id:
+        return channel.owner
+    return channel.recipients.exclude(id=leaving.id).order_by("id").first()
+
+
+def check_leave_group_dm(user, channel_id: int) -> None:
+    channel = access_group_dm(user, channel_id)
+    remote = remote_dms()
+    if remote is not None and remote.leave_group(user, channel):
+        return  # a federated group: its home node hears of it (federation.groupdms)
+    members = list(channel.recipients.exclude(id=user.id))
+    do_set_group_members(channel, members, _next_owner(channel, user))
+
+
+def check_remove_group_member(user, channel_id: Any, member_id: Any) -> None:
+    """Discord's DELETE /channels/{id}/recipients/{user_id}: the group's owner removes
+    someone."""
+    channel = access_group_dm(user, channel_id)
+    if channel.owner_id != user.id:
+        raise errors.Forbidden("Only the group's owner removes members")
+    member = channel.recipients.filter(id=parse_snowflake(member_id) or 0).first()
+    if member is None:
+        raise NotFound("Unknown user", code=errors.UNKNOWN_USER)
+    if member.id == user.id:
+        raise Invalid(errors={"user_id": ["Leave the group instead."]})
+    remote = remote_dms()
+    if remote is not None and remote.remove_from_group(user, channel, member):
+        return
+    do_set_group_members(channel, list(channel.recipients.exclude(id=member.id)), user)
 
 
 def list_dms(user) -> list[dict[str, Any]]:

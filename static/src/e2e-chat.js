@@ -59,6 +59,23 @@ class E2EChat {
     this.warning.textContent = text;
   }
 
+  // Who is in a group changes while the page is open: the next message is encrypted for the
+  // members as they are now (the node refuses a copy for someone who left).
+  membership(t, user) {
+    if (t === "CHANNEL_RECIPIENT_REMOVE") {
+      this.peers = this.peers.filter((id) => id !== user.id);
+      this.root.querySelector(`[data-member="${user.id}"]`)?.remove();
+    } else if (t === "CHANNEL_RECIPIENT_ADD" && !this.peers.includes(user.id)) {
+      this.peers.push(user.id);
+      this.names[user.id] = user.global_name || user.username;
+      this.serial(() => refreshLists(this));
+    } else if (t === "CHANNEL_DELETE") {
+      this.peers = [];
+      this.root.querySelector("[data-e2e-composer] textarea").disabled = true;
+      this.showWarning("You are no longer in this conversation.");
+    }
+  }
+
   async save() {
     this.state.device = this.device.toJson();
     await keystore.save(this.userId, this.state);
@@ -89,6 +106,8 @@ class E2EChat {
       } else if (t === "DEVICE_CREATE" || t === "DEVICE_REVOKED") this.serial(() => offerApprovals(this));
       if (t === "E2E_DEVICE_LIST_UPDATE" && d.user_id === this.userId) this.serial(() => ownListChanged(this));
       if (t === "E2E_DEVICE_LIST_UPDATE" && this.peers.includes(d.user_id)) retryPending(this);
+      if (d && d.channel_id === this.channelId) this.membership(t, d.user);
+      if (t === "CHANNEL_DELETE" && d.id === this.channelId) this.membership(t, null);
     });
     wireComposer(this);
     wireSafety(this);

@@ -236,10 +236,14 @@ def test_bobs_node_refuses_what_it_cannot_relay(client, world):
     envelope["copies"][0]["device_id"] = "31337"  # not on eve's signed list
     status, body = bob_client.http("POST", f"/api/v1/channels/{cid}/envelopes", envelope)
     assert status == 400 and "Unknown device" in str(body)
-    status, body = bob_client.http(
-        "POST", "/api/v1/users/@me/channels", {"recipients": [str(shadow.id)]}
-    )
-    assert status == 400 and "other nodes" in str(body)
+    # A group DM kept only on this node (made before federated groups) holding eve: her node
+    # cannot know it, so no copy for her leaves (a group made now is federated: groupdms).
+    local_group = Channel.objects.create(type=ChannelType.GROUP_DM, name="")
+    local_group.recipients.set([world["bob"], shadow])
+    gid = str(local_group.id)
+    stray = bob_client.device.encrypt(gid, [(str(shadow.id), EVE_DEVICE)], {"c": "g"})
+    status, body = bob_client.http("POST", f"/api/v1/channels/{gid}/envelopes", stray)
+    assert status == 400 and "cannot reach members of other nodes" in body["message"]
     # A DM made before cross-node DMs existed (a node-local id): the other node cannot know it.
     legacy = Channel.objects.create(type=ChannelType.DM, name="")
     legacy.recipients.set([world["bob"], shadow])

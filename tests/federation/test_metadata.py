@@ -59,6 +59,22 @@ def _every_type(user, actor) -> list[dict]:
         ),
         activities.build("Block", GROUP, actor.uri, to=[GROUP]),
         activities.build("Flag", me, [actor.uri], content="spam"),
+        activities.build(
+            "Update",
+            activities.actors.node_actor_uri(),
+            {
+                "id": "https://x.example/dm-groups/5",
+                "type": "GroupDM",
+                "channelId": "5",
+                "key": "00" * 16,
+                "revision": 2,
+                "name": "",
+                "owner": me,
+                "members": [me, actor.uri],
+            },
+            to=[actor.uri],
+        ),
+        activities.build("Leave", me, "https://x.example/dm-groups/5", to=[actor.uri]),
         activities.minimal(
             {
                 "@context": activities.AS2_CONTEXT,

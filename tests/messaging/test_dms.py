@@ -113,3 +113,28 @@ def test_a_name_at_node_recipient_without_federation_is_a_clear_400(world, api, 
     )
     assert group.status_code == 400 and "does not federate" in str(group.json()["errors"])
     assert api(world.bob).get("/api/v1/users/@me/channels").json() == []
+
+
+def test_group_dm_owner_removes_a_member_and_eleven_are_refused(world, api):
+    made = (
+        api(world.alice)
+        .post(
+            "/api/v1/users/@me/channels",
+            {"recipients": [str(world.bob.id), str(world.carol.id)]},
+            format="json",
+        )
+        .json()
+    )
+    cid = made["id"]
+    path = f"/api/v1/channels/{cid}/recipients"
+    refused = api(world.bob).delete(f"{path}/{world.carol.id}")
+    assert refused.status_code == 403 and refused.json()["code"] == 50013
+    assert api(world.alice).delete(f"{path}/999").status_code == 404
+    assert api(world.alice).delete(f"{path}/{world.alice.id}").status_code == 400
+    assert api(world.alice).delete(f"{path}/{world.carol.id}").status_code == 204
+    assert api(world.carol).get(f"/api/v1/channels/{cid}/envelopes?device_id=1").status_code == 404
+    listed = {c["id"]: c for c in api(world.bob).get("/api/v1/users/@me/channels").json()}
+    assert {u["username"] for u in listed[cid]["recipients"]} == {"alice", "bob"}
+    crowd = [str(world.bob.id)] + [f"p{n}@remote.example" for n in range(10)]
+    big = api(world.alice).post("/api/v1/users/@me/channels", {"recipients": crowd}, format="json")
+    assert big.status_code == 400 and "At most 10 people" in str(big.json()["errors"])

@@ -558,6 +558,8 @@ SKIP: dict[str, str] = {
     "notifications-remove-device": "POST, redirects to the notifications page",
     "manifest": "the web app manifest (JSON)",
     "service-worker": "JavaScript",
+    "web-dm-leave": "POST from the group DM's Leave button, redirects to the DM list",
+    "web-dm-remove": "POST from a group DM member's Remove button, redirects to the group",
     # Fragments swapped into a screen that is checked with them in place.
     "web-rail": "the rail, re-fetched into every client screen when a guild changes",
     "web-channel-list": "the channel list, re-fetched into the channel screen on changes",

@@ -235,3 +235,31 @@ def test_reactions_service_state_is_shown(browser, owner, member, general):
         .content.decode()
     )
     assert 'data-react="🎉"' in html and 'aria-pressed="false"' in html
+
+
+def test_a_group_dm_from_the_dm_page_lists_members_with_their_node(
+    browser, owner, guild, member, make_user, settings
+):
+    """The DM page's group form takes names (name@node for other nodes: the live test in
+    tests/federation/test_groupdms_live.py); the conversation lists each member with their
+    node; its owner removes one and a member leaves, each with a button."""
+    from guilds.services.members import do_add_member
+
+    carol = make_user("carol")
+    do_add_member(guild, carol)
+    alice = browser(owner)
+    unknown = alice.post("/app/dms/", {"members": "bob, nobody"})
+    assert unknown.status_code == 400 and "No one here is called nobody" in unknown.text
+    made = alice.post("/app/dms/", {"members": "bob, @carol", "name": "trio"})
+    assert made.status_code == 302
+    gid = made["Location"].rstrip("/").rsplit("/", 1)[-1]
+    page = alice.get(made["Location"]).content.decode()
+    for name in ("owner", "bob", "carol"):
+        assert f"@{name} · {settings.FEDERATION_DOMAIN}" in page
+    assert "Leave group" in page and "Remove carol from the group" in page
+    assert "Remove" not in browser(member).get(made["Location"]).content.decode()
+    assert alice.post(f"/app/dms/{gid}/remove/{carol.id}").status_code == 302
+    assert browser(carol).get(made["Location"]).status_code == 404
+    assert browser(member).post(f"/app/dms/{gid}/leave").status_code == 302
+    page = alice.get(made["Location"]).content.decode()
+    assert "@bob ·" not in page and "@owner ·" in page

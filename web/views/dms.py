@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
@@ -13,9 +14,15 @@ from accounts.models import User
 from accounts.requests import AuthedHttpRequest
 from accounts.services import ratelimit
 from e2e.services import access_dm_channel
-from guilds.models import Member
+from guilds.models import ChannelType, Member
 from messaging import presence
-from messaging.services.dms import check_open_dm, list_dms
+from messaging.services.dms import (
+    check_create_group_dm,
+    check_leave_group_dm,
+    check_open_dm,
+    check_remove_group_member,
+    list_dms,
+)
 from united.errors import APIError, Invalid
 from web import sidebar
 from web.views.common import member_view
@@ -61,10 +68,63 @@ def dm_list(request: AuthedHttpRequest) -> HttpResponse:
             context = {**_frame(request), "handle": handle, "handle_error": exc.message}
             return render(request, "web/dm.html", context, status=exc.status)
         return redirect("web-dm", channel_id=channel.id)
+    if request.method == "POST" and "members" in request.POST:  # a group, any nodes
+        typed = request.POST["members"]
+        try:
+            channel = check_create_group_dm(
+                request.user, _member_list(typed), request.POST.get("name") or None
+            )
+        except APIError as exc:
+            context = {**_frame(request), "members_typed": typed, "group_error": _said(exc)}
+            return render(request, "web/dm.html", context, status=exc.status)
+        return redirect("web-dm", channel_id=channel.id)
     if request.method == "POST":
         channel, _ = check_open_dm(request.user, request.POST.get("recipient_id"))
         return redirect("web-dm", channel_id=channel.id)
     return render(request, "web/dm.html", _frame(request))
+
+
+def _member_list(typed: str) -> list[str]:
+    """`bob, carol@node.example` → ids for this node's members, handles for the others."""
+    names = [n.strip().lstrip("@") for n in typed.replace(",", " ").split() if n.strip("@ ")]
+    if not names:
+        raise Invalid(errors={"recipients": ["Type at least one name."]})
+    out = []
+    for name in names:
+        if "@" in name:
+            out.append(name)
+            continue
+        found = User.objects.filter(username__iexact=name, is_active=True).first()
+        if found is None:
+            raise Invalid(f"No one here is called {name}.")
+        out.append(str(found.id))
+    return out
+
+
+def _said(exc: APIError) -> str:
+    """The error and its field details, as one sentence for the form."""
+    details = [m for msgs in (exc.errors or {}).values() for m in msgs]
+    return " ".join([exc.message, *details]) if details else exc.message
+
+
+def _node_of(user: User) -> str:
+    """Where a member lives: the `node` of a `name@node` account, else this node."""
+    name, at, node = user.username.partition("@")
+    return node if at else settings.FEDERATION_DOMAIN
+
+
+@member_view
+def dm_leave(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
+    if request.method == "POST":
+        check_leave_group_dm(request.user, channel_id)
+    return redirect("web-dms")
+
+
+@member_view
+def dm_remove(request: AuthedHttpRequest, channel_id: int, user_id: int) -> HttpResponse:
+    if request.method == "POST":
+        check_remove_group_member(request.user, channel_id, user_id)
+    return redirect("web-dm", channel_id=channel_id)
 
 
 @member_view
@@ -81,5 +141,18 @@ def dm(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
             "title": ", ".join(u.shown_name for u in others) or "Just you",
             "recipients_json": json.dumps([str(u.id) for u in recipients]),
             "names_json": json.dumps({str(u.id): u.shown_name for u in recipients}),
+            "members": [
+                {
+                    "id": u.id,
+                    "name": u.shown_name,
+                    "handle": u.username.partition("@")[0],
+                    "node": _node_of(u),
+                    "me": u.id == request.user.id,
+                    "owner": u.id == channel.owner_id,
+                }
+                for u in recipients
+            ],
+            "is_group": channel.type == ChannelType.GROUP_DM,
+            "is_owner": channel.owner_id == request.user.id,
         },
     )
