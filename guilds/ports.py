@@ -16,6 +16,10 @@ class Sanctions(Protocol):
     def is_suspended(self, guild_id: int) -> bool:
         """The node operator suspended this guild: nobody reads or writes it."""
 
+    def suspended_ids(self, guild_ids: list[int]) -> frozenset[int]:
+        """Which of these guilds are suspended, in one question (READY asks for all of a
+        member's guilds at once)."""
+
     def is_banned(self, guild_id: int, user_id: int) -> bool:
         """The user is banned from the guild right now (a temporary ban may have ended)."""
 
@@ -33,6 +37,10 @@ def register_sanctions(impl: Sanctions | None) -> None:
 
 def is_suspended(guild_id: int) -> bool:
     return _sanctions is not None and _sanctions.is_suspended(guild_id)
+
+
+def suspended_ids(guild_ids: list[int]) -> frozenset[int]:
+    return _sanctions.suspended_ids(guild_ids) if _sanctions is not None else frozenset()
 
 
 def is_banned(guild_id: int, user_id: int) -> bool:

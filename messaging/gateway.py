@@ -111,33 +111,30 @@ def session_groups(user: Any) -> list[str]:
 
 
 def ready_state(user: Any, session_id: str) -> tuple[dict[str, Any], list[str]]:
-    """Start a session: the READY payload and the groups the session listens to."""
+    """Start a session: the READY payload and the groups the session listens to.
+
+    A fixed number of queries whatever the number of guilds and channels: guilds, roles,
+    channels, overwrites, read states and presences are each read once for all guilds
+    (guilds.services.guilds.guild_payloads, docs/performance.md)."""
     from accounts.services import serialize_user
     from guilds.models import Channel, Member
-    from guilds.services.access import guild_context
-    from guilds.services.guilds import guild_payload
+    from guilds.services.guilds import guild_payloads
+    from messaging.presence import LARGE_GUILD, guild_presences
+    from messaging.services.dms import DM_TYPES, list_dms
     from messaging.services.readstates import read_states
-    from united.errors import NotFound
 
     guilds: list[dict[str, Any]] = []
     channels: list[Channel] = []
-    for guild_id in Member.objects.filter(user=user).values_list("guild_id", flat=True):
-        try:
-            ctx = guild_context(user, guild_id)
-        except NotFound:  # suspended by the operator
-            continue
-        payload = guild_payload(ctx)
+    for payload, visible in guild_payloads(user):
         guilds.append(payload)
-        ids = [int(c["id"]) for c in payload.get("channels", [])]
-        channels.extend(Channel.objects.filter(id__in=ids, type__in=(0, 5, 11)))
-    from messaging.presence import LARGE_GUILD, guild_presences
-
+        channels.extend(c for c in visible if c.type in (0, 5, 11))
     guild_ids = [int(g["id"]) for g in guilds if g.get("member_count", 0) <= LARGE_GUILD]
     member_ids = list(
-        Member.objects.filter(guild_id__in=guild_ids).values_list("user_id", flat=True).distinct()
+        Member.objects.filter(guild_id__in=guild_ids)
+        .order_by()
+        .values_list("user_id", flat=True)
+        .distinct()
     )
-    from messaging.services.dms import DM_TYPES, list_dms
-
     channels.extend(Channel.objects.filter(recipients=user, type__in=DM_TYPES))
     ready = {
         "v": 1,

@@ -21,6 +21,9 @@ class GuildSanctions:
     def is_suspended(self, guild_id: int) -> bool:
         return operators.is_suspended(guild_id)
 
+    def suspended_ids(self, guild_ids: list[int]) -> frozenset[int]:
+        return operators.suspended_ids(guild_ids)
+
     def is_banned(self, guild_id: int, user_id: int) -> bool:
         ban = GuildBan.objects.filter(guild_id=guild_id, user_id=user_id).first()
         return ban is not None and ban.active()

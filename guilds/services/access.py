@@ -191,6 +191,54 @@ def guild_context(user: User, guild_id: int, *, lock: bool = False) -> GuildCont
     return GuildContext(guild, user, member, roles, frozenset(mine))
 
 
+def member_contexts(user: User) -> list[GuildContext]:
+    """Every guild context of `user` (READY), with a fixed number of queries whatever the
+    number of guilds: the memberships with their guilds, the guilds' roles and the member's
+    roles, each read once for all guilds. Suspended guilds are left out, as guild_context
+    refuses them."""
+    members = list(
+        Member.objects.filter(user_id=user.id)
+        .select_related("guild")
+        .prefetch_related("guild__tags")
+        .order_by("joined_at", "id")
+    )
+    suspended = ports.suspended_ids([m.guild_id for m in members])
+    members = [m for m in members if m.guild_id not in suspended]
+    if not members:
+        return []
+    guild_ids = [m.guild_id for m in members]
+    roles: dict[int, dict[int, Role]] = defaultdict(dict)
+    for role in Role.objects.filter(guild_id__in=guild_ids):
+        roles[role.guild_id][role.id] = role
+    held: dict[int, set[int]] = defaultdict(set)
+    through = Member.roles.through.objects.filter(member_id__in=[m.id for m in members])
+    for member_id, role_id in through.values_list("member_id", "role_id"):
+        held[member_id].add(role_id)
+    contexts = []
+    for member in members:
+        member.user = user
+        contexts.append(
+            GuildContext(
+                member.guild, user, member, roles[member.guild_id], frozenset(held[member.id])
+            )
+        )
+    return contexts
+
+
+def guild_channels(
+    guild_ids: list[int],
+) -> tuple[dict[int, list[Channel]], dict[int, list[Overwrite]]]:
+    """The channels of these guilds in display order, and every channel's own overwrites:
+    two queries for any number of guilds, for `visible_channels(..., rows=...)`."""
+    channels: dict[int, list[Channel]] = defaultdict(list)
+    for channel in Channel.objects.filter(guild_id__in=guild_ids).order_by("position", "id"):
+        channels[channel.guild_id].append(channel)  # type: ignore[index]
+    table: dict[int, list[Overwrite]] = defaultdict(list)
+    for row in PermissionOverwrite.objects.filter(channel__guild_id__in=guild_ids):
+        table[row.channel_id].append(_as_overwrite(row))
+    return channels, table
+
+
 def node_context(guild: Guild) -> GuildContext:
     """The node acting in `guild` for its host: what a replica hands the `do_*` services
     when it applies the host's state (federation.mirror), never a member's request."""
@@ -238,11 +286,21 @@ def access_channel(
     return ChannelAccess(ctx, channel, granted)
 
 
-def visible_channels(ctx: GuildContext) -> list[tuple[Channel, list[Overwrite]]]:
-    """The guild's channels this member can see, each with its effective overwrites."""
-    table = overwrites_by_channel(ctx.guild.id)
+def visible_channels(
+    ctx: GuildContext,
+    rows: tuple[list[Channel], dict[int, list[Overwrite]]] | None = None,
+) -> list[tuple[Channel, list[Overwrite]]]:
+    """The guild's channels this member can see, each with its effective overwrites.
+
+    `rows`: the guild's channels in display order and the overwrite table, when the caller
+    read them for many guilds at once (`guild_channels`)."""
+    if rows is None:
+        table = overwrites_by_channel(ctx.guild.id)
+        channels = list(Channel.objects.filter(guild=ctx.guild).order_by("position", "id"))
+    else:
+        channels, table = rows
     visible = []
-    for channel in Channel.objects.filter(guild=ctx.guild).order_by("position", "id"):
+    for channel in channels:
         if perms.has(ctx.channel_permissions(channel, table), perms.P.VIEW_CHANNEL):
             visible.append((channel, effective_overwrites(channel, table)))
     return visible

@@ -12,12 +12,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds import permissions as perms
-from guilds.models import ChannelType, Guild, GuildTag, Member, Role, VerificationLevel
+from guilds.models import Channel, ChannelType, Guild, GuildTag, Member, Role, VerificationLevel
+from guilds.permissions import Overwrite
 from guilds.serialize import serialize_channel, serialize_guild, serialize_member
 from guilds.services import fields
 from guilds.services.access import (
     GuildContext,
+    guild_channels,
     guild_context,
+    member_contexts,
     missing_permissions,
     unknown_member,
     visible_channels,
@@ -32,19 +35,55 @@ TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 SETTINGS_MAX_KEYS = 50
 
 
-def guild_payload(ctx: GuildContext) -> dict[str, Any]:
-    """GUILD_CREATE's `d` for this member: the guild, roles, visible channels, own member."""
+def guild_payload(
+    ctx: GuildContext,
+    *,
+    visible: list[tuple[Channel, list[Overwrite]]] | None = None,
+    member_count: int | None = None,
+) -> dict[str, Any]:
+    """GUILD_CREATE's `d` for this member: the guild, roles, visible channels, own member.
+
+    `visible` and `member_count` when the caller computed them for many guilds at once
+    (`guild_payloads`)."""
     if ctx.member is None:
         raise ValueError("GUILD_CREATE is a member's view: the node has none")
+    if visible is None:
+        visible = visible_channels(ctx)
+    if member_count is None:
+        member_count = Member.objects.filter(guild=ctx.guild).count()
     data = serialize_guild(ctx.guild, roles=ctx.roles.values())
     data.update(
         joined_at=ctx.member.joined_at.isoformat(),
-        member_count=Member.objects.filter(guild=ctx.guild).count(),
-        channels=[serialize_channel(c, o) for c, o in visible_channels(ctx)],
+        member_count=member_count,
+        channels=[serialize_channel(c, o) for c, o in visible],
         members=[serialize_member(ctx.member, ctx.role_ids)],
         guild_id=str(ctx.guild.id),
     )
     return data
+
+
+def guild_payloads(user: User) -> list[tuple[dict[str, Any], list[Channel]]]:
+    """GUILD_CREATE of every guild of `user` (READY), each with the channel rows it lists.
+
+    A fixed number of queries whatever the number of guilds (docs/performance.md, "READY for
+    a member of many guilds"): contexts, channels, overwrites and member counts are each read
+    once for all guilds, and visibility is the same pure computation as guild_payload's."""
+    contexts = member_contexts(user)
+    guild_ids = [ctx.guild.id for ctx in contexts]
+    channels, table = guild_channels(guild_ids)
+    counts = dict(
+        Member.objects.filter(guild_id__in=guild_ids)
+        .order_by()
+        .values("guild_id")
+        .annotate(n=Count("id"))
+        .values_list("guild_id", "n")
+    )
+    out = []
+    for ctx in contexts:
+        visible = visible_channels(ctx, (channels[ctx.guild.id], table))
+        payload = guild_payload(ctx, visible=visible, member_count=counts.get(ctx.guild.id, 0))
+        out.append((payload, [c for c, _ in visible]))
+    return out
 
 
 def check_create_guild(user: User, *, name: Any, icon: Any = None, description: Any = "") -> Guild:
@@ -59,7 +98,6 @@ def check_create_guild(user: User, *, name: Any, icon: Any = None, description: 
 
 @transaction.atomic
 def do_create_guild(user: User, *, name: str, icon: str | None, description: str) -> Guild:
-    from guilds.models import Channel
 
     guild = Guild.objects.create(name=name, icon=icon, description=description, owner=user)
     Role.objects.create(

@@ -42,6 +42,11 @@ def is_suspended(guild_id: int) -> bool:
     return GuildSuspension.objects.filter(guild_id=guild_id).exists()
 
 
+def suspended_ids(guild_ids: list[int]) -> frozenset[int]:
+    rows = GuildSuspension.objects.filter(guild_id__in=guild_ids)
+    return frozenset(rows.values_list("guild_id", flat=True))
+
+
 @transaction.atomic
 def do_node_ban(operator: User, user: User, *, reason: str = "") -> bool:
     """Deactivate a local account: every session and token is revoked and its live gateway
