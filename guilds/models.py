@@ -7,6 +7,8 @@ other roles take positions 1..n, higher is more powerful. Channels: positions ar
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -183,13 +185,23 @@ class Member(models.Model):
     temporary = models.BooleanField(
         default=False, help_text="Joined through a temporary invite and holds no role yet"
     )
+    # The member list's order (the shown name, lower-cased): kept here so a page of a large
+    # guild's list is an index range, not a sort of every member joined with their user.
+    # Written by the services that change a nick or a display name (member_sort_name).
+    sort_name = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint("guild", "user", name="member_unique")]
         ordering = ["joined_at", "id"]
+        indexes = [models.Index(fields=["guild", "sort_name", "id"], name="member_list_idx")]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.guild}"
+
+
+def member_sort_name(nick: str | None, user: Any) -> str:
+    """Where a member sorts in the member list: the name it shows, lower-cased."""
+    return (nick or user.display_name or user.username).lower()[:100]
 
 
 class PermissionOverwrite(models.Model):

@@ -72,6 +72,13 @@ class MemoryStore:
             now = time.time()
             return {u for u in user_ids if self._prune(u, now)}
 
+    def live_users(self) -> set[int]:
+        """Every user with a live connection to this node (the member list asks which of a
+        large guild's members are online: these are far fewer than its members)."""
+        with self._lock:
+            now = time.time()
+            return {u for u in list(self._live) if self._prune(u, now)}
+
     def expired(self) -> list[int]:
         with self._lock:
             now = time.time()
@@ -127,6 +134,9 @@ class RedisStore:
         for u in user_ids:
             pipe.zcount(self._key(u), now, "+inf")
         return {u for u, n in zip(user_ids, pipe.execute(), strict=True) if n}
+
+    def live_users(self) -> set[int]:
+        return self.online([int(raw) for raw in self._redis.smembers(self.USERS)])
 
     def expired(self) -> list[int]:
         now = time.time()

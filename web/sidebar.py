@@ -11,8 +11,8 @@ from guilds import permissions as perms
 from guilds.models import TEXT_TYPES, Channel, ChannelType
 from guilds.services.access import GuildContext, guild_context, visible_channels
 from guilds.services.guilds import list_user_guilds
-from guilds.services.members import member_list
-from messaging.presence import guild_presences
+from guilds.services.member_list import MemberPage, member_page, online_members
+from messaging.presence import guild_presences, store
 from messaging.services.readstates import read_states
 from messaging.services.threads import thread_summaries
 from united.errors import NotFound
@@ -152,19 +152,21 @@ def rail(user) -> list[dict[str, Any]]:
     return out
 
 
-def members(ctx: GuildContext) -> list[dict[str, Any]]:
-    """Member list groups (hoisted roles, online, offline), each member with a status."""
-    user_ids = list(ctx.guild.members.values_list("user_id", flat=True))
-    statuses = {int(p["user"]["id"]): p["status"] for p in guild_presences(user_ids)}
-    groups = member_list(ctx.guild, set(statuses))
-    for group in groups:
-        for member in group["members"]:
+def members(ctx: GuildContext, start: int = 0) -> MemberPage:
+    """One page of the member list (hoisted roles, online, offline), each member with a
+    status; the first page unless `start` says where the page begins. Presence comes from
+    the node's connected users, so a page never reads every member of a large guild."""
+    candidates = online_members(ctx.guild, store().live_users())
+    statuses = {int(p["user"]["id"]): p["status"] for p in guild_presences(candidates)}
+    page = member_page(ctx.guild, set(statuses), start=start)
+    for group in page.groups:
+        for member in group.members:
             member["color"] = role_color(ctx, member["roles"])
             member["status"] = statuses.get(int(member["user"]["id"]), "offline")
             shown = member["nick"] or member["user"]["global_name"] or member["user"]["username"]
             member["shown_name"] = shown
             member["initials"] = initials(shown)
-    return groups
+    return page
 
 
 def role_color(ctx: GuildContext, role_ids: list[str]) -> str:

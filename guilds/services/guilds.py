@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from guilds import permissions as perms
-from guilds.models import Channel, ChannelType, Guild, GuildTag, Member, Role, VerificationLevel
+from guilds.models import (
+    Channel,
+    ChannelType,
+    Guild,
+    GuildTag,
+    Member,
+    Role,
+    VerificationLevel,
+    member_sort_name,
+)
 from guilds.permissions import Overwrite
 from guilds.serialize import serialize_channel, serialize_guild, serialize_member
 from guilds.services import fields
@@ -129,7 +138,7 @@ def do_create_guild(user: User, *, name: str, icon: str | None, description: str
     )
     guild.default_channel = guild.system_channel = general
     guild.save(update_fields=["default_channel", "system_channel"])
-    Member.objects.create(guild=guild, user=user)
+    Member.objects.create(guild=guild, user=user, sort_name=member_sort_name(None, user))
     ctx = guild_context(user, guild.id)
     events.broadcast(events.user_group(user.id), "GUILD_CREATE", guild_payload(ctx))
     return guild

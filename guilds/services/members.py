@@ -12,8 +12,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import serialize_user
 from guilds import permissions as perms
-from guilds.models import Guild, Member, Role
-from guilds.serialize import serialize_member, serialize_role
+from guilds.models import Guild, Member, Role, member_sort_name
+from guilds.serialize import serialize_member
 from guilds.services import fields
 from guilds.services.access import (
     GuildContext,
@@ -51,7 +51,12 @@ def do_add_member(guild: Guild, user: User, *, temporary: bool = False) -> tuple
         return existing, False
     try:
         with transaction.atomic():
-            member = Member.objects.create(guild=guild, user=user, temporary=temporary)
+            member = Member.objects.create(
+                guild=guild,
+                user=user,
+                temporary=temporary,
+                sort_name=member_sort_name(None, user),
+            )
     except IntegrityError:
         return Member.objects.get(guild=guild, user=user), False
     Guild.objects.filter(id=guild.id).update(last_activity_at=timezone.now())
@@ -71,7 +76,13 @@ def do_restore_member(
     with transaction.atomic():
         if Member.objects.filter(guild=guild, user=user).exists():
             return False
-        member = Member.objects.create(guild=guild, user=user, nick=nick, temporary=temporary)
+        member = Member.objects.create(
+            guild=guild,
+            user=user,
+            nick=nick,
+            temporary=temporary,
+            sort_name=member_sort_name(nick, user),
+        )
         roles = list(Role.objects.filter(guild=guild, id__in=list(role_ids)).exclude(id=guild.id))
         member.roles.set(roles)
         events.broadcast(
@@ -211,39 +222,6 @@ def list_members(
     return [serialize_member(m) for m in members]
 
 
-def member_list(guild: Guild, online_user_ids: set[int]) -> list[dict[str, Any]]:
-    """The sidebar member list: online members grouped under their highest hoisted role
-    (highest first), then the other online members, then everyone offline. Presence comes
-    from the gateway, which passes the ids it knows to be online."""
-    roles = {r.id: r for r in Role.objects.filter(guild=guild)}
-    hoisted = sorted(
-        (r for r in roles.values() if r.hoist and r.id != guild.id), key=lambda r: -r.position
-    )
-    groups: dict[str, list[dict[str, Any]]] = {str(r.id): [] for r in hoisted}
-    groups["online"], groups["offline"] = [], []
-    members = Member.objects.filter(guild=guild).select_related("user").prefetch_related("roles")
-    for member in sorted(members, key=lambda m: (m.nick or m.user.shown_name).lower()):
-        entry = serialize_member(member)
-        if member.user_id not in online_user_ids:
-            groups["offline"].append(entry)
-            continue
-        top = max(
-            (roles[r.id] for r in member.roles.all() if r.id in roles and roles[r.id].hoist),
-            key=lambda r: r.position,
-            default=None,
-        )
-        groups[str(top.id) if top else "online"].append(entry)
-    out: list[dict[str, Any]] = [
-        {"id": str(r.id), "name": r.name, "role": serialize_role(r), "members": groups[str(r.id)]}
-        for r in hoisted
-        if groups[str(r.id)]
-    ]
-    for key, name in (("online", "Online"), ("offline", "Offline")):
-        if groups[key]:
-            out.append({"id": key, "name": name, "role": None, "members": groups[key]})
-    return out
-
-
 def check_update_member(
     user: User, guild_id: int, user_id: int, changes: dict[str, Any], *, reason: str = ""
 ) -> Member:
@@ -291,7 +269,8 @@ def do_set_nick(ctx: GuildContext, target: Member, nick: str | None, *, reason: 
         return
     change = {"key": "nick", "old_value": target.nick, "new_value": nick}
     target.nick = nick
-    target.save(update_fields=["nick"])
+    target.sort_name = member_sort_name(nick, target.user)
+    target.save(update_fields=["nick", "sort_name"])
     events.broadcast(
         events.guild_group(ctx.guild.id),
         "GUILD_MEMBER_UPDATE",

@@ -225,7 +225,7 @@ def test_members_nick_and_roles(
 
 
 def test_member_list_groups_by_hoisted_role(guild, owner, join, make_role):
-    from guilds.services.members import member_list
+    from guilds.services.member_list import member_list
 
     staff = make_role("Staff", hoist=True)
     make_role("Quiet")

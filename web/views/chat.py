@@ -70,7 +70,7 @@ def _shell(request: HttpRequest, ctx, current) -> dict[str, Any]:
         "tree": sidebar.channel_tree(items),
         "items": items,
         "current": current,
-        "member_groups": sidebar.members(ctx),
+        "member_page": sidebar.members(ctx),
         "can_manage_channels": sidebar.can(ctx, perms.P.MANAGE_CHANNELS),
         "can_manage_guild": sidebar.can(ctx, perms.P.MANAGE_GUILD),
         "can_settings": sidebar.can(ctx, perms.P.MANAGE_GUILD)
@@ -246,10 +246,15 @@ def rail(request: HttpRequest) -> HttpResponse:
 
 @member_view
 def member_list(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
+    """The member list from position `start` (0: the first page, what a refresh reloads);
+    the list's last entry loads the next page as it scrolls into view."""
     ctx = guild_context(request.user, guild_id)
-    return render_fragment(
-        request, "web/_members.html", {"guild": ctx.guild, "member_groups": sidebar.members(ctx)}
-    )
+    raw = request.GET.get("start", "0")
+    if not raw.isdigit() or len(raw) > 8:
+        raise Invalid(errors={"start": ["A position in the member list (0 or more)."]})
+    page = sidebar.members(ctx, start=int(raw))
+    template = "web/_members_page.html" if page.start else "web/_members.html"
+    return render_fragment(request, template, {"guild": ctx.guild, "member_page": page})
 
 
 @member_view
