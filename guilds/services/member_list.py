@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from guilds.models import Guild, Member, Role, member_sort_name
+from guilds.models import Guild, Member, Role
 from guilds.serialize import serialize_member, serialize_role
 from united.events import Published
 
@@ -52,10 +52,6 @@ class MemberPage:
     online: int
 
 
-def _order(member: Member) -> tuple[str, int]:
-    return (member.sort_name or member_sort_name(member.nick, member.user), member.id)
-
-
 def online_members(guild: Guild, live_user_ids: Iterable[int]) -> list[int]:
     """Which of the node's connected users are members of `guild` (one query, bounded by the
     connected users rather than by the guild's size)."""
@@ -74,60 +70,83 @@ def member_page(
     hoisted = sorted(
         (r for r in roles.values() if r.hoist and r.id != guild.id), key=lambda r: -r.position
     )
+    # The connected members as bare tuples (id, user id, sort key) and, for those holding a
+    # hoisted role, their highest: only the page's members become model objects.
     online_rows = sorted(
-        Member.objects.filter(guild=guild, user_id__in=list(online_user_ids))
-        .select_related("user")
-        .prefetch_related("roles"),
-        key=_order,
-    )
-    buckets: dict[str, list[Member]] = {str(r.id): [] for r in hoisted}
-    buckets["online"] = []
-    for member in online_rows:
-        top = max(
-            (roles[r.id] for r in member.roles.all() if r.id in roles and roles[r.id].hoist),
-            key=lambda r: r.position,
-            default=None,
+        Member.objects.filter(guild=guild, user_id__in=list(online_user_ids)).values_list(
+            "sort_name", "id", "user_id"
         )
-        buckets[str(top.id) if top else "online"].append(member)
+    )
+    top: dict[int, Role] = {}
+    if hoisted and online_rows:
+        held = Member.roles.through.objects.filter(
+            member_id__in=[row[1] for row in online_rows], role_id__in=[r.id for r in hoisted]
+        )
+        for member_id, role_id in held.values_list("member_id", "role_id"):
+            if member_id not in top or roles[role_id].position > top[member_id].position:
+                top[member_id] = roles[role_id]
+    buckets: dict[str, list[int]] = {str(r.id): [] for r in hoisted}
+    buckets["online"] = []
+    for _name, member_id, _user_id in online_rows:
+        buckets[str(top[member_id].id) if member_id in top else "online"].append(member_id)
     total = Member.objects.filter(guild=guild).count()
     online = len(online_rows)
-    # (group id, name, role, members in order or None for the offline index range, count)
-    layout: list[tuple[str, str, Role | None, list[Member] | None, int]] = [
+    # (group id, name, role, member ids in order or None for the offline index range, count)
+    layout: list[tuple[str, str, Role | None, list[int] | None, int]] = [
         (str(r.id), r.name, r, buckets[str(r.id)], len(buckets[str(r.id)])) for r in hoisted
     ]
     layout.append(("online", "Online", None, buckets["online"], len(buckets["online"])))
     layout.append(("offline", "Offline", None, None, total - online))
 
-    groups: list[Group] = []
+    # Which slice of which group the page shows, then the page's members in two reads.
+    slices: list[tuple[str, str, Role | None, int, bool, list[int] | None]] = []
+    wanted: list[int] = []
+    offline_range: tuple[int, int] | None = None
     position = 0
     end = start + limit
-    for group_id, name, role, rows, count in layout:
+    for group_id, name, role, ids, count in layout:
         if count <= 0:
             continue
         lo, hi = max(start, position), min(end, position + count)
         if lo < hi:
-            if rows is None:
-                rows = list(
-                    Member.objects.filter(guild=guild)
-                    .exclude(user_id__in=[m.user_id for m in online_rows])
-                    .select_related("user")
-                    .prefetch_related("roles")
-                    .order_by("sort_name", "id")[lo - position : hi - position]
-                )
-                taken = rows
+            if ids is None:
+                offline_range = (lo - position, hi - position)
+                slices.append((group_id, name, role, count, lo == position, None))
             else:
-                taken = rows[lo - position : hi - position]
-            groups.append(
-                Group(
-                    id=group_id,
-                    name=name,
-                    role=serialize_role(role) if role else None,
-                    count=count,
-                    first=lo == position,
-                    members=[serialize_member(m) for m in taken],
-                )
-            )
+                taken = ids[lo - position : hi - position]
+                wanted += taken
+                slices.append((group_id, name, role, count, lo == position, taken))
         position += count
+    loaded: dict[int, Member] = {}
+    if wanted:
+        rows = Member.objects.filter(id__in=wanted).select_related("user")
+        loaded = {m.id: m for m in rows.prefetch_related("roles")}
+    offline_members: list[Member] = []
+    if offline_range is not None:
+        first, last = offline_range
+        offline_members = list(
+            Member.objects.filter(guild=guild)
+            .exclude(user_id__in=[row[2] for row in online_rows])
+            .select_related("user")
+            .prefetch_related("roles")
+            .order_by("sort_name", "id")[first:last]
+        )
+    groups = [
+        Group(
+            id=group_id,
+            name=name,
+            role=serialize_role(role) if role else None,
+            count=count,
+            first=opens,
+            members=[
+                serialize_member(m)
+                for m in (
+                    offline_members if ids is None else [loaded[i] for i in ids if i in loaded]
+                )
+            ],
+        )
+        for group_id, name, role, count, opens, ids in slices
+    ]
     next_start = end if end < position else None
     return MemberPage(groups, start, next_start, total, online)
 
