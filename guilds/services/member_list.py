@@ -151,15 +151,6 @@ def member_page(
     return MemberPage(groups, start, next_start, total, online)
 
 
-def member_list(guild: Guild, online_user_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """The first page's groups as plain dicts (`id`, `name`, `role`, `count`, `members`)."""
-    page = member_page(guild, online_user_ids)
-    return [
-        {"id": g.id, "name": g.name, "role": g.role, "count": g.count, "members": g.members}
-        for g in page.groups
-    ]
-
-
 def on_user_update(event: Published) -> None:
     """A display name changed: the member list sorts members without a nick by it."""
     if event.t != "USER_UPDATE" or not isinstance(event.d, dict) or "id" not in event.d:

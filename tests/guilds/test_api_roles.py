@@ -225,14 +225,14 @@ def test_members_nick_and_roles(
 
 
 def test_member_list_groups_by_hoisted_role(guild, owner, join, make_role):
-    from guilds.services.member_list import member_list
+    from guilds.services.member_list import member_page
 
     staff = make_role("Staff", hoist=True)
     make_role("Quiet")
     mod = join("mod", staff)
     join("idle")
-    groups = member_list(guild, {owner.id, mod.id})
-    assert [(g["name"], [m["user"]["username"] for m in g["members"]]) for g in groups] == [
+    groups = member_page(guild, {owner.id, mod.id}).groups
+    assert [(g.name, [m["user"]["username"] for m in g.members]) for g in groups] == [
         ("Staff", ["mod"]),
         ("Online", ["owner"]),
         ("Offline", ["idle"]),
