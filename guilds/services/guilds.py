@@ -74,8 +74,8 @@ def guild_payload(
 def guild_payloads(user: User) -> list[tuple[dict[str, Any], list[Channel]]]:
     """GUILD_CREATE of every guild of `user` (READY), each with the channel rows it lists.
 
-    A fixed number of queries whatever the number of guilds (docs/performance.md, "READY for
-    a member of many guilds"): contexts, channels, overwrites and member counts are each read
+    A fixed number of queries whatever the number of guilds (docs/performance.md, "READY and
+    the member list at guild scale"): contexts, channels, overwrites and member counts are each read
     once for all guilds, and visibility is the same pure computation as guild_payload's."""
     contexts = member_contexts(user)
     guild_ids = [ctx.guild.id for ctx in contexts]

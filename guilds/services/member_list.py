@@ -1,5 +1,5 @@
-"""The sidebar member list, a page at a time (docs/performance.md, "The member list of a large
-guild").
+"""The sidebar member list, a page at a time (docs/performance.md, "READY and the member
+list at guild scale").
 
 Display order is Discord's: online members under their highest hoisted role (highest role
 first), then the other online members ("Online"), then everyone offline ("Offline"), each
