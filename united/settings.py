@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "federation",
     "voice",
     "web",
+    "backup",
 ]
 
 MIDDLEWARE = [

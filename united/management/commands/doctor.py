@@ -86,8 +86,12 @@ def check_database() -> str:
         MigrationExecutor(connection).loader.graph.leaf_nodes()
     )
     if plan:
+        names = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         raise Problem(
-            f"{len(plan)} database migration(s) are not applied.", "run `python manage.py migrate`"
+            f"{len(plan)} database migration(s) are not applied: {shown}.",
+            "run `python manage.py migrate` (after an upgrade, and after a restore from an "
+            "older version)",
         )
     return f"database reachable ({connection.vendor}) and migrated"
 
