@@ -35,6 +35,7 @@ from django.core.management.color import no_style
 from django.db import connection, connections, models, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.utils import load_backend
 from django.utils.duration import duration_iso_string
 
 BATCH = 1000
@@ -97,7 +98,7 @@ def snapshot() -> Iterator[str]:
     tmpdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="backup-", dir=tmpdir) as work:
         copy = Path(work) / "snapshot.sqlite3"
-        source = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=20)
+        source = sqlite3.connect(connection.settings_dict["NAME"], timeout=20)
         target = sqlite3.connect(copy)
         try:
             # The online backup API copies pages without holding the write lock throughout.
@@ -105,17 +106,16 @@ def snapshot() -> Iterator[str]:
         finally:
             target.close()
             source.close()
-        connections.settings[SNAPSHOT] = {
-            **connections["default"].settings_dict,
-            "NAME": copy,
-            "OPTIONS": {"timeout": 20},
-        }
+        # A connection of this thread only, not a configured alias: nothing else may use it.
+        wrapper = load_backend(connection.settings_dict["ENGINE"]).DatabaseWrapper(
+            {**connection.settings_dict, "NAME": copy, "OPTIONS": {"timeout": 20}}, SNAPSHOT
+        )
+        connections[SNAPSHOT] = wrapper
         try:
             yield SNAPSHOT
         finally:
-            connections[SNAPSHOT].close()
+            wrapper.close()
             del connections[SNAPSHOT]
-            del connections.settings[SNAPSHOT]
 
 
 def count_rows(alias: str) -> dict[str, int]:
