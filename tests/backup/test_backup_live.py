@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -248,3 +249,55 @@ def postgres():
     finally:
         redis.stop()
         pg.stop()
+
+
+def test_the_scheduled_backup_runs_keeps_the_newest_and_shows_on_the_jobs_page(
+    node_factory, tmp_path
+):
+    target = tmp_path / "scheduled"
+    node = node_factory(
+        "s",
+        UNITED_BACKUP_TARGET=str(target),
+        UNITED_BACKUP_PASSPHRASE="the scheduled passphrase",
+        UNITED_BACKUP_EVERY_HOURS="1",
+        UNITED_BACKUP_KEEP="1",
+    )
+    node.python(
+        "from accounts.models import User\n"
+        f"User.objects.create_superuser('root', password={PASSWORD!r})\n"
+    )
+    # Due at once on a node that never ran it: the embedded runner starts it within seconds.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(target.glob("archives/*.ubk")):
+        time.sleep(0.5)
+    (first,) = target.glob("archives/*.ubk")
+    # Run again now (as if an hour had passed): keep=1 leaves only the newest archive.
+    node.python(
+        "from jobs.models import PeriodicRun\nfrom jobs.services import run_due_jobs\n"
+        "from datetime import timedelta\nfrom django.utils import timezone\n"
+        "PeriodicRun.objects.filter(name='backup.scheduled').update("
+        "last_run_at=timezone.now() - timedelta(hours=2))\n"
+        "run_due_jobs()\n"
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.exists():
+        time.sleep(0.5)
+    (newest,) = target.glob("archives/*.ubk")
+    assert newest != first
+    opened = manage(
+        {**node.env, "UNITED_BACKUP_PASSPHRASE": "", "UNITED_BACKUP_TARGET": ""},
+        "shell",
+        "-c",
+        "from backup import services, crypto\n"
+        f"t = services.target_from({str(target)!r})\n"
+        "meta = services.verify_archive(t, services.archives(t)[-1], "
+        "crypto.Opener('the scheduled passphrase'))\n"
+        "print('users', meta['counts']['accounts.user'])",
+    )
+    assert "users 1" in opened.stdout, opened.stderr
+    with httpx.Client(base_url=node.url, timeout=60) as http:
+        login(http, "root", PASSWORD)
+        page = http.get("/admin/jobs/job/overview/")
+        assert page.status_code == 200
+        periodic = page.text.split('id="periodic-jobs"')[1].split("</table>")[0]
+        assert "backup.scheduled" in periodic
