@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from backup import crypto, services
+from backup import crypto, database, services
 from backup.targets import DirectoryTarget, S3Credentials, S3Target
 from tests import templates
 from tests.media.conftest import S3_KEY, S3_REGION, S3_SECRET, new_bucket
@@ -249,3 +250,25 @@ def test_doctor_and_backup_name_pending_migrations(transactional_db, tmp_path, c
             )
     finally:
         call_command("migrate", "backup", verbosity=0)
+
+
+def test_an_archive_from_a_newer_release_is_refused_before_any_change(archive, tmp_path):
+    """Its migrations are unknown here: restore it with that release, then upgrade."""
+    from accounts.models import User
+
+    opener = crypto.Opener(PASSPHRASE)
+    source = DirectoryTarget(archive)
+    name = services.archives(source)[-1]
+    records = list(services._records(source, name, opener))
+    records[0]["migrations"].append(["backup", "9999_from_the_future"])
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    with (newer / "archive.ubk").open("wb") as out:
+        writer = crypto.ArchiveWriter(out, crypto.Sealer(passphrase=PASSPHRASE))
+        for record in records:
+            writer.write(zlib.compress(database.encode_record(record)))
+        writer.close()
+    target = DirectoryTarget(newer)
+    with pytest.raises(services.Refused, match=r"newer UNITED .*backup\.9999_from_the_future"):
+        services.do_restore(target, "archive.ubk", opener, force=True)
+    assert User.objects.filter(username="alice").exists()  # the database was left alone
