@@ -192,49 +192,37 @@ def test_restore_refuses_a_wrong_passphrase_and_a_tampered_or_cut_archive(archiv
     assert not (fresh / "united.sqlite3").exists()
 
 
-def test_restore_refuses_a_database_that_holds_a_node_unless_forced(archive, tmp_path):
-    occupied = tmp_path / "occupied"
-    occupied.mkdir()
-    templates.copy_sqlite(occupied / "united.sqlite3")
-    made = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from accounts.models import User; User.objects.create_user('mallory', password='x')",
-        ],
+def shell(data_dir: Path, code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
         cwd=ROOT,
-        env=clean_env(occupied),
+        env=clean_env(data_dir),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert made.returncode == 0, made.stderr
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_restore_refuses_a_database_that_holds_a_node_unless_forced(archive, tmp_path):
+    node = tmp_path / "node"
     args = ("--from", str(archive), "--passphrase-file", str(tmp_path / "pass"))
-    refused = restore(occupied, *args)
+    assert restore(node, *args).returncode == 0
+    shell(node, "from accounts.models import User; User.objects.create_user('mallory')")
+    refused = restore(node, *args)
     assert refused.returncode == 5, refused.stderr
     assert "not empty" in refused.stderr and "--force" in refused.stderr
-    forced = restore(occupied, *args, "--force")
-    assert forced.returncode == 0, forced.stderr
-    users = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from accounts.models import User\n"
-            "print(sorted(User.objects.values_list('username', flat=True)))\n"
-            "print(User.objects.get(username='alice').check_password("
-            "'correct horse battery staple'))",
-        ],
-        cwd=ROOT,
-        env=clean_env(occupied),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    users = (
+        "from accounts.models import User\n"
+        "print(sorted(User.objects.values_list('username', flat=True)))\n"
+        "print(User.objects.get(username='alice').check_password("
+        "'correct horse battery staple'))"
     )
-    assert users.stdout.split("\n")[-3:-1] == ["['alice']", "True"], users.stdout
+    assert shell(node, users).split("\n")[-3:-1] == ["['alice', 'mallory']", "True"]
+    forced = restore(node, *args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert shell(node, users).split("\n")[-3:-1] == ["['alice']", "True"]
 
 
 def test_doctor_and_backup_name_pending_migrations(transactional_db, tmp_path, capsys):

@@ -59,6 +59,7 @@ def test_doctor_explains_production_problems(tmp_path):
     ):
         assert expected in out, out
     assert out.count("  problem  ") == 5  # the clock check may add a warning, never a problem
+    assert "warning  no scheduled backups (UNITED_BACKUP_TARGET is not set)" in out
     assert "Traceback" not in result.stderr
 
 

@@ -89,6 +89,20 @@ class Command(BaseCommand):
             f"{result.rows} rows, {result.blobs} blobs ({result.blobs_written} written), "
             f"{result.keys} node keys"
         )
+        for sha256 in result.blobs_missing:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"warning: blob {sha256} is not in the backup (it was missing from "
+                    "storage when the backup ran)"
+                )
+            )
+        if result.search_error:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"warning: the search index was not rebuilt ({result.search_error}): "
+                    "run `manage.py reindex_search` once the search engine is reachable"
+                )
+            )
         if result.domain and result.domain != settings.FEDERATION_DOMAIN:
             self.stderr.write(
                 self.style.WARNING(

@@ -198,6 +198,23 @@ def check_trusted_proxies() -> str:
     return f"trusted proxies: {', '.join(proxies)} (X-Forwarded-For/-Proto believed only from them)"
 
 
+def check_backups() -> str:
+    cfg = settings.CONFIG
+    if cfg.backup_target:
+        how = "sealed to UNITED_BACKUP_RECIPIENT" if cfg.backup_recipient else "passphrase"
+        return (
+            f"backups every {cfg.backup_every_hours} h to {cfg.backup_target} ({how}), "
+            f"keeping {cfg.backup_keep}"
+        )
+    if cfg.production:
+        raise Caution(
+            "no scheduled backups (UNITED_BACKUP_TARGET is not set).",
+            "set UNITED_BACKUP_TARGET and UNITED_BACKUP_RECIPIENT (docs/operations.md, "
+            '"Backups and restore"), or run `manage.py backup` from cron',
+        )
+    return "no scheduled backups (`manage.py backup --to DIR` makes one)"
+
+
 CHECKS = [
     check_secret_key,
     check_allowed_hosts,
@@ -208,6 +225,7 @@ CHECKS = [
     check_federation_domain,
     check_clock,
     check_trusted_proxies,
+    check_backups,
 ]
 
 
