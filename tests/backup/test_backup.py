@@ -260,3 +260,44 @@ def test_an_archive_from_a_newer_release_is_refused_before_any_change(archive, t
     with pytest.raises(services.Refused, match=r"newer UNITED .*backup\.9999_from_the_future"):
         services.do_restore(target, "archive.ubk", opener, force=True)
     assert User.objects.filter(username="alice").exists()  # the database was left alone
+
+
+def test_restore_from_an_s3_bucket_brings_the_files_back(world, s3_endpoint, tmp_path):
+    """The operator's way: `manage.py restore --from s3://…` with UNITED_BACKUP_S3_* set."""
+    from media.models import Blob
+    from media.storage import blob_store
+
+    bucket = new_bucket(s3_endpoint)
+    creds = S3Credentials(s3_endpoint, S3_KEY, S3_SECRET, S3_REGION)
+    services.do_backup(S3Target(bucket, "nightly", creds), crypto.Sealer(passphrase=PASSPHRASE))
+    originals = {b.sha256: blob_store().read(b.key) for b in Blob.objects.all()}
+    (tmp_path / "pass").write_text(PASSPHRASE)
+    fresh = tmp_path / "fresh"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "restore",
+            "--from",
+            f"s3://{bucket}/nightly",
+            "--passphrase-file",
+            str(tmp_path / "pass"),
+        ],
+        cwd=ROOT,
+        env={
+            **clean_env(fresh),
+            "UNITED_BACKUP_S3_ENDPOINT": s3_endpoint,
+            "UNITED_BACKUP_S3_ACCESS_KEY": S3_KEY,
+            "UNITED_BACKUP_S3_SECRET_KEY": S3_SECRET,
+            "UNITED_BACKUP_S3_REGION": S3_REGION,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 blobs (2 written)" in done.stdout
+    assert "rows " in done.stderr and "blobs 2/2" in done.stderr  # the progress line
+    for sha256, content in originals.items():
+        restored = fresh / "media" / "blobs" / sha256[:2] / sha256[2:4] / sha256
+        assert restored.read_bytes() == content
