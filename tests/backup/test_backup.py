@@ -301,3 +301,23 @@ def test_restore_from_an_s3_bucket_brings_the_files_back(world, s3_endpoint, tmp
     for sha256, content in originals.items():
         restored = fresh / "media" / "blobs" / sha256[:2] / sha256[2:4] / sha256
         assert restored.read_bytes() == content
+
+
+def test_the_backup_command_seals_to_a_key_pair_it_made(world, tmp_path):
+    import io
+
+    out = io.StringIO()
+    call_command("backup", "--new-keypair", str(tmp_path / "op.key"), stdout=out)
+    public = out.getvalue().strip()
+    assert oct((tmp_path / "op.key").stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(CommandError, match="exists"):
+        call_command("backup", "--new-keypair", str(tmp_path / "op.key"), stdout=io.StringIO())
+    call_command(
+        "backup", "--to", str(tmp_path / "t"), "--recipient", public, "--quiet", stdout=out
+    )
+    target = DirectoryTarget(tmp_path / "t")
+    private = crypto.unb64((tmp_path / "op.key").read_text().strip())
+    meta = services.verify_archive(
+        target, services.archives(target)[-1], crypto.Opener(private_key=private)
+    )
+    assert meta["counts"]["accounts.user"] == 1 and meta["blobs"] == 2

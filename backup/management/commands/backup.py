@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -66,6 +67,10 @@ class Command(BaseCommand):
             result = services.do_backup(target, sealer, keep=options["keep"], progress=progress)
         except (Refused, TargetError) as exc:
             raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
+        except (OSError, BotoCoreError, ClientError) as exc:
+            raise CommandError(
+                f"cannot write the backup to {spec}: {exc}", returncode=EXIT_REFUSED
+            ) from None
         finish(self.stderr, progress, quiet)
         for sha256 in result.blobs_missing:
             self.stderr.write(f"warning: blob {sha256} is in the database but not in storage")

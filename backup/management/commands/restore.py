@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -83,6 +84,10 @@ class Command(BaseCommand):
             raise CommandError(f"refused: {exc}", returncode=EXIT_REFUSED) from None
         except TargetError as exc:
             raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
+        except (OSError, BotoCoreError, ClientError) as exc:
+            raise CommandError(
+                f"cannot read the backup from {spec}: {exc}", returncode=EXIT_REFUSED
+            ) from None
         finish(err, progress, quiet)
         self.stdout.write(
             f"restored {result.archive} (made {result.created_at} on {result.domain}): "
