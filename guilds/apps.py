@@ -7,6 +7,7 @@ class GuildsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
+        from guilds.services.export import export_memberships
         from guilds.services.members import do_end_temporary_memberships, guarded_names_for
 
         # Temporary membership lasts while the member is signed in somewhere (as on Discord,
@@ -15,3 +16,4 @@ class GuildsConfig(AppConfig):
         # A display name shows in every guild the member is in: it must not pass for their
         # owners or moderators any more than a nickname may.
         hooks.on_guarded_names(guarded_names_for)
+        hooks.on_export("guild_memberships", export_memberships)
