@@ -42,6 +42,7 @@ from backup.targets import S3Credentials, Target, TargetError, open_target
 from federation import keys as node_keys
 from media.models import Blob, BlobState, blob_key
 from media.storage import blob_store
+from push import webpush
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,16 @@ def do_backup(
                     ],
                 },
             )
+            _record(
+                out,
+                {
+                    "t": "push_keys",
+                    "keys": [
+                        [row_id, crypto.b64(der)]
+                        for row_id, der in webpush.export_private_keys(alias)
+                    ],
+                },
+            )
             for record in database.dump(alias, progress.rows):
                 _record(out, record)
             _record(out, {"t": "end", "rows": sum(counts.values())})
@@ -326,6 +337,7 @@ def do_restore(
     progress.rows_total = sum(meta["counts"].values())
     registry = database.migrate_to([tuple(m) for m in meta["migrations"]])
     private: list[tuple[int, bytes]] = []
+    push_private: list[tuple[int, bytes]] = []
     with transaction.atomic():
         database.flush(registry)
         loader = database.Loader(registry, progress.rows)
@@ -334,9 +346,12 @@ def do_restore(
                 loader.feed(record)
             elif record["t"] == "keys":
                 private = [(int(i), crypto.unb64(der)) for i, der in record["keys"]]
+            elif record["t"] == "push_keys":
+                push_private = [(int(i), crypto.unb64(der)) for i, der in record["keys"]]
         loader.finish()
     call_command("migrate", interactive=False, verbosity=0)
     node_keys.reseal_private_keys(private)
+    webpush.reseal_private_keys(push_private)
     secret = BackupSecret.get()
     shas = list(
         Blob.objects.filter(state=BlobState.LIVE)

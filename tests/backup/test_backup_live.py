@@ -106,6 +106,9 @@ def test_backup_destroy_restore_and_the_peer_still_trusts_the_node(fed_node, tmp
     b.wait_for(lambda: [s for _, s in inbox(b, "Accept", a.domain)] == ["processed"], 120, "Accept")
     ((accept_key, _),) = inbox(b, "Accept", a.domain)
     keys_before = key_material(a.url)
+    with httpx.Client(base_url=a.url, timeout=60) as http:
+        login(http, "alice", PASSWORD)
+        vapid_before = http.get("/api/v1/push/vapid-key").json()["public_key"]
 
     # Backed up while the node runs, twice: the second run writes no blob again.
     target = tmp_path / "target"
@@ -207,11 +210,15 @@ def test_backup_destroy_restore_and_the_peer_still_trusts_the_node(fed_node, tmp
         "from media.models import Attachment; from media.storage import blob_store\n"
         f"a = Attachment.objects.get(id={world['attachment']})\n"
         "import hashlib; print(hashlib.sha256(blob_store().read(a.blob.key)).hexdigest())\n"
-        "from federation import keys; print(keys.signing_key('rsa').public_pem)",
+        "from federation import keys; print(keys.signing_key('rsa').public_pem)\n"
+        # The push key too: unsealed under this machine's own secret key, browsers'
+        # subscriptions (bound to its public half) keep working.
+        "from push import webpush; webpush._vapid(); print('vapid', webpush.public_key())",
     )
     assert check.returncode == 0, check.stderr
     assert hashlib.sha256(FILE).hexdigest() in check.stdout
     assert keys_before[0].strip() in check.stdout  # the RSA key peers know, unsealed again
+    assert f"vapid {vapid_before}" in check.stdout
 
 
 COUNTED = ("accounts_user", "guilds_guild", "guilds_channel", "messaging_message", "media_blob")
