@@ -19,14 +19,17 @@ import { wireBackup, wireSafety } from "./e2e-chat/dialogs.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
 import { refreshLists, register, replenish, withDeviceLock } from "./e2e-chat/keys.js";
 import { render } from "./e2e-chat/view.js";
+import { markRead, reloadList, renderSidebar, sidebarChannels, wireNewMessage } from "./e2e-chat/sidebar.js";
 
 class E2EChat {
+  // `root` is a conversation ([data-e2e-pane]) or the DM list page ([data-e2e-home]), where
+  // only the sidebar's previews and unread counts are drawn.
   constructor(root) {
     this.root = root;
-    this.channelId = root.dataset.channelId;
+    this.channelId = root.dataset.channelId || null;
     this.userId = root.dataset.userId;
-    this.peers = JSON.parse(root.dataset.recipients).filter((id) => id !== this.userId);
-    this.names = JSON.parse(root.dataset.names);
+    this.peers = JSON.parse(root.dataset.recipients || "[]").filter((id) => id !== this.userId);
+    this.names = JSON.parse(root.dataset.names || "{}");
     this.list = root.querySelector("[data-e2e-messages]");
     this.status = root.querySelector("[data-e2e-status]");
     this.warning = root.querySelector("[data-e2e-warning]");
@@ -40,10 +43,11 @@ class E2EChat {
 
   fail(error) {
     console.error(error);
-    this.status.textContent = `Encryption error: ${error.message}`;
+    if (this.status) this.status.textContent = `Encryption error: ${error.message}`;
   }
 
   showWarning(text) {
+    if (!this.warning) return;
     this.warning.hidden = false;
     this.warning.textContent = text;
   }
@@ -51,6 +55,32 @@ class E2EChat {
   async save() {
     this.state.device = this.device.toJson();
     await keystore.save(this.userId, this.state);
+  }
+
+  async catchUpAll() {
+    if (this.channelId) await catchUp(this);
+    await this.catchUpOthers();
+  }
+
+  // A conversation that cannot be caught up (a member's device list fails its checks) must
+  // not stop the open one: it keeps the preview it had.
+  async catchUpOthers() {
+    for (const id of sidebarChannels()) {
+      if (id === this.channelId) continue;
+      try {
+        await catchUp(this, id);
+      } catch (error) {
+        console.warn(`DM ${id} not caught up:`, error.message);
+      }
+    }
+  }
+
+  // An envelope for any of this member's conversations; one the list does not show yet is
+  // a new conversation, so the list is drawn again first.
+  async arrived(envelope) {
+    const id = envelope.channel_id;
+    if (id !== this.channelId && !sidebarChannels().includes(id)) await reloadList();
+    await receive(this, [envelope], id);
   }
 
   async start() {
@@ -64,19 +94,36 @@ class E2EChat {
     });
     await refreshLists(this);
     render(this);
+    renderSidebar(this);
     await replenish(this);
-    await catchUp(this);
+    if (this.channelId) await catchUp(this);
+    if (markRead(this)) await this.save();
     gateway().on((t, d) => {
-      if (t === "E2E_ENVELOPE_CREATE" && d.channel_id === this.channelId) this.serial(() => receive(this, [d]));
-      if (t === "RESYNC") this.serial(() => catchUp(this));
+      if (t === "E2E_ENVELOPE_CREATE") this.serial(() => this.arrived(d));
+      if (t === "RESYNC") this.serial(() => this.catchUpAll());
       if (t === "PREKEYS_LOW" && d.device_id === this.device.deviceId) this.serial(() => replenish(this));
     });
+    document.addEventListener("visibilitychange", () =>
+      this.serial(async () => {
+        if (!markRead(this)) return;
+        await this.save();
+        renderSidebar(this);
+      }),
+    );
+    if (!this.channelId) {
+      // The list page: the conversations' previews and unread counts are its content.
+      await this.serial(() => this.catchUpOthers());
+      this.root.dataset.e2eReady = "true";
+      return;
+    }
     wireComposer(this);
     wireSafety(this);
     wireSearch(this);
     wireBackup(this);
     this.root.dataset.e2eReady = "true";
     this.status.textContent = "Messages here are end-to-end encrypted.";
+    // The other conversations in the list, for their previews and unread counts.
+    this.serial(() => this.catchUpOthers());
     const mine = this.device.pins[this.userId];
     if (mine && !mine.devices[this.device.deviceId]) {
       this.showWarning("This browser is not on your signed device list yet, so your contacts will not encrypt for it. Restore your key from your backup (🔑) or approve it from one of your other devices.");
@@ -85,7 +132,8 @@ class E2EChat {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const root = document.querySelector("[data-e2e-pane]");
+  wireNewMessage();
+  const root = document.querySelector("[data-e2e-pane], [data-e2e-home]");
   if (!root) return;
   const chat = new E2EChat(root);
   window.unitedE2E = chat;

@@ -1,15 +1,19 @@
 // The E2E page's inputs: the composer (text and encrypted files) and the local search box.
+import { takeReply, wireReply } from "./actions.js";
 import { post, upload } from "./envelopes.js";
+import { markRead } from "./sidebar.js";
 import { render } from "./view.js";
 
-export async function send(chat, text, attachments = []) {
-  const row = await post(chat, text, attachments);
+export async function send(chat, text, attachments = [], extra = {}) {
+  const row = await post(chat, text, attachments, extra);
   (chat.state.messages[chat.channelId] ||= []).push(row);
+  markRead(chat);
   await chat.save();
   render(chat);
 }
 
 export function wireComposer(chat) {
+  wireReply(chat);
   const form = chat.root.querySelector("[data-e2e-composer]");
   const input = form.querySelector("textarea");
   const error = form.querySelector("[data-composer-error]");
@@ -18,9 +22,10 @@ export function wireComposer(chat) {
     if (!text.trim()) return;
     input.value = "";
     error.hidden = true;
+    const reply = takeReply(chat);
     chat.serial(async () => {
       try {
-        await send(chat, text);
+        await send(chat, text, [], reply);
       } catch (e) {
         error.hidden = false;
         error.textContent = e.message;

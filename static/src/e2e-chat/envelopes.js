@@ -5,15 +5,18 @@ import { api } from "../api.js";
 import { decryptFile, encryptFile } from "../e2e/files.js";
 import { targets } from "./keys.js";
 
-// Encrypts and posts one message payload; returns the row this device keeps for it.
-export async function post(chat, text, attachments = []) {
+// Encrypts and posts one message payload; returns the row this device keeps for it. `extra`
+// adds fields to the payload (`reply_to`: the id of the message it answers).
+export async function post(chat, text, attachments = [], extra = {}) {
   const id = crypto.randomUUID();
   const to = await targets(chat);
   if (!to.some(([uid]) => uid !== chat.userId)) throw new Error("The other person has no device that can receive encrypted messages yet.");
-  const env = await chat.device.encrypt(chat.channelId, to, { type: "message", id, content: text, attachments });
+  const env = await chat.device.encrypt(chat.channelId, to, { ...extra, type: "message", id, content: text, attachments });
   env.nonce = id.replaceAll("-", "");
   const stored = await api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
-  return { id: stored.id, mid: id, sender: chat.userId, text, attachments, at: stored.created_at };
+  const row = { id: stored.id, mid: id, sender: chat.userId, text, attachments, at: stored.created_at };
+  if (extra.reply_to) row.replyTo = extra.reply_to;
+  return row;
 }
 
 // Throws an error with a `reason` (errors.js) when the envelope cannot be opened.

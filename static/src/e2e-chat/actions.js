@@ -1,0 +1,98 @@
+// What a person does to a DM message from its toolbar or its failure notice: react (an
+// encrypted control message inside the ordinary envelope, docs/e2e.md "Reactions"), reply
+// (the composer's next message carries `reply_to`), and ask the sender to resend a message this
+// device could not decrypt (an ordinary encrypted message). Nothing decrypted leaves the
+// browser except inside a new envelope.
+import { api } from "../api.js";
+import { send } from "./composer.js";
+import { targets } from "./keys.js";
+import { render } from "./view.js";
+
+// Encrypts a control payload for every device of the conversation (the sender's other devices
+// included, so they stay in step) and posts it; the node sees one more envelope.
+export async function postControl(chat, payload) {
+  const to = await targets(chat);
+  if (!to.length) throw new Error("Nobody in this conversation has a device that can receive it yet.");
+  const env = await chat.device.encrypt(chat.channelId, to, payload);
+  env.nonce = crypto.randomUUID().replaceAll("-", "");
+  return api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
+}
+
+// Adds or removes `who`'s `emoji` on the row; true when something changed.
+export function applyReaction(row, who, emoji, on) {
+  const reactions = (row.reactions ||= {});
+  const list = reactions[emoji] || [];
+  const has = list.includes(who);
+  if (on === has) return false;
+  reactions[emoji] = on ? [...list, who] : list.filter((uid) => uid !== who);
+  if (!reactions[emoji].length) delete reactions[emoji];
+  return true;
+}
+
+function complain(chat, error) {
+  const box = chat.root.querySelector("[data-composer-error]");
+  if (!box) throw error;
+  box.hidden = false;
+  box.textContent = error.message;
+}
+
+export function react(chat, row, emoji, on) {
+  return chat.serial(async () => {
+    try {
+      await postControl(chat, { type: "reaction", target: row.mid, emoji, on });
+    } catch (error) {
+      complain(chat, error);
+      return;
+    }
+    applyReaction(row, chat.userId, emoji, on);
+    await chat.save();
+    render(chat);
+  });
+}
+
+export function askResend(chat, row) {
+  const at = new Date(row.at);
+  const when = Number.isNaN(at.getTime()) ? "" : ` (sent ${at.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" })})`;
+  const text = `Your message${when} could not be decrypted on my device. Could you send it again?`;
+  return chat.serial(async () => {
+    try {
+      await send(chat, text);
+    } catch (error) {
+      complain(chat, error);
+      render(chat);
+      return;
+    }
+    row.asked = true;
+    await chat.save();
+    render(chat);
+  });
+}
+
+// The composer's next message answers `row`; the banner above the box says to whom.
+export function startReply(chat, row) {
+  const banner = chat.root.querySelector("[data-reply-banner]");
+  const input = chat.root.querySelector("#composer-input");
+  chat.replyTo = row.mid;
+  if (banner) {
+    banner.querySelector("[data-reply-name]").textContent = chat.names[row.sender] || row.sender;
+    banner.hidden = false;
+  }
+  if (input) input.focus();
+}
+
+export function takeReply(chat) {
+  const id = chat.replyTo;
+  cancelReply(chat);
+  return id ? { reply_to: id } : {};
+}
+
+export function cancelReply(chat) {
+  chat.replyTo = null;
+  const banner = chat.root.querySelector("[data-reply-banner]");
+  if (banner) banner.hidden = true;
+}
+
+export function wireReply(chat) {
+  const cancel = chat.root.querySelector("[data-reply-cancel]");
+  if (cancel) cancel.addEventListener("click", () => cancelReply(chat));
+}
