@@ -132,7 +132,7 @@ function picker(chat) {
     box.setAttribute("role", "group");
     box.setAttribute("aria-label", "Pick a reaction");
     box.hidden = true;
-    document.body.append(box);
+    chat.root.append(box); // inside the page's main landmark
     document.addEventListener("click", (event) => {
       if (!box.hidden && !event.target.closest("[data-e2e-picker], [data-e2e-action=react]")) box.hidden = true;
     });
