@@ -4,7 +4,8 @@ live, with her avatar, the preview of her last message (decrypted in his browser
 unread count that clears when he opens it; consecutive messages group under one name; a reply
 quotes what it answers; a reaction (an encrypted control message) shows for both; a message
 his device cannot decrypt is shown loudly with the action that fixes it, and that action
-works. Afterwards nothing the two said is in the node's database files or its log."""
+works; an encrypted picture opened on click stays open as messages arrive. Afterwards
+nothing the two said is in the node's database files or its log."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.browser import DOC_SHOTS, bundle, launch, register, shot  # noqa: F401  (bundle: a fixture)
+from tests.e2e.test_browser import tiny_png
 from tests.e2e.test_browser_first_contact import api, sign_in, watch
 from tests.nodes import services_mode
 
@@ -29,7 +31,8 @@ FIRST = "Hello bob, this is alice"
 SECOND = "Are you coming to the meetup tonight"
 REPLY = "Yes, see you at eight"
 THIRD = "Great, I will bring the slides"
-SAID = [FIRST, SECOND, REPLY, THIRD, "could not be decrypted on my device"]
+ONE_MORE = "That is the way to the venue"
+SAID = [FIRST, SECOND, REPLY, THIRD, ONE_MORE, "could not be decrypted on my device"]
 
 
 def ready_home(page) -> None:
@@ -168,11 +171,24 @@ def test_dm_list_and_conversation_look_like_channels(node_factory, bundle):  # n
             expect(mine.locator(f"{chip} .reaction-count")).to_have_text("2")
             expect(theirs.locator(f"{chip} .reaction-count")).to_have_text("2")
 
+            # An encrypted picture: opened on click, and still open after the next message.
+            a.set_input_files(
+                "[data-e2e-file]",
+                files=[{"name": "map.png", "mimeType": "image/png", "buffer": tiny_png()}],
+            )
+            b.locator("[data-e2e-attachment]").click()
+            picture = b.locator("img.e2e-image[alt='map.png']")
+            expect(picture).to_be_visible()
+            send(a, ONE_MORE)
+            expect(b.locator("[data-message]", has_text=ONE_MORE)).to_be_visible()
+            expect(picture).to_be_visible()
+            assert picture.evaluate("img => img.naturalWidth") == 3
+
             # Back on his list, the conversation stays read; alice's next message counts one.
             b.goto(f"{base}/app/dms/")
             ready_home(b)
             item = b.locator(f"[data-dm-item='{channel}']")
-            expect(item.locator("[data-dm-preview]")).to_have_text(f"You: {REPLY}")
+            expect(item.locator("[data-dm-preview]")).to_have_text(ONE_MORE)
             expect(item.locator("[data-dm-unread]")).to_be_hidden()
             send(a, THIRD)
             expect(item.locator("[data-dm-preview]")).to_have_text(THIRD, timeout=20000)
@@ -199,6 +215,9 @@ def test_dm_list_and_conversation_look_like_channels(node_factory, bundle):  # n
             ask.click()
             expect(ask).to_have_text("Asked alice to resend")
             expect(ask).to_be_disabled()
+            expect(b.locator(f"[data-dm-item='{channel}'] [data-dm-preview]")).to_have_text(
+                re.compile(r"^You: Your message \(sent .+\) could not be decrypted on my device")
+            )
             expect(
                 a.locator("[data-message]", has_text="could not be decrypted on my device")
             ).to_be_visible()

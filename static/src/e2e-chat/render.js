@@ -9,6 +9,15 @@ import { askResend, react, startReply } from "./actions.js";
 
 const GROUP_WINDOW_MS = 7 * 60 * 1000; // as web/timeline.py GROUP_WINDOW
 
+// The list is drawn again on every arriving message; an attachment keeps the element it was
+// drawn in, so a file or picture decrypted on click stays open instead of folding back.
+const attachmentBoxes = new Map();
+function attachmentBox(a, make) {
+  const key = `${a.id}:${a.sha256 || ""}`;
+  if (!attachmentBoxes.has(key)) attachmentBoxes.set(key, make(a));
+  return attachmentBoxes.get(key);
+}
+
 // What fixes a row this device could not decrypt. Restoring helps when this browser is not
 // (or no longer) the device the message was encrypted for; otherwise only the sender can help.
 const RESTORE_HELPS = new Set(["not_for_device", "unknown_prekey", "no_session"]);
@@ -259,7 +268,7 @@ export function conversationRows(chat, rows, { body, attachment, reasons }) {
       text.append(body(row));
       if (row.edited && !row.deleted) text.append(" ", el("span", "edited", "(edited)"));
       li.append(text);
-      for (const a of row.attachments || []) li.append(attachment(a));
+      for (const a of row.attachments || []) li.append(attachmentBox(a, attachment));
       const reactions = reactionsView(chat, row);
       if (reactions) li.append(reactions);
       if (!row.deleted && row.mid) li.append(tools(chat, row));
