@@ -14,6 +14,7 @@ import * as c from "./e2e/primitives.js";
 import { LocalDevice } from "./e2e/device.js";
 import * as keystore from "./e2e/keystore.js";
 import { gateway } from "./gateway.js";
+import { askResend, react } from "./e2e-chat/actions.js";
 import { wireComposer, wireSearch } from "./e2e-chat/composer.js";
 import { wireBackup, wireSafety } from "./e2e-chat/dialogs.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
@@ -34,6 +35,11 @@ class E2EChat {
     this.status = root.querySelector("[data-e2e-status]");
     this.warning = root.querySelector("[data-e2e-warning]");
     this.queue = Promise.resolve();
+    // What a message's toolbar and failure notice do (render.js calls these).
+    this.act = {
+      react: (row, emoji, on) => react(this, row, emoji, on),
+      askResend: (row) => askResend(this, row),
+    };
   }
 
   serial(fn) {

@@ -1,8 +1,8 @@
 // What a person does to a DM message from its toolbar or its failure notice: react (an
-// encrypted control message inside the ordinary envelope, docs/e2e.md "Reactions"), reply
-// (the composer's next message carries `reply_to`), and ask the sender to resend a message this
-// device could not decrypt (an ordinary encrypted message). Nothing decrypted leaves the
-// browser except inside a new envelope.
+// encrypted control message inside the ordinary envelope, docs/e2e.md "Replies and
+// reactions") and ask the sender to resend a message this device could not decrypt (an
+// ordinary encrypted message). Nothing decrypted leaves the browser except inside a new
+// envelope. render.js reaches these through `chat.act` (e2e-chat.js), so imports stay one way.
 import { api } from "../api.js";
 import { send } from "./composer.js";
 import { targets } from "./keys.js";
@@ -66,33 +66,4 @@ export function askResend(chat, row) {
     await chat.save();
     render(chat);
   });
-}
-
-// The composer's next message answers `row`; the banner above the box says to whom.
-export function startReply(chat, row) {
-  const banner = chat.root.querySelector("[data-reply-banner]");
-  const input = chat.root.querySelector("#composer-input");
-  chat.replyTo = row.mid;
-  if (banner) {
-    banner.querySelector("[data-reply-name]").textContent = chat.names[row.sender] || row.sender;
-    banner.hidden = false;
-  }
-  if (input) input.focus();
-}
-
-export function takeReply(chat) {
-  const id = chat.replyTo;
-  cancelReply(chat);
-  return id ? { reply_to: id } : {};
-}
-
-export function cancelReply(chat) {
-  chat.replyTo = null;
-  const banner = chat.root.querySelector("[data-reply-banner]");
-  if (banner) banner.hidden = true;
-}
-
-export function wireReply(chat) {
-  const cancel = chat.root.querySelector("[data-reply-cancel]");
-  if (cancel) cancel.addEventListener("click", () => cancelReply(chat));
 }

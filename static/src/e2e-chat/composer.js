@@ -1,6 +1,6 @@
 // The E2E page's inputs: the composer (text and encrypted files) and the local search box.
-import { takeReply, wireReply } from "./actions.js";
 import { post, upload } from "./envelopes.js";
+import { takeReply, wireReply } from "./reply.js";
 import { markRead } from "./sidebar.js";
 import { render } from "./view.js";
 

@@ -3,9 +3,10 @@
 // and name, timestamps, the quoted message a reply answers, reactions, the hover toolbar
 // (react, reply). Everything drawn here comes from the rows this device decrypted; a row it
 // could not decrypt is shown loudly with what fixes it (actions.js). view.js calls
-// conversationRows() and supplies the body and attachments of a row, which it owns.
+// conversationRows() and supplies the body and attachments of a row, which it owns; reacting
+// and asking for a resend go through `chat.act` (actions.js, wired in e2e-chat.js).
 import { PICKER } from "../emoji.js";
-import { askResend, react, startReply } from "./actions.js";
+import { startReply } from "./reply.js";
 
 const GROUP_WINDOW_MS = 7 * 60 * 1000; // as web/timeline.py GROUP_WINDOW
 
@@ -103,7 +104,7 @@ function reactionsView(chat, row) {
     face.setAttribute("aria-hidden", "true");
     count.setAttribute("aria-hidden", "true");
     chip.append(face, " ", count);
-    chip.addEventListener("click", () => react(chat, row, emoji, !mine));
+    chip.addEventListener("click", () => chat.act.react(row, emoji, !mine));
     box.append(chip);
   }
   return box;
@@ -162,7 +163,7 @@ function openPicker(chat, button, row) {
       choice.addEventListener("click", () => {
         box.hidden = true;
         const mine = (row.reactions?.[emoji] || []).includes(chat.userId);
-        react(chat, row, emoji, !mine);
+        chat.act.react(row, emoji, !mine);
       });
       return choice;
     }),
@@ -207,7 +208,7 @@ function failure(chat, row, reasons) {
     button.disabled = !!row.asked;
     button.addEventListener("click", () => {
       button.disabled = true;
-      askResend(chat, row);
+      chat.act.askResend(row);
     });
     actions.append(button);
   } else {
