@@ -292,6 +292,20 @@ def dm_list_previews(page, w) -> None:
     page.wait_for_selector("[data-dm-item] [data-dm-preview]:text('Encrypted message')")
 
 
+def phone_dm(page, w) -> None:
+    """The conversation at phone width."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(w.dm_url)
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+
+
+def phone_dm_list(page, w) -> None:
+    """The conversation list slid over it."""
+    phone_dm(page, w)
+    page.click("[aria-label='Show conversations']")
+    page.wait_for_selector("[data-dm-list]:visible")
+
+
 def dm_replying(page, w) -> None:
     page.goto(w.dm_url)
     page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
@@ -428,6 +442,8 @@ SCREENS: list[Screen] = [
     Screen("dm-list-previews", dm_list_previews),
     Screen("dm-replying", dm_replying),
     Screen("dm-picker", dm_picker),
+    Screen("phone-dm", phone_dm),
+    Screen("phone-dm-list", phone_dm_list),
     Screen("dm-safety", dm_dialog("safety-dialog", "[data-safety-open]")),
     Screen("dm-backup", dm_dialog("backup-dialog", "[data-backup-open]")),
     Screen("settings-overview", SETTINGS + "/overview/"),
