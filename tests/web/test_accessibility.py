@@ -352,9 +352,16 @@ def dm_dialog(name: str, opener: str) -> Callable[[Any, SimpleNamespace], None]:
 
 
 def dm_waiting(page, w) -> None:
-    """Bob was made through the API and has no device: alice's message waits on hers."""
+    """Bob's only device (the Python client of the "dm" screen) is removed through the API,
+    which cannot sign his device list: alice's reply waits on her browser, quote and all."""
+    bob = Api(w.url, "bob")
+    for device in bob("GET", "/users/@me/devices"):
+        bob("DELETE", f"/users/@me/devices/{device['id']}", expect=204)
     page.goto(w.dm_url)
     page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    target = page.locator("[data-message]", has_text="notes from yesterday")
+    target.hover()
+    target.locator("[data-e2e-action=reply]").click()
     page.fill("#composer-input", "see you on the porch")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-e2e-pending=waiting]")
