@@ -58,7 +58,11 @@ export async function receive(chat, envelopes, channelId = chat.channelId) {
     } catch (error) {
       row.error = error.reason || "error";
     }
-    rows.push(row);
+    // Above the messages still waiting on this device (pending.js), which stay last until
+    // the node has them, as a channel's outbox does.
+    const waiting = rows.findIndex((m) => m.pending);
+    if (waiting < 0) rows.push(row);
+    else rows.splice(waiting, 0, row);
     chat.state.cursors[channelId] = env.id;
   }
   markRead(chat);
