@@ -4,6 +4,7 @@
 // ordinary encrypted message, through the pending queue like any other). Nothing decrypted leaves the browser except inside a new
 // envelope. render.js reaches these through `chat.act` (e2e-chat.js), so imports stay one way.
 import { api } from "../api.js";
+import { syncArchiveQuietly } from "./archive.js";
 import { targets } from "./keys.js";
 import { queueMessage } from "./pending.js";
 import { render } from "./view.js";
@@ -47,6 +48,7 @@ export function react(chat, row, emoji, on) {
     applyReaction(row, chat.userId, emoji, on);
     await chat.save();
     render(chat);
+    await syncArchiveQuietly(chat);
   });
 }
 
