@@ -1,22 +1,21 @@
 // What a person does to a DM message from its toolbar or its failure notice: react (an
 // encrypted control message inside the ordinary envelope, docs/e2e.md "Replies and
 // reactions") and ask the sender to resend a message this device could not decrypt (an
-// ordinary encrypted message, through the pending queue like any other). Nothing decrypted leaves the browser except inside a new
-// envelope. render.js reaches these through `chat.act` (e2e-chat.js), so imports stay one way.
-import { api } from "../api.js";
+// ordinary encrypted message, through the pending queue like any other). Nothing decrypted
+// leaves the browser except inside a new envelope. render.js reaches these through `chat.act`
+// (e2e-chat.js), so imports stay one way.
 import { syncArchiveQuietly } from "./archive.js";
-import { targets } from "./keys.js";
+import { postPayload } from "./envelopes.js";
 import { queueMessage } from "./pending.js";
 import { render } from "./view.js";
 
 // Encrypts a control payload for every device of the conversation (the sender's other devices
-// included, so they stay in step) and posts it; the node sees one more envelope.
+// included, so they stay in step) and posts it; the node sees one more envelope. Devices the
+// node reports revoked are left out, as for a message (envelopes.js).
 export async function postControl(chat, payload) {
-  const to = await targets(chat);
-  if (!to.length) throw new Error("Nobody in this conversation has a device that can receive it yet.");
-  const env = await chat.device.encrypt(chat.channelId, to, payload);
-  env.nonce = crypto.randomUUID().replaceAll("-", "");
-  return api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
+  const stored = await postPayload(chat, payload, crypto.randomUUID().replaceAll("-", ""));
+  if (!stored) throw new Error("Nobody in this conversation has a device that can receive it yet.");
+  return stored;
 }
 
 // Adds or removes `who`'s `emoji` on the row; true when something changed.
