@@ -1,9 +1,11 @@
 // The E2E page's inputs: the composer (text and encrypted files) and the local search box.
 import { upload } from "./envelopes.js";
 import { queueMessage } from "./pending.js";
+import { startReply, takeReply, wireReply } from "./reply.js";
 import { render } from "./view.js";
 
 export function wireComposer(chat) {
+  wireReply(chat);
   const form = chat.root.querySelector("[data-e2e-composer]");
   const input = form.querySelector("textarea");
   const error = form.querySelector("[data-composer-error]");
@@ -12,14 +14,18 @@ export function wireComposer(chat) {
     if (!text.trim()) return;
     input.value = "";
     error.hidden = true;
+    const reply = takeReply(chat);
     chat.serial(async () => {
       try {
-        await queueMessage(chat, text);
+        await queueMessage(chat, text, [], reply);
       } catch (e) {
         error.hidden = false;
         error.textContent = e.message;
         // Back in the box ahead of whatever was typed while it was being encrypted and sent.
         input.value = input.value ? `${text}\n${input.value}` : text;
+        // And still a reply to what it answered.
+        const target = reply.reply_to && (chat.state.messages[chat.channelId] || []).find((m) => m.mid === reply.reply_to);
+        if (target && !chat.replyTo) startReply(chat, target);
       }
     });
   };
