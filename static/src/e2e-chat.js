@@ -17,6 +17,7 @@ import { gateway } from "./gateway.js";
 import { askResend, react } from "./e2e-chat/actions.js";
 import { wireComposer, wireSearch } from "./e2e-chat/composer.js";
 import { wireBackup, wireSafety } from "./e2e-chat/dialogs.js";
+import { deleteMessage, editBox, editable, startEdit } from "./e2e-chat/edits.js";
 import { syncArchiveQuietly } from "./e2e-chat/archive.js";
 import { offerApprovals, ownListChanged, showOwnCode } from "./e2e-chat/approvals.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
@@ -43,6 +44,10 @@ class E2EChat {
     this.act = {
       react: (row, emoji, on) => react(this, row, emoji, on),
       askResend: (row) => askResend(this, row),
+      editable: (row) => editable(this, row),
+      edit: (row) => startEdit(this, row),
+      remove: (row) => deleteMessage(this, row),
+      editBox: (row) => editBox(this, row),
     };
   }
 

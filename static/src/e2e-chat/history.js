@@ -42,7 +42,9 @@ export async function receive(chat, envelopes, channelId = chat.channelId) {
         const target = rows.find((m) => m.mid === p.target && m.sender === env.sender.user_id);
         if (target) {
           if (p.type === "edit") Object.assign(target, { text: String(p.content), edited: true });
-          else Object.assign(target, { text: null, deleted: true });
+          else Object.assign(target, { text: null, deleted: true, attachments: [] });
+          // An edit box open on a message deleted or edited elsewhere closes.
+          if (chat.editing === target.mid) chat.editing = null;
         }
         chat.state.cursors[channelId] = env.id;
         continue;

@@ -1,10 +1,11 @@
 // The DM conversation in the channel view's message layout (templates/web/_message.html):
 // day dividers, consecutive messages by one author within 7 minutes grouped under one avatar
 // and name, timestamps, the quoted message a reply answers, reactions, the hover toolbar
-// (react, reply). Everything drawn here comes from the rows this device decrypted; a row it
+// (react, reply; edit and delete on one's own). Everything drawn here comes from the rows this device decrypted; a row it
 // could not decrypt is shown loudly with what fixes it (actions.js). view.js calls
 // conversationRows() and supplies the body and attachments of a row, which it owns; reacting
-// and asking for a resend go through `chat.act` (actions.js, wired in e2e-chat.js).
+// and asking for a resend go through `chat.act` (actions.js, wired in e2e-chat.js), and so
+// do editing and deleting (edits.js), which also supplies the edit box drawn in a row.
 import { PICKER } from "../emoji.js";
 import { startReply } from "./reply.js";
 
@@ -187,6 +188,13 @@ function tools(chat, row) {
   // reaction, which would reach the other side before the message it names.
   if (row.pending) bar.append(replyButton);
   else bar.append(reactButton, replyButton);
+  // One's own sent messages can be edited and deleted (edits.js through chat.act).
+  if (chat.act.editable(row)) {
+    bar.append(
+      tool("Edit", "edit", "M3 17.2V21h3.8l11-11-3.8-3.8-11 11ZM20.7 7a1 1 0 0 0 0-1.4l-2.3-2.3a1 1 0 0 0-1.4 0l-1.8 1.8 3.8 3.8L20.7 7Z", () => chat.act.edit(row)),
+      tool("Delete", "delete", "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6v12ZM19 4h-3.5l-1-1h-5l-1 1H5v2h14V4Z", () => chat.act.remove(row)),
+    );
+  }
   return bar;
 }
 
@@ -228,6 +236,9 @@ export function conversationRows(chat, rows, { body, attachment, pending, reason
   const out = [];
   let before = null;
   for (const row of rows) {
+    // A deleted message is gone from the conversation; its row stays in the state, so a
+    // reply to it still quotes "Message deleted".
+    if (row.deleted) continue;
     const at = moment(row);
     const newDay = at && (!before || !moment(before) || moment(before).toDateString() !== at.toDateString());
     if (newDay) {
@@ -273,6 +284,10 @@ export function conversationRows(chat, rows, { body, attachment, pending, reason
       text.append(body(row));
       if (row.edited && !row.deleted) text.append(" ", el("span", "edited", "(edited)"));
       li.append(text);
+      if (chat.editing && chat.editing === row.mid) {
+        text.hidden = true;
+        li.append(chat.act.editBox(row));
+      }
       for (const a of row.attachments || []) li.append(attachmentBox(a, attachment));
       if (row.pending && pending) {
         li.classList.add("pending");

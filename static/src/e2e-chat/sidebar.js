@@ -16,7 +16,7 @@ export function compareIds(a, b) {
 
 export function unreadCount(chat, channelId) {
   const read = (chat.state.read || {})[channelId];
-  return (chat.state.messages[channelId] || []).filter((m) => m.sender !== chat.userId && compareIds(m.id, read) > 0).length;
+  return (chat.state.messages[channelId] || []).filter((m) => m.sender !== chat.userId && !m.deleted && compareIds(m.id, read) > 0).length;
 }
 
 // The id of the last row the node has (a message still on this device, pending.js, has a
@@ -48,7 +48,8 @@ export function renderSidebar(chat) {
   for (const li of items) {
     const id = li.dataset.dmItem;
     const rows = chat.state.messages[id] || [];
-    const last = rows[rows.length - 1];
+    // A deleted message is gone from the conversation, so from its preview too.
+    const last = rows.findLast((m) => !m.deleted);
     if (last) {
       const who = last.sender === chat.userId ? "You: " : "";
       li.querySelector("[data-dm-preview]").textContent = `${who}${summary(last) || "Message"}`;

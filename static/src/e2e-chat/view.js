@@ -29,11 +29,20 @@ function author(chat, uid) {
 export function render(chat) {
   if (!chat.list) return; // the DM list page: no conversation open
   const rows = chat.state.messages[chat.channelId] || [];
+  // An open edit box is drawn again with the list; it keeps the focus it had.
+  const editing = chat.editFocus || !!document.activeElement?.closest?.("[data-e2e-edit]");
+  chat.editFocus = false;
   chat.list.replaceChildren(
     ...conversationRows(chat, rows, { body: (m) => bodyOf(chat, m), attachment: attachmentView, pending: (m) => pendingNote(chat, m), reasons: REASONS }),
   );
   const scroller = chat.root.querySelector("[data-scroller]");
-  if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  if (scroller && !chat.editing) scroller.scrollTop = scroller.scrollHeight;
+  const area = editing && chat.list.querySelector("[data-e2e-edit] textarea");
+  if (area) {
+    area.focus({ preventScroll: true });
+    area.setSelectionRange(area.value.length, area.value.length);
+    area.closest("li").scrollIntoView({ block: "nearest" });
+  }
   renderResults(chat);
 }
 

@@ -28,6 +28,10 @@ test("unread: others' rows after the read marker, never one's own", () => {
   chat.state.read["9"] = "102";
   assert.equal(unreadCount(chat, "9"), 0);
   assert.equal(unreadCount(chat, "404"), 0);
+  // A message its sender deleted (an encrypted "delete", e2e-chat/edits.js) is not unread.
+  chat.state.read["9"] = "100";
+  chat.state.messages["9"][2].deleted = true;
+  assert.equal(unreadCount(chat, "9"), 0);
 });
 
 test("a message still waiting on this device does not move the read marker", () => {
