@@ -3,12 +3,18 @@ and bob in two browser contexts (issue 22 item 6): alice's draft in her DM with 
 visit to a guild channel and a reload, kept only in her device's encrypted state (not in
 localStorage, not in any request); sending clears it; Up-arrow edits her last message and bob
 sees the new text marked "(edited)" live; a message she deletes disappears from bob's screen;
-a picture pasted into the box arrives encrypted and bob opens it. Afterwards nothing the two
-said is in the node's database files or its log."""
+a picture pasted into the box arrives encrypted and bob opens it; her history backup holds
+the edit and the deletion. Afterwards nothing the two said is in the node's database files or
+its log."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+
 import pytest
+from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 
 from tests.browser import axe_violations, bundle, launch, register  # noqa: F401  (bundle: a fixture)
 from tests.e2e.test_browser import tiny_png
@@ -41,6 +47,20 @@ def local_storage(page) -> str:
     )
 
 
+def backed_up_rows(client, user_id: str, key: bytes) -> list[dict]:
+    """Every row of the account's history backup chunks, opened as docs/e2e.md says."""
+    rows = []
+    for chunk in client.get("/api/v1/users/@me/e2e-history").json():
+        plain = crypto_aead_xchacha20poly1305_ietf_decrypt(
+            base64.b64decode(chunk["ciphertext"]),
+            f"UNITED_E2E_history_v1\n{user_id}\n{chunk['name']}".encode(),
+            base64.b64decode(chunk["nonce"]),
+            key,
+        )
+        rows += json.loads(plain)["rows"]
+    return rows
+
+
 def test_dm_composer_drafts_edits_deletes_and_pasted_pictures(node_factory, bundle):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
@@ -56,6 +76,7 @@ def test_dm_composer_drafts_edits_deletes_and_pasted_pictures(node_factory, bund
     assert bob.post(f"/api/v1/invites/{code}", json={}).status_code == 200
     dm = alice.post("/api/v1/users/@me/channels", json={"recipient_id": bob_auth["user_id"]}).json()
     conversation = f"{base}/app/dms/{dm['id']}/"
+    history_key = os.urandom(32)
     problems: list[str] = []
     sent: list[str] = []  # every request alice's browser makes: its URL and body
 
@@ -77,6 +98,12 @@ def test_dm_composer_drafts_edits_deletes_and_pasted_pictures(node_factory, bund
             sign_in(a, base, "alice")
             a.goto(conversation)
             ready_dm(a)
+            # Alice's browser keeps the history backup (as after typing her recovery phrase).
+            a.evaluate(
+                "(k) => window.unitedE2E.serial(() => {"
+                " window.unitedE2E.state.historyKey = k; return window.unitedE2E.save(); })",
+                base64.b64encode(history_key).decode(),
+            )
 
             # A draft survives a guild channel and a reload.
             box = a.locator("#composer-input")
@@ -144,6 +171,16 @@ def test_dm_composer_drafts_edits_deletes_and_pasted_pictures(node_factory, bund
             picture = b.locator("img.e2e-image[alt='harbour.png']")
             expect(picture).to_be_visible(timeout=20000)
             assert picture.evaluate("img => img.naturalWidth") == 3
+
+            # The history backup holds the edit and the deletion, not what was there before.
+            settled(a)
+            rows = backed_up_rows(alice, alice_auth["user_id"], history_key)
+            [edited] = [r for r in rows if r.get("text") == EDITED]
+            assert edited["edited"] is True
+            [gone] = [r for r in rows if r.get("deleted")]
+            assert gone["text"] is None and gone["attachments"] == []
+            assert not [r for r in rows if r.get("text") in (DRAFT, DOOMED)]
+            assert any(r.get("attachments") for r in rows)  # the pasted picture
 
             # The edit and the delete hold after a reload on both sides (device state).
             for page in (a, b):
