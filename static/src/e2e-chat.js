@@ -21,7 +21,7 @@ import { deleteMessage, editBox, editable, startEdit } from "./e2e-chat/edits.js
 import { syncArchiveQuietly } from "./e2e-chat/archive.js";
 import { offerApprovals, ownListChanged, showOwnCode } from "./e2e-chat/approvals.js";
 import { catchUp, receive } from "./e2e-chat/history.js";
-import { refreshLists, register, replenish, withDeviceLock } from "./e2e-chat/keys.js";
+import { holdDeviceState, refreshLists, register, replenish, withDeviceLock } from "./e2e-chat/keys.js";
 import { RECHECK_MS, retryPending, showWaiting } from "./e2e-chat/pending.js";
 import { render } from "./e2e-chat/view.js";
 import { markRead, reloadList, renderSidebar, sidebarChannels, wireNewMessage } from "./e2e-chat/sidebar.js";
@@ -124,6 +124,22 @@ class E2EChat {
 
   async start() {
     await c.ready();
+    // Held by another tab, or still by the page this one replaced (released as it unloads):
+    // say so only if it is not ours within a second.
+    let notice = null;
+    await holdDeviceState(this.userId, () => {
+      notice = setTimeout(() => {
+        this.root.dataset.e2eWaitingTab = "true";
+        this.showWarning(
+          "Your direct messages are open in another tab of this browser. Use that tab, or close it: this one takes over when it closes.",
+        );
+      }, 1000);
+    });
+    clearTimeout(notice);
+    if (this.root.dataset.e2eWaitingTab) {
+      delete this.root.dataset.e2eWaitingTab;
+      if (this.warning) this.warning.hidden = true;
+    }
     await withDeviceLock(this.userId, async () => {
       const saved = await keystore.load(this.userId);
       this.state = saved || { messages: {}, cursors: {}, verified: {} };
