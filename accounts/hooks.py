@@ -9,7 +9,7 @@ the change (no Django signal, so the order and the transaction are visible at th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from accounts.models import AuthSession, User
@@ -76,3 +76,18 @@ def on_password_changed(hook: PasswordChanged) -> PasswordChanged:
 def password_changed(user: User) -> None:
     for hook in list(_password_changed):
         hook(user)
+
+
+ExportSection = Callable[["User"], Any]  # JSON-ready data about the member
+_export_sections: dict[str, ExportSection] = {}
+
+
+def on_export(section: str, provider: ExportSection) -> ExportSection:
+    """Add `section: provider(user)` to the member's account export: the apps above accounts
+    (guild memberships, messages) hold data about the member that accounts cannot read."""
+    _export_sections[section] = provider
+    return provider
+
+
+def export_sections(user: User) -> dict[str, Any]:
+    return {name: provider(user) for name, provider in sorted(_export_sections.items())}

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Device, User
@@ -296,6 +297,18 @@ def list_envelopes(
 
 # --- signed device lists ------------------------------------------------------------------
 CONTEXT = b"UNITED_DEVICE_LIST_v1\n"
+
+
+def last_activity(channel_ids: list[int]) -> dict[int, int]:
+    """The newest envelope id of each of these DM channels (those with one), so a DM list can
+    put the most recent conversation first without reading anything of what was said."""
+    rows = (
+        Envelope.objects.filter(channel_id__in=channel_ids)
+        .values("channel_id")
+        .annotate(last=Max("id"))
+        .values_list("channel_id", "last")
+    )
+    return dict(rows)
 
 
 def check_publish_device_list(user: User, data: Any) -> SignedDeviceList:

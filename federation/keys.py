@@ -115,6 +115,39 @@ def ensure_keys() -> None:
         signing_key(algorithm)
 
 
+def export_private_keys(using: str = "default") -> list[tuple[int, bytes]]:
+    """Every key row's private half as PKCS#8 DER, for an encrypted backup (backup/): the
+    sealed column is bound to this machine's secret key, which a restore may not share."""
+    return [
+        (row.id, bytes(_box().decrypt(bytes(row.private_sealed))))
+        for row in NodeKey.objects.using(using).order_by("id")
+    ]
+
+
+def reseal_private_keys(keys: list[tuple[int, bytes]]) -> int:
+    """Seal restored private halves under this machine's secret key. Refuses a DER that does
+    not match its row's public key, so a restore never signs with a key peers do not know."""
+    done = 0
+    for row_id, der in keys:
+        row = NodeKey.objects.get(id=row_id)
+        private = serialization.load_der_private_key(der, password=None)
+        if not isinstance(private, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+            raise ValueError(f"node key {row_id} is neither Ed25519 nor RSA")
+        public_pem = (
+            private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        if public_pem != row.public_pem:
+            raise ValueError(f"node key {row_id}: the private half does not match the public key")
+        NodeKey.objects.filter(id=row_id).update(private_sealed=_seal(private))
+        _unsealed.pop(row_id, None)
+        done += 1
+    return done
+
+
 def published_keys() -> list[NodeKey]:
     """Active keys and retired keys still inside their overlap, newest first."""
     now = timezone.now()

@@ -7,6 +7,7 @@ class GuildsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
+        from guilds.services.export import export_memberships
         from guilds.services.member_list import on_user_update
         from guilds.services.members import do_end_temporary_memberships, guarded_names_for
         from united import events
@@ -19,3 +20,4 @@ class GuildsConfig(AppConfig):
         hooks.on_guarded_names(guarded_names_for)
         # The member list sorts by the shown name: a new display name moves the member.
         events.observe(on_user_update)
+        hooks.on_export("guild_memberships", export_memberships)

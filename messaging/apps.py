@@ -6,14 +6,17 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging and the realtime gateway"
 
     def ready(self) -> None:
+        from accounts import hooks
         from media.access import register_scope_resolver
         from messaging import gateway
         from messaging.hub import Hub
         from messaging.search import indexing
         from messaging.services.access import can_read_channel
+        from messaging.services.export import export_messages
         from united import events
 
         register_scope_resolver("channel", can_read_channel)
+        hooks.on_export("messages", export_messages)
         # The gateway's store observes first (messaging precedes moderation, federation and
         # voice in INSTALLED_APPS), so its row exists when the others hear the event.
         events.observe(gateway.store_event)

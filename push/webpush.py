@@ -65,6 +65,37 @@ def _row() -> VapidKey:
     return VapidKey.objects.order_by("created_at", "id").first()  # type: ignore[return-value]
 
 
+def export_private_keys(using: str = "default") -> list[tuple[int, bytes]]:
+    """Every VAPID row's private half as PKCS#8 DER, for an encrypted backup (backup/): the
+    sealed column is bound to this machine's secret key, which a restore may not share."""
+    return [
+        (row.id, bytes(_box().decrypt(bytes(row.sealed_private))))
+        for row in VapidKey.objects.using(using).order_by("id")
+    ]
+
+
+def reseal_private_keys(keys: list[tuple[int, bytes]]) -> int:
+    """Seal restored private halves under this machine's secret key, each checked against its
+    row's public key. A row the archive carries no key for (an archive made before push keys
+    travelled with it) cannot be opened here: it is dropped, and a new pair is made on first
+    use (browsers subscribed to the old one subscribe again)."""
+    done = 0
+    for row_id, der in keys:
+        private = serialization.load_der_private_key(der, password=None)
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"VAPID key {row_id} is not an EC key")
+        public = private.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        row = VapidKey.objects.get(id=row_id)
+        if b64url(public) != row.public_key:
+            raise ValueError(f"VAPID key {row_id}: the private half does not match the public key")
+        VapidKey.objects.filter(id=row_id).update(sealed_private=_box().encrypt(der))
+        done += 1
+    VapidKey.objects.exclude(id__in=[row_id for row_id, _ in keys]).delete()
+    return done
+
+
 def public_key() -> str:
     """The applicationServerKey browsers subscribe with (base64url, uncompressed P-256)."""
     return _row().public_key

@@ -85,3 +85,44 @@ def register(base: str, username: str, **extra: Any) -> dict:
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+class Api:
+    """An account's API session (`Bearer` token) for a browser test's setup and checks: a call
+    answers the JSON, and fails the test on an unexpected status."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.client = httpx.Client(
+            base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def __call__(self, method: str, path: str, body: Any = None, status: int | None = None) -> Any:
+        r = self.client.request(method, path, json=body)
+        assert r.status_code < 300 if status is None else r.status_code == status, r.text
+        return r.json() if r.content else None
+
+
+def sign_in(
+    browser: Any, base: str, username: str, viewport: tuple[int, int] = (1280, 800)
+) -> tuple[Any, Any, list[str]]:
+    """A new context signed in as `username` on the web client: (context, page, the page's
+    uncaught script errors, which a test asserts empty)."""
+    import re
+
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/app/.*"))
+    return context, page, problems
+
+
+def connected(page: Any) -> None:
+    """Wait until the page's gateway socket is up (what a live update needs)."""
+    page.wait_for_function(
+        "() => window.unitedGateway && window.unitedGateway.state === 'connected'"
+    )

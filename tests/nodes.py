@@ -51,13 +51,23 @@ def own_redis_url() -> str:
 
 
 class Node:
-    def __init__(self, name: str, directory: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        port: int | None = None,
+        database_url: str | None = None,
+    ):
+        """`port` brings a node back on the address its peers know (a restore);
+        `database_url` gives it that PostgreSQL database instead of a template copy."""
         self.name = name
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
         self.ports: list[int] = []
-        port = free_port()
+        port = port or free_port()
         env = {k: v for k, v in os.environ.items() if k not in templates.NODE_ENV_KEYS}
         env.update(
             UNITED_DATA_DIR=str(directory / "data"),
@@ -67,7 +77,7 @@ class Node:
             PYTHONUNBUFFERED="1",
         )
         if services_mode():
-            env["DATABASE_URL"] = templates.create_pg_copy(f"node_{name}_{port}")
+            env["DATABASE_URL"] = database_url or templates.create_pg_copy(f"node_{name}_{port}")
             if "REDIS_URL" not in (extra_env or {}):
                 env["REDIS_URL"] = own_redis_url()
             env["UNITED_SECRET_KEY"] = f"live-node-{name}-secret-key-0123456789abcdef"

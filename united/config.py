@@ -93,6 +93,15 @@ class Config:
     max_upload_bytes: int = 100 * 1024 * 1024
     user_quota_bytes: int = 5 * 1024 * 1024 * 1024
     rate_limits: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(RATE_LIMITS))
+    backup_target: str | None = None
+    backup_every_hours: int = 24
+    backup_keep: int = 7
+    backup_passphrase: str | None = None
+    backup_recipient: str | None = None
+    backup_s3_endpoint: str | None = None
+    backup_s3_access_key: str | None = None
+    backup_s3_secret_key: str | None = None
+    backup_s3_region: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -336,6 +345,31 @@ def load(env: dict[str, str] | None = None) -> Config:
     if registration not in {"open", "invite", "closed"}:
         raise ConfigError(f"UNITED_REGISTRATION={registration!r}: use open, invite or closed")
 
+    backup_target = env.get("UNITED_BACKUP_TARGET", "").strip() or None
+    if backup_target and "://" in backup_target and not backup_target.startswith("s3://"):
+        raise ConfigError(
+            f"UNITED_BACKUP_TARGET={backup_target!r}: use a directory path or s3://bucket/prefix"
+        )
+    backup_passphrase = env.get("UNITED_BACKUP_PASSPHRASE", "") or None
+    backup_recipient = env.get("UNITED_BACKUP_RECIPIENT", "").strip() or None
+    if backup_recipient:
+        import base64
+        import binascii
+
+        try:
+            if len(base64.b64decode(backup_recipient, validate=True)) != 32:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ConfigError(
+                "UNITED_BACKUP_RECIPIENT is not a public key (the base64 line "
+                "`manage.py backup --new-keypair FILE` prints)"
+            ) from None
+    if backup_target and not (backup_passphrase or backup_recipient):
+        raise ConfigError(
+            "UNITED_BACKUP_TARGET needs UNITED_BACKUP_RECIPIENT (a public key) or "
+            "UNITED_BACKUP_PASSPHRASE to encrypt the backups with"
+        )
+
     return Config(
         mode=mode,
         data_dir=data_dir,
@@ -391,6 +425,15 @@ def load(env: dict[str, str] | None = None) -> Config:
         max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
         user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
         rate_limits=_rate_limits(env),
+        backup_target=backup_target,
+        backup_every_hours=_int(env, "UNITED_BACKUP_EVERY_HOURS", 24, 1, 24 * 31),
+        backup_keep=_int(env, "UNITED_BACKUP_KEEP", 7, 1, 1000),
+        backup_passphrase=backup_passphrase,
+        backup_recipient=backup_recipient,
+        backup_s3_endpoint=_url(env, "UNITED_BACKUP_S3_ENDPOINT", {"http", "https"}),
+        backup_s3_access_key=env.get("UNITED_BACKUP_S3_ACCESS_KEY", "").strip() or None,
+        backup_s3_secret_key=env.get("UNITED_BACKUP_S3_SECRET_KEY", "").strip() or None,
+        backup_s3_region=env.get("UNITED_BACKUP_S3_REGION", "").strip() or None,
     )
 
 
@@ -548,4 +591,30 @@ VARIABLES: list[tuple[str, str, str]] = [
         "1048576/2097152",
         "RTP payload bytes per second / burst of one video track (for video, not yet offered)",
     ),
+    (
+        "UNITED_BACKUP_TARGET",
+        "unset (no scheduled backups)",
+        "directory or s3://bucket/prefix the periodic backup job writes to (docs/operations.md)",
+    ),
+    (
+        "UNITED_BACKUP_EVERY_HOURS",
+        "24",
+        "hours between scheduled backups (1..744)",
+    ),
+    ("UNITED_BACKUP_KEEP", "7", "scheduled backups kept in the target; older ones are deleted"),
+    (
+        "UNITED_BACKUP_RECIPIENT",
+        "unset",
+        "public key backups are sealed to (`manage.py backup --new-keypair FILE` prints it); "
+        "the node can then write backups it cannot read",
+    ),
+    (
+        "UNITED_BACKUP_PASSPHRASE",
+        "unset",
+        "passphrase backups are encrypted with (Argon2id), instead of a recipient key",
+    ),
+    ("UNITED_BACKUP_S3_ENDPOINT", "S3_ENDPOINT", "endpoint URL of an s3:// backup target"),
+    ("UNITED_BACKUP_S3_ACCESS_KEY", "S3_ACCESS_KEY", "access key of an s3:// backup target"),
+    ("UNITED_BACKUP_S3_SECRET_KEY", "S3_SECRET_KEY", "secret key of an s3:// backup target"),
+    ("UNITED_BACKUP_S3_REGION", "S3_REGION", "region of an s3:// backup target"),
 ]

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "voice",
     "bots",
     "web",
+    "backup",
 ]
 
 MIDDLEWARE = [

@@ -2,8 +2,10 @@
 
 Export is a JSON document of everything this app holds about the member: account fields,
 profile, sessions, devices and their public keys, passkeys (names and ids), second-factor
-status and the member's audit events. Other apps hold guild memberships and messages; their
-export sections join this document as those apps grow.
+status and the member's audit events. The apps above accounts add their sections through
+`accounts.hooks.on_export` (guilds: memberships with roles; messaging: the member's own
+messages). End-to-end encrypted direct messages are not in it: the node holds only their
+ciphertext, and the document says so (`not_included`).
 
 Deletion has a grace period (`DELETION_GRACE`): the request signs every session out and a
 periodic job deletes the account once the period is over. Signing in again during the grace
@@ -19,6 +21,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.models import AuthEvent, AuthSession, Device, Passkey, User
 from accounts.services import audit, passwords, profile, tokens, twofactor
 from united.errors import Invalid
@@ -94,6 +97,15 @@ def export_account(user: User) -> dict[str, Any]:
             }
             for e in AuthEvent.objects.filter(user=user).order_by("created_at")
         ],
+        **hooks.export_sections(user),
+        "not_included": {
+            "direct_messages": (
+                "End-to-end encrypted direct messages are not exported: this node holds only "
+                "their ciphertext, which it cannot read. Your devices hold the plaintext; "
+                "export them from a device (or its encrypted key backup)."
+            ),
+            "other_members": "Messages and data of other members are not exported.",
+        },
     }
 
 

@@ -33,7 +33,7 @@ export async function ensureDevice(userId) {
 document.addEventListener("DOMContentLoaded", () => {
   const meta = document.querySelector('meta[name="united-user"]');
   // The DM page makes its device itself, as part of its start.
-  if (!meta || !meta.content || document.querySelector("[data-e2e-pane]")) return;
+  if (!meta || !meta.content || document.querySelector("[data-e2e-pane], [data-e2e-home]")) return;
   if (!window.indexedDB || !window.crypto?.subtle) return; // nowhere to keep private keys
   const userId = meta.content;
   ensureDevice(userId)

@@ -168,9 +168,8 @@ def _journey(base, expect, sync_playwright) -> None:
             "[data-e2e-file]",
             files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": secret_file}],
         )
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-e2e-attachment]')].length === 2"
-        )
+        # (the picture opened above stays open: its box, not its button, is counted)
+        page.wait_for_function("() => document.querySelectorAll('.e2e-attachment').length === 2")
         [opened] = bob.receive(channel)
         [attachment] = opened.payload["attachments"]
         assert attachment["name"] == "notes.txt" and bob.fetch_file(attachment) == secret_file

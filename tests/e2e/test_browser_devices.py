@@ -2,7 +2,8 @@
 the other side:
 - a first DM to a member who has no device at all (an account used only through the API):
   the sender is told in plain words, the message waits on her device through a reload, and
-  it is delivered by itself, once, when the recipient first signs in in a browser;
+  it is delivered by itself, once, when the recipient first signs in in a browser; a reply
+  that has to wait keeps its quote and its waiting mark through a reload, in the DM layout;
 - a second browser of bob is approved from his first (both show the same code), the signed
   device list names both, and alice's next DM reaches both; removing it in Security settings
   takes it off the list and it receives nothing after; a third browser restores from the
@@ -66,8 +67,8 @@ def sign_in(browser, base: str, username: str, problems: list[str]):
 
 def open_dm(page, base: str, user_id: str, problems: list[str]) -> str:
     page.goto(f"{base}/app/dms/")
-    page.select_option("#dm-recipient", value=user_id)
-    page.locator("form.dm-start:not([data-dm-handle-form]) button[type=submit]").click()
+    page.click("[data-new-dm-open]")
+    page.click(f"[data-new-dm-person='{user_id}']")
     page.wait_for_url(re.compile(r".*/app/dms/\d+/$"))
     ready(page, problems)
     page.wait_for_function(
@@ -175,7 +176,7 @@ def test_a_dm_to_someone_with_no_device_waits_then_arrives_once(node_factory, bu
             ready(carol_page, problems)
             got = carol_page.locator("[data-message]", has_text=WAITING)
             expect(got).to_have_count(1, timeout=20000)
-            expect(got.locator(".author")).to_have_text("alice")
+            expect(got.locator(".msg-author")).to_have_text("alice")
 
             # Exactly once, on the node and on both screens, also after a reload of each.
             alice_page.reload()
@@ -197,13 +198,27 @@ def test_a_dm_to_someone_with_no_device_waits_then_arrives_once(node_factory, bu
             assert (
                 carol.delete(f"/api/v1/users/@me/devices/{carol_device['id']}").status_code == 204
             )
+            # It is a reply: it waits with its quote, in the conversation's layout, and
+            # keeps both through a reload.
+            row.hover()
+            row.locator("[data-e2e-action=reply]").click()
             say(alice_page, AGAIN)
             again = alice_page.locator("[data-message]", has_text=AGAIN)
             expect(again.locator("[data-e2e-pending=waiting]")).to_have_text(
                 "⏳ Waiting for carol's device", timeout=20000
             )
+            expect(again.locator(".reply-ref")).to_contain_text(WAITING)
+            expect(again.locator("[data-e2e-action=react]")).to_have_count(0)
             expect(notice).to_contain_text("carol has not signed in on a device")
             expect(alice_page.locator("[data-composer-error]")).to_be_hidden()
+            alice_page.reload()
+            ready(alice_page, problems)
+            expect(again.locator(".reply-ref")).to_contain_text(WAITING)
+            expect(again.locator("[data-e2e-pending=waiting]")).to_be_visible()
+            # The DM list shows it as the last message, from the device state.
+            expect(
+                alice_page.locator(f"[data-dm-item='{channel_id}'] [data-dm-preview]")
+            ).to_have_text(f"You: {AGAIN}")
             assert counts(node, channel_id)["envelopes"] == 1
             browser.close()
         assert problems == []
@@ -321,8 +336,11 @@ def test_second_browser_approved_removed_and_history_restored(node_factory, bund
             bob3.click("#backup-dialog [data-dialog-close]")
             for text in (EARLIER_A, EARLIER_B, TO_BOTH, AFTER_REVOKE):
                 expect(bob3.locator("[data-message]", has_text=text)).to_have_count(1)
-            authors = bob3.locator("[data-message] .author").all_inner_texts()
-            assert authors == ["alice", "You", "alice", "alice"]
+            authors = bob3.locator("[data-message]").evaluate_all(
+                "rows => rows.map((r) => r.dataset.authorId)"
+            )
+            alice_id = alice_auth["user_id"]
+            assert authors == [alice_id, bob_id, alice_id, alice_id]
             say(alice_page, AFTER_RESTORE)
             expect(bob3.locator("[data-message]", has_text=AFTER_RESTORE)).to_be_visible(
                 timeout=20000

@@ -977,6 +977,7 @@ def test_a_member_of_b_uses_a_guild_of_a_through_b_web_ui(nodes):
         with client(a, "alice") as ah:
             alice = e2e_client(ah)
             page.goto(f"{b.url}/app/dms/")
+            page.click("[data-new-dm-open]")
             page.fill("#dm-handle", "nobody@" + a.domain)
             page.click("[data-dm-handle-form] button[type=submit]")
             page.wait_for_selector("#dm-handle-error")  # a clear refusal, no conversation

@@ -49,6 +49,14 @@ def test_database_and_redis_mean_production(tmp_path):
         ({"UNITED_SECRET_KEY": "short"}, "UNITED_SECRET_KEY"),
         ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
         ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
+        ({"UNITED_BACKUP_TARGET": "/srv/backups"}, "UNITED_BACKUP_RECIPIENT"),
+        (
+            {"UNITED_BACKUP_TARGET": "ftp://x/y", "UNITED_BACKUP_PASSPHRASE": "p"},
+            "UNITED_BACKUP_TARGET",
+        ),
+        ({"UNITED_BACKUP_RECIPIENT": "not-a-key"}, "UNITED_BACKUP_RECIPIENT"),
+        ({"UNITED_BACKUP_KEEP": "0"}, "UNITED_BACKUP_KEEP"),
+        ({"UNITED_BACKUP_EVERY_HOURS": "daily"}, "UNITED_BACKUP_EVERY_HOURS"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, env, names):

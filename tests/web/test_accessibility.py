@@ -260,13 +260,85 @@ def leave_voice(page) -> None:
         page.click("[data-voice-leave]")
 
 
-def dm(page, w) -> None:
+def new_dm(page, w) -> None:
     page.goto(f"{w.url}/app/dms/")
-    page.select_option("#dm-recipient", w.bob)
-    page.click("form.dm-start:not([data-dm-handle-form]) button[type=submit]")
+    page.wait_for_selector("[data-e2e-home][data-e2e-ready=true]")
+    page.click("[data-new-dm-open]")
+    page.wait_for_selector("#new-dm-dialog[open]")
+
+
+def dm(page, w) -> None:
+    """Alice opens a DM with bob from "New message"; bob (the Python E2E client) writes two
+    messages, a reply, a reaction and one her browser cannot decrypt, so the conversation shows
+    grouping, a quote, a reaction chip and the loud undecryptable state with its actions."""
+    from united_client.e2e.client import E2EClient, httpx_transport
+
+    new_dm(page, w)
+    page.click(f"[data-new-dm-person='{w.bob}']")
     page.wait_for_url(re.compile(r".*/app/dms/\d+/$"))
     w.dm_url = page.url
+    channel = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    alice_id = page.get_attribute("[data-e2e-pane]", "data-user-id")
+    token = Api(w.url, "bob").http.headers["Authorization"].split()[1]
+    bob = E2EClient(httpx_transport(w.url, token), w.bob)
+    bob.register("python")
+    say = [
+        {"type": "message", "id": "m1", "content": "Hi alice, are you around?"},
+        {"type": "message", "id": "m2", "content": "I have the notes from yesterday."},
+        {"type": "message", "id": "m3", "content": "Here they are", "reply_to": "m1"},
+        {"type": "reaction", "target": "m2", "emoji": "🎉", "on": True},
+    ]
+    for payload in say:
+        bob.send(channel, [alice_id], payload)
+    # A copy her device cannot open (its ciphertext altered on the way).
+    [device] = bob.device.pins[alice_id].devices
+    env = bob.device.encrypt(channel, [(alice_id, device)], say[0] | {"id": "m4"})
+    raw = bytearray(base64.b64decode(env["copies"][0]["ciphertext"]))
+    raw[3] ^= 0x40
+    env["copies"][0]["ciphertext"] = base64.b64encode(bytes(raw)).decode()
+    bob._call("POST", f"/api/v1/channels/{channel}/envelopes", env)
+    page.wait_for_selector("[data-undecryptable] [data-e2e-fix]")
+    page.wait_for_selector("[data-e2e-reaction]")
     wait_quiet(page)
+
+
+def dm_list_previews(page, w) -> None:
+    page.goto(f"{w.url}/app/dms/")
+    page.wait_for_selector("[data-e2e-home][data-e2e-ready=true]")
+    page.wait_for_selector("[data-dm-item] [data-dm-preview]:text('Encrypted message')")
+
+
+def phone_dm(page, w) -> None:
+    """The conversation at phone width."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(w.dm_url)
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+
+
+def phone_dm_list(page, w) -> None:
+    """The conversation list slid over it."""
+    phone_dm(page, w)
+    page.click("[aria-label='Show conversations']")
+    page.wait_for_selector("[data-dm-list]:visible")
+
+
+def dm_replying(page, w) -> None:
+    page.goto(w.dm_url)
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    target = page.locator("[data-message]", has_text="notes from yesterday")
+    target.hover()
+    target.locator("[data-e2e-action=reply]").click()
+    page.wait_for_selector("[data-reply-banner]:not([hidden])")
+
+
+def dm_picker(page, w) -> None:
+    page.goto(w.dm_url)
+    page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    target = page.locator("[data-message]", has_text="notes from yesterday")
+    target.hover()
+    target.locator("[data-e2e-action=react]").click()
+    page.wait_for_selector("[data-e2e-picker]:not([hidden])")
 
 
 def dm_dialog(name: str, opener: str) -> Callable[[Any, SimpleNamespace], None]:
@@ -280,9 +352,16 @@ def dm_dialog(name: str, opener: str) -> Callable[[Any, SimpleNamespace], None]:
 
 
 def dm_waiting(page, w) -> None:
-    """Bob was made through the API and has no device: alice's message waits on hers."""
+    """Bob's only device (the Python client of the "dm" screen) is removed through the API,
+    which cannot sign his device list: alice's reply waits on her browser, quote and all."""
+    bob = Api(w.url, "bob")
+    for device in bob("GET", "/users/@me/devices"):
+        bob("DELETE", f"/users/@me/devices/{device['id']}", expect=204)
     page.goto(w.dm_url)
     page.wait_for_selector("[data-e2e-pane][data-e2e-ready=true]")
+    target = page.locator("[data-message]", has_text="notes from yesterday")
+    target.hover()
+    target.locator("[data-e2e-action=reply]").click()
     page.fill("#composer-input", "see you on the porch")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-e2e-pending=waiting]")
@@ -454,7 +533,13 @@ SCREENS: list[Screen] = [
     Screen("voice-panel", voice_panel),
     Screen("empty-guild", "/app/guilds/{empty_guild}/"),
     Screen("dm-list", "/app/dms/"),
+    Screen("dm-new", new_dm),
     Screen("dm", dm),
+    Screen("dm-list-previews", dm_list_previews),
+    Screen("dm-replying", dm_replying),
+    Screen("dm-picker", dm_picker),
+    Screen("phone-dm", phone_dm),
+    Screen("phone-dm-list", phone_dm_list),
     Screen("dm-safety", dm_dialog("safety-dialog", "[data-safety-open]")),
     Screen("dm-backup", dm_dialog("backup-dialog", "[data-backup-open]")),
     Screen("dm-notifications", dm_notifications),

@@ -7,13 +7,19 @@ docs/screenshots/ and must pass axe-core with no violation of any severity."""
 
 from __future__ import annotations
 
-import re
-
-import httpx
 import pytest
 
 from tests import browser
-from tests.browser import DOC_SHOTS, PASSWORD, axe_violations, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.browser import (
+    DOC_SHOTS,
+    Api,
+    axe_violations,
+    bundle,  # noqa: F401  (a fixture)
+    connected,
+    launch,
+    register,
+    sign_in,
+)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -23,37 +29,6 @@ pytestmark = [pytest.mark.live, pytest.mark.xdist_group("web_browser")]
 def shot(page, name: str) -> None:
     # Committed: docs/features.md links these pictures.
     browser.shot(page, name, DOC_SHOTS)
-
-
-class Api:
-    def __init__(self, base: str, token: str) -> None:
-        self.client = httpx.Client(
-            base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"}
-        )
-
-    def __call__(self, method: str, path: str, body=None, status: int | None = None):
-        r = self.client.request(method, path, json=body)
-        assert r.status_code < 300 if status is None else r.status_code == status, r.text
-        return r.json() if r.content else None
-
-
-def sign_in(browser, base: str, username: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/app/.*"))
-    return context, page, problems
-
-
-def connected(page) -> None:
-    page.wait_for_function(
-        "() => window.unitedGateway && window.unitedGateway.state === 'connected'"
-    )
 
 
 def test_owner_manages_channels_and_a_member_follows_live(node_factory, bundle):  # noqa: F811

@@ -13,10 +13,18 @@ import time
 
 import pytest
 
-from tests.browser import PASSWORD, axe_violations, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.browser import (
+    PASSWORD,
+    Api,
+    axe_violations,
+    bundle,  # noqa: F401  (a fixture)
+    connected,
+    launch,
+    register,
+    sign_in,
+)
 from tests.nodes import ROOT
 from tests.web.test_browser import PASTE_JS, files, picture
-from tests.web.test_browser_channels import Api, connected, sign_in
 
 playwright = pytest.importorskip("playwright.sync_api")
 

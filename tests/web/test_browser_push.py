@@ -24,10 +24,9 @@ import json
 import re
 import time
 
-import httpx
 import pytest
 
-from tests.browser import PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.browser import PASSWORD, Api, bundle, launch, register  # noqa: F401  (bundle: a fixture)
 from tests.nodes import services_mode
 from tests.push.pushservice import Browser, PushService
 
@@ -62,18 +61,6 @@ FAKE_PUSH_MANAGER = """
   };
 })();
 """
-
-
-class Api:
-    def __init__(self, base: str, token: str) -> None:
-        self.client = httpx.Client(
-            base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"}
-        )
-
-    def __call__(self, method: str, path: str, body=None):
-        r = self.client.request(method, path, json=body)
-        assert r.status_code < 300, r.text
-        return r.json() if r.content else None
 
 
 def test_push_reaches_the_service_worker_which_shows_fetched_text(node_factory, bundle):  # noqa: F811

@@ -13,11 +13,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from tests import browser
-from tests.browser import DOC_SHOTS, PASSWORD, bundle, launch, register  # noqa: F401  (bundle: a fixture)
+from tests.browser import (
+    DOC_SHOTS,
+    Api,
+    bundle,  # noqa: F401  (a fixture)
+    connected,
+    launch,
+    register,
+    sign_in,
+)
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -27,39 +34,11 @@ CREATE_PUBLIC_THREADS = 1 << 35
 VIEW_CHANNEL = 1 << 10
 
 
+VIEWPORT = (1400, 860)  # the thread panel beside the channel
+
+
 def shot(page, name: str) -> None:
     browser.shot(page, name, DOC_SHOTS)
-
-
-class Api:
-    def __init__(self, base: str, token: str) -> None:
-        self.client = httpx.Client(
-            base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"}
-        )
-
-    def __call__(self, method: str, path: str, body=None, status: int | None = None):
-        r = self.client.request(method, path, json=body)
-        assert r.status_code < 300 if status is None else r.status_code == status, r.text
-        return r.json() if r.content else None
-
-
-def sign_in(chromium, base: str, username: str):
-    context = chromium.new_context(viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/app/.*"))
-    return context, page, problems
-
-
-def connected(page) -> None:
-    page.wait_for_function(
-        "() => window.unitedGateway && window.unitedGateway.state === 'connected'"
-    )
 
 
 def test_threads_started_read_and_followed_live(node_factory, bundle):  # noqa: F811
@@ -114,9 +93,9 @@ def journey(base: str, p, expect) -> None:
     general_url = f"{base}/app/guilds/{gid}/channels/{general}/"
 
     chromium = launch(p)
-    _alice_ctx, alice, alice_problems = sign_in(chromium, base, "alice")
-    _bob_ctx, bob, bob_problems = sign_in(chromium, base, "bob")
-    _carol_ctx, carol, carol_problems = sign_in(chromium, base, "carol")
+    _alice_ctx, alice, alice_problems = sign_in(chromium, base, "alice", VIEWPORT)
+    _bob_ctx, bob, bob_problems = sign_in(chromium, base, "bob", VIEWPORT)
+    _carol_ctx, carol, carol_problems = sign_in(chromium, base, "carol", VIEWPORT)
     alice.goto(general_url)
     bob.goto(general_url)
     connected(alice)

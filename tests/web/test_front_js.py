@@ -1,6 +1,7 @@
 """The bundle's JavaScript unit tests (tests/web/js/*.test.mjs, node --test): the api() helper
 every JSON request of the front-end goes through, against a loopback server, the timed-out
-composer's words (until.js) and the name a new thread starts with (threads.js)."""
+composer's words (until.js), the name a new thread starts with (threads.js) and the DM list's
+counts and previews (e2e-chat/sidebar.js)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,4 @@ def test_front_end_unit_tests_pass():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     # Every test ran: a file that fails to import would report fewer, not a failure.
-    assert "# fail 0" in done.stdout and "# pass 14" in done.stdout, done.stdout
+    assert "# fail 0" in done.stdout and "# pass 19" in done.stdout, done.stdout

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from accounts.models import User
 from accounts.requests import AuthedHttpRequest
 from accounts.services import ratelimit
-from e2e.services import access_dm_channel
+from e2e.services import access_dm_channel, last_activity
 from guilds.models import ChannelType, Member
 from messaging import presence
 from messaging.services.dms import (
@@ -25,7 +25,30 @@ from messaging.services.dms import (
 )
 from united.errors import APIError, Invalid
 from web import sidebar
+from web.sidebar import initials
 from web.views.common import member_view
+
+
+def _conversation(d: dict, me: str, last: dict[int, int]) -> dict:
+    """One row of the DM list: who is in it (the others' names and initials), for the avatars
+    and the label; the preview and the unread count are drawn in the browser from what the
+    device decrypted (static/src/e2e-chat/sidebar.js)."""
+    others = [u for u in d["recipients"] if u["id"] != me]
+    names = [u.get("global_name") or u["username"] for u in others]
+    return {
+        "id": d["id"],
+        "label": d["name"] or ", ".join(names),
+        "group": len(others) > 1,
+        "avatars": [initials(n) for n in names[:2]],
+        "handle": (
+            f"@{others[0]['username']}"
+            if len(others) == 1
+            else f"{len(others) + 1} members"
+            if others
+            else "Only you"
+        ),
+        "last": last.get(int(d["id"]), 0),
+    }
 
 
 def _frame(request: AuthedHttpRequest) -> dict:
@@ -36,20 +59,16 @@ def _frame(request: AuthedHttpRequest) -> dict:
         .distinct()
         .order_by("username")
     )
+    found = list_dms(request.user)
+    last = last_activity([int(d["id"]) for d in found])
+    dms = [_conversation(d, str(request.user.id), last) for d in found]
+    # The most recent conversation first (ids are time-sortable), new empty ones by creation.
+    dms.sort(key=lambda d: (d["last"], int(d["id"])), reverse=True)
     return {
         "rail": sidebar.rail(request.user),
-        "dms": [
-            {
-                "id": d["id"],
-                "label": ", ".join(
-                    u.get("global_name") or u["username"]
-                    for u in d["recipients"]
-                    if u["id"] != str(request.user.id)
-                ),
-            }
-            for d in list_dms(request.user)
-        ],
-        "people": people,
+        "rail_current": "dms",  # the rail marks its DM button as the current place
+        "dms": dms,
+        "people": [{"user": p, "initials": initials(p.shown_name)} for p in people],
         "my_status": presence.chosen(request.user).status,
     }
 
@@ -66,6 +85,7 @@ def dm_list(request: AuthedHttpRequest) -> HttpResponse:
             channel, _ = check_open_dm(request.user, handle)
         except APIError as exc:
             context = {**_frame(request), "handle": handle, "handle_error": exc.message}
+            context["new_dm_open"] = True  # the error shows in the dialog it was typed in
             return render(request, "web/dm.html", context, status=exc.status)
         return redirect("web-dm", channel_id=channel.id)
     if request.method == "POST" and "members" in request.POST:  # a group, any nodes
@@ -76,6 +96,7 @@ def dm_list(request: AuthedHttpRequest) -> HttpResponse:
             )
         except APIError as exc:
             context = {**_frame(request), "members_typed": typed, "group_error": _said(exc)}
+            context["new_dm_open"] = True  # the error shows in the dialog it was typed in
             return render(request, "web/dm.html", context, status=exc.status)
         return redirect("web-dm", channel_id=channel.id)
     if request.method == "POST":
@@ -138,7 +159,8 @@ def dm(request: AuthedHttpRequest, channel_id: int) -> HttpResponse:
         {
             **_frame(request),
             "dm": channel,
-            "title": ", ".join(u.shown_name for u in others) or "Just you",
+            "title": channel.name or ", ".join(u.shown_name for u in others) or "Just you",
+            "avatars": [initials(u.shown_name) for u in others[:2]],
             "recipients_json": json.dumps([str(u.id) for u in recipients]),
             "names_json": json.dumps({str(u.id): u.shown_name for u in recipients}),
             "members": [

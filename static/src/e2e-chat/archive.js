@@ -8,7 +8,8 @@ import { api } from "../api.js";
 import * as c from "../e2e/primitives.js";
 import { CHUNK_ROWS, chunkName, openChunk, sealChunk } from "../e2e/history.js";
 
-const FIELDS = ["id", "mid", "sender", "text", "attachments", "at", "edited", "deleted"];
+// `replyTo` and `reactions` too, so a restore brings back a reply's quote and the reactions.
+const FIELDS = ["id", "mid", "sender", "text", "attachments", "at", "edited", "deleted", "replyTo", "reactions"];
 
 // What a chunk keeps of a row: nothing waiting to be sent, nothing that failed to decrypt.
 function backedUp(rows) {

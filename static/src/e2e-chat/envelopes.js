@@ -6,18 +6,25 @@ import { decryptFile, encryptFile } from "../e2e/files.js";
 import { targets } from "./keys.js";
 
 // Encrypts and posts one message payload under its client id `id` (also the envelope's
-// nonce, so sending it again after a reload stores nothing new). Returns the stored envelope,
+// nonce, so sending it again after a reload stores nothing new). `extra` adds fields to the
+// payload (`reply_to`: the client id of the message it answers). Returns the stored envelope,
 // or null when no other member has a device that can receive it yet: the caller keeps it.
+export function post(chat, text, attachments, id, extra = {}) {
+  return postPayload(chat, { ...extra, type: "message", id, content: text, attachments }, id.replaceAll("-", ""));
+}
+
+// Encrypts any payload (a message, or a control message such as a reaction: actions.js) for
+// every target device and posts it under `nonce`; null when no other member has a device.
 // A device still on someone's signed list but revoked on the node (removed through the API,
 // which cannot sign their list) is refused by the node; it is left out and the rest sent.
-export async function post(chat, text, attachments, id) {
+export async function postPayload(chat, payload, nonce) {
   for (;;) {
     const to = await targets(chat);
     // Who has no device to encrypt for: what the waiting notice names (pending.js).
     chat.waitingFor = chat.peers.filter((p) => !to.some(([uid]) => uid === p));
     if (!to.some(([uid]) => uid !== chat.userId)) return null;
-    const env = await chat.device.encrypt(chat.channelId, to, { type: "message", id, content: text, attachments });
-    env.nonce = id.replaceAll("-", "");
+    const env = await chat.device.encrypt(chat.channelId, to, payload);
+    env.nonce = nonce;
     try {
       return await api("POST", `/api/v1/channels/${chat.channelId}/envelopes`, env);
     } catch (error) {

@@ -19,6 +19,30 @@ export function withDeviceLock(userId, fn) {
   return navigator.locks.request(`united-e2e-device:${userId}`, fn);
 }
 
+// One tab of a browser holds the device state at a time. Each DM page keeps the whole state
+// (ratchets, prekeys, drafts) in memory and writes it back as it changes, so two DM tabs would
+// overwrite each other's newer ratchet steps; the second waits, says why, and takes over by
+// itself when the first closes. Resolves once this tab holds it (for the page's lifetime).
+export function holdDeviceState(userId, onWait) {
+  if (!navigator.locks) return Promise.resolve();
+  const name = `united-e2e-state:${userId}`;
+  const forever = () => new Promise(() => {});
+  return new Promise((resolve) => {
+    navigator.locks.request(name, { ifAvailable: true }, (lock) => {
+      if (lock) {
+        resolve();
+        return forever();
+      }
+      onWait();
+      navigator.locks.request(name, () => {
+        resolve();
+        return forever();
+      });
+      return null;
+    });
+  });
+}
+
 // Registration survives being cut short (the member navigates away mid-way): the private
 // halves are stored before anything is published and `state.registering` stays set until the
 // device is on the account's signed list, so the next page resumes with the same keys instead

@@ -7,19 +7,13 @@
 // a second tab is stored once by the node.
 import { syncArchiveQuietly } from "./archive.js";
 import { post } from "./envelopes.js";
-import { render } from "./view.js";
+import { markRead, renderSidebar } from "./sidebar.js";
+import { render, waitingFor } from "./view.js";
 
 export const RECHECK_MS = 5000;
 
 export function pendingRows(chat) {
   return (chat.state.messages[chat.channelId] || []).filter((m) => m.pending);
-}
-
-// Who the conversation is waiting for: the other members the last attempt found no device
-// of (before any attempt on this page: those with no signed device list yet).
-export function waitingFor(chat) {
-  const uids = chat.waitingFor || chat.peers.filter((uid) => !chat.device.pins[uid]);
-  return uids.map((uid) => chat.names[uid] || uid);
 }
 
 export function showWaiting(chat) {
@@ -38,33 +32,43 @@ export function showWaiting(chat) {
 // nobody to go to yet. Returns true when none is left.
 export async function flushPending(chat) {
   for (const row of pendingRows(chat)) {
-    const stored = await post(chat, row.text, row.attachments || [], row.mid);
+    const stored = await post(chat, row.text, row.attachments || [], row.mid, row.replyTo ? { reply_to: row.replyTo } : {});
     if (!stored) {
       if (!row.waiting) {
         row.waiting = true;
         await chat.save();
       }
-      render(chat);
+      redraw(chat);
       showWaiting(chat);
       return false;
     }
     Object.assign(row, { id: stored.id, at: stored.created_at });
     delete row.pending;
     delete row.waiting;
+    markRead(chat);
     await chat.save();
-    render(chat);
+    redraw(chat);
     await syncArchiveQuietly(chat);
   }
   showWaiting(chat);
   return true;
 }
 
+// The conversation and its entry in the DM list (preview, order).
+function redraw(chat) {
+  render(chat);
+  renderSidebar(chat);
+}
+
 // Keeps the message before it leaves, then tries to send it. An error other than "no device"
 // (network, rate limit) takes it back out and is thrown for the composer to show, as before.
-export async function queueMessage(chat, text, attachments = []) {
+// `extra.reply_to` (reply.js) is kept on the row as `replyTo`, which render.js quotes and
+// every later attempt puts back into the payload.
+export async function queueMessage(chat, text, attachments = [], extra = {}) {
   const mid = crypto.randomUUID();
   const rows = (chat.state.messages[chat.channelId] ||= []);
   const row = { id: `pending-${mid}`, mid, sender: chat.userId, text, attachments, at: new Date().toISOString(), pending: true };
+  if (extra.reply_to) row.replyTo = extra.reply_to;
   rows.push(row);
   // Stored before it leaves; drawn once it is sent or known to wait (as a sent message
   // always was: it appears when the node has it), "Sending…" only if something redraws
@@ -76,7 +80,7 @@ export async function queueMessage(chat, text, attachments = []) {
     if (row.pending && !row.waiting) {
       rows.splice(rows.indexOf(row), 1);
       await chat.save();
-      render(chat);
+      redraw(chat);
     }
     throw error;
   }

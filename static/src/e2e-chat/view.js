@@ -2,7 +2,7 @@
 // search results with their highlights, and attachments that decrypt on demand.
 import { highlighted, search } from "../e2e/search.js";
 import { download } from "./envelopes.js";
-import { waitingFor } from "./pending.js";
+import { conversationRows } from "./render.js";
 
 export const REASONS = {
   tampered: "it was modified or is bound to another conversation",
@@ -15,44 +15,50 @@ export const REASONS = {
   malformed: "it is malformed",
 };
 
+// Who a waiting message waits for (pending.js): the other members the last attempt found no
+// device of (before any attempt on this page: those with no signed device list yet).
+export function waitingFor(chat) {
+  const uids = chat.waitingFor || chat.peers.filter((uid) => !chat.device.pins[uid]);
+  return uids.map((uid) => chat.names[uid] || uid);
+}
+
 function author(chat, uid) {
   return uid === chat.userId ? "You" : chat.names[uid] || uid;
 }
 
 export function render(chat) {
+  if (!chat.list) return; // the DM list page: no conversation open
   const rows = chat.state.messages[chat.channelId] || [];
+  // An open edit box is drawn again with the list; it keeps the focus it had.
+  const editing = chat.editFocus || !!document.activeElement?.closest?.("[data-e2e-edit]");
+  chat.editFocus = false;
   chat.list.replaceChildren(
-    ...rows.map((m) => {
-      const li = document.createElement("li");
-      li.className = "message e2e-message";
-      li.dataset.message = m.id;
-      const who = document.createElement("strong");
-      who.className = "author";
-      who.textContent = author(chat, m.sender);
-      const body = document.createElement("p");
-      body.className = "content";
-      if (m.error) {
-        li.classList.add("undecryptable");
-        li.dataset.undecryptable = m.error;
-        body.textContent = `🔒 This message could not be decrypted: ${REASONS[m.error] || m.error}.`;
-      } else if (m.deleted) {
-        body.textContent = "(message deleted)";
-      } else if (chat.query) {
-        const [hit] = search([m], chat.query);
-        if (hit) body.replaceChildren(...highlighted(m.text, hit.ranges));
-        else body.textContent = m.text;
-      } else {
-        body.textContent = m.text;
-      }
-      li.append(who, body);
-      for (const a of m.attachments || []) li.append(attachmentView(a));
-      if (m.pending) li.append(pendingNote(chat, m));
-      return li;
-    }),
+    ...conversationRows(chat, rows, { body: (m) => bodyOf(chat, m), attachment: attachmentView, pending: (m) => pendingNote(chat, m), reasons: REASONS }),
   );
   const scroller = chat.root.querySelector("[data-scroller]");
-  if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  if (scroller && !chat.editing) scroller.scrollTop = scroller.scrollHeight;
+  const area = editing && chat.list.querySelector("[data-e2e-edit] textarea");
+  if (area) {
+    area.focus({ preventScroll: true });
+    area.setSelectionRange(area.value.length, area.value.length);
+    area.closest("li").scrollIntoView({ block: "nearest" });
+  }
   renderResults(chat);
+}
+
+function bodyOf(chat, m) {
+  const body = document.createElement("p");
+  body.className = "content";
+  if (m.deleted) {
+    body.textContent = "(message deleted)";
+  } else if (chat.query) {
+    const [hit] = search([m], chat.query);
+    if (hit) body.replaceChildren(...highlighted(m.text, hit.ranges));
+    else body.textContent = m.text;
+  } else {
+    body.textContent = m.text;
+  }
+  return body;
 }
 
 // Local search runs over the decrypted rows of this conversation, which live in the device

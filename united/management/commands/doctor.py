@@ -86,8 +86,12 @@ def check_database() -> str:
         MigrationExecutor(connection).loader.graph.leaf_nodes()
     )
     if plan:
+        names = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         raise Problem(
-            f"{len(plan)} database migration(s) are not applied.", "run `python manage.py migrate`"
+            f"{len(plan)} database migration(s) are not applied: {shown}.",
+            "run `python manage.py migrate` (after an upgrade, and after a restore from an "
+            "older version)",
         )
     return f"database reachable ({connection.vendor}) and migrated"
 
@@ -194,6 +198,23 @@ def check_trusted_proxies() -> str:
     return f"trusted proxies: {', '.join(proxies)} (X-Forwarded-For/-Proto believed only from them)"
 
 
+def check_backups() -> str:
+    cfg = settings.CONFIG
+    if cfg.backup_target:
+        how = "sealed to UNITED_BACKUP_RECIPIENT" if cfg.backup_recipient else "passphrase"
+        return (
+            f"backups every {cfg.backup_every_hours} h to {cfg.backup_target} ({how}), "
+            f"keeping {cfg.backup_keep}"
+        )
+    if cfg.production:
+        raise Caution(
+            "no scheduled backups (UNITED_BACKUP_TARGET is not set).",
+            "set UNITED_BACKUP_TARGET and UNITED_BACKUP_RECIPIENT (docs/operations.md, "
+            '"Backups and restore"), or run `manage.py backup` from cron',
+        )
+    return "no scheduled backups (`manage.py backup --to DIR` makes one)"
+
+
 CHECKS = [
     check_secret_key,
     check_allowed_hosts,
@@ -204,6 +225,7 @@ CHECKS = [
     check_federation_domain,
     check_clock,
     check_trusted_proxies,
+    check_backups,
 ]
 
 

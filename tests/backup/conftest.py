@@ -1,0 +1,1 @@
+from tests.federation.conftest import fed_node  # noqa: F401  (the live nodes fixture)
