@@ -103,6 +103,18 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Rich content bots and webhooks send, in Discord's shapes (validated where they enter:
+    # bots/embeds.py). Member-typed messages leave them empty.
+    embeds = models.JSONField(default=list, blank=True)
+    components = models.JSONField(default=list, blank=True)
+    flags = models.PositiveIntegerField(default=0)
+    # A webhook's post: no author row; the name and avatar it chose are shown instead.
+    webhook_id = models.BigIntegerField(null=True, blank=True)
+    persona = models.JSONField(null=True, blank=True)
+    # The application whose interaction answer this is, and which command (id, type, name,
+    # user id) a member invoked for it.
+    application_id = models.BigIntegerField(null=True, blank=True)
+    interaction = models.JSONField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 

@@ -63,7 +63,24 @@ def serialize_message(message: Message, viewer_id: int | None = None) -> dict[st
         "hlc": Stamp.unpack(message.hlc, message.hlc_node).encode(),
         "deleted": message.deleted,
         "expires_at": _iso(message.expires_at),
+        "embeds": message.embeds,
+        "components": message.components,
+        "flags": message.flags,
     }
+    if message.webhook_id:
+        data["webhook_id"] = str(message.webhook_id)
+        persona = message.persona or {}
+        data["author"] = {
+            "id": str(message.webhook_id),
+            "username": persona.get("username", "Webhook"),
+            "global_name": None,
+            "avatar": persona.get("avatar_url"),
+            "bot": True,
+        }
+    if message.application_id:
+        data["application_id"] = str(message.application_id)
+    if message.interaction:
+        data["interaction_metadata"] = message.interaction
     if message.reference_id:
         data["message_reference"] = {
             "message_id": str(message.reference_id),
@@ -74,7 +91,7 @@ def serialize_message(message: Message, viewer_id: int | None = None) -> dict[st
         data["thread"] = {"id": str(message.thread_id)}
     if message.deleted:
         data["content"] = data["content_html"] = ""
-        data["reactions"] = data["attachments"] = []
+        data["reactions"] = data["attachments"] = data["embeds"] = data["components"] = []
     return data
 
 
