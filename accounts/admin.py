@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -46,6 +48,15 @@ class UserAdmin(BaseUserAdmin):
         ("Profile", {"fields": ("display_name", "avatar", "bio", "pronouns")}),
         ("Lifecycle", {"fields": ("deletion_requested_at",)}),
     )
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "display_name" in form.changed_data:
+            from accounts.services.profile import do_update_profile
+
+            # Through the service, as the member's own edit is: their open clients and the
+            # member lists that sort by the shown name hear of it (USER_UPDATE).
+            do_update_profile(obj, display_name=obj.display_name)
 
 
 @admin.register(AuthEvent)

@@ -125,3 +125,25 @@ def test_the_order_follows_nicknames_and_display_names(guild, owner, make_user, 
     member_services.check_update_member(owner, guild.id, amy.id, {"nick": "Zoe"})
     assert names(client.get(url(guild)).content.decode()) == ["Aaron", "owner", "Zoe"]
     assert Member.objects.get(guild=guild, user=zed).sort_name == "aaron"
+
+
+def test_an_operator_renaming_a_member_in_the_admin_moves_them(guild, owner, make_user, browser):
+    from types import SimpleNamespace
+
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from accounts.models import User
+
+    zed = make_user("zed")
+    member_services.do_add_member(guild, zed)
+    client = browser(owner)
+    assert names(client.get(url(guild)).content.decode()) == ["owner", "zed"]
+
+    zed.display_name = "Aaron"
+    model_admin = admin.site._registry[User]
+    request = RequestFactory().post("/admin/accounts/user/")
+    request.user = owner
+    model_admin.save_model(request, zed, SimpleNamespace(changed_data=["display_name"]), True)
+    assert Member.objects.get(guild=guild, user=zed).sort_name == "aaron"
+    assert names(client.get(url(guild)).content.decode()) == ["Aaron", "owner"]
