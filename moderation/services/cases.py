@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from guilds.models import Guild, Member, Role
 from guilds.permissions import Permissions as P
 from guilds.permissions import has
 from moderation.models import (
@@ -26,6 +27,7 @@ from moderation.models import (
 )
 from moderation.services.audit import record_audit
 from moderation.services.timeouts import MAX_TIMEOUT
+from united import events
 from united.audit import AuditLogEvent
 from united.errors import Forbidden, Invalid, NotFound
 
@@ -144,6 +146,33 @@ def serialize_case(case: ReportCase, *, detail: bool = False) -> dict[str, Any]:
     return data
 
 
+def moderator_ids(guild_id: int) -> list[int]:
+    """Who works a guild's queue (`is_case_moderator` for each): the owner and the members
+    whose roles, @everyone included, grant a moderator permission or ADMINISTRATOR."""
+    bits = MODERATOR_PERMS | P.ADMINISTRATOR
+    roles = Role.objects.filter(guild_id=guild_id).values_list("id", "permissions")
+    granting = [role_id for role_id, perms in roles if perms & bits]
+    members = Member.objects.filter(guild_id=guild_id)
+    if guild_id not in granting:  # @everyone's id is the guild's: otherwise every member
+        members = members.filter(roles__in=granting) if granting else members.none()
+    ids = set(members.values_list("user_id", flat=True))
+    owner = Guild.objects.filter(id=guild_id).values_list("owner_id", flat=True).first()
+    if owner is not None:
+        ids.add(owner)
+    return sorted(ids)
+
+
+def announce_case(case: ReportCase) -> None:
+    """Tell the queue's moderators that it changed, so their open pages re-read the count
+    of open reports beside Moderation. Only the case's id and state: what it is about is
+    read by the page, with the reader's own permission."""
+    if case.guild_id is None:
+        return  # the operators' queue lives in the admin
+    data = {"guild_id": str(case.guild_id), "case_id": str(case.id), "state": case.state}
+    for user_id in moderator_ids(case.guild_id):
+        events.broadcast_ephemeral(events.user_group(user_id), "REPORT_CASE_UPDATE", data)
+
+
 def do_transition(case: ReportCase, new: str, *, assignee: User | None = None) -> None:
     """The one place case states change, by the transition table."""
     if new != case.state and new not in CASE_TRANSITIONS[CaseState(case.state)]:
@@ -155,6 +184,7 @@ def do_transition(case: ReportCase, new: str, *, assignee: User | None = None) -
     case.resolved_at = timezone.now() if new not in UNRESOLVED else None
     case.updated_at = timezone.now()
     case.save(update_fields=["state", "assignee", "resolved_at", "updated_at"])
+    announce_case(case)
 
 
 def check_update_case(user: User, case_id: Any, data: dict[str, Any]) -> ReportCase:

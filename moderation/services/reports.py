@@ -233,6 +233,10 @@ def do_open_case(target: dict[str, Any], *, severity: int, automod: bool = False
             case = ReportCase.objects.select_for_update().get(
                 target_key=target["key"], state__in=UNRESOLVED
             )
+        else:
+            from moderation.services.cases import announce_case
+
+            announce_case(case)
     if severity > case.severity:
         ReportCase.objects.filter(id=case.id).update(severity=severity)
         case.severity = severity

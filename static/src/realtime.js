@@ -186,6 +186,10 @@ export function wire(gw, shell, pane, threadPane = null) {
         // The guild's own address says why (a ban notice), or sends a kicked member home.
         if (t === "GUILD_DELETE" && d.id === guildId) window.location.assign(`/app/guilds/${guildId}/`);
         break;
+      case "REPORT_CASE_UPDATE":
+        // The count of open reports beside Moderation (only moderators hear this).
+        if (d.guild_id === guildId) refreshChannels();
+        break;
       case "RESYNC":
         resync();
         break;

@@ -197,3 +197,49 @@ def test_reporter_attaches_decrypted_content_signed_by_their_device(world, api, 
     report = api(w.mo).get(f"/api/v1/report-cases/{response.json()['case_id']}").json()
     assert report["reports"][0]["reporter_attached_content"] == content
     assert report["reports"][0]["signature_valid"] is True
+
+
+def test_the_queue_s_moderators_hear_of_a_new_case_and_its_end_and_nobody_else_does(
+    world, api, spam, published, django_capture_on_commit_callbacks
+):
+    w = world
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        case_id = report_message(api, w.carol, spam).json()["case_id"]
+
+    def heard() -> dict[str, dict]:
+        found = {g: d for g, t, d in published if t == "REPORT_CASE_UPDATE"}
+        published.clear()
+        return found
+
+    mods = {f"user.{u.id}" for u in (w.owner, w.sam, w.mo)}
+    opened = heard()
+    assert set(opened) == mods  # not carol who reported, not bob who is reported
+    assert all(
+        d == {"guild_id": str(w.guild.id), "case_id": case_id, "state": "open"}
+        for d in opened.values()
+    )
+    # A second report joins the open case: the count beside Moderation does not change.
+    with django_capture_on_commit_callbacks(execute=True):
+        report_message(api, w.bob, spam)
+    assert heard() == {}
+    with django_capture_on_commit_callbacks(execute=True):
+        api(w.mo).patch(f"/api/v1/report-cases/{case_id}", {"state": "dismissed"}, "json")
+    assert {d["state"] for d in heard().values()} == {"dismissed"}
+
+
+def test_when_everyone_may_moderate_every_member_hears_of_a_case(
+    world, api, spam, published, django_capture_on_commit_callbacks
+):
+    from guilds.models import Role
+    from guilds.permissions import Permissions as P
+
+    w = world
+    everyone = Role.objects.get(id=w.guild.id)
+    everyone.permissions |= P.MANAGE_MESSAGES
+    everyone.save(update_fields=["permissions"])
+    with django_capture_on_commit_callbacks(execute=True):
+        report_message(api, w.carol, spam)
+    heard = {g for g, t, _ in published if t == "REPORT_CASE_UPDATE"}
+    members = Member.objects.filter(guild=w.guild).values_list("user_id", flat=True)
+    assert heard == {f"user.{u}" for u in members}
