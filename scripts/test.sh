@@ -10,6 +10,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v turnserver >/dev/null || need+=(coturn)
 command -v chromium >/dev/null || need+=(chromium)
 { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } || need+=(docker-compose)
+command -v caddy >/dev/null || need+=(caddy)  # tests/united/test_deploy.py adapts deploy/Caddyfile
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing Debian packages: ${need[*]}"
@@ -17,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
     # Debian starts the packaged servers; the tests run their own on free ports.
-    for svc in redis-server postgresql coturn; do
+    for svc in redis-server postgresql coturn caddy; do
       command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null || true
       command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1 || true
     done

@@ -117,3 +117,24 @@ def test_doctor_reports_a_synchronised_clock(capsys, tmp_path, monkeypatch):
     call_command("doctor")
     out = capsys.readouterr().out
     assert "ok       clock synchronised by NTP" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_doctor_names_migrations_of_a_newer_release(capsys):
+    """The code was rolled back but the database was not: doctor says so, and how to fix it."""
+    from django.core.management.base import CommandError
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorder = MigrationRecorder.Migration.objects
+    recorder.create(app="messaging", name="9999_from_a_newer_release")
+    try:
+        with pytest.raises(CommandError):
+            call_command("doctor")
+    finally:
+        recorder.filter(name="9999_from_a_newer_release").delete()
+    out = capsys.readouterr().out
+    assert (
+        "the database holds 1 migration(s) this release does not have: "
+        "messaging.9999_from_a_newer_release (a newer release migrated it)." in out
+    )
+    assert "restore a backup made with this release" in out

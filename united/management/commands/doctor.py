@@ -82,9 +82,26 @@ def check_database() -> str:
             if settings.CONFIG.database_url
             else f"check that {settings.DATA_DIR} is writable",
         ) from None
-    plan = MigrationExecutor(connection).migration_plan(
-        MigrationExecutor(connection).loader.graph.leaf_nodes()
+    executor = MigrationExecutor(connection)
+    # Applied migrations this code has never heard of: a newer release migrated this database
+    # (a rollback of the code alone). Old code on a newer schema fails in ways no log explains.
+    loader = executor.loader
+    unknown = sorted(
+        f"{app}.{name}"
+        for app, name in (loader.applied_migrations or {})
+        if app in loader.migrated_apps and (app, name) not in loader.disk_migrations
     )
+    if unknown:
+        shown = ", ".join(unknown[:8]) + (
+            f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+        )
+        raise Problem(
+            f"the database holds {len(unknown)} migration(s) this release does not have: {shown} "
+            "(a newer release migrated it).",
+            "run the release that migrated it, or restore a backup made with this release "
+            "(docs/operations.md, Upgrades)",
+        )
+    plan = executor.migration_plan(loader.graph.leaf_nodes())
     if plan:
         names = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
