@@ -154,6 +154,17 @@ client.on(Events.MessageUpdate, (before, after) =>
     reactions: after.reactions.cache.map(r => r.emoji.name),
   }),
 );
+client.on(Events.GuildMemberAdd, member =>
+  say('guildMemberAdd', {
+    guildId: member.guild.id,
+    username: member.user.username,
+    memberCount: member.guild.memberCount,
+    joinedAt: member.joinedTimestamp,
+  }),
+);
+client.on(Events.GuildMemberRemove, member =>
+  say('guildMemberRemove', { guildId: member.guild.id, username: member.user.username }),
+);
 client.on(Events.MessageDelete, message => say('messageDelete', { id: message.id }));
 client.on(Events.MessageReactionAdd, (reaction, user) =>
   say('messageReactionAdd', {

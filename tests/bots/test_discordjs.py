@@ -90,6 +90,7 @@ def world(tmp_path_factory):
     ).start()
     node.create_user("alice", PASSWORD)
     node.create_user("bob", PASSWORD)
+    node.create_user("carol", PASSWORD)
     alice, bob = Member(node, "alice"), Member(node, "bob")
     guild, channel = make_guild(alice, "JS Lab")
     second, _ = make_guild(alice, "Second Lab")
@@ -112,6 +113,7 @@ def world(tmp_path_factory):
         "guild": guild,
         "second": second,
         "channel": channel,
+        "invite": invite["code"],
         "alice": alice,
         "bob": bob,
         "relay": (relay_id, relay_token),
@@ -335,8 +337,15 @@ def test_a_discordjs_bot_reads_replies_reacts_edits_deletes_and_fetches(world):
         assert reply["author"]["id"] == ready["user"]["id"]
         assert reply["message_reference"]["message_id"] == hers["id"]
         assert [(r["emoji"]["name"], r["count"]) for r in mine["reactions"]] == [("👍", 1)]
-        # Its own reaction comes back over the gateway.
+        # Its own reaction comes back over the gateway, and so does the member's on its reply
+        # (what reaction-role bots listen to), with the member who reacted.
         bot.expect("messageReactionAdd", messageId=hers["id"], emoji="👍")
+        alice.ok(
+            "PUT",
+            f"/api/v1/channels/{channel}/messages/{replied['id']}/reactions/%F0%9F%8E%89/@me",
+        )
+        theirs = bot.expect("messageReactionAdd", messageId=replied["id"], emoji="🎉")
+        assert theirs["user"] == hers["author"]["id"] and theirs["count"] == 1
 
         alice.say(channel, "!edit")
         edited = bot.expect("edited", id=replied["id"])
@@ -374,6 +383,16 @@ def test_a_discordjs_bot_reads_replies_reacts_edits_deletes_and_fetches(world):
         assert update["reactions"] == ["👍"] and update["editedAt"]
         alice.ok("DELETE", f"/api/v1/channels/{channel}/messages/{hers['id']}")
         bot.expect("messageDelete", id=hers["id"])
+
+        # Someone joins and leaves while it is connected (what welcome bots listen to).
+        carol = Member(world["node"], "carol")
+        carol.ok("POST", f"/api/v1/invites/{world['invite']}")
+        joined = bot.expect("guildMemberAdd", username="carol")
+        assert joined["guildId"] == world["guild"] and joined["joinedAt"]
+        assert joined["memberCount"] == guild["memberCount"] + 1
+        carol.ok("DELETE", f"/api/v1/users/@me/guilds/{world['guild']}")
+        bot.expect("guildMemberRemove", username="carol", guildId=world["guild"])
+        carol.client.close()
 
         # Installed in another guild while connected: guildCreate.
         with httpx.Client(base_url=world["node"].url) as browser:
