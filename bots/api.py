@@ -25,6 +25,7 @@ from bots.models import Application
 from guilds.models import Member
 from guilds.serialize import serialize_member
 from guilds.services import channels as channel_services
+from guilds.services import guilds as guild_services
 from guilds.services import members as member_services
 from guilds.services import roles as role_services
 from guilds.services.access import guild_context
@@ -164,6 +165,32 @@ class ApplicationMe(BotView):
         )
 
 
+class MyGuilds(BotView):
+    @extend_schema(summary="The guilds the bot is in", responses={200: dict})
+    def get(self, request: AuthedRequest) -> Response:
+        # Discord pages these by id (`before`, `after`, `limit` up to 200); discord.js's
+        # `client.guilds.fetch()` asks for the first 200.
+        q = request.query_params
+        try:
+            limit = min(max(int(q.get("limit", 200)), 1), 200)
+            after, before = int(q.get("after", 0)), int(q.get("before", 0))
+        except ValueError:
+            raise Invalid(errors={"limit": ["Must be a number."]}) from None
+        rows = [
+            g
+            for g in guild_services.list_user_guilds(request.user)
+            if int(g["id"]) > after and (not before or int(g["id"]) < before)
+        ]
+        return Response(rows[-limit:] if before else rows[:limit])
+
+
+class Typing(BotView):
+    @extend_schema(summary="Show the bot typing", request=None, responses={204: None})
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
+        messages.check_typing(request.user, channel_id)
+        return Response(status=204)
+
+
 class Gateway(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
@@ -273,7 +300,7 @@ class GuildView(BotView):
     @extend_schema(summary="A guild", responses={200: dict})
     def get(self, request: AuthedRequest, guild_id: int) -> Response:
         ctx = guild_context(request.user, guild_id)
-        managed = {str(r) for r in services.managed_role_ids(guild_id)}
+        managed = services.managed_roles(guild_id)
         data = shapes.guild(guild_payload(ctx), [], managed_roles=managed)
         del data["members"], data["channels"]
         return Response(data)
@@ -289,9 +316,9 @@ class GuildChannels(BotView):
 class GuildRoles(BotView):
     @extend_schema(summary="The guild's roles", responses={200: dict})
     def get(self, request: AuthedRequest, guild_id: int) -> Response:
-        managed = {str(r) for r in services.managed_role_ids(guild_id)}
+        managed = services.managed_roles(guild_id)
         rows = role_services.list_roles(request.user, guild_id)
-        return Response([shapes.role(r, r["id"] in managed) for r in rows])
+        return Response([shapes.role(r, managed.get(r["id"])) for r in rows])
 
 
 class GuildMembers(BotView):

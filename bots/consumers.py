@@ -268,8 +268,7 @@ class BotGatewayConsumer(GatewayConsumer):
                     out["member"] = member
             return out
         if t == "GUILD_CREATE":
-            managed: set[str] = set()
-            out = shapes.guild(d, d.get("members", []), managed_roles=managed)
+            out = shapes.guild(d, d.get("members", []))
             self._remember_members(out)
             return out
         if t == "GUILD_UPDATE":

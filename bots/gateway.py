@@ -48,7 +48,7 @@ def guild_create(app: Application, guild_id: int, large_threshold: int) -> dict[
             .prefetch_related("roles")
         )
         members = [serialize_member(m) for m in rows]
-    managed = {str(r) for r in services.managed_role_ids(guild_id)}
+    managed = services.managed_roles(guild_id)
     return shapes.guild(payload, members, managed_roles=managed, large=large)
 
 

@@ -250,12 +250,13 @@ def do_install(
     return installation
 
 
-def managed_role_ids(guild_id: int) -> set[int]:
-    return set(
-        Installation.objects.filter(guild_id=guild_id, role__isnull=False).values_list(
-            "role_id", flat=True
-        )
+def managed_roles(guild_id: int) -> dict[str, str]:
+    """The guild's managed roles, role id → the bot user id it was made for (Discord's role
+    `tags.bot_id`, by which discord.js finds a bot's own role)."""
+    rows = Installation.objects.filter(guild_id=guild_id, role__isnull=False).values_list(
+        "role_id", "application__bot_id"
     )
+    return {str(role_id): str(bot_id) for role_id, bot_id in rows}
 
 
 def on_event(event: events.Published) -> None:

@@ -10,6 +10,7 @@ mention the bot arrives with its content (and embeds, attachments, components) e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 FLAG_BOT_HTTP_INTERACTIONS = 0
@@ -68,7 +69,7 @@ def message(
     out.setdefault("components", [])
     out.setdefault("attachments", [])
     out.setdefault("sticker_items", [])
-    out["flags"] = 0
+    out["flags"] = data.get("flags") or 0
     out["tts"] = False
     out.setdefault("pinned", False)
     out.setdefault("type", 0)
@@ -110,14 +111,19 @@ def blank_content(data: dict[str, Any], bot_id: int) -> dict[str, Any]:
     return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
 
 
-def role(data: dict[str, Any], managed: bool = False) -> dict[str, Any]:
-    return {
+def role(data: dict[str, Any], bot_id: str | None = None) -> dict[str, Any]:
+    """`bot_id`: the bot a managed role was made for. Discord sends `tags` only on roles that
+    have some (discord.js reads a present `tags` as "this role is tagged")."""
+    out = {
         **data,
-        "managed": managed,
-        "tags": {"bot_id": None} if managed else {},
+        "managed": bot_id is not None,
         "color": data.get("color", 0),
         "flags": data.get("flags", 0),
     }
+    out.pop("tags", None)
+    if bot_id is not None:
+        out["tags"] = {"bot_id": bot_id}
+    return out
 
 
 def channel(data: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +140,7 @@ def guild(
     data: dict[str, Any],
     members: list[dict[str, Any]],
     *,
-    managed_roles: set[str] = frozenset(),  # type: ignore[assignment]
+    managed_roles: Mapping[str, str] | None = None,
     large: bool = False,
 ) -> dict[str, Any]:
     """GUILD_CREATE (and GET /guilds/{id}) as discord.py's Guild._from_data reads it."""
@@ -143,7 +149,8 @@ def guild(
         for k, v in data.items()
         if k not in ("settings", "search_hides_banned", "show_ban_reasons", "tags", "created_at")
     }
-    out["roles"] = [role(r, r["id"] in managed_roles) for r in data.get("roles", [])]
+    managed = managed_roles or {}
+    out["roles"] = [role(r, managed.get(r["id"])) for r in data.get("roles", [])]
     out["channels"] = [channel(c) for c in data.get("channels", [])]
     out["members"] = [member(m) for m in members]
     out.update(

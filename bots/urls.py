@@ -8,9 +8,13 @@ api_urlpatterns = [
     path("users/@me", api.Me.as_view(), name="bot-me"),
     path("users/<id:user_id>", api.UserView.as_view(), name="bot-user"),
     path("oauth2/applications/@me", api.ApplicationMe.as_view(), name="bot-application"),
+    # discord.js's `client.application.fetch()` asks here.
+    path("applications/@me", api.ApplicationMe.as_view(), name="bot-current-application"),
+    path("users/@me/guilds", api.MyGuilds.as_view(), name="bot-my-guilds"),
     path("gateway", api.Gateway.as_view(), name="bot-gateway-url"),
     path("gateway/bot", api.GatewayBot.as_view(), name="bot-gateway-bot"),
     path("channels/<id:channel_id>", api.ChannelView.as_view(), name="bot-channel"),
+    path("channels/<id:channel_id>/typing", api.Typing.as_view(), name="bot-typing"),
     path(
         "channels/<id:channel_id>/messages",
         api.ChannelMessages.as_view(),
