@@ -12,6 +12,7 @@ from django.utils.html import escape
 
 from messaging.services.messages import get_message
 from united.errors import APIError
+from web import embeds
 from web.media import layout
 
 GROUP_WINDOW = timedelta(minutes=7)
@@ -103,6 +104,8 @@ def annotate(
         message["html"] = mentionize(message["content_html"], names, channels, departed)
         if message.get("attachments"):
             message["media"] = layout(message["attachments"])
+        if message.get("embeds"):
+            message["embeds_view"] = embeds.view(message["embeds"])
         message["mentioned"] = (
             message["mention_everyone"]
             or any(u["id"] == me for u in message["mentions"])
