@@ -120,6 +120,8 @@ def annotate(
             and before["author"]
             and message["author"]
             and before["author"]["id"] == message["author"]["id"]
+            # One webhook posts under many names: a new name is a new run.
+            and before["author"].get("username") == message["author"].get("username")
             and moment - before["moment"] < GROUP_WINDOW
         )
         if not unread_marked and first_unread is not None and int(message["id"]) == first_unread:

@@ -500,3 +500,14 @@ def test_files_posted_with_the_message_become_its_attachments(owner, guild, bob,
     too_big = Client().post(url, {"files[0]": SimpleUploadedFile("big.png", png(), "image/png")})
     assert too_big.status_code == 413 and too_big.json()["code"] == 40005
     assert Message.objects.filter(webhook_id=hook["id"]).count() == 1
+
+
+def test_each_persona_of_a_webhook_starts_its_own_run_of_messages(owner, guild, bob):
+    hook = make_webhook(owner, guild.default_channel_id)
+    url = f"/api/webhooks/{hook['id']}/{hook['token']}"
+    for name, text in (("Alpha", "one"), ("Alpha", "two"), ("Beta", "three")):
+        Client().post(url, {"content": text, "username": name}, content_type="application/json")
+    page = as_member(bob).get(f"/app/guilds/{guild.id}/channels/{guild.default_channel_id}/")
+    heads = re.findall(r'<span class="msg-author">([^<]+)</span>', page.content.decode())
+    assert heads == ["Alpha", "Beta"]
+    assert f'data-author-id="{hook["id"]}:Beta"' in page.content.decode()
