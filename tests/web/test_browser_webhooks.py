@@ -141,3 +141,8 @@ def test_a_webhook_made_in_settings_posts_an_embed_a_member_sees_live(
         expect(bob.locator("[data-message]", has_text="posted with the fresh URL")).to_have_count(1)
         browser.close()
     assert alice_problems == [] and bob_problems == [] and csp == []
+    # The node keeps only the token's digest, and its access log keeps no token either.
+    log = node.log()
+    assert "/api/webhooks/" in log and "[token]" in log
+    for used in (url, new_url):
+        assert used.rsplit("/", 1)[1] not in log
