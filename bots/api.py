@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.requests import AuthedRequest
 from accounts.services import serialize_user
+from bots import embeds as embed_rules
 from bots import services, shapes
 from bots.models import Application
 from guilds.models import Member
@@ -107,11 +108,26 @@ def _members_of(guild_id: int | None, user_ids: set[int]) -> dict[int, dict[str,
     return {m.user_id: serialize_member(m) for m in rows}
 
 
-def _message(data: dict[str, Any]) -> dict[str, Any]:
+def _message(data: dict[str, Any], request: Request | None = None) -> dict[str, Any]:
     author = data.get("author") or {}
     guild_id = int(data["guild_id"]) if data.get("guild_id") else None
-    ids = {int(author["id"])} if author.get("id") else set()
-    return shapes.message(data, _members_of(guild_id, ids))
+    ids = {int(author["id"])} if author.get("id") and not data.get("webhook_id") else set()
+    out = shapes.message(data, _members_of(guild_id, ids))
+    app = getattr(request, "auth", None) if request is not None else None
+    if isinstance(app, Application) and not app.message_content:
+        # Discord applies the MESSAGE_CONTENT rule to what the HTTP API answers too.
+        out = shapes.blank_content(out, app.bot_id)
+    return out
+
+
+def _embeds(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if data.get("components") or data.get("sticker_ids"):
+        raise Invalid(errors={"components": ["Components and stickers are not supported yet."]})
+    if "embeds" in data:
+        return embed_rules.clean_embeds(data["embeds"])
+    if "embed" in data:
+        return embed_rules.clean_embeds([data["embed"]] if data["embed"] is not None else [])
+    return None
 
 
 def _me(bot: User) -> dict[str, Any]:
@@ -233,15 +249,12 @@ class ChannelMessages(BotView):
             limit=q.get("limit", 50),
         )
         # The node keeps tombstones in history; to Discord a deleted message is gone.
-        return Response([_message(m) for m in rows if not m.get("deleted")])
+        return Response([_message(m, request) for m in rows if not m.get("deleted")])
 
     @extend_schema(summary="Send a message", request=dict, responses={200: dict})
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _body(request)
-        if data.get("embeds") or data.get("components") or data.get("sticker_ids"):
-            raise Invalid(
-                errors={"embeds": ["Embeds, components and stickers are not supported yet."]}
-            )
+        embeds = _embeds(data)
         reference = data.get("message_reference") or {}
         nonce = data.get("nonce")
         message, _ = messages.check_send_message(
@@ -250,8 +263,9 @@ class ChannelMessages(BotView):
             content=data.get("content", ""),
             nonce=str(nonce) if isinstance(nonce, int | str) and nonce != "" else None,
             reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
+            embeds=embeds,
         )
-        return Response(_message(serialize_message(message, viewer_id=request.user.id)))
+        return Response(_message(serialize_message(message, viewer_id=request.user.id), request))
 
 
 class ChannelMessage(BotView):
@@ -262,17 +276,15 @@ class ChannelMessage(BotView):
         data = messages.get_message(request.user, channel_id, message_id)
         if data.get("deleted"):
             raise NotFound("Unknown Message", code=10008)
-        return Response(_message(data))
+        return Response(_message(data, request))
 
     @extend_schema(summary="Edit the bot's message", request=dict, responses={200: dict})
     def patch(self, request: AuthedRequest, channel_id: int, message_id: int) -> Response:
         data = _body(request)
-        if data.get("embeds") or data.get("components"):
-            raise Invalid(errors={"embeds": ["Embeds and components are not supported yet."]})
         message = messages.check_edit_message(
-            request.user, channel_id, message_id, content=data.get("content")
+            request.user, channel_id, message_id, content=data.get("content"), embeds=_embeds(data)
         )
-        return Response(_message(serialize_message(message, viewer_id=request.user.id)))
+        return Response(_message(serialize_message(message, viewer_id=request.user.id), request))
 
     @extend_schema(summary="Delete a message", responses={204: None})
     def delete(self, request: AuthedRequest, channel_id: int, message_id: int) -> Response:

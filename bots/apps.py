@@ -11,3 +11,10 @@ class BotsConfig(AppConfig):
 
         # A bot leaving a guild takes its managed role along (services.on_event).
         events.observe(services.on_event)
+
+        # A webhook's post may carry files (Discord's multipart form): the same ceiling as
+        # media's upload path, instead of the default body limit of other paths.
+        from media.uploads import upload_limit
+        from united.bodies import register_body_limit
+
+        register_body_limit(r"/api/(v\d+/)?webhooks/\d+/[^/]+/?$", upload_limit)

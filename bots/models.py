@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import User
-from guilds.models import Guild, Role
+from guilds.models import Channel, Guild, Role
 from united.ids import new_id
 
 
@@ -57,3 +57,26 @@ class Installation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application} in {self.guild_id}"
+
+
+class Webhook(models.Model):
+    """An incoming webhook (Discord's type 1): whoever holds its URL posts into its channel
+    under the name and avatar it chose. No account stands behind it; its posts have no
+    author row (messaging.Message.webhook_id + persona). Only the token's SHA-256 digest is
+    kept: the URL is shown once, when the webhook is made or its token regenerated. Deleting
+    the channel deletes its webhooks (and their URLs answer 10015 Unknown Webhook)."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    creator = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(max_length=80)
+    # An http(s) URL of the picture shown beside its posts (never loaded from the node).
+    avatar_url = models.CharField(max_length=2048, blank=True)
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,35 @@
-from django.urls import path
+from django.urls import include, path
 
-from bots import api, views
+from bots import api, views, webhook_api
+
+# Incoming webhooks (bots/webhook_api.py); the token forms are also served unversioned at
+# /api/webhooks/… (the URL the web client hands out), as Discord does.
+webhook_token_urlpatterns = [
+    path(
+        "webhooks/<id:webhook_id>/<str:token>",
+        webhook_api.WebhookWithToken.as_view(),
+        name="webhook-token",
+    ),
+    path(
+        "webhooks/<id:webhook_id>/<str:token>/messages/<id:message_id>",
+        webhook_api.WebhookMessage.as_view(),
+        name="webhook-message",
+    ),
+]
+webhook_api_urlpatterns = [
+    path(
+        "channels/<id:channel_id>/webhooks",
+        webhook_api.ChannelWebhooks.as_view(),
+        name="bot-channel-webhooks",
+    ),
+    path(
+        "guilds/<id:guild_id>/webhooks",
+        webhook_api.GuildWebhooks.as_view(),
+        name="bot-guild-webhooks",
+    ),
+    path("webhooks/<id:webhook_id>", webhook_api.WebhookView.as_view(), name="bot-webhook"),
+    *webhook_token_urlpatterns,
+]
 
 # Mounted at /api/v10/ and /api/v9/ (united/urls.py): the paths discord.py and other Discord
 # libraries call, with Discord's shapes (docs/bots.md).
@@ -39,6 +68,7 @@ api_urlpatterns = [
         api.GuildMember.as_view(),
         name="bot-guild-member",
     ),
+    *webhook_api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -55,4 +85,5 @@ urlpatterns = [
         name="developer-intents",
     ),
     path("oauth2/authorize", views.authorize, name="bot-authorize"),
+    path("api/", include(webhook_token_urlpatterns)),
 ]

@@ -62,6 +62,10 @@ NOTE_FIELDS = frozenset(
         "tag",
         "replies",
         "updated",
+        # A webhook's post (no author account): its id and persona, and Discord-shaped embeds
+        # that bots and webhooks send (docs/bots.md).
+        "webhook",
+        "embeds",
     }
 )
 STATE_FIELDS = frozenset({"id", "type", "revision", "guild", "channels", "roles", "members"})

@@ -187,6 +187,18 @@ def note(message: Message, *, with_reactions: bool = False) -> dict[str, Any]:
         "source": {"content": message.content, "mediaType": "text/markdown"},
         "pinned": message.pinned,
     }
+    if message.webhook_id:
+        # A webhook's post has no author: the guild's Group stands for it, and the persona it
+        # posted under travels along (federation.mirror.apply shows it the same way).
+        persona = message.persona or {}
+        doc["attributedTo"] = group_uri(channel.guild_id)  # type: ignore[arg-type]
+        doc["webhook"] = {
+            "id": str(message.webhook_id),
+            "name": persona.get("username") or "Webhook",
+            "avatarUrl": persona.get("avatar_url"),
+        }
+    if message.embeds:
+        doc["embeds"] = message.embeds
     if message.reference_id:
         doc["inReplyTo"] = note_uri(message.reference_id)
     if message.expires_at:

@@ -37,6 +37,10 @@ RATE_LIMITS: dict[str, tuple[int, float]] = {
     "join": (10, 600),
     "invite": (20, 600),
     "report": (10, 600),
+    # Incoming webhooks (bots/webhooks.py), Discord's figures: per webhook, and per channel
+    # over all of its webhooks.
+    "webhook": (5, 2),
+    "webhook.channel": (30, 60),
     # Federation inbox POSTs (federation/inbox.py): per client address before the signature is
     # checked, so a forged flood costs a cache lookup; per verified signing domain after it.
     # Generous for a real peer: a large instance delivering a burst stays under them.

@@ -167,7 +167,11 @@ class Standing:
 
 def standing(action: str, user_id: int, *, channel_id: int | None = None) -> Standing | None:
     """Read-only: spends nothing. None when the action has no configured limit."""
-    buckets = buckets_for(action, user_id, channel_id)
+    return standing_of(buckets_for(action, user_id, channel_id))
+
+
+def standing_of(buckets: list[Bucket]) -> Standing | None:
+    """`standing` for buckets a caller built itself (a webhook's, bots/webhooks.py)."""
     if not buckets:
         return None
     now = clock()

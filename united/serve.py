@@ -18,6 +18,8 @@ from typing import Any
 from daphne import cli
 from daphne.access import AccessLogGenerator
 
+from united.logredact import redact
+
 APPLICATION = "united.asgi:application"
 
 
@@ -39,7 +41,7 @@ class AccessLog(AccessLogGenerator):
         user: str | None = None,
     ) -> None:
         super().write_entry(
-            host if self.log_ips else "-", date, request, status, length, ident, user
+            host if self.log_ips else "-", date, redact(request), status, length, ident, user
         )
 
 

@@ -316,7 +316,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Webhook tokens in logged paths are replaced (united/logredact.py).
+    "filters": {"redact": {"()": "united.logredact.RedactFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -12,6 +12,7 @@ from django.utils.html import escape
 
 from messaging.services.messages import get_message
 from united.errors import APIError
+from web import embeds
 from web.media import layout
 
 GROUP_WINDOW = timedelta(minutes=7)
@@ -103,6 +104,8 @@ def annotate(
         message["html"] = mentionize(message["content_html"], names, channels, departed)
         if message.get("attachments"):
             message["media"] = layout(message["attachments"])
+        if message.get("embeds"):
+            message["embeds_view"] = embeds.view(message["embeds"])
         message["mentioned"] = (
             message["mention_everyone"]
             or any(u["id"] == me for u in message["mentions"])
@@ -117,6 +120,8 @@ def annotate(
             and before["author"]
             and message["author"]
             and before["author"]["id"] == message["author"]["id"]
+            # One webhook posts under many names: a new name is a new run.
+            and before["author"].get("username") == message["author"].get("username")
             and moment - before["moment"] < GROUP_WINDOW
         )
         if not unread_marked and first_unread is not None and int(message["id"]) == first_unread:

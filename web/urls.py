@@ -5,6 +5,7 @@ from web.views import (
     chat,
     dms,
     federation,
+    integrations,
     manage,
     members,
     messages,
@@ -86,6 +87,11 @@ urlpatterns = [
         "guilds/<id:guild_id>/settings/invites/",
         settings.invites,
         name="web-settings-invites",
+    ),
+    path(
+        "guilds/<id:guild_id>/settings/integrations/",
+        integrations.integrations,
+        name="web-settings-integrations",
     ),
     path("guilds/<id:guild_id>/" + CHANNEL, chat.channel, name="web-channel"),
     path(

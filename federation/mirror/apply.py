@@ -153,7 +153,75 @@ def _note_fields(note: dict[str, Any]) -> dict[str, Any]:
     reply = id_from_uri(note.get("inReplyTo"))
     fields["reference_id"] = reply if reply and Message.objects.filter(id=reply).exists() else None
     fields["type"] = Message.REPLY if fields["reference_id"] else Message.DEFAULT
+    fields["embeds"] = _remote_embeds(note.get("embeds"))
     return fields
+
+
+# What a replica keeps of a host's embeds: Discord's count, and a bound on their size. They
+# are drawn only through the web client's validator (web/embeds.py), which drops what is not
+# Discord's shape, so a hostile host cannot put anything else before a member.
+REMOTE_EMBEDS_MAX = 10
+REMOTE_EMBEDS_BYTES = 32 * 1024
+
+
+def _remote_embeds(raw: Any) -> list[dict[str, Any]]:
+    import json
+
+    if not isinstance(raw, list) or len(raw) > REMOTE_EMBEDS_MAX:
+        return []
+    if not all(isinstance(item, dict) for item in raw):
+        return []
+    if len(json.dumps(raw)) > REMOTE_EMBEDS_BYTES:
+        return []
+    return raw
+
+
+def _persona(raw: Any) -> dict[str, Any] | None:
+    """A webhook post's persona as the host sent it, or None if the note is not one."""
+    webhook_id = id_from_uri(str(raw.get("id") or "")) if isinstance(raw, dict) else None
+    if webhook_id is None or webhook_id >= 2**63:
+        return None
+    avatar = raw.get("avatarUrl")
+    ok_avatar = isinstance(avatar, str) and avatar.startswith(("https://", "http://"))
+    return {
+        "webhook_id": webhook_id,
+        "username": str(raw.get("name") or "Webhook")[:80],
+        "avatar_url": avatar[:2048] if ok_avatar else None,
+    }
+
+
+def _upsert_webhook_note(
+    channel: Channel, message: Message | None, mid: int, fields: dict[str, Any], persona: dict
+) -> str:
+    """A webhook's post on the host: no author here either, the same persona."""
+    from messaging.services.webhook_posts import do_edit_webhook_message, do_post_webhook_message
+    from united.hlc import Stamp
+
+    if message is None:
+        do_post_webhook_message(
+            channel,
+            webhook_id=persona["webhook_id"],
+            persona={"username": persona["username"], "avatar_url": persona["avatar_url"]},
+            content=fields["content"],
+            embeds=fields["embeds"],
+            message_id=mid,
+            stamp=Stamp.unpack(fields["hlc"], fields["hlc_node"]),
+            mirrored=True,
+        )
+        confirm(mid)
+        return "created"
+    if message.deleted or message.webhook_id != persona["webhook_id"]:
+        return "unchanged"
+    if fields["content"] == message.content and fields["embeds"] == message.embeds:
+        return "unchanged"
+    do_edit_webhook_message(
+        message,
+        content=fields["content"],
+        embeds=fields["embeds"],
+        edited_at=fields["edited_at"],
+        mirrored=True,
+    )
+    return "updated"
 
 
 def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) -> str:
@@ -183,6 +251,9 @@ def upsert_note(link: GuildLink, note: dict[str, Any], *, full: bool = False) ->
             return "deleted"
         return "unchanged"
     fields = _note_fields(note)
+    persona = _persona(note.get("webhook"))
+    if persona is not None:
+        return _upsert_webhook_note(channel, message, mid, fields, persona)
     author = user_for_actor(str(note["attributedTo"]))
     if message is None:
         message = _create_note(channel, author, mid, fields)
@@ -215,6 +286,7 @@ def _create_note(channel: Channel, author: User, mid: int, fields: dict[str, Any
         message_id=mid,
         stamp=Stamp.unpack(fields["hlc"], fields["hlc_node"]),
         mirrored=True,
+        embeds=fields["embeds"],
     )
     if fields["edited_at"] is not None:
         Message.objects.filter(id=mid).update(edited_at=fields["edited_at"])

@@ -162,6 +162,7 @@ def check_send_message(
     attachments: Any = None,
     message_id: int | None = None,
     stamp: Any = None,
+    embeds: list[dict[str, Any]] | None = None,
 ) -> tuple[Message, bool]:
     """Validate and send. Returns (message, created); a repeated nonce returns the first.
 
@@ -170,7 +171,8 @@ def check_send_message(
     everywhere else."""
     channel = Channel.objects.filter(id=channel_id).first()  # read once for every check below
     refuse_plaintext_dm(user, channel_id, channel)
-    content = _validate_content(content, allow_empty=bool(attachments))
+    # `embeds` come validated by the door that accepts them (bots/embeds.py).
+    content = _validate_content(content, allow_empty=bool(attachments or embeds))
     if nonce is not None:
         nonce = str(nonce)
         if not nonce or len(nonce) > MAX_NONCE:
@@ -226,6 +228,7 @@ def check_send_message(
                     attachments=files,
                     message_id=message_id,
                     stamp=stamp,
+                    embeds=embeds,
                 )
         except IntegrityError:
             # A concurrent retry with the same nonce won the race: that one is the message.
@@ -250,6 +253,7 @@ def do_send_message(
     message_id: int | None = None,
     stamp: Any = None,
     mirrored: bool = False,
+    embeds: list[dict[str, Any]] | None = None,
 ) -> Message:
     """`mirrored`: a message of a guild hosted by another node, applied here with the host's
     id and stamp; the node applies it (no acting user) and its remote author reads nothing
@@ -270,6 +274,7 @@ def do_send_message(
         mention_everyone=everyone,
         type=Message.REPLY if reference else Message.DEFAULT,
         expires_at=expires_at,
+        embeds=embeds or [],
     )
     if users:
         message.mentions.set(users)
@@ -326,9 +331,19 @@ def get_message(user, channel_id: int, message_id: int) -> dict[str, Any]:
     return serialize_message(message, viewer_id=user.id)
 
 
-def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) -> Message:
+def check_edit_message(
+    user,
+    channel_id: int,
+    message_id: int,
+    *,
+    content: Any,
+    embeds: list[dict[str, Any]] | None = None,
+) -> Message:
+    """`embeds` (validated by their door) replace the message's; None keeps them, and then
+    `content` None keeps the text (Discord's PATCH with only embeds)."""
     refuse_plaintext_dm(user, channel_id)
-    content = _validate_content(content)
+    if content is not None or embeds is None:
+        content = _validate_content(content, allow_empty=bool(embeds))
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         if message.author_id != user.id:
@@ -337,9 +352,11 @@ def check_edit_message(user, channel_id: int, message_id: int, *, content: Any) 
             )
         if message.deleted:
             raise unknown_message()
-        if content != message.content:
+        if content is None:
+            content = message.content
+        if content != message.content or (embeds is not None and embeds != message.embeds):
             ratelimit.limit_user("edit", user.id, channel_id=access.channel.id)
-        return do_edit_message(access, message, content)
+        return do_edit_message(access, message, content, embeds=embeds)
 
 
 def do_edit_message(
@@ -349,10 +366,24 @@ def do_edit_message(
     *,
     edited_at: datetime | None = None,
     mirrored: bool = False,
+    embeds: list[dict[str, Any]] | None = None,
 ) -> Message:
     """`mirrored`: the edit was made on the guild's host node (the node applies it, so the
-    event has no acting user), at the host's `edited_at`."""
+    event has no acting user), at the host's `edited_at`. `embeds` None: unchanged."""
+    new_embeds = embeds is not None and embeds != message.embeds
+    if content == message.content and not new_embeds:
+        return message
+    if new_embeds:
+        message.embeds = embeds
+        message.save(update_fields=["embeds"])
     if content == message.content:
+        message.edited_at = edited_at or timezone.now()
+        message.save(update_fields=["edited_at"])
+        message = prefetched(Message.objects.filter(id=message.id)).get()
+        actor = None if mirrored else message.author_id
+        broadcast_to_channel(
+            access.channel, "MESSAGE_UPDATE", serialize_message(message), actor=actor
+        )
         return message
     MessageEdit.objects.create(message=message, content=message.content)
     users, roles, everyone = _mentions(access, content, mirrored=mirrored)

@@ -98,6 +98,10 @@ export function wire(gw, shell, pane, threadPane = null) {
     }
   };
 
+  // Who a message's run belongs to (the pane's data-author-id): a webhook posts under many
+  // names, and each name starts a run of its own.
+  const runOf = (d) => (!d.author ? "" : d.webhook_id ? `${d.author.id}:${d.author.username}` : d.author.id);
+
   gw.on((t, d) => {
     const here = pane && d && d.channel_id === channelId;
     const inThread = threadPane && d && d.channel_id === threadId;
@@ -105,11 +109,11 @@ export function wire(gw, shell, pane, threadPane = null) {
       case "MESSAGE_CREATE":
         if (here) {
           if (d.author) typing.stop(d.author.id);
-          pane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+          pane.add(d.id, runOf(d), d.timestamp, d.nonce);
         } else {
           if (inThread) {
             if (d.author) threadTyping.stop(d.author.id);
-            threadPane.add(d.id, d.author ? d.author.id : "", d.timestamp, d.nonce);
+            threadPane.add(d.id, runOf(d), d.timestamp, d.nonce);
           }
           refreshStarter(d.channel_id);
           refreshThreadList();

@@ -117,3 +117,22 @@ def test_reactions_in_a_message_event_carry_what_discordpy_reads():
     (reaction,) = conn(ALL).translate("MESSAGE_UPDATE", data)["reactions"]
     assert reaction["me"] is False and reaction["count"] == 2
     assert reaction["count_details"] == {"burst": 0, "normal": 2}
+
+
+def test_without_message_content_embeds_attachments_and_webhook_posts_are_blank_too():
+    rich = message("see below")
+    rich["embeds"] = [{"type": "rich", "title": "secret embed"}]
+    rich["attachments"] = [{"id": "3", "filename": "plan.pdf"}]
+    hooked = {**message("from a webhook"), "webhook_id": "55"}
+    hooked["author"] = {"id": "55", "username": "CI", "bot": True}
+    blind = conn(ALL & ~consumers.MESSAGE_CONTENT)
+    out = blind.translate("MESSAGE_CREATE", rich)
+    assert (out["content"], out["embeds"], out["attachments"]) == ("", [], [])
+    assert blind.translate("MESSAGE_CREATE", hooked)["content"] == ""
+    # The grant: everything as sent, the webhook's persona as its author.
+    reader = conn(ALL)
+    out = reader.translate("MESSAGE_CREATE", rich)
+    assert out["embeds"][0]["title"] == "secret embed" and out["attachments"][0]["id"] == "3"
+    got = reader.translate("MESSAGE_CREATE", hooked)
+    assert got["content"] == "from a webhook" and got["author"]["username"] == "CI"
+    assert "member" not in got and got["webhook_id"] == "55"

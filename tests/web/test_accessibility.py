@@ -157,6 +157,13 @@ def delete_channel_dialog(page, w) -> None:
     page.wait_for_selector("#delete-channel[open]")
 
 
+def new_webhook_url(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/settings/integrations/")
+    page.fill("#webhook-name", "Deploys")
+    page.click("[data-create-webhook] button[type=submit]")
+    page.wait_for_selector("[data-webhook-url]")
+
+
 def replying(page, w) -> None:
     channel_page(page, w)
     target = page.locator("[data-message]", has_text="Hello from alice").first
@@ -559,6 +566,8 @@ SCREENS: list[Screen] = [
     Screen("settings-delete-channel", delete_channel_dialog),
     Screen("settings-view-as", SETTINGS + "/view-as/?role={role}"),
     Screen("settings-invites", SETTINGS + "/invites/"),
+    Screen("settings-integrations", SETTINGS + "/integrations/"),
+    Screen("settings-integrations-new-url", new_webhook_url),
     Screen("moderation-queue", "/guilds/{guild}/moderation/"),
     Screen("moderation-case", "/moderation/cases/{case}/"),
     Screen("moderation-member", "/guilds/{guild}/moderation/members/{bob}/"),
@@ -864,6 +873,28 @@ def build_world(a, b) -> SimpleNamespace:
             "app, _ = services.do_create_application(alice, 'Pixel Helper')\n"
             f"services.check_install(alice, app.id, {guild}, 3072)"
         )
+        # A webhook in general and the embed it posted: the channel screens draw the embed
+        # (colour bar, fields, a picture shown as a link), Integrations lists the webhook.
+        hook = alice.http.post(
+            f"/api/v10/channels/{general}/webhooks", json={"name": "Build status"}
+        ).json()
+        embed = {
+            "title": "Nightly sprite build",
+            "url": "https://ci.example.org/runs/7",
+            "description": "All **42** sheets packed.",
+            "color": 0x23A55A,
+            "fields": [
+                {"name": "Duration", "value": "3 min", "inline": True},
+                {"name": "Size", "value": "1.2 MB", "inline": True},
+            ],
+            "footer": {"text": "ci.example.org"},
+            "timestamp": "2026-12-07T06:00:00+00:00",
+            "image": {"url": "https://ci.example.org/preview.png"},
+        }
+        posted = alice.http.post(
+            f"/api/webhooks/{hook['id']}/{hook['token']}", json={"embeds": [embed]}
+        )
+        assert posted.status_code == 204, posted.text
         empty = alice("POST", "/guilds", 201, json={"name": "Empty Hall"})["id"]
         for channel in alice("GET", f"/guilds/{empty}/channels"):
             alice("DELETE", f"/channels/{channel['id']}")

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.requests import AuthedHttpRequest
 from guilds import permissions as perms
-from guilds.models import ChannelType
+from guilds.models import TEXT_TYPES, ChannelType
 from guilds.services import channels as channel_services
 from guilds.services.access import guild_context, unknown_role, visible_channels
 from guilds.services.preview import check_view_as_role
@@ -95,6 +95,8 @@ def channels(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
         channel_types=CHANNEL_TYPES,
         can_manage_channels=sidebar.can(ctx, P.MANAGE_CHANNELS),
         can_manage_roles=sidebar.can(ctx, P.MANAGE_ROLES),
+        can_manage_webhooks=sidebar.can(ctx, P.MANAGE_WEBHOOKS),
+        text_types=TEXT_TYPES,
         errors=errors,
     )
 

@@ -74,7 +74,8 @@ def _shell(request: HttpRequest, ctx, current) -> dict[str, Any]:
         "can_manage_channels": sidebar.can(ctx, perms.P.MANAGE_CHANNELS),
         "can_manage_guild": sidebar.can(ctx, perms.P.MANAGE_GUILD),
         "can_settings": sidebar.can(ctx, perms.P.MANAGE_GUILD)
-        or sidebar.can(ctx, perms.P.MANAGE_ROLES),
+        or sidebar.can(ctx, perms.P.MANAGE_ROLES)
+        or sidebar.can(ctx, perms.P.MANAGE_WEBHOOKS),
         "my_status": presence.chosen(request.user).status,
     }
 

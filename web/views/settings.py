@@ -43,6 +43,7 @@ SECTIONS = (
     ("channels", "Channels", P.MANAGE_CHANNELS | P.MANAGE_ROLES),
     ("view-as", "View as role", P.MANAGE_ROLES),
     ("invites", "Invites", P.MANAGE_GUILD),
+    ("integrations", "Integrations", P.MANAGE_WEBHOOKS),
 )
 # The overwrite editor's member picker: a select, not a search, so it stops at this many
 # (members who already have an overwrite are always offered).
