@@ -1,8 +1,12 @@
 from django.urls import path
 
-from federation import api, guild_api, guild_views, views, voice_views
+from federation import api, guild_api, guild_views, move_views, views, voice_views
 
 api_urlpatterns = [
+    path("settings/account/aliases/", move_views.move_from, name="account-move-from"),
+    path("settings/account/move/", move_views.move_to, name="account-move"),
+    path("users/@me/aliases", move_views.AliasesView.as_view(), name="api-aliases"),
+    path("users/@me/move", move_views.MoveView.as_view(), name="api-move"),
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
     path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
