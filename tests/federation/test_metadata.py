@@ -75,6 +75,7 @@ def _every_type(user, actor) -> list[dict]:
             to=[actor.uri],
         ),
         activities.build("Leave", me, "https://x.example/dm-groups/5", to=[actor.uri]),
+        activities.move(me, actor.uri),
         activities.minimal(
             {
                 "@context": activities.AS2_CONTEXT,
