@@ -239,7 +239,8 @@ def inbox_view(request: HttpRequest, name: str | None = None, kind: str = "user"
             request.path,
             inbox.Rejected(refused.status, refused.reason, refused.detail, item.node.domain),
         )
-        error = APIError(refused.detail, status=refused.status, code=50035)
+        wait = 60.0 if refused.status == 503 else None  # the target's node may come back
+        error = APIError(refused.detail, status=refused.status, code=50035, retry_after=wait)
         return _refusal(error, refused.reason, error.headers())
     except inbox.Rejected as rejected:
         inbox.record_rejection(request.path, rejected)

@@ -140,6 +140,6 @@ def test_an_extra_field_is_refused():
             {"type": "Follow", "id": "x", "actor": "a", "object": "b", "ip": "1.2.3.4"}
         )
     with pytest.raises(activities.MetadataLeak):
-        activities.minimal({"type": "Move", "id": "x"})
+        activities.minimal({"type": "Add", "id": "x"})
     with pytest.raises(activities.MetadataLeak):
         activities.build("Create", "a", {**_note(), "ip": "1.2.3.4"})

@@ -80,7 +80,7 @@ def test_a_moved_account_is_read_only_and_says_where_it_went(make_user):
     )
     assert sent.status_code == 403
     assert sent.json()["code"] == 50013 and "alice@new.example" in sent.json()["message"]
-    joined = client.post(f"/api/v1/invites/{invite['code']}", {}, format="json")
+    joined = client.post(f"/api/v1/invites/{invite.code}", {}, format="json")
     assert joined.status_code == 403 and "moved" in joined.json()["message"]
     dm = client.post("/api/v1/users/@me/channels", {"recipient_id": str(w.carol.id)}, format="json")
     assert dm.status_code == 403
