@@ -1040,7 +1040,7 @@ def tour(tmp_path_factory, bundle) -> SimpleNamespace:  # noqa: F811
         with sync_playwright() as p:
             browser = launch(p, *MEDIA_ARGS)
             pages = {}
-            for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM):
+            for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM, MOE):
                 # axe's script is injected into the page, which the node's CSP forbids.
                 context = browser.new_context(
                     bypass_csp=True,
