@@ -173,3 +173,44 @@ def test_moving_asks_for_the_second_factor_when_there_is_one(make_user, rf):
             rf.post("/"), alice, password="correct horse battery staple", code="000000"
         )
     assert "code" in wrong.value.errors
+
+
+def test_a_received_move_passes_memberships_and_follows_to_the_new_account(make_user):
+    from django.db import transaction
+
+    from federation.models import Delivery, Follow, InboxItem, RemoteActor
+    from federation.people import user_for_actor
+    from federation.services import do_follow
+    from tests.federation.fixtures import remote_identity
+
+    old = remote_identity("https://old.example/users/alice")
+    new = remote_identity("https://new.example/users/alice")
+    w = local_world(make_user, guild="Harbour", owner="carol", roles={"Crew": None})
+    old_account = user_for_actor(old.uri)
+    member_services.do_add_member(w.guild, old_account)
+    member_services.check_member_role(
+        w.carol, w.guild.id, old_account.id, w.roles["Crew"].id, add=True
+    )
+    old_actor = RemoteActor.objects.get(uri=old.uri)
+    do_follow(w.carol, old_actor)
+    move = activities.move(old.uri, new.uri)
+    item = InboxItem(activity_uri=move["id"], type="Move", actor_uri=old.uri)
+
+    with transaction.atomic():
+        state, detail = moves.handle(item, move, old_actor)
+
+    assert state == "processed", detail
+    new_account = user_for_actor(new.uri)
+    moved = Member.objects.get(guild=w.guild, user=new_account)
+    assert [r.name for r in moved.roles.all()] == ["Crew"]
+    assert not Member.objects.filter(guild=w.guild, user=old_account).exists()
+    follows = Follow.objects.filter(local_user=w.carol, outgoing=True)
+    assert [f.remote_actor.uri for f in follows] == [new.uri]
+    sent = Delivery.objects.filter(activity__type="Follow", activity__payload__object=new.uri)
+    assert sent.count() == 1
+    assert AccountMove.objects.get(old_uri=old.uri).new_uri == new.uri
+    # The same Move again changes nothing.
+    with transaction.atomic():
+        moves.handle(item, move, RemoteActor.objects.get(uri=old.uri))
+    assert Member.objects.filter(guild=w.guild, user=new_account).count() == 1
+    assert Follow.objects.filter(local_user=w.carol, outgoing=True).count() == 1
