@@ -60,6 +60,10 @@ REFUSAL_STATUS = {
 }
 
 
+# Fetch failures worth the sender's retry; anything else about the target is a bad Move.
+TRANSIENT = frozenset({"dns", "timeout", "connect", "status"})
+
+
 class MoveRefused(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         self.reason, self.detail = reason, detail
@@ -250,7 +254,11 @@ def _verify(activity: dict[str, Any]) -> str:
         except remote.RemoteError as exc:
             if exc.reason == "refused":
                 raise MoveRefused("move_refused", str(exc)) from None
-            raise MoveRefused("move_unreachable", f"cannot fetch {target}: {exc}") from None
+            if exc.reason in TRANSIENT:
+                raise MoveRefused("move_unreachable", f"cannot fetch {target}: {exc}") from None
+            # A target no node can serve (a private address, a bad URL, not an actor) is the
+            # sender's mistake, not a reason to try again.
+            raise MoveRefused("move_invalid", f"{target} is no actor: {exc}") from None
         known = aliases_of(document)
     if old not in known:
         raise MoveRefused("move_alias", f"{target} does not list {old} in alsoKnownAs")

@@ -214,3 +214,11 @@ def test_a_received_move_passes_memberships_and_follows_to_the_new_account(make_
         moves.handle(item, move, RemoteActor.objects.get(uri=old.uri))
     assert Member.objects.filter(guild=w.guild, user=new_account).count() == 1
     assert Follow.objects.filter(local_user=w.carol, outgoing=True).count() == 1
+
+
+def test_a_move_to_a_private_address_is_a_bad_move_not_a_retry(db, settings):
+    settings.FEDERATION_ALLOW_PRIVATE = []
+    old = "https://old.example/users/alice"
+    with pytest.raises(moves.MoveRefused) as refused:
+        moves._verify(activities.move(old, "http://127.0.0.1:9/users/alice"))
+    assert refused.value.status == 400 and refused.value.reason == "move_invalid"
