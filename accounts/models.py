@@ -41,6 +41,14 @@ class User(AbstractUser):
     # A bot account belongs to an application (bots.Application): it signs in only with its
     # application's token, never with a password, and shows as a bot everywhere.
     is_bot = models.BooleanField(default=False)
+    # Moving an account between nodes (accounts.services.moves, docs/accounts.md "Moving"):
+    # the actor ids of accounts elsewhere that this one says it was (ActivityPub
+    # `alsoKnownAs`), and, once this account has moved away, where to (`movedTo`, its handle
+    # for people to read) and when. A moved account is read-only.
+    also_known_as = models.JSONField(default=list, blank=True)
+    moved_to = models.CharField(max_length=500, blank=True)
+    moved_to_handle = models.CharField(max_length=300, blank=True)
+    moved_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 

@@ -53,6 +53,11 @@ api_urlpatterns = [
         passkeys.PasskeyOptionsView.as_view(),
         name="api-passkey-options",
     ),
+    path(
+        "users/@me/passkeys/confirm-options",
+        passkeys.PasskeyConfirmOptionsView.as_view(),
+        name="api-passkey-confirm-options",
+    ),
     path("users/@me/passkeys/<id:passkey_id>", passkeys.PasskeyView.as_view(), name="api-passkey"),
     path("users/@me/profile", users.MyProfileView.as_view(), name="api-my-profile"),
     path("users/@me/recovery-key", users.RecoveryKeyView.as_view(), name="api-recovery-key"),

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Device, User
 from accounts.services import crypto
+from accounts.services.moves import check_not_moved
 from e2e.models import Envelope, EnvelopeCopy, HistoryChunk, KeyBackup, SignedDeviceList
 from e2e.ports import remote_devices
 from guilds.models import Channel
@@ -106,6 +107,7 @@ def _check_copy(item: Any, n: int) -> dict[str, Any]:
 def check_store_envelope(user: User, channel_id: Any, data: Any) -> tuple[Envelope, bool]:
     """Validate a client's envelope and store it. (envelope, created); a repeated nonce
     returns the first one."""
+    check_not_moved(user)
     channel = access_dm_channel(user, channel_id)
     if not isinstance(data, dict):
         raise Invalid(errors={"_errors": ["Expected an envelope object."]})

@@ -30,6 +30,8 @@ FIELDS: dict[str, frozenset[str]] = {
     "Flag": _BASE | {"content"},
     "Block": _BASE | {"to"},
     "Leave": _BASE | {"to"},
+    # An account moved (federation.moves): actor and object the old actor, target the new.
+    "Move": _BASE | {"target"},
     "DeviceMessage": frozenset({"@context", "id", "type", "actor", "to", "devices", "payload"}),
 }
 # Embedded objects (the Follow inside Accept/Reject/Undo) carry these.
@@ -192,6 +194,20 @@ def build(kind: str, actor: str, obj: Any, **extra: Any) -> dict[str, Any]:
     }
     activity.update({k: v for k, v in extra.items() if v not in (None, "", [])})
     return minimal(activity)
+
+
+def move(old: str, new: str) -> dict[str, Any]:
+    """`old` moved to `new` (Mastodon's Move: the actor moves itself)."""
+    return minimal(
+        {
+            "@context": AS2_CONTEXT,
+            "id": new_activity_uri(),
+            "type": "Move",
+            "actor": old,
+            "object": old,
+            "target": new,
+        }
+    )
 
 
 def undo_follow(actor: str, follow_uri: str, target: str) -> dict[str, Any]:

@@ -31,6 +31,9 @@ UNITED_CONTEXT: dict[str, Any] = {
     "controller": {"@id": "https://w3id.org/security#controller", "@type": "@id"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "protocolVersion": "united:protocolVersion",
+    # Moving accounts, in Mastodon's terms (federation.moves).
+    "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
 }
 # The terms of federated guilds' activities (kept apart from the actor context above).
 GUILD_CONTEXT: dict[str, Any] = {
@@ -133,7 +136,15 @@ def render_actor(
 
 
 def render_person(user: Any) -> dict[str, Any]:
-    return render_actor(user_uri(user.username), "Person", user.username, user.shown_name)
+    doc = render_actor(user_uri(user.username), "Person", user.username, user.shown_name)
+    # An account moving here names where it moved from; one that moved away, where to
+    # (docs/federation.md "Moving an account"). Both only when set.
+    aliases = [a for a in user.also_known_as or [] if isinstance(a, str)]
+    if aliases:
+        doc["alsoKnownAs"] = aliases
+    if user.moved_to:
+        doc["movedTo"] = user.moved_to
+    return doc
 
 
 def render_node_actor() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from federation import remote, services
+from federation import moves, remote, services
 from federation.activities import object_id
 from federation.models import Follow, FollowState, InboxItem, InboxState, RemoteActor
 
@@ -79,6 +79,7 @@ HANDLERS: dict[str, Callable[[InboxItem, dict[str, Any], RemoteActor], Outcome]]
     "Undo": _undo,
     "Update": _update,
     "Delete": _delete,
+    "Move": moves.handle,
 }
 
 

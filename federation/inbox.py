@@ -200,7 +200,10 @@ def _store(body: bytes, key_id: str, domain: str) -> tuple[InboxItem, bool]:
             )
             from jobs.services import enqueue
 
-            enqueue("federation.process_inbox", {"item_id": item.id})
+            # A Move is checked further in the request (federation.moves.admit, which may
+            # fetch its target) and queued only once it passes.
+            if item.type != "Move":
+                enqueue("federation.process_inbox", {"item_id": item.id})
     except IntegrityError:  # the same activity arrived twice at once
         return InboxItem.objects.get(activity_uri=uri), False
     return item, True

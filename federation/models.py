@@ -433,3 +433,18 @@ class FederatedGroup(models.Model):
 
     def __str__(self) -> str:
         return f"group {self.channel_id} of {self.authority} v{self.version}"
+
+
+class AccountMove(models.Model):
+    """An account's move to another node (an ActivityPub `Move`) that this node accepted,
+    or, for its own member, made (federation.moves). It is the cool-down's memory: a second
+    move of the same account to somewhere else within 30 days is refused, while a replay of
+    this one changes nothing."""
+
+    old_uri = models.URLField(max_length=500, unique=True)
+    new_uri = models.URLField(max_length=500)
+    activity_uri = models.URLField(max_length=500, blank=True)
+    moved_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.old_uri} → {self.new_uri}"

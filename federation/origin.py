@@ -57,6 +57,9 @@ def check_activity(activity: dict[str, Any], actor: str) -> None:
     kind = activity.get("type")
     inner = activity.get("object")
     home = origin(actor)
+    if kind == "Move" and object_id(inner) != actor:
+        # An account moves only itself (Mastodon's rule): nobody moves someone else.
+        raise OriginError("move_object", f"Move of {object_id(inner)}, sent by {actor}")
     if kind in OWN_OBJECT_TYPES:
         target = object_id(inner)
         if target is not None and origin(target) != home:

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from federation import api, guild_api, guild_views, views, voice_views
+from federation import api, guild_api, guild_views, move_views, views, voice_views
 
 api_urlpatterns = [
+    path("users/@me/aliases", move_views.AliasesView.as_view(), name="api-aliases"),
+    path("users/@me/move", move_views.MoveView.as_view(), name="api-move"),
     path("federation/follow", api.FollowView.as_view(), name="api-federation-follow"),
     path("federation/following", api.FollowingView.as_view(), name="api-federation-following"),
     path("federation/invites/preview", guild_api.PreviewView.as_view(), name="api-fed-preview"),
@@ -28,6 +30,8 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
+    path("settings/account/aliases/", move_views.move_from, name="account-move-from"),
+    path("settings/account/move/", move_views.move_to, name="account-move"),
     path(".well-known/federation", views.well_known_federation, name="federation-manifest"),
     path(".well-known/webfinger", views.well_known_webfinger, name="webfinger"),
     path(".well-known/nodeinfo", views.well_known_nodeinfo, name="nodeinfo-discovery"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,6 +23,7 @@ from federation import (
     inbox,
     inboxgate,
     manifest,
+    moves,
     nodeinfo,
     policy,
     remote,
@@ -121,7 +124,28 @@ def actor(request: HttpRequest, name: str, kind: str = "user") -> HttpResponse:
     if refused:
         return refused
     actor_kind, obj = _local_actor(kind, name)
-    return _json(actor_kind.render(obj))
+    document = actor_kind.render(obj)
+    if kind == "user" and _wants_html(request):
+        return render(request, "federation/profile.html", _profile(obj, document))
+    return _json(document)
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    """A browser opening a person's actor URL gets their profile page (as on Mastodon);
+    ActivityPub clients ask for activity+json or ld+json."""
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "activity+json" not in accept and "ld+json" not in accept
+
+
+def _profile(user: Any, document: dict[str, Any]) -> dict[str, Any]:
+    moved_to = document.get("movedTo")
+    return {
+        "person": user,
+        "handle": f"{user.username}@{settings.FEDERATION_DOMAIN}",
+        "moved_to": moved_to,
+        "moved_to_handle": user.moved_to_handle or moved_to,
+        "moved_to_url": moved_to if isinstance(moved_to, str) else None,
+    }
 
 
 def _collection(uri: str, total: int) -> dict[str, Any]:
@@ -202,7 +226,22 @@ def inbox_view(request: HttpRequest, name: str | None = None, kind: str = "user"
             raise inbox.Rejected(413, "too_large", f"Content-Length {declared} is over the limit")
         if name is not None:
             _local_actor(kind, name)
-        inbox.receive("POST", request.get_full_path(), dict(request.headers), request.body)
+        item, created = inbox.receive(
+            "POST", request.get_full_path(), dict(request.headers), request.body
+        )
+        if item.type == "Move":
+            if created:
+                moves.admit(item)
+            elif (refused := moves.refusal_of(item)) is not None:
+                raise refused
+    except moves.MoveRefused as refused:
+        inbox.record_rejection(
+            request.path,
+            inbox.Rejected(refused.status, refused.reason, refused.detail, item.node.domain),
+        )
+        wait = 60.0 if refused.status == 503 else None  # the target's node may come back
+        error = APIError(refused.detail, status=refused.status, code=50035, retry_after=wait)
+        return _refusal(error, refused.reason, error.headers())
     except inbox.Rejected as rejected:
         inbox.record_rejection(request.path, rejected)
         return _error(rejected.status, rejected.reason, rejected.detail)

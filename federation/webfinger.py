@@ -15,6 +15,7 @@ from django.conf import settings
 from federation import actors
 
 ACTIVITY_JSON = "application/activity+json"
+MOVED_TO = "https://www.w3.org/ns/activitystreams#movedTo"
 
 
 def _find(resource: str) -> tuple[str, dict[str, Any]] | None:
@@ -49,6 +50,9 @@ def jrd(resource: str, rels: list[str]) -> dict[str, Any] | None:
     links: list[dict[str, Any]] = [
         {"rel": "self", "type": ACTIVITY_JSON, "href": document["id"]},
     ]
+    if isinstance(document.get("movedTo"), str):
+        # The account moved: its actor (still `self`) says movedTo, and so does this link.
+        links.append({"rel": MOVED_TO, "type": ACTIVITY_JSON, "href": document["movedTo"]})
     if rels:
         links = [link for link in links if link["rel"] in rels]
     return {

@@ -83,6 +83,18 @@ class PasskeyOptionsView(APIView):
         return Response(passkeys.begin_registration(request, request.user))
 
 
+class PasskeyConfirmOptionsView(APIView):
+    @extend_schema(
+        tags=TAG,
+        request=None,
+        responses=CeremonyOut,
+        summary="Options for navigator.credentials.get(), to confirm a sensitive change",
+    )
+    def post(self, request: AuthedRequest) -> Response:
+        # The assertion goes with the change it confirms (a move: accounts.services.moves).
+        return Response(passkeys.begin_authentication(request, request.user))
+
+
 class PasskeyView(APIView):
     @extend_schema(tags=TAG, request=RenameIn, responses=PasskeyOut, summary="Rename")
     def patch(self, request: AuthedRequest, passkey_id: str) -> Response:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import AuthEvent, AuthSession, Device, Passkey, User
-from accounts.services import audit, passwords, profile, tokens, twofactor
+from accounts.services import audit, moves, passwords, profile, tokens, twofactor
 from united.errors import Invalid
 
 DELETION_GRACE = timedelta(days=14)
@@ -51,6 +51,7 @@ def export_account(user: User) -> dict[str, Any]:
             "signature": user.profile_signature or None,
         },
         "recovery_public_key": user.recovery_public_key or None,
+        "move": moves.serialize_move(user),
         "two_factor": {
             "totp": twofactor.totp_enabled(user),
             "backup_codes_left": twofactor.remaining_backup_codes(user),

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from accounts.services.moves import check_not_moved
 from federation import activities, actors, delivery, http, remote
 from federation.models import RemoteActor, RemoteJoin
 from united.errors import Forbidden, Invalid, NotFound
@@ -76,6 +77,7 @@ def preview(raw: Any) -> dict[str, Any]:
 
 
 def check_join(user: User, raw: Any) -> RemoteJoin:
+    check_not_moved(user)
     info = preview(raw)
     try:
         group = remote.fetch_actor(info["group"], refresh=True)

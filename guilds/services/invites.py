@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services.moves import check_not_moved
 from guilds import permissions as perms
 from guilds import ports
 from guilds.models import Invite, Member
@@ -202,6 +203,7 @@ def check_accept_invite(user: User, code: str) -> tuple[dict[str, Any], bool]:
     """POST /invites/{code}: join the guild. Returns (invite object, newly joined)."""
     from guilds.services.members import do_add_member
 
+    check_not_moved(user)
     with transaction.atomic():
         invite = _load(code, lock=True)
         if Member.objects.filter(guild_id=invite.guild_id, user=user).exists():

@@ -97,6 +97,55 @@ def do_restore_member(
     return True
 
 
+def do_move_member(guild: Guild, old: User, new: User) -> bool:
+    """A person moved their account to another node (docs/accounts.md "Moving"): the
+    membership of `old` becomes `new`'s with its roles, nickname and join date. When `new` is
+    already a member the two merge (roles together, the earlier join date, `new`'s nickname
+    first). `old` then leaves without a kick in the audit log. False when `old` is no member."""
+    with transaction.atomic():
+        before = Member.objects.select_for_update().filter(guild=guild, user=old).first()
+        if before is None:
+            return False
+        role_ids = set(member_role_ids(before)) - {guild.id}
+        member = Member.objects.select_for_update().filter(guild=guild, user=new).first()
+        if member is None:
+            member = Member.objects.create(
+                guild=guild,
+                user=new,
+                nick=before.nick,
+                joined_at=before.joined_at,
+                temporary=before.temporary,
+                sort_name=member_sort_name(before.nick, new),
+            )
+            member.roles.set(role_ids)
+            events.broadcast(
+                events.guild_group(guild.id),
+                "GUILD_MEMBER_ADD",
+                _member_event(member, sorted(role_ids)),
+            )
+            added = True
+        else:
+            member.nick = member.nick or before.nick
+            member.joined_at = min(member.joined_at, before.joined_at)
+            member.temporary = member.temporary and before.temporary
+            member.sort_name = member_sort_name(member.nick, new)
+            member.save(update_fields=["nick", "joined_at", "temporary", "sort_name"])
+            member.roles.add(*role_ids)
+            events.broadcast(
+                events.guild_group(guild.id),
+                "GUILD_MEMBER_UPDATE",
+                _member_event(member, member_role_ids(member)),
+            )
+            added = False
+        do_remove_member(guild, old, actor=None, audit=False)
+    if added:
+        from guilds.services.guilds import guild_payload
+
+        ctx = guild_context(new, guild.id)
+        events.broadcast(events.user_group(new.id), "GUILD_CREATE", guild_payload(ctx))
+    return True
+
+
 @transaction.atomic
 def do_remove_member(
     guild: Guild, user: User, *, actor: User | None, audit: bool = True, reason: str = ""

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.services import serialize_user
+from accounts.services.moves import check_not_moved
 from guilds.models import Channel, ChannelType, Member
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, unknown_channel
@@ -106,6 +107,7 @@ def _recipient(user, raw: Any, field: str) -> User:
 
 def check_open_dm(user, recipient_id: Any) -> tuple[Channel, bool]:
     """Discord's POST /users/@me/channels {recipient_id}: the DM, made if new."""
+    check_not_moved(user)
     other = _recipient(user, recipient_id, "recipient_id")
     already = (
         Channel.objects.filter(type=ChannelType.DM, recipients=user)
@@ -141,6 +143,7 @@ def _group_size_ok(count: int) -> None:
 def check_create_group_dm(user, recipient_ids: Any, name: Any = None) -> Channel:
     """A group DM of up to 10 people; members of other nodes (`name@node`) make it a
     federated group whose membership this node keeps for every node (docs/e2e.md)."""
+    check_not_moved(user)
     if not isinstance(recipient_ids, list) or not recipient_ids:
         raise Invalid(errors={"recipients": ["A list of user ids or name@node handles."]})
     # Counted before anything is resolved: eleven handles never cost eleven remote lookups.

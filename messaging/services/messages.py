@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services.moves import check_not_moved
 from guilds.models import Channel, ChannelType, Member, Role
 from guilds.permissions import Permissions as P
 from guilds.services.access import ChannelAccess, missing_permissions
@@ -169,6 +170,7 @@ def check_send_message(
     `message_id` and `stamp` (an HLC Stamp) are set only by federation, when a guild's host
     applies a message a member wrote on their own node: it keeps the id and stamp it has
     everywhere else."""
+    check_not_moved(user)  # a moved account is read-only (accounts.services.moves)
     channel = Channel.objects.filter(id=channel_id).first()  # read once for every check below
     refuse_plaintext_dm(user, channel_id, channel)
     # `embeds` come validated by the door that accepts them (bots/embeds.py).

@@ -32,6 +32,17 @@ async function signIn(button) {
   window.location.assign(result.redirect || "/");
 }
 
+// A sensitive change (moving the account) asks for a passkey: the assertion rides along in
+// the form's hidden fields and the node checks it with the change.
+async function confirmWithPasskey(button) {
+  const form = button.closest("form");
+  const { state, options } = await api("POST", "/api/v1/users/@me/passkeys/confirm-options", {});
+  const credential = await startAuthentication({ optionsJSON: options });
+  form.querySelector("[data-passkey-state]").value = state;
+  form.querySelector("[data-passkey-credential]").value = JSON.stringify(credential);
+  form.requestSubmit();
+}
+
 function bind(selector, action) {
   document.querySelectorAll(selector).forEach((button) => {
     button.addEventListener("click", () => {
@@ -47,11 +58,12 @@ function bind(selector, action) {
 
 document.addEventListener("DOMContentLoaded", () => {
   if (!window.PublicKeyCredential) {
-    document.querySelectorAll("[data-passkey-register], [data-passkey-login]").forEach((b) => {
+    document.querySelectorAll("[data-passkey-register], [data-passkey-login], [data-passkey-confirm]").forEach((b) => {
       b.hidden = true;
     });
     return;
   }
   bind("[data-passkey-register]", addPasskey);
   bind("[data-passkey-login]", signIn);
+  bind("[data-passkey-confirm]", confirmWithPasskey);
 });

@@ -75,6 +75,7 @@ def _every_type(user, actor) -> list[dict]:
             to=[actor.uri],
         ),
         activities.build("Leave", me, "https://x.example/dm-groups/5", to=[actor.uri]),
+        activities.move(me, actor.uri),
         activities.minimal(
             {
                 "@context": activities.AS2_CONTEXT,
@@ -139,6 +140,6 @@ def test_an_extra_field_is_refused():
             {"type": "Follow", "id": "x", "actor": "a", "object": "b", "ip": "1.2.3.4"}
         )
     with pytest.raises(activities.MetadataLeak):
-        activities.minimal({"type": "Move", "id": "x"})
+        activities.minimal({"type": "Add", "id": "x"})
     with pytest.raises(activities.MetadataLeak):
         activities.build("Create", "a", {**_note(), "ip": "1.2.3.4"})

@@ -71,8 +71,8 @@ THEMES = ("dark", "light")
 FED_ENV = {"FEDERATION_ALLOW_PRIVATE": "127.0.0.1/32", "FEDERATION_SCHEME": "http"}
 
 VISITOR, ALICE, CAROL, OPERATOR = "visitor", "alice", "carol", "oscar"
-# Mallory is banned from the guild, Tim is timed out in it.
-MALLORY, TIM = "mallory", "tim"
+# Mallory is banned from the guild, Tim is timed out in it. Moe moved his account to node b.
+MALLORY, TIM, MOE = "mallory", "tim", "moe"
 
 
 class Screen(NamedTuple):
@@ -579,6 +579,9 @@ SCREENS: list[Screen] = [
     Screen("client-mod-verified", modlog_verified),
     Screen("security", "/settings/security/"),
     Screen("account", "/settings/account/"),
+    Screen("account-aliases", "/settings/account/aliases/"),
+    Screen("account-move", "/settings/account/move/"),
+    Screen("profile", "/users/alice", VISITOR),
     Screen("developer", "/settings/developer/"),
     Screen("developer-created", developer_created),
     Screen("developer-token-reset", developer_token_reset),
@@ -602,6 +605,10 @@ SCREENS: list[Screen] = [
     # Sanctioned members: the ban notice a link into the guild shows, the timed-out composer.
     Screen("ban-notice", G + "/channels/{general}/", MALLORY),
     Screen("timed-out", timed_out, TIM),
+    # A member who moved away: what his old account shows him, and others.
+    Screen("moved-start", "/app/start/", MOE),
+    Screen("moved-account", "/settings/account/move/", MOE),
+    Screen("moved-profile", "/users/moe", VISITOR),
     # The operator's admin pages besides the changelists and change pages (admin_screens).
     Screen("admin-index", "/admin/", OPERATOR),
     Screen("admin-storage-usage", "/admin/media/blob/usage/", OPERATOR),
@@ -671,7 +678,7 @@ SKIP: dict[str, str] = {
     "ap-node-inbox": "ActivityPub inbox (POST)",
     "ap-shared-inbox": "ActivityPub inbox (POST)",
     "ap-activity": "ActivityPub JSON",
-    "ap-user": "ActivityPub JSON",
+    "ap-user": "ActivityPub JSON; a browser gets the profile page (screens profile, moved-profile)",
     "ap-user-inbox": "ActivityPub inbox (POST)",
     "ap-user-outbox": "ActivityPub JSON",
     "ap-user-followers": "ActivityPub JSON",
@@ -770,7 +777,7 @@ def remote_guild(b) -> str:
 def build_world(a, b) -> SimpleNamespace:
     with ThreadPoolExecutor(1) as pool:
         remote = pool.submit(remote_guild, b)
-        create_users(a, ALICE, "bob", CAROL, MALLORY, TIM, superuser=OPERATOR)
+        create_users(a, ALICE, "bob", CAROL, MALLORY, TIM, MOE, superuser=OPERATOR)
         alice, bob, carol, mallory, tim = (
             Api(a.url, n) for n in (ALICE, "bob", CAROL, MALLORY, TIM)
         )
@@ -898,6 +905,12 @@ def build_world(a, b) -> SimpleNamespace:
         empty = alice("POST", "/guilds", 201, json={"name": "Empty Hall"})["id"]
         for channel in alice("GET", f"/guilds/{empty}/channels"):
             alice("DELETE", f"/channels/{channel['id']}")
+        # Moe moved to node b (an alias there, then the move here): his start page, his move
+        # page and his profile say where he went.
+        create_users(b, MOE)
+        old, new = (f"{MOE}@{urlsplit(n.url).netloc}" for n in (a, b))
+        Api(b.url, MOE)("POST", "/users/@me/aliases", json={"handle": old})
+        Api(a.url, MOE)("POST", "/users/@me/move", json={"handle": new, "password": PASSWORD})
         return SimpleNamespace(
             url=a.url,
             guild=guild,
@@ -1058,7 +1071,7 @@ def tour(tmp_path_factory, bundle) -> SimpleNamespace:  # noqa: F811
         with sync_playwright() as p:
             browser = launch(p, *MEDIA_ARGS)
             pages = {}
-            for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM):
+            for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM, MOE):
                 # axe's script is injected into the page, which the node's CSP forbids.
                 context = browser.new_context(
                     bypass_csp=True,
