@@ -119,6 +119,7 @@ class EncryptedChannel {
     });
     const stored = await keystore.loadRecord(this.storeName);
     this.device.restore(stored?.device);
+    this.device.persist = () => this.save();
     this.history = stored?.history?.[this.channelId] || [];
     this.group = this.device.channel(this.channelId);
     this.group.onProblem = (text) => {

@@ -67,6 +67,10 @@ export class MlsDevice {
     this.deviceId = String(deviceId);
     this.keys = new Map();
     this.channels = new Map(); // channel id → ChannelGroup
+    // Called when what must survive a reload changed, before anyone else can depend on it: new
+    // KeyPackages before their public halves are published (a welcome for one whose private
+    // half was lost could never be opened), a commit or message the node accepted.
+    this.persist = async () => {};
   }
 
   get identity() {
@@ -86,6 +90,7 @@ export class MlsDevice {
       this.keys.set(await sha256(bytes), kp);
       batch.push(b64(bytes));
     }
+    await this.persist();
     const out = await this.api("POST", "/api/v1/users/@me/mls/key-packages", { device_id: this.deviceId, key_packages: batch });
     return out.count;
   }
@@ -312,6 +317,7 @@ export class ChannelGroup {
         const rows = await this.device.api("POST", `${this.base}/commits`, body);
         for (const row of rows) this.own.add(row.seq);
         this.state = result.newState;
+        await this.device.persist();
         return true;
       } catch (error) {
         if (error.status !== 409) throw error;
@@ -356,6 +362,7 @@ export class ChannelGroup {
         const row = await this.device.api("POST", `${this.base}/messages`, body);
         this.state = out.newState;
         this.sent.set(row.seq, plaintext);
+        await this.device.persist();
         return row;
       } catch (error) {
         if (error.status !== 409) throw error;
