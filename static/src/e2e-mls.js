@@ -192,7 +192,6 @@ class EncryptedChannel {
     } else {
       this.say(`End-to-end encrypted: ${this.group.members().length} devices in the group, epoch ${this.group.epoch}.`);
     }
-    if (this.input) this.input.disabled = !this.group.state;
     this.root.dataset.mlsReady = this.group.state ? "true" : "waiting";
     this.root.dataset.mlsEpoch = String(this.group.epoch ?? "");
   }

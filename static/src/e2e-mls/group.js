@@ -350,7 +350,7 @@ export class ChannelGroup {
   async send(plaintext, nonce) {
     const impl = await suite();
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (!this.state) throw new Undecryptable("This device is not in the encrypted channel's group yet.");
+      if (!this.state) throw new Undecryptable("this browser is not in the encrypted group yet; it is added as soon as another member of the channel has it open.");
       const out = await createApplicationMessage(this.state, utf8.encode(plaintext), impl);
       const body = {
         device_id: this.device.deviceId,
