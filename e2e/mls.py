@@ -91,8 +91,8 @@ def mls_required(channel_id: int) -> APIError:
 # --- is a channel encrypted? ---------------------------------------------------------------
 # Asked on every plaintext send and every search indexing of a guild message, so the answer is
 # kept in the cache (in-process embedded, Redis in production): a group is never deleted while
-# its channel lives, so a cached "yes" cannot go stale, and "no" is written only after reading
-# the table and overwritten by `do_enable()` in every process's shared cache.
+# its channel lives, so a cached "yes" cannot go stale; a "no" is dropped by `do_enable()` and
+# replaced by "yes" once it commits, in the cache every process shares.
 def _cache_key(channel_id: int) -> str:
     return f"e2e:mls:{channel_id}"
 
@@ -101,7 +101,12 @@ def _has_group(channel_id: int) -> bool:
     known = cache.get(_cache_key(channel_id))
     if known is None:
         known = MlsGroup.objects.filter(channel_id=channel_id).exists()
-        cache.set(_cache_key(channel_id), known, None if known else 300)
+        if known:
+            cache.set(_cache_key(channel_id), True, None)
+        else:
+            # `add`, never `set`: a "no" read before a concurrent `do_enable()` committed must
+            # not overwrite the "yes" it writes once committed.
+            cache.add(_cache_key(channel_id), False, 300)
     return bool(known)
 
 
@@ -216,6 +221,8 @@ def do_enable(channel: Channel, actor: User | None) -> MlsGroup:
             serialize_group(group),
             actor=actor,
         )
+        # A cached "no" goes now (readers then ask the table); "yes" is written once committed.
+        cache.delete(_cache_key(channel.id))
         transaction.on_commit(lambda: cache.set(_cache_key(channel.id), True, None))
     return group
 

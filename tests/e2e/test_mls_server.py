@@ -329,3 +329,25 @@ def test_proposals_are_for_the_current_epoch(world, api, enc, devices):
     assert r.status_code == 201 and r.json()["kind"] == "proposal"
     r = bob.post(url(enc, "/proposals"), {**body, "epoch": 1}, format="json")
     assert r.status_code == 409
+
+
+def test_a_thread_of_an_encrypted_channel_takes_no_plaintext_either(world, api):
+    alice = api(world.alice)
+    base = f"/api/v1/channels/{world.channel.id}"
+    before = alice.post(f"{base}/messages", {"content": "said in the clear"}, format="json")
+    assert before.status_code == 200
+    thread = alice.post(
+        f"{base}/messages/{before.json()['id']}/threads", {"name": "side talk"}, format="json"
+    )
+    assert thread.status_code == 201, thread.content
+    thread_id = thread.json()["id"]
+    r = alice.post(f"/api/v1/channels/{thread_id}/messages", {"content": "ok"}, format="json")
+    assert r.status_code == 200
+    assert alice.put(url(world.channel), {}, format="json").status_code == 201
+    r = alice.post(
+        f"/api/v1/channels/{thread_id}/messages", {"content": "now secret"}, format="json"
+    )
+    assert r.status_code == 400 and r.json()["code"] == mls.MLS_REQUIRED
+    assert not Message.objects.filter(content="now secret").exists()
+    # What was said before encryption stays as it was.
+    assert Message.objects.filter(content="said in the clear").exists()
