@@ -4,13 +4,17 @@ from django.apps import AppConfig
 class E2EConfig(AppConfig):
     name = "e2e"
     label = "e2e"
-    verbose_name = "End-to-end encrypted DMs (ciphertext envelopes, signed device lists)"
+    verbose_name = "End-to-end encryption (DM envelopes, signed device lists, MLS channel groups)"
 
     def ready(self) -> None:
+        from e2e import mls
         from media.access import register_scope_resolver
+        from messaging.ports import register_plaintext_guard
         from messaging.search.indexing import register_encryption_check
 
         register_encryption_check(is_encrypted_channel)
+        register_encryption_check(mls.is_mls_channel)
+        register_plaintext_guard(refuse_plaintext_in_mls_channel)
         register_scope_resolver("dm", can_read_dm)
 
 
@@ -19,6 +23,12 @@ def is_encrypted_channel(channel) -> bool:
     from messaging.services.dms import DM_TYPES
 
     return channel.type in DM_TYPES
+
+
+def refuse_plaintext_in_mls_channel(channel):
+    from e2e import mls
+
+    return mls.mls_required(channel.id) if mls.is_mls_channel(channel) else None
 
 
 def can_read_dm(user, scope_id: str) -> bool:

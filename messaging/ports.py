@@ -7,10 +7,12 @@ With none registered this node behaves as one without federation: every user is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from accounts.models import User
 from guilds.models import Channel
+from united.errors import APIError
 
 
 class RemoteDMs(Protocol):
@@ -108,3 +110,22 @@ def register_voice_ops(impl: VoiceOps | None) -> None:
 
 def voice_ops() -> VoiceOps | None:
     return _voice_ops
+
+
+# A guild channel may be end-to-end encrypted (e2e registers its check in `E2EConfig.ready()`:
+# an MLS channel). Such a channel takes no plaintext body: the guard returns the refusal.
+PlaintextGuard = Callable[[Channel], APIError | None]
+_plaintext_guards: list[PlaintextGuard] = []
+
+
+def register_plaintext_guard(guard: PlaintextGuard) -> None:
+    if guard not in _plaintext_guards:
+        _plaintext_guards.append(guard)
+
+
+def plaintext_refusal(channel: Channel) -> APIError | None:
+    for guard in _plaintext_guards:
+        refusal = guard(channel)
+        if refusal is not None:
+            return refusal
+    return None

@@ -41,6 +41,14 @@ RATE_LIMITS: dict[str, tuple[int, float]] = {
     # over all of its webhooks.
     "webhook": (5, 2),
     "webhook.channel": (30, 60),
+    # Encrypted channels (e2e/mls.py): KeyPackage uploads per member; claims of other devices'
+    # KeyPackages (each drains a one-time stock, so bounded per channel and per member);
+    # commits and proposals. Application messages count as messages.
+    "mls.keys": (10, 60),
+    "mls.claim.channel": (20, 60),
+    "mls.claim.user": (60, 60),
+    "mls.handshake.channel": (30, 60),
+    "mls.handshake.user": (120, 60),
     # Federation inbox POSTs (federation/inbox.py): per client address before the signature is
     # checked, so a forged flood costs a cache lookup; per verified signing domain after it.
     # Generous for a real peer: a large instance delivering a burst stays under them.

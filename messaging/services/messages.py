@@ -12,8 +12,8 @@ from django.utils import timezone
 from accounts.services.moves import check_not_moved
 from guilds.models import Channel, ChannelType, Member, Role
 from guilds.permissions import Permissions as P
-from guilds.services.access import ChannelAccess, missing_permissions
-from messaging import markdown
+from guilds.services.access import ChannelAccess, access_channel, missing_permissions
+from messaging import markdown, ports
 from messaging.models import Message, MessageEdit
 from messaging.ports import check_message_allowed, check_not_timed_out
 from messaging.services.access import access_text_channel, can_read_history
@@ -142,7 +142,7 @@ def _check_slowmode(access: ChannelAccess, author) -> None:
 
 
 def refuse_plaintext_dm(user, channel_id: int, channel: Channel | None = None) -> None:
-    """DMs are end-to-end encrypted: no plaintext body is accepted for them (e2e app)."""
+    """DMs and encrypted guild channels take no plaintext body (e2e app)."""
     from messaging.services.dms import DM_TYPES, access_dm, e2e_required
 
     if channel is None:
@@ -150,6 +150,12 @@ def refuse_plaintext_dm(user, channel_id: int, channel: Channel | None = None) -
     if channel is not None and channel.type in DM_TYPES:
         access_dm(user, channel)  # outsiders get 404, as for any DM
         raise e2e_required(channel.id)
+    if channel is not None and channel.guild_id is not None:
+        # An end-to-end encrypted guild channel (e2e's MLS groups): no plaintext either.
+        refusal = ports.plaintext_refusal(channel)
+        if refusal is not None:
+            access_channel(user, channel.id, channel=channel)  # outsiders get 404 first
+            raise refusal
 
 
 def check_send_message(

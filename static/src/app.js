@@ -9,6 +9,7 @@ import "./channel-order.js";
 import "./moderation.js";
 import "./voice.js";
 import "./e2e-chat.js";
+import "./e2e-mls.js";
 import "./e2e-birth.js";
 import "./e2e-devices.js";
 import "./members.js";

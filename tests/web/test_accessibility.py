@@ -164,6 +164,30 @@ def new_webhook_url(page, w) -> None:
     page.wait_for_selector("[data-webhook-url]")
 
 
+def encrypt_form(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/settings/channels/")
+    page.click("[aria-label='Edit general']")
+    page.wait_for_selector("[data-encrypt-form] button:visible")
+
+
+def mls_channel(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/channels/{w.vault}/")
+    page.wait_for_selector("[data-mls-pane][data-mls-ready=true]", timeout=30000)
+    wait_quiet(page)
+
+
+def mls_members(page, w) -> None:
+    mls_channel(page, w)
+    page.click("[data-mls-members-open]")
+    page.wait_for_selector("#mls-members-dialog[open] [data-mls-device]")
+
+
+def mls_waiting(page, w) -> None:
+    page.goto(f"{w.url}/app/guilds/{w.guild}/channels/{w.vault}/")
+    page.wait_for_selector("[data-mls-pane][data-mls-ready=waiting]", timeout=30000)
+    wait_quiet(page)
+
+
 def replying(page, w) -> None:
     channel_page(page, w)
     target = page.locator("[data-message]", has_text="Hello from alice").first
@@ -564,6 +588,10 @@ SCREENS: list[Screen] = [
     Screen("settings-overwrites-role", SETTINGS + "/channels/{general}/?target=role:{role}"),
     Screen("settings-overwrites-member", SETTINGS + "/channels/{general}/?target=member:{bob}"),
     Screen("settings-delete-channel", delete_channel_dialog),
+    Screen("settings-encrypt-channel", encrypt_form),
+    Screen("mls-channel", mls_channel),
+    Screen("mls-members", mls_members),
+    Screen("mls-waiting", mls_waiting, CAROL),
     Screen("settings-view-as", SETTINGS + "/view-as/?role={role}"),
     Screen("settings-invites", SETTINGS + "/invites/"),
     Screen("settings-integrations", SETTINGS + "/integrations/"),
@@ -792,6 +820,11 @@ def build_world(a, b) -> SimpleNamespace:
             },
         )
         general = text_channel(alice, guild, "general")
+        # An end-to-end encrypted channel (MLS): its page, the lock and the group's states.
+        vault = alice("POST", f"/guilds/{guild}/channels", 201, json={"name": "vault", "type": 0})[
+            "id"
+        ]
+        alice("PUT", f"/channels/{vault}/mls", 201, json={})
         invite = alice("POST", f"/channels/{general}/invites", 201, json={"max_age": 0})["code"]
         for member in (bob, carol, mallory, tim):
             member("POST", f"/invites/{invite}")
@@ -915,6 +948,7 @@ def build_world(a, b) -> SimpleNamespace:
             url=a.url,
             guild=guild,
             general=general,
+            vault=vault,
             invite=invite,
             role=role["id"],
             alice=me[ALICE],

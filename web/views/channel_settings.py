@@ -2,7 +2,8 @@
 
 The list creates channels of every type and categories, renames them, moves them (a category
 select, up/down buttons for the keyboard, drag and drop through the API in
-static/src/channel-order.js) and deletes them after a confirmation dialog. Each form posts an
+static/src/channel-order.js), turns a text channel end-to-end encrypted (a ticked confirmation:
+it cannot be undone, e2e/mls.py) and deletes them after a confirmation dialog. Each form posts an
 `action`; the guild services check MANAGE_CHANNELS and validate, so a refusal reads the same
 as on the API. A MANAGE_ROLES-only manager sees the list with the permission links alone.
 """
@@ -16,6 +17,8 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from accounts.requests import AuthedHttpRequest
+from e2e import mls
+from e2e.models import MlsGroup
 from guilds import permissions as perms
 from guilds.models import TEXT_TYPES, ChannelType
 from guilds.services import channels as channel_services
@@ -63,6 +66,13 @@ def _act(request: AuthedHttpRequest, guild_id: int) -> None:
         channel_services.check_move_channel(request.user, channel_id, -1 if action == "up" else 1)
     elif action == "delete":
         channel_services.check_delete_channel(request.user, _id(post.get("channel_id"), "id"))
+    elif action == "encrypt":
+        channel_id = _id(post.get("channel_id"), "channel_id")
+        if post.get("confirm") != "yes":
+            raise Invalid(
+                errors={"confirm": ["Tick the box to confirm: encryption cannot be turned off."]}
+            )
+        mls.check_enable(request.user, channel_id, {})
     else:
         raise Invalid(errors={"action": ["Unknown action."]})
 
@@ -97,6 +107,9 @@ def channels(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
         can_manage_roles=sidebar.can(ctx, P.MANAGE_ROLES),
         can_manage_webhooks=sidebar.can(ctx, P.MANAGE_WEBHOOKS),
         text_types=TEXT_TYPES,
+        encrypted_ids=set(
+            MlsGroup.objects.filter(channel__guild_id=guild_id).values_list("channel_id", flat=True)
+        ),
         errors=errors,
     )
 

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from accounts.requests import AuthedHttpRequest
+from e2e.mls import is_mls_channel
 from guilds import permissions as perms
 from guilds.models import TEXT_TYPES
 from guilds.services.access import access_channel, guild_context
@@ -152,6 +153,7 @@ def channel(
         else access.channel.rate_limit_per_user,
         mention_names=names,
         can_create_thread=can_start_thread(access),
+        encrypted=is_mls_channel(access.channel),
     )
     if thread_id is not None:
         context.update(

@@ -53,3 +53,21 @@ export async function load(userId) {
   );
   return JSON.parse(new TextDecoder().decode(plain));
 }
+
+// Another record under the same wrapping key (the encrypted channels' MLS state,
+// static/src/e2e-mls/store.js): sealed the same way, bound to its own name.
+export async function saveRecord(name, value) {
+  const key = await wrappingKey();
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = new TextEncoder().encode(JSON.stringify(value));
+  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(name) }, key, data);
+  await put(name, { iv, ciphertext });
+}
+
+export async function loadRecord(name) {
+  const record = await get(name);
+  if (!record) return null;
+  const key = await wrappingKey();
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: record.iv, additionalData: new TextEncoder().encode(name) }, key, record.ciphertext);
+  return JSON.parse(new TextDecoder().decode(plain));
+}
