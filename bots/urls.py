@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bots import api, views
+from bots import api, commands_api, interactions_api, views
 
 # Mounted at /api/v10/ and /api/v9/ (united/urls.py): the paths discord.py and other Discord
 # libraries call, with Discord's shapes (docs/bots.md).
@@ -35,6 +35,8 @@ api_urlpatterns = [
         api.GuildMember.as_view(),
         name="bot-guild-member",
     ),
+    *commands_api.urlpatterns(),
+    *interactions_api.api_urlpatterns(),
 ]
 
 urlpatterns = [
@@ -51,4 +53,10 @@ urlpatterns = [
         name="developer-intents",
     ),
     path("oauth2/authorize", views.authorize, name="bot-authorize"),
+    path(
+        "settings/developer/<id:application_id>/interactions/",
+        interactions_api.set_endpoint,
+        name="developer-interactions",
+    ),
+    *interactions_api.web_urlpatterns,
 ]

@@ -250,10 +250,12 @@ def do_send_message(
     message_id: int | None = None,
     stamp: Any = None,
     mirrored: bool = False,
+    rich: dict[str, Any] | None = None,
 ) -> Message:
     """`mirrored`: a message of a guild hosted by another node, applied here with the host's
     id and stamp; the node applies it (no acting user) and its remote author reads nothing
-    here."""
+    here. `rich`: Message fields an adapter validated (an interaction's answer: components,
+    flags, application_id, interaction)."""
     users, roles, everyone = _mentions(access, content, mirrored=mirrored)
     stamp = stamp or clock().now()
     extra = {"id": message_id} if message_id is not None else {}
@@ -270,6 +272,7 @@ def do_send_message(
         mention_everyone=everyone,
         type=Message.REPLY if reference else Message.DEFAULT,
         expires_at=expires_at,
+        **(rich or {}),
     )
     if users:
         message.mentions.set(users)
@@ -349,18 +352,25 @@ def do_edit_message(
     *,
     edited_at: datetime | None = None,
     mirrored: bool = False,
+    rich: dict[str, Any] | None = None,
 ) -> Message:
     """`mirrored`: the edit was made on the guild's host node (the node applies it, so the
-    event has no acting user), at the host's `edited_at`."""
-    if content == message.content:
+    event has no acting user), at the host's `edited_at`. `rich`: Message fields an adapter
+    validated and changes with the content (an interaction's update of its message)."""
+    rich = {k: v for k, v in (rich or {}).items() if getattr(message, k) != v}
+    if content == message.content and not rich:
         return message
+    for key, value in rich.items():
+        setattr(message, key, value)
     MessageEdit.objects.create(message=message, content=message.content)
     users, roles, everyone = _mentions(access, content, mirrored=mirrored)
     message.content = content
     message.content_html = markdown.render(content)
     message.edited_at = edited_at or timezone.now()
     message.mention_everyone = everyone
-    message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
+    message.save(
+        update_fields=["content", "content_html", "edited_at", "mention_everyone", *rich]
+    )
     message.mentions.set(users)
     message.mention_roles.set(roles)
     message = prefetched(Message.objects.filter(id=message.id)).get()
