@@ -234,11 +234,11 @@ def _choices(
 
 
 def _options(
-    value: Any, errors: Errors, path: tuple[str | int, ...], *, depth: int
+    value: Any, errors: Errors, path: tuple[str | int, ...], *, parent: int | None
 ) -> list[dict[str, Any]]:
-    """Options at one level. depth 0: the command's own; 1: inside a subcommand or group;
-    2: inside a subcommand of a group. Groups hold only subcommands; subcommands hold no
-    subcommands; a level with subcommands holds nothing else (Discord's rules)."""
+    """Options at one level, inside `parent` (None: the command itself, else the option type
+    holding them). Groups sit at the top and hold only subcommands; a subcommand sits at the
+    top or in a group; a level with subcommands holds nothing else (Discord's rules)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -281,14 +281,14 @@ def _options(
             if locs:
                 option[key] = locs
         if kind in (SUB_COMMAND, SUB_COMMAND_GROUP):
-            allowed_depth = 0 if kind == SUB_COMMAND_GROUP else 1
-            if depth > allowed_depth:
+            allowed = (None,) if kind == SUB_COMMAND_GROUP else (None, SUB_COMMAND_GROUP)
+            if parent not in allowed:
                 errors.add(
                     (*where, "type"),
                     "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
                     "Subcommands cannot be nested this deep",
                 )
-            inner = _options(raw.get("options"), errors, (*where, "options"), depth=depth + 1)
+            inner = _options(raw.get("options"), errors, (*where, "options"), parent=kind)
             if kind == SUB_COMMAND_GROUP and any(o["type"] != SUB_COMMAND for o in inner):
                 errors.add(
                     (*where, "options"),
@@ -408,7 +408,7 @@ def clean_command(
         description = _text(
             raw.get("description"), errors, (*path, "description"), low=1, high=DESCRIPTION_MAX
         )
-        options = _options(raw.get("options"), errors, (*path, "options"), depth=0)
+        options = _options(raw.get("options"), errors, (*path, "options"), parent=None)
     else:
         name = _menu_name(raw.get("name"), errors, (*path, "name"))
         description = raw.get("description") or ""
