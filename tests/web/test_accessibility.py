@@ -436,7 +436,9 @@ def bot_authorize(page, w) -> None:
 def slash_picker(page, w) -> None:
     """The composer after "/": the listbox of the guild's apps' commands (issue 27)."""
     channel_page(page, w)
-    page.locator("[data-composer-input]").first.type("/")
+    composer = page.locator("[data-composer-input]").first
+    composer.fill("")  # an earlier screen's draft may be there
+    composer.type("/")
     page.wait_for_selector("[role=listbox][aria-label=Commands] [role=option]")
 
 
