@@ -368,9 +368,7 @@ def do_edit_message(
     message.content_html = markdown.render(content)
     message.edited_at = edited_at or timezone.now()
     message.mention_everyone = everyone
-    message.save(
-        update_fields=["content", "content_html", "edited_at", "mention_everyone", *rich]
-    )
+    message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone", *rich])
     message.mentions.set(users)
     message.mention_roles.set(roles)
     message = prefetched(Message.objects.filter(id=message.id)).get()
