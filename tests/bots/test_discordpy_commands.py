@@ -3,8 +3,10 @@
 The bot registers `/roll` with discord.app_commands (`CommandTree.sync(guild=...)`), alice
 types "/" in the composer in Chromium, picks it from the listbox and sends it, the bot answers
 with a message carrying a button (a discord.ui.View), alice clicks the button and the bot's
-callback edits the message. Each step is asserted on what alice's page shows. The bot's URLs
-are changed exactly as docs/bots.md says (REST base and gateway), nothing else.
+callback edits the message; then `/feedback` opens the bot's discord.ui.Modal as a dialog and
+its answer is ephemeral: alice sees it, the channel's history does not hold it. Each step is
+asserted on what alice's page shows. The bot's URLs are changed exactly as docs/bots.md says
+(REST base and gateway), nothing else.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def world(tmp_path_factory, bundle):  # noqa: F811
         "channel": channel["id"],
         "app": app_id,
         "token": bot_token,
+        "auth": auth,
     }
     api.close()
     node.stop()
@@ -86,6 +89,21 @@ def dice_bot(guild_id: int) -> tuple[discord.Client, asyncio.Future, list[str]]:
             heard.append(f"click by {interaction.user.name}")
             await interaction.response.edit_message(content="You rolled a 6", view=None)
 
+    class Feedback(discord.ui.Modal, title="Tell the club"):
+        why = discord.ui.TextInput(
+            label="Why do you roll?", style=discord.TextStyle.paragraph, min_length=3
+        )
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            heard.append(f"feedback: {self.why.value}")
+            await interaction.response.send_message(
+                f"Thanks, {interaction.user.name}: {self.why.value}", ephemeral=True
+            )
+
+    @tree.command(name="feedback", description="Tell the dice club something", guild=here)
+    async def feedback(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(Feedback())
+
     @tree.command(name="roll", description="Roll a six-sided die", guild=here)
     async def roll(interaction: discord.Interaction) -> None:
         heard.append(f"/roll by {interaction.user.name} in #{interaction.channel.name}")
@@ -110,9 +128,8 @@ async def test_a_member_runs_a_discordpy_slash_command_and_clicks_its_button(poi
         if task in done:
             task.result()
         commands = synced.result()
-        assert [c.name for c in commands] == ["roll"] and commands[0].guild_id == int(
-            world["guild"]
-        )
+        assert sorted(c.name for c in commands) == ["feedback", "roll"]
+        assert {c.guild_id for c in commands} == {int(world["guild"])}
 
         async with async_playwright() as p:
             chromium = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -143,6 +160,8 @@ async def test_a_member_runs_a_discordpy_slash_command_and_clicks_its_button(poi
                 "aria-activedescendant", re.compile("command-")
             )
             await _axe(page, "[data-composer]")
+            await composer.press("ArrowDown")  # /feedback comes first: down to /roll
+            await expect(option).to_have_attribute("aria-selected", "true")
             await composer.press("Enter")  # picks /roll
             await expect(composer).to_have_value(re.compile(r"^/roll"))
             await expect(page.get_by_role("button", name="Send /roll")).to_be_visible()
@@ -162,6 +181,26 @@ async def test_a_member_runs_a_discordpy_slash_command_and_clicks_its_button(poi
             await expect(edited.get_by_role("button", name="Roll again")).to_have_count(0)
             assert heard[-1] == "click by alice"
             assert not await page.locator("text=The application did not respond").count()
+
+            # A modal: /feedback opens a dialog; its answer is ephemeral, for alice alone.
+            await composer.type("/fe")
+            await expect(picker.get_by_role("option").filter(has_text="/feedback")).to_be_visible()
+            await composer.press("Enter")
+            await composer.press("Enter")
+            dialog = page.get_by_role("dialog", name="Tell the club")
+            await expect(dialog).to_be_visible(timeout=TIMEOUT * 1000)
+            await _axe(page, "dialog[open]")
+            await dialog.get_by_label("Why do you roll?").fill("for luck")
+            await dialog.get_by_role("button", name="Submit").click()
+            thanks = page.locator("[data-ephemeral]", has_text="Thanks, alice: for luck")
+            await expect(thanks).to_be_visible(timeout=TIMEOUT * 1000)
+            await expect(thanks).to_contain_text("Only you can see this")
+            assert heard[-1] == "feedback: for luck"
+            stored = httpx.get(
+                f"{base}/api/v1/channels/{world['channel']}/messages", headers=world["auth"]
+            ).json()
+            assert all("Thanks" not in m["content"] for m in stored)
+            assert any(m["content"] == "You rolled a 6" for m in stored)
             assert problems == []
             await chromium.close()
     finally:
