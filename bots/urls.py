@@ -5,6 +5,9 @@ from bots import api, commands_api, interactions_api, views
 # Mounted at /api/v10/ and /api/v9/ (united/urls.py): the paths discord.py and other Discord
 # libraries call, with Discord's shapes (docs/bots.md).
 api_urlpatterns = [
+    # First: an interaction's follow-up routes (/webhooks/{app}/{token}, tokens starting with
+    # Discord's "interaction:" prefix) must match before incoming webhooks' /webhooks/{id}/{token}.
+    *interactions_api.api_urlpatterns(),
     path("users/@me", api.Me.as_view(), name="bot-me"),
     path("users/<id:user_id>", api.UserView.as_view(), name="bot-user"),
     path("oauth2/applications/@me", api.ApplicationMe.as_view(), name="bot-application"),
@@ -36,7 +39,6 @@ api_urlpatterns = [
         name="bot-guild-member",
     ),
     *commands_api.urlpatterns(),
-    *interactions_api.api_urlpatterns(),
 ]
 
 urlpatterns = [
