@@ -21,7 +21,7 @@ from accounts.models import User
 from accounts.requests import AuthedRequest
 from accounts.services import serialize_user
 from bots import embeds as embed_rules
-from bots import services, shapes
+from bots import interactions, services, shapes
 from bots.models import Application
 from guilds.models import Member
 from guilds.serialize import serialize_member
@@ -173,7 +173,7 @@ class ApplicationMe(BotView):
                 "bot_public": True,
                 "bot_require_code_grant": False,
                 "owner": shapes.user(serialize_user(app.owner)),
-                "verify_key": "",
+                "verify_key": interactions.ensure_keys(app).public_key,
                 "flags": shapes.APPLICATION_FLAGS,
                 "bot": shapes.user(serialize_user(app.bot)),
                 "team": None,

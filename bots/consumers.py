@@ -83,6 +83,7 @@ INTENT_OF: dict[str, tuple[int, int]] = {
     "MESSAGE_REACTION_REMOVE": (GUILD_MESSAGE_REACTIONS, DIRECT_MESSAGE_REACTIONS),
     "TYPING_START": (GUILD_MESSAGE_TYPING, DIRECT_MESSAGE_TYPING),
     "USER_UPDATE": (0, 0),
+    "INTERACTION_CREATE": (0, 0),  # sent to the bot's own user group (bots/interactions/)
 }
 
 

@@ -28,6 +28,12 @@ class Application(models.Model):
     message_content = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     token_reset_at = models.DateTimeField(default=timezone.now)
+    # Interactions go by HTTP to this URL instead of the gateway when set (bots/interactions/),
+    # signed with the application's Ed25519 key; its public half is what the owner verifies with.
+    interactions_endpoint_url = models.URLField(max_length=500, blank=True)
+    # The private seed, sealed with SecretBox under UNITED_SECRET_KEY, hex.
+    signing_key = models.CharField(max_length=200, blank=True)
+    public_key = models.CharField(max_length=64, blank=True)  # hex, as Discord shows it
 
     def __str__(self) -> str:
         return self.name
@@ -80,3 +86,74 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApplicationCommand(models.Model):
+    """A slash (CHAT_INPUT) or context-menu (USER, MESSAGE) command (bots/commands.py), global
+    when `guild` is empty. `options` is Discord's option tree as validated there."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="commands")
+    guild = models.ForeignKey(
+        Guild, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    type = models.PositiveSmallIntegerField(default=1)
+    name = models.CharField(max_length=32)
+    description = models.CharField(max_length=100, blank=True)
+    options = models.JSONField(default=list, blank=True)
+    default_member_permissions = models.BigIntegerField(null=True, blank=True)
+    dm_permission = models.BooleanField(default=True)
+    nsfw = models.BooleanField(default=False)
+    contexts = models.JSONField(null=True, blank=True)
+    integration_types = models.JSONField(null=True, blank=True)
+    name_localizations = models.JSONField(default=dict, blank=True)
+    description_localizations = models.JSONField(default=dict, blank=True)
+    # Discord's `version`: a new snowflake whenever the command changes.
+    version = models.BigIntegerField(default=new_id)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "type", "name"],
+                condition=models.Q(guild__isnull=True),
+                name="bot_command_global_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["application", "guild", "type", "name"],
+                condition=models.Q(guild__isnull=False),
+                name="bot_command_guild_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.name}" if self.type == 1 else self.name
+
+
+class Interaction(models.Model):
+    """One invocation by a member (a command, a component click, an autocomplete request, a
+    modal submitted) and what the application answered. The token is a bearer secret for 15
+    minutes (the callback and the follow-up webhook routes); only its digest is kept.
+    `response` keeps what only the invoker sees: an ephemeral reply, a modal, autocomplete
+    choices; `ephemeral` the ephemeral follow-ups."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="interactions"
+    )
+    type = models.PositiveSmallIntegerField()
+    token_digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="+")
+    channel_id = models.BigIntegerField()
+    message_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    response_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    original_message_id = models.BigIntegerField(null=True, blank=True)
+    ephemeral = models.JSONField(default=list, blank=True)
+    followups = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"interaction {self.id}"

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from bots import api, views, webhook_api
+from bots import api, commands_api, interactions_api, views, webhook_api
 
 # Incoming webhooks (bots/webhook_api.py); the token forms are also served unversioned at
 # /api/webhooks/… (the URL the web client hands out), as Discord does.
@@ -34,6 +34,9 @@ webhook_api_urlpatterns = [
 # Mounted at /api/v10/ and /api/v9/ (united/urls.py): the paths discord.py and other Discord
 # libraries call, with Discord's shapes (docs/bots.md).
 api_urlpatterns = [
+    # First: an interaction's follow-up routes (/webhooks/{app}/{token}, tokens starting with
+    # Discord's "interaction:" prefix) must match before incoming webhooks' /webhooks/{id}/{token}.
+    *interactions_api.api_urlpatterns(),
     path("users/@me", api.Me.as_view(), name="bot-me"),
     path("users/<id:user_id>", api.UserView.as_view(), name="bot-user"),
     path("oauth2/applications/@me", api.ApplicationMe.as_view(), name="bot-application"),
@@ -69,6 +72,7 @@ api_urlpatterns = [
         name="bot-guild-member",
     ),
     *webhook_api_urlpatterns,
+    *commands_api.urlpatterns(),
 ]
 
 urlpatterns = [
@@ -86,4 +90,10 @@ urlpatterns = [
     ),
     path("oauth2/authorize", views.authorize, name="bot-authorize"),
     path("api/", include(webhook_token_urlpatterns)),
+    path(
+        "settings/developer/<id:application_id>/interactions/",
+        interactions_api.set_endpoint,
+        name="developer-interactions",
+    ),
+    *interactions_api.web_urlpatterns,
 ]

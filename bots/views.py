@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthedHttpRequest
 from accounts.views.auth import error_context
-from bots import services
+from bots import interactions, services
 from bots.models import Application
 from guilds import permission_labels
 from guilds.permissions import Permissions as P
@@ -53,6 +53,7 @@ def _render(
             picked[app.id] = sum({int(v) for v in raw if v.isdigit()}) & services.INSTALLABLE
     rows = []
     for app in services.list_applications(request.user):
+        interactions.ensure_keys(app)  # the public key is shown before any endpoint is set
         bits = picked.get(app.id, DEFAULT_PERMISSIONS)
         rows.append(
             {

@@ -101,6 +101,7 @@ class Config:
     federation_allow_private: tuple[str, ...] = ()
     vapid_subject: str = ""
     push_allow_private: tuple[str, ...] = ()
+    bots_allow_private: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1024 * 1024
     user_quota_bytes: int = 5 * 1024 * 1024 * 1024
@@ -310,6 +311,16 @@ def load(env: dict[str, str] | None = None) -> Config:
             raise ConfigError(
                 f"UNITED_PUSH_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
             ) from None
+    bots_allow_private = tuple(
+        c.strip() for c in env.get("UNITED_BOTS_ALLOW_PRIVATE", "").split(",") if c.strip()
+    )
+    for cidr in bots_allow_private:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"UNITED_BOTS_ALLOW_PRIVATE: {cidr!r} is not an address or CIDR block"
+            ) from None
     # RFC 8292 asks for a contact the push service can reach the operator at: mailto: or https:.
     vapid_subject = env.get("UNITED_VAPID_SUBJECT", "").strip()
     if vapid_subject and not vapid_subject.startswith(("mailto:", "https://")):
@@ -433,6 +444,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         federation_allow_private=allow_private,
         vapid_subject=vapid_subject,
         push_allow_private=push_allow_private,
+        bots_allow_private=bots_allow_private,
         trusted_proxies=trusted_proxies,
         max_upload_bytes=_int(env, "UNITED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 1 << 40),
         user_quota_bytes=_int(env, "UNITED_USER_QUOTA_BYTES", 5 * 1024 * 1024 * 1024, 0, 1 << 50),
@@ -520,6 +532,12 @@ VARIABLES: list[tuple[str, str, str]] = [
         "UNITED_PUSH_ALLOW_PRIVATE",
         "unset (none)",
         "comma-separated CIDRs a Web Push endpoint may be at although private/loopback (tests)",
+    ),
+    (
+        "UNITED_BOTS_ALLOW_PRIVATE",
+        "unset (none)",
+        "comma-separated CIDRs an application's interactions endpoint URL may be at although "
+        "private/loopback (tests, a bot on the node's own host)",
     ),
     ("STORAGE_BACKEND", "local", "local (content-addressed under the data dir) or s3"),
     ("S3_ENDPOINT", "unset (AWS)", "endpoint URL of an S3-compatible server (MinIO, Garage…)"),

@@ -27,6 +27,7 @@ FEDERATION_SCHEME = CONFIG.federation_scheme
 FEDERATION_ALLOW_PRIVATE = list(CONFIG.federation_allow_private)
 VAPID_SUBJECT = CONFIG.vapid_subject
 PUSH_ALLOW_PRIVATE = list(CONFIG.push_allow_private)
+BOTS_ALLOW_PRIVATE = list(CONFIG.bots_allow_private)
 
 INSTALLED_APPS = [
     "daphne",

@@ -262,10 +262,12 @@ def do_send_message(
     stamp: Any = None,
     mirrored: bool = False,
     embeds: list[dict[str, Any]] | None = None,
+    rich: dict[str, Any] | None = None,
 ) -> Message:
     """`mirrored`: a message of a guild hosted by another node, applied here with the host's
     id and stamp; the node applies it (no acting user) and its remote author reads nothing
-    here."""
+    here. `rich`: Message fields an adapter validated (an interaction's answer: components,
+    flags, application_id, interaction)."""
     users, roles, everyone = _mentions(access, content, mirrored=mirrored)
     stamp = stamp or clock().now()
     extra = {"id": message_id} if message_id is not None else {}
@@ -282,7 +284,7 @@ def do_send_message(
         mention_everyone=everyone,
         type=Message.REPLY if reference else Message.DEFAULT,
         expires_at=expires_at,
-        embeds=embeds or [],
+        **{"embeds": embeds or [], **(rich or {})},
     )
     if users:
         message.mentions.set(users)
@@ -375,18 +377,23 @@ def do_edit_message(
     edited_at: datetime | None = None,
     mirrored: bool = False,
     embeds: list[dict[str, Any]] | None = None,
+    rich: dict[str, Any] | None = None,
 ) -> Message:
     """`mirrored`: the edit was made on the guild's host node (the node applies it, so the
-    event has no acting user), at the host's `edited_at`. `embeds` None: unchanged."""
-    new_embeds = embeds is not None and embeds != message.embeds
-    if content == message.content and not new_embeds:
+    event has no acting user), at the host's `edited_at`. `embeds` None: unchanged. `rich`:
+    other Message fields an adapter validated and changes with the content (an interaction's
+    update of its message)."""
+    if embeds is not None:
+        rich = {**(rich or {}), "embeds": embeds}
+    rich = {k: v for k, v in (rich or {}).items() if getattr(message, k) != v}
+    if content == message.content and not rich:
         return message
-    if new_embeds:
-        message.embeds = embeds
-        message.save(update_fields=["embeds"])
+    for key, value in rich.items():
+        setattr(message, key, value)
     if content == message.content:
+        # Only what rides with the text changed: no edit history entry, mentions as they were.
         message.edited_at = edited_at or timezone.now()
-        message.save(update_fields=["edited_at"])
+        message.save(update_fields=["edited_at", *rich])
         message = prefetched(Message.objects.filter(id=message.id)).get()
         actor = None if mirrored else message.author_id
         broadcast_to_channel(
@@ -399,7 +406,7 @@ def do_edit_message(
     message.content_html = markdown.render(content)
     message.edited_at = edited_at or timezone.now()
     message.mention_everyone = everyone
-    message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone"])
+    message.save(update_fields=["content", "content_html", "edited_at", "mention_everyone", *rich])
     message.mentions.set(users)
     message.mention_roles.set(roles)
     message = prefetched(Message.objects.filter(id=message.id)).get()

@@ -14,6 +14,8 @@ import "./e2e-birth.js";
 import "./e2e-devices.js";
 import "./members.js";
 import "./push.js";
+import "./commands.js";
+import "./components.js";
 
 // CSRF for HTMX requests: Django's token rides in a header read from the meta tag.
 document.addEventListener("htmx:configRequest", (event) => {

@@ -464,6 +464,43 @@ def bot_authorize(page, w) -> None:
     page.wait_for_selector("[data-permission-words]")
 
 
+def slash_picker(page, w) -> None:
+    """The composer after "/": the listbox of the guild's apps' commands (issue 27)."""
+    channel_page(page, w)
+    composer = page.locator("[data-composer-input]").first
+    composer.fill("")  # an earlier screen's draft may be there
+    composer.type("/")
+    page.wait_for_selector("[role=listbox][aria-label=Commands] [role=option]")
+
+
+def slash_options(page, w) -> None:
+    """A picked command with a field per option."""
+    slash_picker(page, w)
+    page.locator("[role=listbox][aria-label=Commands] [role=option]", has_text="/palette").click()
+    page.wait_for_selector("[data-command-form] select")
+
+
+def message_apps(page, w) -> None:
+    """A message's Apps menu: the guild's MESSAGE commands."""
+    channel_page(page, w)
+    target = page.locator("[data-message]", has_text="Hello from alice").first
+    target.hover()
+    target.locator("[data-action=apps]").click()
+    page.wait_for_selector("[role=menu][aria-label=Apps] [role=menuitem]")
+
+
+def ephemeral_answer(page, w) -> None:
+    """An answer only alice sees, drawn in the channel with its "Only you can see this"."""
+    channel_page(page, w)
+    page.evaluate(
+        "async (id) => { const r = await fetch(`/interactions/${id}/ephemeral`);"
+        " document.querySelector('[data-messages]')"
+        ".insertAdjacentHTML('beforeend', await r.text()); }",
+        w.ephemeral,
+    )
+    page.wait_for_selector("[data-ephemeral]")
+
+
 def security_totp(page, w) -> None:
     page.goto(f"{w.url}/settings/security/")
     page.fill("#id_totp_password", PASSWORD)
@@ -614,6 +651,10 @@ SCREENS: list[Screen] = [
     Screen("developer-created", developer_created),
     Screen("developer-token-reset", developer_token_reset),
     Screen("bot-authorize", bot_authorize),
+    Screen("slash-picker", slash_picker),
+    Screen("slash-options", slash_options),
+    Screen("message-apps", message_apps),
+    Screen("ephemeral-answer", ephemeral_answer),
     Screen("federation-join", "/app/federation/join/"),
     Screen("federation-preview", fed_join),
     Screen("federation-joining", fed_joining),
@@ -665,6 +706,10 @@ SKIP: dict[str, str] = {
     "security-recovery": "POST, redirects to the security page",
     "account-export": "a JSON download",
     "developer-intents": "POST, redirects to the Developer page",
+    "developer-interactions": "POST, redirects to the Developer page",
+    "interaction-commands": "JSON for the slash-command picker (screen slash-picker)",
+    "interaction-invoke": "JSON POST: invoking an application",
+    "interaction-ephemeral": "a fragment the page inserts (screen ephemeral-answer)",
     "web-home": "redirects to the first guild or the start page",
     "web-join": "POST, redirects into the guild joined",
     "web-create": "POST, redirects into the guild created",
@@ -935,6 +980,9 @@ def build_world(a, b) -> SimpleNamespace:
             f"/api/webhooks/{hook['id']}/{hook['token']}", json={"embeds": [embed]}
         )
         assert posted.status_code == 204, posted.text
+
+        # Its commands, an answer with buttons and a menu under it, and an ephemeral one.
+        ephemeral = a.python(f"GUILD, CHANNEL = {guild}, {general}\n" + INTERACTION_ROWS).strip()
         empty = alice("POST", "/guilds", 201, json={"name": "Empty Hall"})["id"]
         for channel in alice("GET", f"/guilds/{empty}/channels"):
             alice("DELETE", f"/channels/{channel['id']}")
@@ -957,7 +1005,55 @@ def build_world(a, b) -> SimpleNamespace:
             case=case,
             empty_guild=empty,
             remote_invite=remote.result(),
+            ephemeral=ephemeral,
         )
+
+
+INTERACTION_ROWS = """
+from accounts.models import User
+from bots import commands, interactions
+from bots.models import Application
+alice = User.objects.get(username="alice")
+app = Application.objects.get(name="Pixel Helper")
+rows = commands.check_overwrite_commands(app, GUILD, [
+    {"name": "palette", "description": "Show a palette", "options": [
+        {"type": 3, "name": "theme", "description": "Which palette", "required": True,
+         "choices": [{"name": "Sunset", "value": "sunset"}, {"name": "Forest", "value": "forest"}]},
+        {"type": 4, "name": "size", "description": "How many colours",
+         "min_value": 2, "max_value": 16},
+        {"type": 5, "name": "public", "description": "Show everyone"},
+    ]},
+    {"name": "Save sprite", "type": 3},
+    {"name": "Gift a palette", "type": 2},
+])
+def ask():
+    return interactions.check_invoke_command(alice, {"type": 2, "channel_id": CHANNEL,
+        "command_id": rows[0].id, "options": [{"name": "theme", "type": 3, "value": "sunset"}]})
+shown, token = ask()
+interactions.check_callback(shown.id, token, {"type": 4, "data": {
+    "content": "The Sunset palette: #ff7e5f #feb47b",
+    "components": [
+        {"type": 1, "components": [
+            {"type": 2, "style": 1, "label": "Next", "custom_id": "next"},
+            {"type": 2, "style": 2, "label": "Copy", "custom_id": "copy"},
+            {"type": 2, "style": 3, "label": "Save", "custom_id": "save"},
+            {"type": 2, "style": 4, "label": "Delete", "custom_id": "delete"},
+            {"type": 2, "style": 5, "label": "Palette docs",
+             "url": "https://example.org/palettes"},
+        ]},
+        {"type": 1, "components": [
+            {"type": 2, "style": 2, "label": "Sold out", "custom_id": "sold",
+             "disabled": True},
+        ]},
+        {"type": 1, "components": [{"type": 3, "custom_id": "theme",
+            "placeholder": "Another palette", "options": [
+                {"label": "Forest", "value": "forest"}, {"label": "Ocean", "value": "ocean"}]}]},
+    ]}})
+private, token = ask()
+interactions.check_callback(private.id, token, {"type": 4, "data": {
+    "content": "Saved to your sprites.", "flags": 64}})
+print(private.id)
+"""
 
 
 OPERATOR_ROWS = """
