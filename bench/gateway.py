@@ -201,16 +201,36 @@ async def run(
 async def bench_node(
     node: Node, n: int, messages: int, probe: str = "message"
 ) -> tuple[float, ...]:
-    """`probe` "message" posts a message; "typing" posts a typing notice (an access check and
-    an event fanned out, nothing stored): the floor any stored event's fan-out stands on;
-    "request" times `GET /users/@me` alone with the clients connected (no fan-out)."""
+    """`probe` "message" posts a message; "socket" sends it on the sender's own gateway socket
+    (op 40, waiting for its op 41 answer: the send door, docs/gateway.md); "typing" posts a
+    typing notice (an access check and an event fanned out, nothing stored): the floor any
+    stored event's fan-out stands on; "request" times `GET /users/@me` alone with the clients
+    connected (no fan-out)."""
     data = json.loads(node.python(SETUP.format(n=n)).splitlines()[-1])
     api = httpx.AsyncClient(base_url=node.url, headers={"Authorization": f"Bearer {data['owner']}"})
     channel = data["channel"]
     SENT.clear()
     rtts: list[float] = []
+    door = None
+    if probe == "socket":
+        [door] = await open_clients(node.url.replace("http", "ws") + "/gateway", [data["owner"]], 1)
+    nonces = iter(range(10**9))
+
+    async def by_socket(text: str) -> None:
+        nonce = f"bench-{next(nonces)}"
+        d = {"channel_id": channel, "content": text, "nonce": nonce}
+        await door.send(json.dumps({"op": 40, "d": d}))
+        while True:
+            frame = json.loads(await door.recv())
+            if frame["op"] == 41 and frame["d"]["nonce"] == nonce:
+                if "message" not in frame["d"]:
+                    raise RuntimeError(f"refused: {frame['d']}")
+                return
 
     async def send(text: str) -> None:
+        if probe == "socket":
+            await by_socket(text)
+            return
         if probe == "typing":
             SENT.append(time.perf_counter())
             r = await api.post(f"/api/v1/channels/{channel}/typing")
@@ -226,6 +246,9 @@ async def bench_node(
         return
 
     async def warm(text: str) -> None:
+        if probe == "socket":
+            await by_socket(text)
+            return
         r = await api.post(f"/api/v1/channels/{channel}/messages", json={"content": text})
         r.raise_for_status()
 
@@ -248,6 +271,9 @@ async def bench_node(
         return result
     finally:
         await api.aclose()
+        if door is not None:
+            door.heartbeat.cancel()
+            await door.close()
 
 
 async def bench_baseline(n: int, messages: int) -> tuple[float, ...]:
@@ -426,7 +452,7 @@ def main() -> None:
     parser.add_argument(
         "--probe",
         default="message",
-        help="what the node's sender does, comma-separated: message, typing, request "
+        help="what the node's sender does, comma-separated: message, socket, typing, request "
         "(see bench_node)",
     )
     parser.add_argument(

@@ -188,6 +188,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._resume(d if isinstance(d, dict) else {})
         elif op == gateway.PRESENCE_UPDATE and self.user is not None:
             await self._set_presence(d if isinstance(d, dict) else {})
+        elif op == gateway.SEND_MESSAGE and self.user is not None:
+            # Judged and written by the hub; the answer (op 41) comes when it is stored.
+            self.hub.submit(self, d)
         elif (
             op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER)
             and self.user is not None

@@ -16,6 +16,12 @@ arrived 14 s late (docs/performance.md). The hub does the per-event work once:
   single thread that `database_sync_to_async` uses for requests, and never per heartbeat.
 - Before frames leave, it records (seq, event id) for every receiving session in the session
   store (gateway_sessions), so RESUME on any process replays exactly what a client missed.
+- It is also the gateway's send door (op 40, messaging/sending.py): a message sent on a
+  member's socket is authorised from the same snapshot (which holds each member's permission
+  bits per channel, not only which channels) and the guild's moderation gate held beside it,
+  then written by the process's one writer thread through the same `check_send_message` the
+  REST API calls. Sends pass through the hub's queue like events, so a send handled after a
+  role, overwrite, member or channel event is judged by the state that event announced.
 
 Events are handled one at a time in publish order, so every socket sees them in that order.
 A pub/sub message lost in a Redis blip is not lost: every event is stored with its change
@@ -50,10 +56,15 @@ CATCHUP_AT_MOST = 1.0
 # Attaches this close together share one snapshot query per guild.
 WARM_AFTER = 0.2
 REPLAY = "gateway.replay"  # internal: stored events for one socket (IDENTIFY, RESUME)
+SEND = "gateway.send"  # internal: a message a socket sent (op 40)
 
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-hub")
 # Subscribing is a blocking write on the bus connection: never on the event loop's thread.
 _bus_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-bus")
+# Messages sent on sockets are written by one thread, one after another in the order they
+# came: no two of this process's writes wait on each other's locks, and a nonce retried on
+# the same process meets the first write already committed.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-writer")
 
 
 def _in_db_thread(fn: Any, *args: Any) -> Any:
@@ -68,6 +79,7 @@ def _in_db_thread(fn: Any, *args: Any) -> Any:
 
 
 class Conn(Protocol):
+    user: Any
     user_id: int
     session_id: str
     conn_id: str
@@ -98,7 +110,13 @@ class Hub:
         self.conns: set[Conn] = set()
         self.followed: dict[Conn, set[str]] = defaultdict(set)  # a socket's groups
         self.per_user: dict[int, int] = defaultdict(int)
-        self.snapshots: dict[int, dict[int, frozenset[int] | None]] = {}
+        # guild id → user id → MemberView (the channels they see, with their permission bits)
+        # or None for someone who is not a member; beside it the rows it was computed from
+        # (GuildView), the guild's moderation gate, and which guild each channel is in.
+        self.snapshots: dict[int, dict[int, Any]] = {}
+        self.views: dict[int, Any] = {}
+        self.gates: dict[int, Any] = {}
+        self.channel_guild: dict[int, int] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # Production: the process's event-bus subscription (a thread of its own).
         self.bus = bus.listener(Hub.hand_over, Hub.catch_up_everywhere) if bus.enabled() else None
@@ -148,6 +166,8 @@ class Hub:
             hubs = list(cls._hubs.values())
         for hub in hubs:
             try:
+                # What was held may have changed unannounced meanwhile: read it again.
+                hub.loop.call_soon_threadsafe(hub.drop_all)
                 hub.loop.call_soon_threadsafe(hub.want_catchup)
             except RuntimeError:  # that loop closed
                 pass
@@ -200,7 +220,7 @@ class Hub:
 
     async def _warm(self) -> None:
         guild_ids, self._to_warm, self._warming = self._to_warm, set(), None
-        from guilds.services.access import guild_visibility
+        from guilds.services.access import guild_permissions
 
         for guild_id in guild_ids:
             snapshot = self.snapshots.setdefault(guild_id, {})
@@ -209,15 +229,34 @@ class Hub:
             if not missing:
                 continue
             try:
-                found = await self.db(guild_visibility, guild_id, missing)
+                view, found = await self.db(guild_permissions, guild_id, missing)
             except Exception:  # the first event builds it then, as without warming
                 logger.warning("gateway hub: warming guild %s failed", guild_id, exc_info=True)
                 continue
             # A role, overwrite, member or channel event handled meanwhile dropped the snapshot
             # this was read for: its replacement is built from the newer state, not this.
             if self.snapshots.get(guild_id) is snapshot:
+                self._hold_view(guild_id, view)
                 for user_id in missing:
                     snapshot.setdefault(user_id, found.get(user_id))
+
+    def _hold_view(self, guild_id: int, view: Any) -> None:
+        if view is None:
+            return
+        self.views[guild_id] = view
+        for channel_id in view.channels:
+            self.channel_guild[channel_id] = guild_id
+
+    def drop(self, guild_id: int) -> None:
+        """Forget what is held for a guild: the next event or send reads it again."""
+        self.snapshots.pop(guild_id, None)
+        self.views.pop(guild_id, None)
+        self.gates.pop(guild_id, None)
+
+    def drop_all(self) -> None:
+        self.snapshots.clear()
+        self.views.clear()
+        self.gates.clear()
 
     async def unfollow(self, conn: Conn, group: str) -> None:
         self.followed.get(conn, set()).discard(group)
@@ -341,7 +380,13 @@ class Hub:
             guild_id = int(message["guild_id"])
             for conn in conns:
                 await conn.follow_guild(guild_id, False)
-            self.snapshots.pop(guild_id, None)
+            self.drop(guild_id)
+            return
+        if kind == events.GUILD_CHANGED:
+            self.drop(int(message["guild_id"]))
+            return
+        if kind == SEND:
+            await self._accept(message["conn"], message["d"])
             return
         if kind != events.DISPATCH:
             return
@@ -430,7 +475,7 @@ class Hub:
         if t in ("GUILD_CREATE", "GUILD_DELETE") and isinstance(d, dict) and d.get("id"):
             # Joined or left a guild: the user's sessions follow (or stop following) its group.
             guild_id = int(d["id"])
-            self.snapshots.pop(guild_id, None)
+            self.drop(guild_id)
             member = await self.db(gateway.is_member_ids, [c.user_id for c in conns], guild_id)
             kept = []
             for conn in conns:
@@ -445,7 +490,7 @@ class Hub:
         channel_id = gateway.event_channel(t, d)
         before = self.snapshots.get(guild_id)
         if t in gateway.VISIBILITY_EVENTS:
-            self.snapshots.pop(guild_id, None)
+            self.drop(guild_id)
         snapshot = await self.snapshot(guild_id, {c.user_id for c in conns})
         if t == "CHANNEL_DELETE":
             # The channel is gone from the new snapshot: those who could see it hear of it.
@@ -455,14 +500,81 @@ class Hub:
             return [c for c in conns if snapshot.get(c.user_id) is not None]
         return [c for c in conns if channel_id in (snapshot.get(c.user_id) or ())]
 
-    async def snapshot(self, guild_id: int, user_ids: set[int]) -> dict[int, frozenset[int] | None]:
-        """user id → channel ids they may see, or None for someone who is not a member."""
+    async def snapshot(
+        self, guild_id: int, user_ids: set[int], *, with_view: bool = False
+    ) -> dict[int, Any]:
+        """user id → MemberView (`in` asks whether they see a channel), or None for someone
+        who is not a member. `with_view`: the guild's rows (GuildView) are needed too."""
+        from guilds.services.access import guild_permissions
+
         snapshot = self.snapshots.setdefault(guild_id, {})
         missing = user_ids - snapshot.keys()
+        if with_view and guild_id not in self.views:
+            missing = set(user_ids)  # the rows the send door decides from must be current
         if missing:
-            from guilds.services.access import guild_visibility
-
-            found = await self.db(guild_visibility, guild_id, sorted(missing))
+            view, found = await self.db(guild_permissions, guild_id, sorted(missing))
+            if self.snapshots.get(guild_id) is not snapshot:
+                # Dropped by an event while this was read (only a send reads outside the
+                # queue's order): build from the newer state instead.
+                return await self.snapshot(guild_id, user_ids, with_view=with_view)
+            self._hold_view(guild_id, view)
             for user_id in missing:
                 snapshot[user_id] = found.get(user_id)
         return snapshot
+
+    # --- the send door (op 40) ----------------------------------------------------------
+
+    def submit(self, conn: Conn, d: Any) -> None:
+        """A message sent on `conn`: judged in the queue's order, among the events."""
+        self.queue.put_nowait({"type": SEND, "conn": conn, "d": d})
+
+    async def _accept(self, conn: Conn, d: Any) -> None:
+        from messaging import sending
+        from united.errors import APIError
+
+        if conn not in self.conns:
+            return  # closed meanwhile
+        try:
+            request = sending.parse(d)
+            access, gate = await self._send_context(conn, request.channel_id)
+        except APIError as refused:
+            await conn.push(sending.refused(d, refused))
+            return
+        # Not awaited: the queue goes on delivering while the writer writes.
+        self.loop.create_task(self._write(conn, request, access, gate))
+
+    async def _send_context(self, conn: Conn, channel_id: int) -> tuple[Any, Any]:
+        """The member's ChannelAccess and the guild's gate, from memory (a snapshot is read
+        once when missing), or (None, None) when this process holds nothing for the channel
+        (a DM, a guild the socket does not follow, a channel not yet seen): then the service
+        reads them itself, exactly as for REST."""
+        guild_id = self.channel_guild.get(channel_id)
+        if guild_id is None or f"guild.{guild_id}" not in self.followed.get(conn, ()):
+            return None, None
+        snapshot = await self.snapshot(guild_id, {conn.user_id}, with_view=True)
+        member, view = snapshot.get(conn.user_id), self.views.get(guild_id)
+        if member is None or view is None:
+            return None, None
+        access = view.channel_access(conn.user, member, channel_id)
+        gate = self.gates.get(guild_id)
+        if gate is None or not gate.fresh():
+            from messaging import ports
+
+            snapshot_then = self.snapshots.get(guild_id)
+            gate = await self.db(ports.guild_gate, guild_id)
+            if gate is not None and self.snapshots.get(guild_id) is snapshot_then:
+                self.gates[guild_id] = gate
+        return access, gate
+
+    async def _write(self, conn: Conn, request: Any, access: Any, gate: Any) -> None:
+        from messaging import sending
+
+        try:
+            frame = await self.loop.run_in_executor(
+                _writer, _in_db_thread, sending.write, conn.user, request, access, gate
+            )
+        except Exception:
+            logger.exception("gateway hub: a socket's message could not be written")
+            frame = sending.unavailable(request)
+        if conn in self.conns:
+            await conn.push(frame)

@@ -56,12 +56,24 @@ class SendGate(Protocol):
     is refused: no timeouts, no automod."""
 
     def check_message_allowed(
-        self, user: User, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+        self,
+        user: User,
+        channel_id: int,
+        content: str,
+        *,
+        nonce: Any = None,
+        access: Any = None,
+        gate: Any = None,
     ) -> None:
-        """Refuse (raise an APIError) a message this member may not send here now."""
+        """Refuse (raise an APIError) a message this member may not send here now. `gate`:
+        what `guild_gate` returned for the channel's guild, if the caller holds it."""
 
     def check_not_timed_out(self, user: User, channel: Channel) -> None:
         """Refuse a timed-out member's reaction, typing or new thread in `channel`."""
+
+    def guild_gate(self, guild_id: int) -> Any:
+        """What the gate needs to decide a guild's sends (its timeouts and rules), read once
+        to be held in memory by the gateway; it has `fresh() -> bool`."""
 
 
 _send_gate: SendGate | None = None
@@ -73,10 +85,23 @@ def register_send_gate(impl: SendGate | None) -> None:
 
 
 def check_message_allowed(
-    user: User, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+    user: User,
+    channel_id: int,
+    content: str,
+    *,
+    nonce: Any = None,
+    access: Any = None,
+    gate: Any = None,
 ) -> None:
     if _send_gate is not None:
-        _send_gate.check_message_allowed(user, channel_id, content, nonce=nonce, access=access)
+        _send_gate.check_message_allowed(
+            user, channel_id, content, nonce=nonce, access=access, gate=gate
+        )
+
+
+def guild_gate(guild_id: int) -> Any:
+    """The moderation gate's state for a guild, or None when nothing is registered."""
+    return _send_gate.guild_gate(guild_id) if _send_gate is not None else None
 
 
 def check_not_timed_out(user: User, channel: Channel) -> None:

@@ -12,7 +12,9 @@ from django.utils import timezone
 from accounts.models import User
 from guilds.models import Channel
 from moderation.models import GuildBan
-from moderation.services import gate, operators, timeouts
+from moderation.services import gate as gate_module
+from moderation.services import operators, timeouts
+from moderation.services.gate import GuildGate
 
 
 class GuildSanctions:
@@ -38,9 +40,22 @@ class SendGate:
     """messaging.ports.SendGate."""
 
     def check_message_allowed(
-        self, user: User, channel_id: int, content: str, *, nonce: Any = None, access: Any = None
+        self,
+        user: User,
+        channel_id: int,
+        content: str,
+        *,
+        nonce: Any = None,
+        access: Any = None,
+        gate: Any = None,
     ) -> None:
-        gate.check_message_allowed(user, channel_id, content, nonce=nonce, access=access)
+        guild_gate = gate if isinstance(gate, GuildGate) else None
+        gate_module.check_message_allowed(
+            user, channel_id, content, nonce=nonce, access=access, gate=guild_gate
+        )
 
     def check_not_timed_out(self, user: User, channel: Channel) -> None:
         timeouts.check_not_timed_out(user, channel)
+
+    def guild_gate(self, guild_id: int) -> GuildGate:
+        return gate_module.guild_gate(guild_id)

@@ -232,3 +232,13 @@ def end_auth_session(user_id: int, auth_session_id: int) -> None:
     session close at once (docs/gateway.md, close code 4004)."""
     message = {"type": END_AUTH_SESSION, "auth_session": str(auth_session_id)}
     transaction.on_commit(lambda: _send(user_group(user_id), message), robust=True)
+
+
+GUILD_CHANGED = "gateway.guild_changed"
+
+
+def guild_changed(guild_id: int) -> None:
+    """After a change that no dispatch announces but that the gateway holds in memory for the
+    guild (its automod rules): every process drops what it holds and reads it again."""
+    message = {"type": GUILD_CHANGED, "guild_id": guild_id}
+    transaction.on_commit(lambda: _send(guild_group(guild_id), message), robust=True)

@@ -20,7 +20,15 @@ from django.db.models import Exists, OuterRef
 from accounts.models import User
 from guilds import permissions as perms
 from guilds import ports
-from guilds.models import TEXT_TYPES, Channel, Guild, Member, PermissionOverwrite, Role
+from guilds.models import (
+    TEXT_TYPES,
+    Channel,
+    ChannelType,
+    Guild,
+    Member,
+    PermissionOverwrite,
+    Role,
+)
 from guilds.permissions import Overwrite
 from united import errors
 from united.errors import Forbidden, NotFound
@@ -316,19 +324,58 @@ def visible_channel_ids(user: User, guild: Guild) -> set[int]:
     return {channel.id for channel, _ in visible_channels(ctx)}
 
 
-def guild_visibility(
-    guild_id: int, user_ids: Iterable[int] | None = None
-) -> dict[int, frozenset[int]]:
-    """For every member of the guild (or those of `user_ids`): the ids of the channels they may
-    see. Empty when the guild is gone or suspended.
+@dataclass(eq=False)
+class MemberView:
+    """One member's standing in a guild as the gateway holds it in memory: their roles and,
+    for every channel they may see (VIEW_CHANNEL), their permission bits there. `in` asks
+    whether they see a channel."""
 
-    The gateway keeps this as its in-memory snapshot of who may see what, so it is built with
-    a fixed number of queries whatever the guild's size, and members with the same roles and
-    no member overwrite share one computation (most of a large guild).
+    role_ids: frozenset[int]
+    channels: dict[int, int]
+
+    def __contains__(self, channel_id: object) -> bool:
+        return channel_id in self.channels
+
+
+@dataclass(eq=False)
+class GuildView:
+    """The rows a guild's permissions are computed from, read once with its members' views:
+    enough to decide a send without reading them again (`channel_access`)."""
+
+    guild: Guild
+    roles: dict[int, Role]
+    channels: dict[int, Channel]
+
+    def channel_access(self, user: User, view: MemberView, channel_id: int) -> ChannelAccess:
+        """What `access_channel` answers for this member, from memory: 404 Unknown Channel
+        for a channel they may not see (a thread also needs its parent, whose permissions it
+        has), else the channel with their permission bits."""
+        channel = self.channels.get(channel_id)
+        if channel is None or channel_id not in view.channels:
+            raise unknown_channel()
+        granted = view.channels[channel_id]
+        if channel.type == ChannelType.PUBLIC_THREAD and channel.parent_id:  # by its parent
+            if channel.parent_id not in view.channels:
+                raise unknown_channel()
+            granted = view.channels[channel.parent_id]
+        ctx = GuildContext(self.guild, user, None, self.roles, view.role_ids)
+        return ChannelAccess(ctx, channel, granted)
+
+
+def guild_permissions(
+    guild_id: int, user_ids: Iterable[int] | None = None
+) -> tuple[GuildView | None, dict[int, MemberView]]:
+    """For every member of the guild (or those of `user_ids`): their roles and their
+    permission bits in each channel they may see; (None, {}) when the guild is gone or
+    suspended.
+
+    The gateway keeps this as its in-memory snapshot of who may see and do what, so it is
+    built with a fixed number of queries whatever the guild's size, and members with the same
+    roles and no member overwrite share one computation (most of a large guild).
     """
     guild = Guild.objects.filter(id=guild_id).first()
     if guild is None or ports.is_suspended(guild_id):
-        return {}
+        return None, {}
     members = Member.objects.filter(guild_id=guild_id)
     if user_ids is not None:
         members = members.filter(user_id__in=list(user_ids))
@@ -337,44 +384,51 @@ def guild_visibility(
     through = Member.roles.through.objects.filter(member_id__in=list(member_users))
     for member_id, role_id in through.values_list("member_id", "role_id"):
         roles_of[member_id].add(role_id)
-    role_permissions = dict(Role.objects.filter(guild_id=guild_id).values_list("id", "permissions"))
+    roles = {role.id: role for role in Role.objects.filter(guild_id=guild_id)}
+    role_permissions = {role.id: role.permissions for role in roles.values()}
     table = overwrites_by_channel(guild_id)
+    rows = {channel.id: channel for channel in Channel.objects.filter(guild_id=guild_id)}
     channels = [
         (channel.id, effective_overwrites(channel, table), channel.type in TEXT_TYPES)
-        for channel in Channel.objects.filter(guild_id=guild_id).only(
-            "id", "parent_id", "permission_synced", "type"
-        )
+        for channel in rows.values()
     ]
     member_targets = {
         o.id for rows in table.values() for o in rows if o.type != perms.OVERWRITE_ROLE
     }
-    shared: dict[frozenset[int], frozenset[int]] = {}
+    shared: dict[frozenset[int], dict[int, int]] = {}
 
-    def visible(user_id: int, role_ids: frozenset[int]) -> frozenset[int]:
-        return frozenset(
-            channel_id
-            for channel_id, overwrites, text in channels
-            if perms.has(
-                perms.compute_permissions(
-                    guild_id=guild_id,
-                    owner_id=guild.owner_id,
-                    member_id=user_id,
-                    member_role_ids=role_ids,
-                    role_permissions=role_permissions,
-                    overwrites=overwrites,
-                    text_channel=text,
-                ),
-                perms.P.VIEW_CHANNEL,
+    def granted(user_id: int, role_ids: frozenset[int]) -> dict[int, int]:
+        out = {}
+        for channel_id, overwrites, text in channels:
+            bits = perms.compute_permissions(
+                guild_id=guild_id,
+                owner_id=guild.owner_id,
+                member_id=user_id,
+                member_role_ids=role_ids,
+                role_permissions=role_permissions,
+                overwrites=overwrites,
+                text_channel=text,
             )
-        )
+            if perms.has(bits, perms.P.VIEW_CHANNEL):
+                out[channel_id] = bits
+        return out
 
-    result: dict[int, frozenset[int]] = {}
+    result: dict[int, MemberView] = {}
     for member_id, user_id in member_users.items():
         role_ids = frozenset(roles_of.get(member_id, ()))
         if user_id == guild.owner_id or user_id in member_targets:
-            result[user_id] = visible(user_id, role_ids)
+            result[user_id] = MemberView(role_ids, granted(user_id, role_ids))
         else:
             if role_ids not in shared:
-                shared[role_ids] = visible(user_id, role_ids)
-            result[user_id] = shared[role_ids]
-    return result
+                shared[role_ids] = granted(user_id, role_ids)
+            result[user_id] = MemberView(role_ids, shared[role_ids])
+    return GuildView(guild, roles, rows), result
+
+
+def guild_visibility(
+    guild_id: int, user_ids: Iterable[int] | None = None
+) -> dict[int, frozenset[int]]:
+    """For every member of the guild (or those of `user_ids`): the ids of the channels they may
+    see. Empty when the guild is gone or suspended (`guild_permissions`, less the bits)."""
+    _, views = guild_permissions(guild_id, user_ids)
+    return {user_id: frozenset(view.channels) for user_id, view in views.items()}

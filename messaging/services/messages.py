@@ -170,15 +170,28 @@ def check_send_message(
     message_id: int | None = None,
     stamp: Any = None,
     embeds: list[dict[str, Any]] | None = None,
+    access: ChannelAccess | None = None,
+    gate: Any = None,
 ) -> tuple[Message, bool]:
     """Validate and send. Returns (message, created); a repeated nonce returns the first.
 
     `message_id` and `stamp` (an HLC Stamp) are set only by federation, when a guild's host
     applies a message a member wrote on their own node: it keeps the id and stamp it has
-    everywhere else."""
+    everywhere else.
+
+    `access` and `gate` are given by the gateway's send door (messaging/sending.py), which
+    holds the member's permissions and the guild's moderation state in memory: the same
+    checks, without reading the rows again."""
     check_not_moved(user)  # a moved account is read-only (accounts.services.moves)
-    channel = Channel.objects.filter(id=channel_id).first()  # read once for every check below
-    refuse_plaintext_dm(user, channel_id, channel)
+    if access is None:
+        channel = Channel.objects.filter(id=channel_id).first()  # read once for every check
+        refuse_plaintext_dm(user, channel_id, channel)
+    elif access.channel.guild_id is not None:
+        # The socket door knows the member sees the channel; an end-to-end encrypted one (e2e's
+        # MLS groups, a cached answer) still takes no plaintext, whichever door it comes by.
+        refusal = ports.plaintext_refusal(access.channel)
+        if refusal is not None:
+            raise refusal
     # `embeds` come validated by the door that accepts them (bots/embeds.py).
     content = _validate_content(content, allow_empty=bool(attachments or embeds))
     if nonce is not None:
@@ -194,58 +207,61 @@ def check_send_message(
         ):
             raise Invalid(errors={"ttl": [f"Seconds from 1 to {int(MAX_TTL.total_seconds())}."]})
         expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+    if access is None:
+        access = access_text_channel(user, channel_id, channel=channel)
+    access.require(P.SEND_MESSAGES)
+    if nonce is not None:
+        # A retry of a message already accepted is answered with it and not judged again.
+        # Read whole here, so answering the retry needs no query afterwards.
+        existing = prefetched(
+            Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
+        ).first()
+        if existing is not None:
+            return existing, False
     # Moderation (timeouts, automod) decides before the write transaction opens, so what it
     # records about a refused message outlives the refusal.
-    # One permission context serves both (it was computed twice per send).
-    access = access_text_channel(user, channel_id, channel=channel)
-    check_message_allowed(user, channel_id, content, nonce=nonce, access=access)
-    with transaction.atomic():
-        access.require(P.SEND_MESSAGES)
-        files = _claim_attachments(user, access.channel.id, attachments)
-        if files:
-            access.require(P.ATTACH_FILES)
-        if nonce is not None:
-            # Read whole here, so answering the retry needs no query after the transaction.
-            existing = prefetched(
-                Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
-            ).first()
-            if existing is not None:
-                return existing, False
-        reference = None
-        if reply_to is not None:
-            if not can_read_history(access):
-                raise missing_permissions("READ_MESSAGE_HISTORY")
-            try:
-                reference = Message.objects.get(id=int(reply_to), channel=access.channel)
-            except (Message.DoesNotExist, ValueError, TypeError):
-                raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
-        _check_slowmode(access, user)
-        ratelimit.limit_user("message", user.id, channel_id=access.channel.id)
-        if expires_at is None and access.channel.default_message_ttl:
-            expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
-        try:
-            # A savepoint only where a concurrent retry can collide on the nonce.
-            with transaction.atomic(savepoint=nonce is not None):
-                message = do_send_message(
-                    access,
-                    user,
-                    content,
-                    nonce=nonce,
-                    reference=reference,
-                    expires_at=expires_at,
-                    attachments=files,
-                    message_id=message_id,
-                    stamp=stamp,
-                    embeds=embeds,
-                )
-        except IntegrityError:
-            # A concurrent retry with the same nonce won the race: that one is the message.
-            existing = prefetched(
-                Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
-            ).first()
-            if existing is None:
-                raise
-            return existing, False
+    check_message_allowed(user, channel_id, content, access=access, gate=gate)
+    try:
+        with transaction.atomic():
+            files = _claim_attachments(user, access.channel.id, attachments)
+            if files:
+                access.require(P.ATTACH_FILES)
+            reference = None
+            if reply_to is not None:
+                if not can_read_history(access):
+                    raise missing_permissions("READ_MESSAGE_HISTORY")
+                try:
+                    reference = Message.objects.get(id=int(reply_to), channel=access.channel)
+                except (Message.DoesNotExist, ValueError, TypeError):
+                    raise Invalid(errors={"message_reference": ["Unknown message"]}) from None
+            _check_slowmode(access, user)
+            ratelimit.limit_user("message", user.id, channel_id=access.channel.id)
+            if expires_at is None and access.channel.default_message_ttl:
+                expires_at = timezone.now() + timedelta(seconds=access.channel.default_message_ttl)
+            message = do_send_message(
+                access,
+                user,
+                content,
+                nonce=nonce,
+                reference=reference,
+                expires_at=expires_at,
+                attachments=files,
+                message_id=message_id,
+                stamp=stamp,
+                embeds=embeds,
+            )
+    except IntegrityError:
+        # A concurrent retry with the same nonce won the race: that one is the message. The
+        # transaction rolled back whole (it had written nothing else), so no savepoint is
+        # needed around the write for this rare case.
+        if nonce is None:
+            raise
+        existing = prefetched(
+            Message.objects.filter(channel=access.channel, author=user, nonce=nonce)
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
     return message, True
 
 

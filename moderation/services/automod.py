@@ -21,6 +21,7 @@ from guilds.permissions import has
 from moderation import automod
 from moderation.models import AutomodAction, AutomodRule, Category, Report
 from moderation.services.audit import record_audit
+from united import events
 from united.audit import AuditLogEvent
 from united.errors import APIError, Invalid, NotFound
 
@@ -110,6 +111,7 @@ def check_create_rule(user: User, guild_id: int, data: dict[str, Any]) -> Automo
         rule = AutomodRule(guild=ctx.guild, creator=user)
         _apply(rule, data, creating=True)
         rule.save()
+        events.guild_changed(ctx.guild.id)  # the gateway's held rules (gate.GuildGate)
         record_audit(
             ctx.guild,
             user,
@@ -136,6 +138,7 @@ def check_update_rule(user: User, guild_id: int, rule_id: int, data: dict[str, A
         before = serialize_rule(rule)
         _apply(rule, data, creating=False)
         rule.save()
+        events.guild_changed(ctx.guild.id)
         changes = diff(before, serialize_rule(rule))
         if changes:
             record_audit(
@@ -150,6 +153,7 @@ def check_delete_rule(user: User, guild_id: int, rule_id: int) -> None:
         rule = _rule(ctx, rule_id)
         changes = [{"key": "name", "old_value": rule.name}, {"key": "type", "old_value": rule.kind}]
         rule.delete()
+        events.guild_changed(ctx.guild.id)
         record_audit(ctx.guild, user, AuditLogEvent.AUTO_MODERATION_RULE_DELETE, rule_id, changes)
 
 
@@ -192,12 +196,17 @@ def _exempt(rule: AutomodRule, access: Any) -> bool:
     return bool({str(r) for r in access.ctx.role_ids} & set(rule.exempt_roles))
 
 
-def fired_rules(access: Any, user: User, content: str) -> list[tuple[AutomodRule, str]]:
+def fired_rules(
+    access: Any, user: User, content: str, rules: list[AutomodRule] | None = None
+) -> list[tuple[AutomodRule, str]]:
+    """`rules`: the guild's enabled rules when the caller holds them (gate.GuildGate)."""
     ctx = access.ctx
-    if ctx.is_owner or ctx.is_admin or has(ctx.base, P.MANAGE_GUILD):
+    if rules == [] or ctx.is_owner or ctx.is_admin or has(ctx.base, P.MANAGE_GUILD):
         return []
+    if rules is None:
+        rules = list(AutomodRule.objects.filter(guild_id=access.channel.guild_id, enabled=True))
     fired = []
-    for rule in AutomodRule.objects.filter(guild_id=access.channel.guild_id, enabled=True):
+    for rule in rules:
         if _exempt(rule, access):
             continue
         reason = automod.matches(rule.kind, rule.config, _facts(rule, access, user, content))
@@ -206,9 +215,11 @@ def fired_rules(access: Any, user: User, content: str) -> list[tuple[AutomodRule
     return fired
 
 
-def check_automod(access: Any, user: User, content: str) -> None:
+def check_automod(
+    access: Any, user: User, content: str, *, rules: list[AutomodRule] | None = None
+) -> None:
     """Run the guild's rules on a message about to be sent; flag, time out or refuse."""
-    fired = fired_rules(access, user, content)
+    fired = fired_rules(access, user, content, rules)
     if not fired:
         return
     blocked = None

@@ -56,11 +56,15 @@ def check_not_timed_out(user: Any, channel: Channel) -> None:
     also covers the threads under that channel)."""
     until = timed_out_until(user, channel)
     if until is not None:
-        raise Forbidden(
-            f"You are timed out until {until.isoformat()}",
-            code=TIMED_OUT,
-            errors={"communication_disabled_until": [until.isoformat()]},
-        )
+        raise timed_out(until)
+
+
+def timed_out(until: datetime) -> Forbidden:
+    return Forbidden(
+        f"You are timed out until {until.isoformat()}",
+        code=TIMED_OUT,
+        errors={"communication_disabled_until": [until.isoformat()]},
+    )
 
 
 def member_payload(member: Member) -> dict[str, Any]:

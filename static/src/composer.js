@@ -4,6 +4,7 @@
 // their way out and those that failed live in the outbox (outbox.js).
 import { replaceShortcodes } from "./emoji.js";
 import { Draft } from "./drafts.js";
+import { gateway } from "./gateway.js";
 import { errorText, postForm } from "./http.js";
 import { Outbox } from "./outbox.js";
 import { Uploads, wireDrop } from "./upload.js";
@@ -132,6 +133,7 @@ export class Composer {
     // A message queued behind one that started the slow-mode countdown waits for it.
     const wait = this.waitUntil - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (await this.deliverBySocket(entry)) return;
     let response;
     let html;
     try {
@@ -158,6 +160,49 @@ export class Composer {
     }
     this.outbox.done(entry, html);
     if (this.slowmode) this.countdown(this.slowmode);
+  }
+
+  // The socket's send door, when the socket is up and the message carries no file: true when
+  // the node answered (stored or refused), false to go by POST instead, with the same nonce.
+  async deliverBySocket(entry) {
+    const gw = gateway();
+    const channelId = this.pane.root.dataset.channelId || document.querySelector("[data-shell]")?.dataset.channelId;
+    if (!channelId || entry.attachments.length || !gw.isOpen()) return false;
+    const d = { channel_id: channelId, content: entry.content, nonce: entry.nonce };
+    if (entry.replyTo) d.message_reference = { message_id: entry.replyTo };
+    let result;
+    try {
+      result = await gw.sendMessage(d);
+    } catch (error) {
+      return false;
+    }
+    if (result.message) {
+      const m = result.message;
+      try {
+        await this.pane.add(m.id, m.author ? m.author.id : "", m.timestamp, entry.nonce);
+      } catch (error) {
+        // The gateway's MESSAGE_CREATE brings it into the pane as well.
+      }
+      // A pane scrolled back in history does not append: the message is stored all the same.
+      if (entry.node.isConnected) this.outbox.drop(entry);
+      if (this.slowmode) this.countdown(this.slowmode);
+      return true;
+    }
+    if (result.status >= 500) return false;
+    const error = result.error || {};
+    const detail = Object.values(error.errors || {}).flat().filter((x) => typeof x === "string");
+    const reason = [error.message || "Something went wrong.", ...detail].join(" ");
+    if (result.status === 429) {
+      this.outbox.drop(entry);
+      this.input.value = this.input.value ? `${entry.raw}\n${this.input.value}` : entry.raw;
+      this.autosize();
+      this.draft.save(this.input.value);
+      this.countdown(Number(error.retry_after || this.slowmode || 5));
+      this.showError(reason);
+      return true;
+    }
+    this.outbox.fail(entry, reason);
+    return true;
   }
 
   countdown(seconds) {

@@ -1,8 +1,11 @@
 // One gateway connection per tab. HELLO → IDENTIFY {} (the session cookie authenticates a
 // same-origin socket) → heartbeats; on a drop, reconnect with backoff and RESUME from the
 // last sequence so nothing published meanwhile is lost. Listeners get (t, d) per DISPATCH.
+// sendMessage() is the socket's send door (op 40, answered by op 41 with the same nonce): the
+// composer uses it while the socket is up, and POSTs with the same nonce when it is not.
 
-const OP = { DISPATCH: 0, HEARTBEAT: 1, IDENTIFY: 2, PRESENCE_UPDATE: 3, RESUME: 6, INVALID_SESSION: 9, HELLO: 10, ACK: 11 };
+const OP = { DISPATCH: 0, HEARTBEAT: 1, IDENTIFY: 2, PRESENCE_UPDATE: 3, RESUME: 6, INVALID_SESSION: 9, HELLO: 10, ACK: 11, SEND_MESSAGE: 40, SEND_RESULT: 41 };
+const ANSWER_WITHIN_MS = 10000;
 
 export class Gateway {
   constructor(url) {
@@ -15,6 +18,7 @@ export class Gateway {
     this.timer = null;
     this.socket = null;
     this.pendingStatus = null;
+    this.answers = new Map(); // nonce → { resolve, reject, timer }: sends awaiting op 41
   }
 
   on(listener) {
@@ -37,6 +41,10 @@ export class Gateway {
     socket.addEventListener("close", () => {
       if (this.socket !== socket) return;
       clearInterval(this.timer);
+      // Whatever was sent on this socket and not answered goes again by the other door (same
+      // nonce, so never twice).
+      this.answers.forEach((waiting) => waiting.reject(new Error("the connection dropped")));
+      this.answers.clear();
       this.setState("reconnecting");
       const delay = Math.min(1000 * 2 ** this.attempt, 15000) * (0.7 + Math.random() * 0.6);
       this.attempt += 1;
@@ -46,6 +54,32 @@ export class Gateway {
 
   send(op, d) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ op, d }));
+  }
+
+  isOpen() {
+    return this.state === "connected" && Boolean(this.socket) && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  // Resolves with op 41's payload ({message} or {status, error}); rejects when the socket is
+  // not up, drops, or does not answer in time.
+  sendMessage(d) {
+    return new Promise((resolve, reject) => {
+      if (!this.isOpen()) {
+        reject(new Error("not connected"));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.answers.delete(d.nonce);
+        reject(new Error("no answer"));
+      }, ANSWER_WITHIN_MS);
+      const settle = (fn) => (value) => {
+        clearTimeout(timer);
+        this.answers.delete(d.nonce);
+        fn(value);
+      };
+      this.answers.set(d.nonce, { resolve: settle(resolve), reject: settle(reject) });
+      this.send(OP.SEND_MESSAGE, d);
+    });
   }
 
   receive(frame) {
@@ -63,6 +97,11 @@ export class Gateway {
         this.send(OP.IDENTIFY, {});
         this.resynced = true;
         break;
+      case OP.SEND_RESULT: {
+        const waiting = frame.d && this.answers.get(frame.d.nonce);
+        if (waiting) waiting.resolve(frame.d);
+        break;
+      }
       case OP.DISPATCH:
         if (frame.t === "READY" || frame.t === "RESUMED") {
           if (frame.t === "READY") this.sessionId = frame.d.session_id;

@@ -298,3 +298,37 @@ def test_a_history_page_costs_the_same_queries_whatever_its_length(world, api):
     page = client.get(url, {"limit": 40}).json()
     assert all(m["reactions"] and m["mentions"] for m in page)  # what the page must carry
     assert count(2) == count(40)
+
+
+def test_a_send_on_the_socket_costs_only_its_write(world, monkeypatch):
+    """The send door (op 40) judges from what the hub holds (the member's permission bits, the
+    guild's moderation gate): what is left is the write itself, and it does not grow with
+    the guild."""
+    from datetime import timedelta
+
+    from guilds.services.access import guild_permissions
+    from messaging import sending
+    from messaging.ports import guild_gate
+    from messaging.search import indexing
+
+    monkeypatch.setattr(indexing, "DRAIN_DELAY", timedelta(seconds=60))
+    monkeypatch.setattr(indexing, "_drain_at", 0.0)
+
+    def count(n: int) -> int:
+        view, members = guild_permissions(world.guild.id)
+        access = view.channel_access(world.bob, members[world.bob.id], world.channel.id)
+        gate = guild_gate(world.guild.id)
+        request = sending.SendRequest(world.channel.id, f"nonce-{n}", f"text {n}", None, None)
+        with CaptureQueriesContext(connection) as queries:
+            frame = json.loads(sending.write(world.bob, request, access, gate))
+        assert frame["d"]["message"]["content"] == f"text {n}", frame
+        return len(queries)
+
+    count(0)  # warm up: the first send of a window enqueues the search drain
+    small = count(1)
+    add_members(world.guild, 120)
+    assert count(2) == small
+    # The nonce's read, BEGIN, the message, the read marker, the stored event, the search
+    # backlog row, Web Push's and federation's one read each, COMMIT (REST: 15 without a
+    # nonce, before any of it the token, channel, member, suspension, roles, timeout, rules).
+    assert small <= 9, small

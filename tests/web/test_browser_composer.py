@@ -1,13 +1,16 @@
 """The composer in Chromium against a real node, with the network between them under the
-test's control (page.route): text typed while a send is held up stays in the composer and the
-message shows once although the gateway's copy arrives before the answer; a send the node
-answers with 503, or that never arrives, stays in the list with Retry (which posts it once) and
-Discard; a draft per channel survives leaving the channel and a reload, and another account on
-the same browser does not see it; Up-arrow edits the last message; a pasted picture becomes an
-upload tile. axe-core (every impact, both themes) runs with a pending and a failed message."""
+test's control (page.route, page.route_web_socket): a message goes on the gateway socket while
+it is up (no POST), and by POST when the socket's door cannot take it; text typed while a send
+is held up stays in the composer and the message shows once although the gateway's copy
+arrives before the answer; a send the node answers with 503, or that never arrives, stays in
+the list with Retry (which posts it once) and Discard; a draft per channel survives leaving the
+channel and a reload, and another account on the same browser does not see it; Up-arrow edits
+the last message; a pasted picture becomes an upload tile. axe-core (every impact, both
+themes) runs with a pending and a failed message."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -71,6 +74,34 @@ class Wire:
         return sum(1 for body in self.posts if f"content={text.replace(' ', '+')}&" in body)
 
 
+class SocketDoor:
+    """The page's gateway socket passes through here. Its sends (op 40) reach the node while
+    `open`; otherwise they are answered as the node answers when it cannot store a message
+    (op 41, 503), and the composer posts them instead, where `Wire` decides their fate."""
+
+    def __init__(self, page) -> None:
+        self.open = True
+        self.sent: list[str] = []
+        page.route_web_socket(re.compile(r".*/gateway$"), self.handle)
+
+    def handle(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message) if isinstance(message, str) else {}
+            if frame.get("op") == 40:
+                self.sent.append(frame["d"]["content"])
+                if not self.open:
+                    error = {"code": 90503, "message": "Cannot store it now", "errors": {}}
+                    d = {"nonce": frame["d"]["nonce"], "status": 503, "error": error}
+                    ws.send(json.dumps({"op": 41, "d": d, "s": None, "t": None}))
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(ws.send)
+
+
 def stored(api: Api, channel: str, text: str) -> int:
     return sum(
         1 for m in api("GET", f"/channels/{channel}/messages?limit=100") if m["content"] == text
@@ -107,6 +138,7 @@ def journey(base: str, p, expect) -> None:
 
     browser = launch(p)
     context, page, problems = sign_in(browser, base, "alice")
+    door = SocketDoor(page)
     page.goto(general_url)
     connected(page)
     box = page.locator("#composer-input")
@@ -116,6 +148,16 @@ def journey(base: str, p, expect) -> None:
 
     def message(text: str):
         return page.locator("[data-message]", has_text=text)
+
+    # With the socket up, a message goes on it (op 40), not by POST, and shows once.
+    box.fill("over the socket")
+    box.press("Enter")
+    expect(message("over the socket")).to_have_count(1)
+    expect(pending).to_have_count(0)
+    assert door.sent == ["over the socket"] and wire.sent("over the socket") == 0
+    assert stored(alice_api, general, "over the socket") == 1
+    # From here on the socket's door cannot store: the composer posts, as the outbox expects.
+    door.open = False
 
     # A slow send: the box empties at once, the message waits dimmed in the list, and what is
     # typed meanwhile stays. The node gets it (so the gateway's copy arrives) while its answer
@@ -217,6 +259,7 @@ def journey(base: str, p, expect) -> None:
     # axe-core, every impact, both themes, with a failed and a pending message in the list.
     axe_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = axe_ctx.new_page()
+    SocketDoor(page).open = False  # the sends below go by POST, held or failed by the wire
     page.goto(f"{base}/login/")
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
