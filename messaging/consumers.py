@@ -189,7 +189,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         elif op == gateway.PRESENCE_UPDATE and self.user is not None:
             await self._set_presence(d if isinstance(d, dict) else {})
         elif (
-            op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER)
+            op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER, gateway.VOICE_CANDIDATE)
             and self.user is not None
             and (voice := ports.voice_ops()) is not None
         ):
