@@ -63,6 +63,7 @@ from voice.streams import (
     Key,
     StreamSlot,
     capability_of,
+    for_browsers,
     publish_codecs,
     route_by_mid,
 )
@@ -335,7 +336,7 @@ class Participant:
             self.room.emit(
                 "offer",
                 self.user_id,
-                sdp=self.pc.localDescription.sdp,
+                sdp=for_browsers(self.pc.localDescription.sdp),
                 version=self.version,
                 connection=self.connection,
                 streams=self.stream_map(),
@@ -509,7 +510,7 @@ class SFU:
             await self.leave(room_id, user_id)
             raise
         return {
-            "sdp": pc.localDescription.sdp,
+            "sdp": for_browsers(pc.localDescription.sdp) if video else pc.localDescription.sdp,
             "type": "offer",
             "slot": slot,
             "connection": participant.connection,

@@ -209,6 +209,36 @@ class StreamSlot:
         stats.bytes_out += len(packet.payload)
 
 
+START_BITRATE = 1500  # kbit/s a publisher's browser starts its video at (x-google-start-bitrate)
+
+
+def for_browsers(sdp: str) -> str:
+    """The worker's offer as browsers get it: each video codec starts at START_BITRATE.
+
+    The worker sends publishers no bandwidth estimate (no REMB, no transport-wide feedback:
+    it does not decode or time their packets), so a browser would stay at its default start of
+    300 kbit/s and pace a keyframe out over most of a second, which is what a late joiner
+    waits for. Chrome reads `x-google-start-bitrate` from the remote description; other
+    browsers ignore it. aiortc's own description is left as it is."""
+    lines = sdp.split("\r\n")
+    video_pts = [
+        line.split()[0].split(":", 1)[1]
+        for line in lines
+        if line.startswith("a=rtpmap:") and ("VP8/" in line or "H264/" in line)
+    ]
+    out = []
+    for line in lines:
+        pt = line.split()[0].split(":", 1)[1] if line.startswith("a=fmtp:") else None
+        if pt in video_pts:
+            line += f";x-google-start-bitrate={START_BITRATE}"
+        out.append(line)
+        if line.startswith("a=rtpmap:") and line.split()[0].split(":", 1)[1] in video_pts:
+            key = f"a=fmtp:{line.split()[0].split(':', 1)[1]} "
+            if not any(other.startswith(key) for other in lines):
+                out.append(f"{key}x-google-start-bitrate={START_BITRATE}")
+    return "\r\n".join(out)
+
+
 def route_by_mid(dtls: Any) -> None:
     """Let the bundle's router find a receiver by the RTP MID header extension.
 

@@ -188,11 +188,14 @@ class Voice {
       this.states.set(state.user_id, state);
       if (state.speaking) this.speaking.add(state.user_id);
     }
+    this.connectedAt = null;
     const pc = new RTCPeerConnection({ iceServers: offer.ice_servers || [] });
     this.pc = pc;
     pc.addEventListener("track", (event) => this.play(event));
     pc.addEventListener("connectionstatechange", () => {
       if (this.pc !== pc) return;
+      // Media can flow from here: a tile's wait for its first frame counts from this moment.
+      if (pc.connectionState === "connected" && !this.connectedAt) this.connectedAt = performance.now();
       this.status(pc.connectionState === "connected" ? "Voice connected" : `Voice ${pc.connectionState}`);
       if (pc.connectionState === "failed") setTimeout(() => this.pc === pc && this.join(this.channelId, true), 1000);
     });
