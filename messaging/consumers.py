@@ -192,7 +192,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             # Judged and written by the hub; the answer (op 41) comes when it is stored.
             self.hub.submit(self, d)
         elif (
-            op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER)
+            op in (gateway.VOICE_STATE_UPDATE, gateway.VOICE_ANSWER, gateway.VOICE_CANDIDATE)
             and self.user is not None
             and (voice := ports.voice_ops()) is not None
         ):

@@ -26,6 +26,7 @@ HELLO = 10
 HEARTBEAT_ACK = 11
 VOICE_STATE_UPDATE = 4  # join / move / leave voice, self mute and deafen (Discord's op)
 VOICE_ANSWER = 30  # ours: the client's SDP answer to the voice worker's offer
+VOICE_CANDIDATE = 31  # ours: one of the client's ICE candidates, trickled after its answer
 SEND_MESSAGE = 40  # ours: a message sent on the socket (messaging/sending.py)
 SEND_RESULT = 41  # ours: the answer to SEND_MESSAGE, by nonce: the message or the error
 

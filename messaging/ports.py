@@ -110,9 +110,9 @@ def check_not_timed_out(user: User, channel: Channel) -> None:
 
 
 class VoiceOps(Protocol):
-    """The gateway's voice ops (4 VOICE_STATE_UPDATE, 30 VOICE_ANSWER), handled by voice
-    (registered in `VoiceConfig.ready()`; voice sits above messaging). With none registered the
-    consumer treats them as unknown ops."""
+    """The gateway's voice ops (4 VOICE_STATE_UPDATE, 30 VOICE_ANSWER, 31 VOICE_CANDIDATE),
+    handled by voice (registered in `VoiceConfig.ready()`; voice sits above messaging). With
+    none registered the consumer treats them as unknown ops."""
 
     def prepare(self) -> None:
         """On the consumer's event loop, before an op is handled (voice starts listening to

@@ -32,6 +32,12 @@ MEDIA_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# Screen share in headless Chromium: getDisplayMedia is granted without a picker (with
+# MEDIA_ARGS' fake UI) and captures the whole (virtual) screen.
+SCREEN_ARGS = [
+    "--auto-accept-this-tab-capture",
+    "--auto-select-desktop-capture-source=Entire screen",
+]
 PASSWORD = "correct horse battery staple"
 SHOTS = ROOT / "test-output" / "screenshots"  # every run's pictures (not committed)
 DOC_SHOTS = ROOT / "docs" / "screenshots"  # the committed pictures of the screens in the docs

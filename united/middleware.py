@@ -41,7 +41,12 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Permissions-Policy", "camera=(), geolocation=()")
+        # The camera and screen capture serve voice rooms, on our own pages only (no frame of
+        # another origin may ask); geolocation is never used.
+        response.headers.setdefault(
+            "Permissions-Policy",
+            "camera=(self), microphone=(self), display-capture=(self), geolocation=()",
+        )
         return response
 
 

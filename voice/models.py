@@ -23,6 +23,9 @@ class VoiceState(models.Model):
     mute = models.BooleanField(default=False)
     deaf = models.BooleanField(default=False)
     suppress = models.BooleanField(default=False)
+    # The member's camera is on / it is sharing its screen ("go live"); needs STREAM.
+    self_video = models.BooleanField(default=False)
+    self_stream = models.BooleanField(default=False)
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

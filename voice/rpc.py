@@ -52,7 +52,8 @@ def call(op: str, *, timeout: float = TIMEOUT, **params: Any) -> dict[str, Any]:
 
 class Subscriber:
     """One per node process: follows the worker's event stream, publishes `speaking` to the
-    guild's gateway group, and notices a restarted worker (new boot id) so members rejoin."""
+    guild's gateway group and renegotiation offers to the member's sessions, and notices a
+    restarted worker (new boot id) so members rejoin."""
 
     def __init__(self) -> None:
         self.boot: str | None = None
@@ -96,6 +97,13 @@ class Subscriber:
     async def _event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "disconnected":
             await self._disconnected(event)
+            return
+        if event.get("event") == "offer" and event.get("guild"):
+            from united import events
+            from voice import services
+
+            # Every node process hears it; the client answers only the newest version once.
+            await events.apublish(*services.offer_event(event))
             return
         if event.get("event") != "speaking" or not event.get("guild"):
             return

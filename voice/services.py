@@ -10,6 +10,12 @@ through here, so every permission check and every VOICE_STATE_UPDATE happens in 
 - Server mute (MUTE_MEMBERS) and server deafen (DEAFEN_MEMBERS) are enforced by the worker, not
   the client; so is self mute (the client also stops sending).
 - MOVE_MEMBERS moves a member to another voice channel or disconnects them.
+- STREAM lets a member turn its camera on (self_video) and share its screen (self_stream);
+  a timeout takes both away. The worker forwards video only while the node allows it.
+- Capacity is decided under a lock: the count of members in the channel and the new voice
+  state are one transaction that holds the channel's row (PostgreSQL) or the database's write
+  lock (SQLite, whose transactions begin IMMEDIATE), so two members racing for the last place
+  cannot both get it.
 """
 
 from __future__ import annotations
@@ -54,8 +60,8 @@ def state_payload(state: VoiceState, *, left: bool = False) -> dict[str, Any]:
         "mute": state.mute,
         "self_deaf": state.self_deaf,
         "self_mute": state.self_mute,
-        "self_stream": False,
-        "self_video": False,
+        "self_stream": state.self_stream,
+        "self_video": state.self_video,
         "suppress": state.suppress,
         "request_to_speak_timestamp": None,
         "slot": state.slot,
@@ -70,6 +76,25 @@ def speaking_event(guild_id: Any, room: Any, user_id: Any, event: dict[str, Any]
         "user_id": str(user_id),
         "speaking": bool(event.get("speaking")),
     }
+
+
+def offer_event(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The worker renegotiated a member's peer connection (someone's video started or
+    stopped): the new offer for that member's sessions (the one holding `connection` answers
+    it with op 30 and `version`)."""
+    return (
+        events.user_group(int(event["user"])),
+        "VOICE_OFFER",
+        {
+            "guild_id": str(event["guild"]),
+            "channel_id": str(event["room"]),
+            "type": "offer",
+            "sdp": event["sdp"],
+            "version": int(event["version"]),
+            "connection": str(event["connection"]),
+            "streams": event.get("streams") or {},
+        },
+    )
 
 
 def guild_voice_states(guild_id: int) -> list[dict[str, Any]]:
@@ -125,6 +150,18 @@ def _can_speak(user: User, access: Any) -> bool:
     return True
 
 
+def _can_video(user: User, access: Any) -> bool:
+    from moderation.services.timeouts import check_not_timed_out
+
+    if not perms.has(access.permissions, perms.P.STREAM):
+        return False
+    try:
+        check_not_timed_out(user, access.channel)
+    except Forbidden:
+        return False
+    return True
+
+
 def room_size(channel: Channel) -> int:
     limit = settings.VOICE_MAX_PARTICIPANTS
     return min(channel.user_limit, limit) if channel.user_limit else limit
@@ -150,12 +187,23 @@ def check_connect(user: User, guild_id: Any, channel_id: Any) -> Any:
         raise Invalid(errors={"guild_id": ["A guild id."]}) from None
     access = _voice_channel(user, guild_id, channel_id)
     access.require(perms.P.CONNECT)
+    _check_room(user, access)
+    return access
+
+
+def _check_room(user: User, access: Any) -> None:
     others = VoiceState.objects.filter(channel=access.channel).exclude(user=user).count()
     if others >= room_size(access.channel) and not perms.has(
         access.permissions, perms.P.MOVE_MEMBERS
     ):
         raise Forbidden("This voice channel is full", code=CHANNEL_FULL)
-    return access
+
+
+def _lock_channel(channel: Channel) -> None:
+    """Inside a transaction: hold the channel's row until it ends, so that counting its
+    members and adding one are not interleaved with another join (PostgreSQL; SQLite's
+    IMMEDIATE transaction already holds the one write lock, and ignores FOR UPDATE)."""
+    list(Channel.objects.select_for_update().filter(id=channel.id).values_list("id"))
 
 
 def check_join(
@@ -166,10 +214,12 @@ def check_join(
     session_id: str = "",
     self_mute: bool = False,
     self_deaf: bool = False,
+    video: bool = False,
 ) -> dict[str, Any]:
     """Join (or rejoin, or switch to) a voice channel. Returns what the client needs to
     connect: the worker's SDP offer, the member's slot and ICE servers with fresh TURN
-    credentials (the gateway's VOICE_SERVER_UPDATE)."""
+    credentials (the gateway's VOICE_SERVER_UPDATE). `video`: the client takes renegotiation
+    offers (VOICE_OFFER), so it can send and see camera and screen share."""
     access = check_connect(user, guild_id, channel_id)
     guild_id, channel = access.channel.guild_id, access.channel
     previous = VoiceState.objects.filter(guild_id=guild_id, user=user).first()
@@ -178,16 +228,20 @@ def check_join(
     suppress = not _can_speak(user, access)
     mute = previous.mute if previous else False
     deaf = previous.deaf if previous else False
-    reply = rpc.call(
-        "join",
-        guild=guild_id,
-        room=channel.id,
-        user=user.id,
-        slots=room_size(channel),
-        can_speak=not (suppress or mute or bool(self_mute)),
-        deaf=deaf or bool(self_deaf),
-    )
     with transaction.atomic():
+        # The check above answers most refusals without a lock; this one is authoritative.
+        _lock_channel(channel)
+        _check_room(user, access)
+        reply = rpc.call(
+            "join",
+            guild=guild_id,
+            room=channel.id,
+            user=user.id,
+            slots=room_size(channel),
+            can_speak=not (suppress or mute or bool(self_mute)),
+            deaf=deaf or bool(self_deaf),
+            video=video,
+        )
         state, _ = VoiceState.objects.update_or_create(
             guild_id=guild_id,
             user=user,
@@ -197,6 +251,8 @@ def check_join(
                 "slot": reply["slot"],
                 "self_mute": bool(self_mute),
                 "self_deaf": bool(self_deaf),
+                "self_video": False,
+                "self_stream": False,
                 "mute": mute,
                 "deaf": deaf,
                 "suppress": suppress,
@@ -210,16 +266,46 @@ def check_join(
         "slots": room_size(channel),
         "sdp": reply["sdp"],
         "type": "offer",
+        "connection": reply.get("connection", ""),
+        "version": reply.get("version", 0),
+        "publish": reply.get("publish") or {},
+        "streams": reply.get("streams") or {},
+        "video": video and _can_video(user, access),
         "ice_servers": turn_credentials(user.id),
         "voice_states": guild_voice_states(guild_id),
     }
 
 
-def check_answer(user: User, guild_id: Any, sdp: Any) -> None:
+def check_answer(user: User, guild_id: Any, sdp: Any, version: Any = None) -> None:
+    """The client's answer to the worker's offer: the join's (version 0) or a renegotiation's
+    (VOICE_OFFER's `version`; an answer to an offer already superseded is refused)."""
     if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > 100_000:
         raise Invalid(errors={"sdp": ["An SDP answer."]})
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**31
+    ):
+        raise Invalid(errors={"version": ["The version of the offer this answers."]})
     state = _own_state(user, guild_id)
-    rpc.call("answer", room=state.channel_id, user=user.id, sdp=sdp)
+    rpc.call("answer", room=state.channel_id, user=user.id, sdp=sdp, version=version)
+
+
+MAX_CANDIDATE = 512
+
+
+def check_candidate(user: User, guild_id: Any, candidate: Any) -> None:
+    """One ICE candidate the client found after answering (trickle ICE); null or "" ends
+    them. Only what a browser produces is passed on: `candidate:…` lines of a bounded size."""
+    if candidate in (None, ""):
+        candidate = None
+    elif (
+        not isinstance(candidate, str)
+        or not candidate.startswith("candidate:")
+        or len(candidate) > MAX_CANDIDATE
+        or any(c in candidate for c in "\r\n")
+    ):
+        raise Invalid(errors={"candidate": ["An ICE candidate line (candidate:…)."]})
+    state = _own_state(user, guild_id)
+    rpc.call("candidate", room=state.channel_id, user=user.id, candidate=candidate)
 
 
 def _own_state(user: User, guild_id: Any) -> VoiceState:
@@ -241,17 +327,36 @@ def _push_flags(state: VoiceState) -> None:
             user=state.user_id,
             can_speak=not state.silenced,
             deaf=state.deafened,
+            camera=state.self_video,
+            screen=state.self_stream,
         )
     except rpc.WorkerRefused:
         pass  # not (or no longer) in the worker's room: the flags apply at the next join
 
 
-def check_self_update(user: User, guild_id: Any, *, self_mute: Any, self_deaf: Any) -> None:
+def check_self_update(
+    user: User,
+    guild_id: Any,
+    *,
+    self_mute: Any,
+    self_deaf: Any,
+    self_video: Any = None,
+    self_stream: Any = None,
+) -> None:
+    """The member's own flags. `self_video` (camera) and `self_stream` (screen share) need
+    STREAM; None leaves them as they are (a client that only knows mute and deafen)."""
     state = _own_state(user, guild_id)
-    state.self_mute, state.self_deaf = bool(self_mute), bool(self_deaf)
     access = access_channel(user, state.channel_id)
+    video = state.self_video if self_video is None else bool(self_video)
+    stream = state.self_stream if self_stream is None else bool(self_stream)
+    if (video and not state.self_video or stream and not state.self_stream) and not _can_video(
+        user, access
+    ):
+        raise missing_permissions("STREAM")
+    state.self_mute, state.self_deaf = bool(self_mute), bool(self_deaf)
+    state.self_video, state.self_stream = video, stream
     state.suppress = not _can_speak(user, access)
-    state.save(update_fields=["self_mute", "self_deaf", "suppress"])
+    state.save(update_fields=["self_mute", "self_deaf", "self_video", "self_stream", "suppress"])
     _push_flags(state)
     with transaction.atomic():
         _broadcast(state)
@@ -325,9 +430,12 @@ def refresh_member(guild_id: int, user_id: int) -> None:
         do_leave(state)
         return
     suppress = not _can_speak(state.user, access)
-    if suppress != state.suppress:
+    video = _can_video(state.user, access)
+    if suppress != state.suppress or (state.self_video or state.self_stream) and not video:
         state.suppress = suppress
-        state.save(update_fields=["suppress"])
+        state.self_video = state.self_video and video
+        state.self_stream = state.self_stream and video
+        state.save(update_fields=["suppress", "self_video", "self_stream"])
         _push_flags(state)
         with transaction.atomic():
             _broadcast(state)

@@ -14,10 +14,11 @@ bypasses its media pipeline at both ends while keeping its ICE, DTLS and SRTP:
   sender's negotiated header-extension ids and hands it to the DTLS transport, which encrypts it
   once per subscriber. The Opus payload is copied, not touched.
 
-The worker makes the offer, with every slot in it, so nobody's arrival or departure needs a
-renegotiation: the gateway tells clients which user holds which slot (`voice.slot`). ICE is not
-trickled: aiortc gathers before it answers, and clients answer once their gathering completes,
-so the candidates travel inside the SDP.
+The worker makes the offer, with every audio slot in it, so nobody's arrival or departure needs
+a renegotiation: the gateway tells clients which user holds which slot (`voice.slot`). Camera and
+screen share (voice.streams) add m-lines by renegotiation, the worker always the offerer. The
+worker's candidates (host addresses, gathered at once) are all in its offer; clients trickle
+theirs after answering (`SFU.candidate`).
 
 Speaking comes from the RFC 6464 audio-level header extension browsers (and aiortc) put on every
 packet; a participant speaks while packets louder than SPEAKING_LEVEL keep arriving, and stops
@@ -32,24 +33,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtp import RtpPacket
+from aiortc.sdp import candidate_from_sdp
 
 from voice.guard import AUDIO_BUDGET, VIDEO_BUDGET, Budget, Limiter, guard_transport
+from voice.streams import (
+    KEYFRAME_INTERVAL,
+    KIND,
+    SOURCES,
+    Key,
+    StreamSlot,
+    capability_of,
+    for_browsers,
+    publish_codecs,
+    route_by_mid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +87,10 @@ class _Idle(MediaStreamTrack):
 
     kind = "audio"
 
+    def __init__(self, kind: str = "audio") -> None:
+        super().__init__()
+        self.kind = kind
+
     async def recv(self) -> Any:
         await asyncio.Event().wait()
 
@@ -85,6 +106,8 @@ class Stats:
     dropped_replay: int = 0  # refused by SRTP's replay window, or a repeated sequence number
     dropped_malformed: int = 0  # RTCP aiortc cannot parse
     dropped_unauthenticated: int = 0  # SRTP/SRTCP that fails authentication
+    keyframe_requests: int = 0  # PLIs sent to this member for a subscriber of its video
+    offers: int = 0  # renegotiations of this member's peer connection
 
 
 class OutSlot:
@@ -146,6 +169,20 @@ class Participant:
     level: int = 127  # last -dBov heard
     stats: Stats = field(default_factory=Stats)
     _last_seq: int | None = None
+    # Video (voice.streams): only for clients that take renegotiation offers.
+    video: bool = False
+    camera: bool = False  # the node allows this member's camera (self_video, STREAM)
+    screen: bool = False  # ... and its screen share with its audio (self_stream, STREAM)
+    connection: str = field(default_factory=lambda: uuid.uuid4().hex)
+    inbound: dict[str, Any] = field(default_factory=dict)  # source → recvonly transceiver
+    seen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # source → (ssrc, codec)
+    source_seq: dict[str, int] = field(default_factory=dict)
+    source_limit: dict[str, Limiter] = field(default_factory=dict)
+    last_keyframe: dict[str, float] = field(default_factory=dict)
+    streams: list[StreamSlot] = field(default_factory=list)
+    version: int = 0  # of the worker's latest offer to this member
+    dirty: bool = False  # the room changed while an offer waited for its answer
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int = 0) -> None:
         stats = self.stats
@@ -172,6 +209,138 @@ class Participant:
             if other is self or other.deaf or not other.out:
                 continue
             await other.out[self.slot].forward(packet, stats)
+
+    def allowed(self, source: str) -> bool:
+        return self.camera if source == "camera" else self.screen
+
+    async def _on_source(self, source: str, packet: RtpPacket, arrival_time_ms: int = 0) -> None:
+        """A packet of this member's camera, screen or screen audio (voice.streams)."""
+        stats = self.stats
+        stats.packets_in += 1
+        stats.bytes_in += len(packet.payload)
+        last = self.source_seq.get(source)
+        if last is not None:
+            gap = (packet.sequence_number - last) & 0xFFFF
+            if gap == 0:
+                stats.dropped_replay += 1
+                return
+            if 1 < gap < 0x8000:
+                stats.packets_lost += gap - 1
+        if last is None or (packet.sequence_number - last) & 0xFFFF < 0x8000:
+            self.source_seq[source] = packet.sequence_number
+        if not self.source_limit[source].allow(len(packet.payload)):
+            stats.dropped_rate += 1
+            return
+        if not self.allowed(source):
+            return
+        if source not in self.seen or self.seen[source][0] != packet.ssrc:
+            codec = next(
+                (c for c in self.inbound[source]._codecs if c.payloadType == packet.payload_type),
+                None,
+            )
+            if codec is None:
+                return  # not a payload type of this m-line (RTX is not negotiated)
+            fresh = source not in self.seen
+            self.seen[source] = (packet.ssrc, codec)
+            if fresh:
+                self.room.renegotiate()  # the others get a slot for it
+        key = (self.user_id, source)
+        audio = KIND[source] == "audio"
+        for other in list(self.room.participants.values()):
+            if other is self or (audio and other.deaf):
+                continue
+            for stream in other.streams:
+                if stream.key == key:
+                    await stream.forward(packet, stats)
+                    break
+
+    async def request_keyframe(self, source: str, *, force: bool = False) -> None:
+        """A PLI to this member for one of its video sources (a subscriber needs a keyframe)."""
+        seen = self.seen.get(source)
+        transceiver = self.inbound.get(source)
+        if seen is None or transceiver is None or KIND[source] != "video":
+            return
+        now = time.monotonic()
+        if not force and now - self.last_keyframe.get(source, 0.0) < KEYFRAME_INTERVAL:
+            return
+        self.last_keyframe[source] = now
+        self.stats.keyframe_requests += 1
+        with contextlib.suppress(ConnectionError):
+            await transceiver.receiver._send_rtcp_pli(seen[0])
+
+    def publishing(self) -> dict[str, Any]:
+        """source → codec of what this member sends now and may send."""
+        return {s: codec for s, (_, codec) in self.seen.items() if self.allowed(s)}
+
+    def stream_map(self) -> dict[str, dict[str, str]]:
+        """mid → whose source it carries, for the client's tiles."""
+        return {
+            str(s.transceiver.mid): {"user_id": str(s.key[0]), "source": s.key[1]}
+            for s in self.streams
+            if s.key is not None and s.transceiver.mid is not None
+        }
+
+    async def _keyframe_for(self, key: Key) -> None:
+        publisher = self.room.participants.get(key[0])
+        if publisher is not None:
+            await publisher.request_keyframe(key[1])
+
+    def plan_streams(self) -> bool:
+        """Assign, recycle or park slots for what the others publish; True if any moved."""
+        wanted: dict[Key, Any] = {}
+        for other in self.room.participants.values():
+            if other is not self:
+                for source, codec in other.publishing().items():
+                    wanted[(other.user_id, source)] = codec
+        changed = False
+        for parked in self.streams:
+            if parked.key is not None and parked.key not in wanted:
+                parked.assign(None, None)
+                changed = True
+        held = {s.key for s in self.streams if s.key is not None}
+        for key, codec in wanted.items():
+            if key in held:
+                continue
+            capability = capability_of(codec)
+            kind = KIND[key[1]]
+            stream: StreamSlot | None = next(
+                (
+                    s
+                    for s in self.streams
+                    if s.key is None and s.kind == kind and s.codec in (None, capability)
+                ),
+                None,
+            )
+            if stream is None:
+                transceiver = self.pc.addTransceiver(_Idle(kind), direction="sendonly")
+                stream = StreamSlot(transceiver, kind, self._keyframe_for)
+                self.streams.append(stream)
+            stream.assign(key, capability)
+            changed = True
+        return changed
+
+    async def sync_streams(self) -> None:
+        """Match this member's slots to what the others publish; offer again if they moved."""
+        if not self.video:
+            return
+        async with self.lock:
+            if self.pc.signalingState != "stable" or self.pc.connectionState == "closed":
+                self.dirty = True
+                return
+            self.dirty = False
+            if not self.plan_streams():
+                return
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            self.version += 1
+            self.stats.offers += 1
+            self.room.emit(
+                "offer",
+                self.user_id,
+                sdp=for_browsers(self.pc.localDescription.sdp),
+                version=self.version,
+                connection=self.connection,
+                streams=self.stream_map(),
+            )
 
     def _track_level(self, packet: RtpPacket) -> None:
         level = packet.extensions.audio_level
@@ -200,9 +369,25 @@ class Room:
         self.slots = slots
         self.sink = sink
         self.participants: dict[int, Participant] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def emit(self, event: str, user_id: int, **data: Any) -> None:
         self.sink({"event": event, "room": self.room_id, "user": user_id, **data})
+
+    def renegotiate(self) -> None:
+        """Someone's published sources changed: every member's slots follow (in the
+        background: the packet or request that caused it must not wait for offers)."""
+        for participant in list(self.participants.values()):
+            if participant.video:
+                task = asyncio.get_running_loop().create_task(self._sync(participant))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _sync(self, participant: Participant) -> None:
+        try:
+            await participant.sync_streams()
+        except Exception:  # a closed or failed peer connection: its leave follows
+            logger.exception("voice: renegotiating %s failed", participant.user_id)
 
     def free_slot(self) -> int:
         taken = {p.slot for p in self.participants.values()}
@@ -252,10 +437,14 @@ class SFU:
         slots: int,
         can_speak: bool = True,
         deaf: bool = False,
+        video: bool = False,
+        camera: bool = False,
+        screen: bool = False,
         ice_servers: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Add a participant (replacing an earlier connection of theirs) and return the
-        worker's SDP offer and the participant's slot."""
+        worker's SDP offer and the participant's slot. `video`: the client takes renegotiation
+        offers, so it gets the publishing m-lines and slots for the others' video."""
         self._ensure_watch()
         room = self.rooms.get(room_id)
         if room is not None and user_id in room.participants:
@@ -265,10 +454,25 @@ class SFU:
             room = self.rooms[room_id] = Room(room_id, max(1, slots), self.sink)
         slot = room.free_slot()
         servers = [RTCIceServer(**server) for server in ice_servers or []]
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers or None))
+        # One transport for every m-line, also for those added by a renegotiation.
+        config = RTCConfiguration(iceServers=servers or None)
+        config.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+        pc = RTCPeerConnection(config)
         limit = Limiter(self.budgets["audio"])
-        participant = Participant(user_id, slot, pc, room, limit, can_speak=can_speak, deaf=deaf)
+        participant = Participant(
+            user_id,
+            slot,
+            pc,
+            room,
+            limit,
+            can_speak=can_speak,
+            deaf=deaf,
+            video=video,
+            camera=camera,
+            screen=screen,
+        )
         room.participants[user_id] = participant
+        publish: dict[str, str] = {}
         try:
             inbound = pc.addTransceiver("audio", direction="recvonly")
             inbound.setCodecPreferences([OPUS])
@@ -276,10 +480,21 @@ class SFU:
             inbound.receiver._handle_rtp_packet = participant._on_rtp  # type: ignore[method-assign]
             # m-line 0 leads the bundle: its DTLS transport carries all of this peer's media.
             guard_transport(inbound.receiver.transport, participant.stats)
+            route_by_mid(inbound.receiver.transport)
             for _ in range(room.slots):
                 transceiver = pc.addTransceiver(_Idle(), direction="sendonly")
                 transceiver.setCodecPreferences([OPUS])
                 participant.out.append(OutSlot(transceiver))
+            if video:
+                for source in SOURCES:
+                    transceiver = pc.addTransceiver(KIND[source], direction="recvonly")
+                    transceiver.setCodecPreferences(publish_codecs(source))
+                    transceiver.receiver._handle_rtp_packet = functools.partial(  # type: ignore[method-assign]
+                        participant._on_source, source
+                    )
+                    participant.inbound[source] = transceiver
+                    participant.source_limit[source] = Limiter(self.budgets[KIND[source]])
+                participant.plan_streams()
 
             @pc.on("connectionstatechange")
             async def on_state() -> None:
@@ -290,17 +505,64 @@ class SFU:
                         self.sink({"event": "disconnected", "room": room_id, "user": user_id})
 
             await pc.setLocalDescription(await pc.createOffer())
+            publish = {s: str(t.mid) for s, t in participant.inbound.items()}
         except Exception:
             await self.leave(room_id, user_id)
             raise
-        return {"sdp": pc.localDescription.sdp, "type": "offer", "slot": slot}
+        return {
+            "sdp": for_browsers(pc.localDescription.sdp) if video else pc.localDescription.sdp,
+            "type": "offer",
+            "slot": slot,
+            "connection": participant.connection,
+            "version": 0,
+            "publish": publish,
+            "streams": participant.stream_map(),
+        }
 
-    async def answer(self, room_id: int, user_id: int, sdp: str) -> None:
+    async def answer(
+        self, room_id: int, user_id: int, sdp: str, version: int | None = None
+    ) -> None:
         participant = self.participant(room_id, user_id)
-        await participant.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        async with participant.lock:
+            if version is not None and version != participant.version:
+                raise Refused("a newer offer is waiting for its answer")
+            if participant.pc.signalingState != "have-local-offer":
+                raise Refused("no offer is waiting for an answer")
+            try:
+                await participant.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=sdp, type="answer")
+                )
+            except (ValueError, InvalidStateError, OperationError, LookupError) as exc:
+                raise Refused(f"unusable answer: {exc}") from None
+        if participant.dirty:
+            participant.room.renegotiate()
+
+    async def candidate(
+        self, room_id: int, user_id: int, candidate: str | None, mid: str | None = None
+    ) -> None:
+        """A trickled ICE candidate of the member's client (None: the end of them)."""
+        participant = self.participant(room_id, user_id)
+        if candidate is None:
+            await participant.pc.addIceCandidate(None)
+            return
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError) as exc:
+            raise Refused(f"not an ICE candidate: {exc}") from None
+        # Bundled: every m-line shares m-line 0's transport, which takes the candidates.
+        parsed.sdpMid = participant.pc.getTransceivers()[0].mid
+        parsed.sdpMLineIndex = 0
+        await participant.pc.addIceCandidate(parsed)
 
     def update(
-        self, room_id: int, user_id: int, *, can_speak: bool | None = None, deaf: bool | None = None
+        self,
+        room_id: int,
+        user_id: int,
+        *,
+        can_speak: bool | None = None,
+        deaf: bool | None = None,
+        camera: bool | None = None,
+        screen: bool | None = None,
     ) -> None:
         participant = self.participant(room_id, user_id)
         if can_speak is not None:
@@ -309,6 +571,18 @@ class SFU:
                 participant.check_silence(time.monotonic())
         if deaf is not None:
             participant.deaf = deaf
+        before = participant.publishing().keys()
+        if camera is not None:
+            participant.camera = camera
+        if screen is not None:
+            participant.screen = screen
+        if participant.publishing().keys() != before:
+            participant.room.renegotiate()
+        for source in ("camera", "screen", "screen_audio"):
+            if not participant.allowed(source):
+                # Seen again from its next packet: a slot appears once there is something to
+                # forward, not when a flag says there will be.
+                participant.seen.pop(source, None)
 
     async def leave(self, room_id: int, user_id: int) -> bool:
         room = self.rooms.get(room_id)
@@ -318,6 +592,8 @@ class SFU:
         if participant.speaking:
             participant.speaking = False
             room.emit("speaking", user_id, speaking=False)
+        if participant.publishing():
+            room.renegotiate()  # the others' slots for its camera or screen are parked
         for name, value in vars(participant.stats).items():
             setattr(self.totals, name, getattr(self.totals, name) + value)
         if not room.participants:
@@ -348,6 +624,8 @@ class SFU:
                         "speaking": p.speaking,
                         "level": -p.level,
                         "state": p.pc.connectionState,
+                        "publishing": sorted(p.publishing()),
+                        "streams": len([x for x in p.streams if x.key is not None]),
                         **vars(p.stats),
                     }
                 )

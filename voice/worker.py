@@ -2,11 +2,14 @@
 
 The node (daphne) and the worker are separate processes in both run modes, so one design serves
 both: the node sends one JSON object per line over TCP to VOICE_WORKER_ADDR and reads one reply
-line. Requests: `join`, `answer`, `update`, `leave`, `stats`, `ping`, `subscribe`. The worker is
+line. Requests: `join`, `answer`, `candidate`, `update`, `leave`, `stats`, `ping`,
+`subscribe`. The worker is
 private (bind it to loopback or a private network; it has no authentication of its own — the
 node checks every permission before it asks).
 
-Events the SFU raises (`speaking`, `disconnected`) reach members this way:
+Events the SFU raises (`speaking`, `disconnected`, `offer`) reach members this way:
+- `offer` (a renegotiation: someone's camera or screen share started or stopped) is pushed to
+  the node's subscribers, which hand it to the member's gateway sessions (VOICE_OFFER).
 - `disconnected` (the peer connection failed or closed) is pushed to the node's subscribers,
   which delete the voice state and broadcast VOICE_STATE_UPDATE from a web process (so the
   embedded mode's in-memory channel layer carries it at once). With no subscriber connected,
@@ -109,14 +112,29 @@ class Worker:
                 slots=int(request["slots"]),
                 can_speak=bool(request.get("can_speak", True)),
                 deaf=bool(request.get("deaf", False)),
+                video=bool(request.get("video", False)),
+                camera=bool(request.get("camera", False)),
+                screen=bool(request.get("screen", False)),
             )
             return {"ok": True, "boot": self.boot, **offer}
         if op == "answer":
-            await self.sfu.answer(room, user, str(request["sdp"]))
+            version = request.get("version")
+            await self.sfu.answer(
+                room, user, str(request["sdp"]), None if version is None else int(version)
+            )
+            return {"ok": True}
+        if op == "candidate":
+            candidate = request.get("candidate")
+            await self.sfu.candidate(room, user, None if candidate is None else str(candidate))
             return {"ok": True}
         if op == "update":
             self.sfu.update(
-                room, user, can_speak=request.get("can_speak"), deaf=request.get("deaf")
+                room,
+                user,
+                can_speak=request.get("can_speak"),
+                deaf=request.get("deaf"),
+                camera=request.get("camera"),
+                screen=request.get("screen"),
             )
             return {"ok": True}
         if op == "leave":

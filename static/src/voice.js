@@ -5,6 +5,13 @@
 // The page is server-rendered, so following a link reloads it: the joined channel is kept in
 // sessionStorage and rejoined on the next page (a short gap, not a drop).
 //
+// Camera and screen share: the worker's offer has three more m-lines for what this member
+// publishes (`publish`: source → mid), answered sendonly without a track, so turning the camera
+// on or sharing the screen is a replaceTrack plus op 4's self_video / self_stream, with no
+// renegotiation. What the others publish arrives on slots the worker adds by renegotiating:
+// VOICE_OFFER (answered with op 30 and its `version`), whose `streams` (mid → user, source)
+// name each tile. ICE candidates are trickled with op 31 after the answer.
+//
 // A guild hosted on another node works the same way: this node relays op 4 / op 30 to the
 // hosting node and the media goes straight to that node's worker. Its speaking events stay
 // there, so speaking rings come from the audio levels this browser receives (and sends).
@@ -13,6 +20,7 @@ import { gateway } from "./gateway.js";
 
 const OP_VOICE_STATE = 4;
 const OP_VOICE_ANSWER = 30;
+const OP_VOICE_CANDIDATE = 31;
 const STORE = "united.voice";
 const prefs = JSON.parse(localStorage.getItem("united.voice.prefs") || "{}");
 const savePrefs = () => localStorage.setItem("united.voice.prefs", JSON.stringify(prefs));
@@ -28,6 +36,18 @@ class Voice {
     this.pc = null;
     this.mic = null;
     this.audio = new Map(); // slot → <audio>
+    this.slots = 0;
+    this.publish = {}; // source → mid of the m-line this member sends it on
+    this.streams = {}; // mid → {user_id, source} the worker forwards to us
+    this.connection = null; // the worker's id of our peer connection
+    this.version = 0; // of the offer we answered last
+    this.video = false; // may publish (STREAM), and a client of this node's worker
+    this.local = { camera: null, screen: null }; // our MediaStreams
+    this.tiles = new Map(); // tile key → <figure>
+    this.extraAudio = new Map(); // mid → <audio> of a screen share's sound
+    this.negotiation = Promise.resolve();
+    this.view = prefs.view === "speaker" ? "speaker" : "grid";
+    this.stage = document.querySelector("[data-video-stage]");
     this.selfMute = Boolean(prefs.selfMute);
     this.selfDeaf = Boolean(prefs.selfDeaf);
     this.pttHeld = false;
@@ -99,6 +119,11 @@ class Voice {
       case "VOICE_SERVER_UPDATE":
         this.connect(d).catch((error) => this.fail(error.message || String(error)));
         break;
+      case "VOICE_OFFER":
+        this.negotiation = this.negotiation
+          .then(() => this.renegotiate(d))
+          .catch((error) => this.fail(error.message || String(error)));
+        break;
       case "VOICE_RECONNECT":
         this.join(d.channel_id, true);
         break;
@@ -138,6 +163,10 @@ class Voice {
     this.audio.clear();
     if (this.mic) this.mic.getTracks().forEach((track) => track.stop());
     this.mic = null;
+    this.stopLocal("camera");
+    this.stopLocal("screen");
+    this.streams = {};
+    this.publish = {};
     this.channelId = null;
     this.render();
   }
@@ -146,16 +175,27 @@ class Voice {
     if (this.pc) this.pc.close();
     this.audio.forEach((el) => el.remove());
     this.audio.clear();
+    this.stopLocal("camera");
+    this.stopLocal("screen");
     this.channelId = offer.channel_id;
+    this.slots = Number(offer.slots) || 0;
+    this.publish = offer.publish || {};
+    this.streams = offer.streams || {};
+    this.connection = offer.connection || null;
+    this.version = Number(offer.version) || 0;
+    this.video = Boolean(offer.video) && !offer.hosted_by;
     for (const state of offer.voice_states || []) {
       this.states.set(state.user_id, state);
       if (state.speaking) this.speaking.add(state.user_id);
     }
+    this.connectedAt = null;
     const pc = new RTCPeerConnection({ iceServers: offer.ice_servers || [] });
     this.pc = pc;
     pc.addEventListener("track", (event) => this.play(event));
     pc.addEventListener("connectionstatechange", () => {
       if (this.pc !== pc) return;
+      // Media can flow from here: a tile's wait for its first frame counts from this moment.
+      if (pc.connectionState === "connected" && !this.connectedAt) this.connectedAt = performance.now();
       this.status(pc.connectionState === "connected" ? "Voice connected" : `Voice ${pc.connectionState}`);
       if (pc.connectionState === "failed") setTimeout(() => this.pc === pc && this.join(this.channelId, true), 1000);
     });
@@ -173,16 +213,38 @@ class Voice {
     const first = pc.getTransceivers()[0];
     await first.sender.replaceTrack(this.mic.getAudioTracks()[0]);
     first.direction = "sendrecv";
+    // Our camera, screen and screen sound: sendonly with no track until we turn them on.
+    for (const mid of Object.values(this.publish)) {
+      const transceiver = this.transceiver(mid);
+      if (transceiver) transceiver.direction = "sendonly";
+    }
     this.applyMic();
+    const trickle = !offer.hosted_by;
+    const pending = [];
+    let answered = false;
+    if (trickle) {
+      pc.addEventListener("icecandidate", (event) => {
+        if (this.pc !== pc) return;
+        // The worker speaks UDP only; null (or an empty candidate) ends the list.
+        const line = event.candidate ? event.candidate.candidate : null;
+        if (line && !/ udp /i.test(line)) return;
+        if (answered) this.gw.send(OP_VOICE_CANDIDATE, { guild_id: this.guildId, candidate: line || null });
+        else pending.push(line || null);
+      });
+    }
     await pc.setLocalDescription(await pc.createAnswer());
-    await new Promise((resolve) => {
-      // Candidates travel inside the SDP: wait for gathering (bounded).
-      if (pc.iceGatheringState === "complete") return resolve();
-      const done = () => pc.iceGatheringState === "complete" && resolve();
-      pc.addEventListener("icegatheringstatechange", done);
-      setTimeout(resolve, 3000);
-    });
+    if (!trickle) {
+      // A guild hosted elsewhere: its node takes the complete answer; wait for gathering (bounded).
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        const done = () => pc.iceGatheringState === "complete" && resolve();
+        pc.addEventListener("icegatheringstatechange", done);
+        setTimeout(resolve, 3000);
+      });
+    }
     this.gw.send(OP_VOICE_ANSWER, { guild_id: this.guildId, sdp: pc.localDescription.sdp });
+    answered = true;
+    for (const line of pending) this.gw.send(OP_VOICE_CANDIDATE, { guild_id: this.guildId, candidate: line });
     clearInterval(this.statsTimer);
     this.statsTimer = setInterval(() => this.stats(), 2000);
     clearInterval(this.levelTimer);
@@ -201,7 +263,7 @@ class Voice {
     for (const transceiver of pc.getTransceivers()) {
       const slot = Number(transceiver.mid) - 1;
       const userId = bySlot.get(slot);
-      if (slot < 0 || !userId) continue;
+      if (slot < 0 || slot >= this.slots || !userId) continue;
       const loud = transceiver.receiver
         .getSynchronizationSources()
         .some((source) => now - source.timestamp < 500 && (source.audioLevel || 0) > 0.01);
@@ -221,6 +283,10 @@ class Voice {
   play(event) {
     const slot = Number(event.transceiver.mid) - 1;
     if (slot < 0) return;
+    if (slot >= this.slots) {
+      this.renderVideo(); // a camera, screen or screen sound slot (streams names it)
+      return;
+    }
     const el = document.createElement("audio");
     el.autoplay = true;
     el.dataset.voiceSlot = String(slot);
@@ -245,6 +311,12 @@ class Voice {
       el.volume = Math.max(0, Math.min(1, volume / 100));
       el.muted = this.selfDeaf;
     });
+    this.extraAudio.forEach((el, mid) => {
+      const userId = this.streams[mid] && this.streams[mid].user_id;
+      const volume = userId && prefs.volume && prefs.volume[userId] !== undefined ? prefs.volume[userId] : 100;
+      el.volume = Math.max(0, Math.min(1, volume / 100));
+      el.muted = this.selfDeaf;
+    });
   }
 
   toggleSelf(kind) {
@@ -258,15 +330,203 @@ class Voice {
     savePrefs();
     this.applyMic();
     this.applyVolumes();
-    if (this.channelId) {
-      this.gw.send(OP_VOICE_STATE, {
-        guild_id: this.guildId,
-        channel_id: this.channelId,
-        self_mute: this.selfMute,
-        self_deaf: this.selfDeaf,
+    this.sendFlags();
+    this.render();
+  }
+
+  sendFlags() {
+    if (!this.channelId) return;
+    this.gw.send(OP_VOICE_STATE, {
+      guild_id: this.guildId,
+      channel_id: this.channelId,
+      self_mute: this.selfMute,
+      self_deaf: this.selfDeaf,
+      self_video: Boolean(this.local.camera),
+      self_stream: Boolean(this.local.screen),
+    });
+  }
+
+  // --- video ----------------------------------------------------------------------------
+
+  transceiver(mid) {
+    return this.pc && this.pc.getTransceivers().find((t) => t.mid === String(mid));
+  }
+
+  // The worker's renegotiation: someone's camera or screen started or stopped.
+  async renegotiate(d) {
+    const pc = this.pc;
+    if (!pc || d.connection !== this.connection || Number(d.version) <= this.version) return;
+    await pc.setRemoteDescription({ type: "offer", sdp: d.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    this.version = Number(d.version);
+    this.streams = d.streams || {};
+    this.gw.send(OP_VOICE_ANSWER, { guild_id: this.guildId, sdp: pc.localDescription.sdp, version: this.version });
+    this.renderVideo();
+  }
+
+  async toggleCamera() {
+    if (!this.pc || !this.video) return;
+    if (this.local.camera) {
+      this.stopLocal("camera");
+    } else {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30 } },
+      });
+      const transceiver = this.transceiver(this.publish.camera);
+      if (!transceiver) {
+        stream.getTracks().forEach((track) => track.stop());
+        return;
+      }
+      this.local.camera = stream;
+      await transceiver.sender.replaceTrack(stream.getVideoTracks()[0]);
+    }
+    this.sendFlags();
+    this.render();
+  }
+
+  async toggleScreen() {
+    if (!this.pc || !this.video) return;
+    if (this.local.screen) {
+      this.stopLocal("screen");
+    } else {
+      // Its sound too where the browser offers it (a tab, or the whole screen on some systems).
+      const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: true });
+      const video = this.transceiver(this.publish.screen);
+      if (!video) {
+        stream.getTracks().forEach((track) => track.stop());
+        return;
+      }
+      this.local.screen = stream;
+      await video.sender.replaceTrack(stream.getVideoTracks()[0]);
+      const sound = stream.getAudioTracks()[0];
+      const audio = this.transceiver(this.publish.screen_audio);
+      if (sound && audio) await audio.sender.replaceTrack(sound);
+      // Stopped from the browser's own "Stop sharing" bar.
+      stream.getVideoTracks()[0].addEventListener("ended", () => {
+        if (this.local.screen === stream) {
+          this.stopLocal("screen");
+          this.sendFlags();
+          this.render();
+        }
       });
     }
+    this.sendFlags();
     this.render();
+  }
+
+  stopLocal(source) {
+    const stream = this.local[source];
+    if (!stream) return;
+    stream.getTracks().forEach((track) => track.stop());
+    this.local[source] = null;
+    const mids = source === "camera" ? [this.publish.camera] : [this.publish.screen, this.publish.screen_audio];
+    for (const mid of mids) {
+      const transceiver = mid !== undefined && this.transceiver(mid);
+      if (transceiver) transceiver.sender.replaceTrack(null).catch(() => {});
+    }
+  }
+
+  nameOf(userId) {
+    if (userId === this.me) return "You";
+    const state = this.states.get(userId);
+    return (state && (state.display_name || state.username)) || "Someone";
+  }
+
+  // Tiles: ours (a local preview) and one per forwarded camera or screen; a screen share takes
+  // the stage, the speaker view puts whoever speaks there, the grid shows all alike.
+  renderVideo() {
+    const wanted = [];
+    if (this.local.camera) wanted.push({ key: "local-camera", userId: this.me, source: "camera", stream: this.local.camera });
+    if (this.local.screen) wanted.push({ key: "local-screen", userId: this.me, source: "screen", stream: this.local.screen });
+    const sounds = new Map();
+    for (const [mid, info] of Object.entries(this.streams)) {
+      const transceiver = this.transceiver(mid);
+      if (!transceiver) continue;
+      const track = transceiver.receiver.track;
+      if (info.source === "screen_audio") sounds.set(mid, track);
+      else wanted.push({ key: `mid-${mid}-${info.user_id}-${info.source}`, userId: info.user_id, source: info.source, stream: new MediaStream([track]) });
+    }
+    // Screen sound plays like a member's voice (their volume, muted when deafened).
+    this.extraAudio.forEach((el, mid) => {
+      if (!sounds.has(mid)) {
+        el.remove();
+        this.extraAudio.delete(mid);
+      }
+    });
+    sounds.forEach((track, mid) => {
+      if (this.extraAudio.has(mid)) return;
+      const el = document.createElement("audio");
+      el.autoplay = true;
+      el.dataset.voiceScreenAudio = mid;
+      el.srcObject = new MediaStream([track]);
+      document.body.append(el);
+      this.extraAudio.set(mid, el);
+    });
+    const keys = new Set(wanted.map((w) => w.key));
+    this.tiles.forEach((tile, key) => {
+      if (!keys.has(key)) {
+        tile.remove();
+        this.tiles.delete(key);
+      }
+    });
+    for (const item of wanted) {
+      let tile = this.tiles.get(item.key);
+      if (!tile) {
+        tile = document.createElement("figure");
+        tile.className = "video-tile";
+        tile.dataset.videoTile = item.key;
+        const video = document.createElement("video");
+        video.autoplay = true;
+        video.playsInline = true;
+        video.muted = true; // sound comes on its own slot
+        video.srcObject = item.stream;
+        const caption = document.createElement("figcaption");
+        tile.append(video, caption);
+        // "Waiting for video" until a frame renders (a keyframe is on its way from the sender).
+        tile.classList.add("waiting");
+        tile.subscribedAt = performance.now();
+        const first = () => {
+          if (tile.firstFrameAt === undefined) tile.firstFrameAt = performance.now();
+          tile.classList.remove("waiting");
+        };
+        // loadeddata: the first frame is decoded (a frame callback waits for the tile to be
+        // painted, which a tile scrolled out of the stage never is).
+        video.addEventListener("loadeddata", first, { once: true });
+        if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(first);
+        this.tiles.set(item.key, tile);
+      }
+      tile.dataset.userId = item.userId;
+      tile.dataset.source = item.source;
+      const label = `${this.nameOf(item.userId)}${item.source === "screen" ? " (screen)" : ""}`;
+      tile.querySelector("figcaption").textContent = label;
+      tile.querySelector("video").setAttribute("aria-label", label);
+      tile.classList.toggle("speaking", item.source === "camera" && this.speaking.has(item.userId));
+    }
+    if (!this.stage) return;
+    const main = this.stage.querySelector("[data-video-main]");
+    const grid = this.stage.querySelector("[data-video-grid]");
+    const screen = wanted.find((w) => w.source === "screen" && w.userId !== this.me) || wanted.find((w) => w.source === "screen");
+    let featured = screen;
+    if (!featured && this.view === "speaker") {
+      featured = wanted.find((w) => w.userId !== this.me && this.speaking.has(w.userId)) || wanted.find((w) => w.userId !== this.me) || wanted[0];
+    }
+    const mainTile = featured && this.tiles.get(featured.key);
+    if (mainTile && mainTile.parentElement !== main) main.replaceChildren(mainTile);
+    if (!mainTile) main.replaceChildren();
+    for (const item of wanted) {
+      const tile = this.tiles.get(item.key);
+      if (tile !== mainTile && tile.parentElement !== grid) grid.append(tile);
+    }
+    // Moving a <video> between the stage and the grid pauses it: play it again.
+    this.tiles.forEach((tile) => {
+      const video = tile.querySelector("video");
+      if (video.paused) video.play().catch(() => {});
+    });
+    this.stage.classList.toggle("staged", Boolean(mainTile));
+    this.stage.hidden = wanted.length === 0;
+    this.stage.querySelectorAll("[data-video-view]").forEach((button) => {
+      button.setAttribute("aria-pressed", String(button.dataset.videoView === this.view));
+    });
   }
 
   key(event, down) {
@@ -294,6 +554,22 @@ class Voice {
     if (join) {
       event.preventDefault();
       this.join(join.dataset.voiceJoin);
+      return;
+    }
+    if (event.target.closest("[data-voice-camera]")) {
+      this.toggleCamera().catch((error) => this.fail(`Camera: ${error.message || error}`));
+      return;
+    }
+    if (event.target.closest("[data-voice-screen]")) {
+      this.toggleScreen().catch((error) => this.fail(`Screen share: ${error.message || error}`));
+      return;
+    }
+    const view = event.target.closest("[data-video-view]");
+    if (view) {
+      this.view = view.dataset.videoView === "speaker" ? "speaker" : "grid";
+      prefs.view = this.view;
+      savePrefs();
+      this.renderVideo();
       return;
     }
     if (event.target.closest("[data-voice-leave]")) this.leave();
@@ -435,7 +711,14 @@ class Voice {
       const name = this.panel.querySelector("[data-voice-channel-name]");
       const link = this.channelId && document.querySelector(`[data-voice-join="${this.channelId}"]`);
       if (name) name.textContent = link ? link.dataset.channelName : "";
+      const controls = this.panel.querySelector("[data-voice-video-controls]");
+      if (controls) controls.hidden = !(this.channelId && this.pc && this.video);
+      const camera = this.panel.querySelector("[data-voice-camera]");
+      if (camera) camera.setAttribute("aria-pressed", String(Boolean(this.local.camera)));
+      const screen = this.panel.querySelector("[data-voice-screen]");
+      if (screen) screen.setAttribute("aria-pressed", String(Boolean(this.local.screen)));
     }
+    this.renderVideo();
     this.applyVolumes();
   }
 
@@ -457,6 +740,8 @@ class Voice {
     if (state.deaf) flags.push("server deafened");
     else if (state.self_deaf) flags.push("deafened");
     if (state.suppress) flags.push("cannot speak");
+    if (state.self_video) flags.push("camera on");
+    if (state.self_stream) flags.push("sharing screen");
     if (flags.length) {
       const tag = document.createElement("span");
       tag.className = "voice-flags";

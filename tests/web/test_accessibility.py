@@ -44,7 +44,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.browser import MEDIA_ARGS, PASSWORD, bundle, launch  # noqa: F401  (bundle: a fixture)
+from tests.browser import (  # noqa: F401  (bundle: a fixture)
+    MEDIA_ARGS,
+    PASSWORD,
+    SCREEN_ARGS,
+    bundle,
+    launch,
+)
 from tests.nodes import ROOT, services_mode
 from tests.services import free_port, wait_for_port
 
@@ -284,6 +290,22 @@ def voice_panel(page, w) -> None:
     page.wait_for_selector("[data-voice-status]:text('Voice connected')", timeout=30_000)
     page.click("[data-voice-settings]")
     page.wait_for_selector("[data-voice-settings-box]:not([hidden])")
+
+
+def video_grid(page, w) -> None:
+    """The video stage with this member's camera on (its own tile, in the grid)."""
+    channel_page(page, w)
+    page.click("[data-voice-join]")
+    page.wait_for_selector("[data-voice-status]:text('Voice connected')", timeout=30_000)
+    page.click("[data-voice-camera]")
+    page.wait_for_selector("[data-video-stage]:not([hidden]) [data-video-grid] [data-video-tile]")
+
+
+def video_stage(page, w) -> None:
+    """A screen share on the stage, the camera beside it."""
+    video_grid(page, w)
+    page.click("[data-voice-screen]")
+    page.wait_for_selector("[data-video-main] [data-video-tile][data-source=screen]")
 
 
 def leave_voice(page) -> None:
@@ -599,6 +621,8 @@ SCREENS: list[Screen] = [
     Screen("lightbox", lightbox),
     Screen("member-list", member_list),
     Screen("voice-panel", voice_panel),
+    Screen("video-grid", video_grid),
+    Screen("video-stage", video_stage),
     Screen("empty-guild", "/app/guilds/{empty_guild}/"),
     Screen("dm-list", "/app/dms/"),
     Screen("dm-new", new_dm),
@@ -1199,7 +1223,7 @@ def tour(tmp_path_factory, bundle) -> SimpleNamespace:  # noqa: F811
         timings: dict[str, float] = {}
         slow: dict[str, str] = {}
         with sync_playwright() as p:
-            browser = launch(p, *MEDIA_ARGS)
+            browser = launch(p, *MEDIA_ARGS, *SCREEN_ARGS)
             pages = {}
             for who in (VISITOR, ALICE, CAROL, OPERATOR, MALLORY, TIM, MOE):
                 # axe's script is injected into the page, which the node's CSP forbids.
@@ -1235,7 +1259,7 @@ def tour(tmp_path_factory, bundle) -> SimpleNamespace:  # noqa: F811
                 if found:
                     failures[screen.name] = found
                 timings[screen.name] = round(time.monotonic() - started, 2)
-                if screen.name == "voice-panel":
+                if screen.name in ("voice-panel", "video-grid", "video-stage"):
                     leave_voice(page)
                 if screen.name.startswith("phone"):
                     page.set_viewport_size({"width": 1280, "height": 800})
