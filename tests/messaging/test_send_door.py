@@ -264,3 +264,23 @@ async def test_a_dm_on_the_socket_gets_what_the_api_answers(world, api):
     assert (result["status"], result["error"]) == (post.status_code, post.json())
     assert await stored(channel=dm) == []
     await bob.disconnect()
+
+
+async def test_an_encrypted_channel_refuses_plaintext_on_the_socket_as_over_rest(world, api):
+    """The hub holds the member's access to the channel, so the door skips the row reads; the
+    end-to-end encrypted (MLS) channel still takes no plaintext, answered as a POST is."""
+    from e2e import mls
+
+    bob = await socket(world.bob)
+    # Warm: the hub holds the guild's permissions before the channel turns encrypted.
+    assert "message" in await send(bob, world.channel, "before", "m-0")
+    await sync_to_async(mls.do_enable)(world.channel, world.owner)
+    result = await send(bob, world.channel, "plaintext after", "m-1")
+    url = f"/api/v1/channels/{world.channel.id}/messages"
+    post = await sync_to_async(
+        lambda: api(world.bob).post(url, {"content": "plaintext after", "nonce": "m-2"}, "json")
+    )()
+    assert post.status_code == 400
+    assert (result["status"], result["error"]) == (post.status_code, post.json())
+    assert [m.content for m in await stored(channel=world.channel)] == ["before"]
+    await bob.disconnect()
