@@ -14,7 +14,7 @@
 import process from 'node:process';
 import discord from 'discord.js';
 
-const { Client, Events, GatewayIntentBits } = discord;
+const { ActionRowBuilder, ButtonBuilder, ButtonStyle, Client, Events, GatewayIntentBits } = discord;
 
 const node = process.env.UNITED_NODE;
 const token = process.env.UNITED_BOT_TOKEN;
@@ -101,6 +101,14 @@ async function onCommand(message) {
       history: history.map(m => m.content),
       author: author.username,
     });
+  } else if (message.content === '!register') {
+    // A guild slash command, as discord.js's guide registers one.
+    const command = await message.guild.commands.create({
+      name: 'echo',
+      description: 'Says your words back',
+      options: [{ type: 3, name: 'words', description: 'What to say', required: true }],
+    });
+    say('registered', { id: command.id, name: command.name, options: command.options.map(o => o.name) });
   } else if (message.content === '!burst') {
     const sent = await Promise.all(
       Array.from({ length: 7 }, (_, i) => message.channel.send(`burst ${i + 1}`)),
@@ -174,6 +182,24 @@ client.on(Events.MessageReactionAdd, (reaction, user) =>
     count: reaction.count,
   }),
 );
+
+client.on(Events.InteractionCreate, interaction => {
+  (async () => {
+    if (interaction.isChatInputCommand()) {
+      const words = interaction.options.getString('words');
+      say('command', { name: interaction.commandName, words, user: interaction.user.username, channelId: interaction.channelId });
+      const row = new ActionRowBuilder().addComponents(
+        new ButtonBuilder().setCustomId('again').setLabel('Say it again').setStyle(ButtonStyle.Primary),
+      );
+      await interaction.reply({ content: `echo: ${words}`, components: [row] });
+      say('answered', { id: interaction.id });
+    } else if (interaction.isButton()) {
+      say('clicked', { customId: interaction.customId, user: interaction.user.username, messageId: interaction.message.id });
+      await interaction.update({ content: `${interaction.message.content} (again)`, components: [] });
+      say('updated', { messageId: interaction.message.id });
+    }
+  })().catch(error => fail('interaction', error));
+});
 
 process.on('unhandledRejection', error => fail('unhandledRejection', error));
 process.stdin.resume();

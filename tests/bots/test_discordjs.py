@@ -466,3 +466,75 @@ def test_discordjs_resumes_after_its_connection_drops(world):
             assert bot.stop() == 0
     finally:
         proxy.close()
+
+
+def test_a_discordjs_bot_registers_a_slash_command_that_a_member_invokes_and_clicks(world):
+    """discord.js registers a guild command (POST …/applications/{id}/guilds/{id}/commands),
+    answers INTERACTION_CREATE with a reply carrying a button, and updates its message when
+    the member clicks: the member acts through the web client's own routes (the composer's `/`
+    picker and the button call them), signed in with a session."""
+    node, channel = world["node"], world["channel"]
+    alice: Member = world["alice"]
+    with (
+        BotProcess(node.url, world["relay"][1]) as bot,
+        httpx.Client(base_url=node.url, timeout=TIMEOUT) as browser,
+    ):
+        bot.expect("ready")
+        alice.say(channel, "!register")
+        registered = bot.expect("registered")
+        assert registered["name"] == "echo" and registered["options"] == ["words"]
+
+        login(browser, "alice", PASSWORD)
+        offered = browser.get(f"/interactions/commands?channel_id={channel}").json()["commands"]
+        echo = next(c for c in offered if c["name"] == "echo")
+        assert echo["id"] == registered["id"]
+        invoked = browser.post(
+            "/interactions/invoke",
+            json={
+                "type": 2,
+                "channel_id": channel,
+                "command_id": echo["id"],
+                "options": [{"name": "words", "type": 3, "value": "moved communities"}],
+            },
+            headers=csrf(browser),
+        )
+        assert invoked.status_code == 200, invoked.text
+        command = bot.expect("command")
+        assert command == {
+            "event": "command",
+            "name": "echo",
+            "words": "moved communities",
+            "user": "alice",
+            "channelId": channel,
+        }
+        bot.expect("answered")
+        outcome = invoked.json()
+        assert outcome["outcome"] == "message", outcome
+        answer = alice.history(channel)[outcome["message_id"]]
+        assert answer["content"] == "echo: moved communities"
+        assert answer["interaction_metadata"]["name"] == "echo"
+        [row] = answer["components"]
+        [button] = row["components"]
+        assert (button["custom_id"], button["label"]) == ("again", "Say it again")
+
+        clicked = browser.post(
+            "/interactions/invoke",
+            json={
+                "type": 3,
+                "channel_id": channel,
+                "message_id": answer["id"],
+                "custom_id": "again",
+            },
+            headers=csrf(browser),
+        )
+        assert clicked.status_code == 200, clicked.text
+        assert bot.expect("clicked") == {
+            "event": "clicked",
+            "customId": "again",
+            "user": "alice",
+            "messageId": answer["id"],
+        }
+        bot.expect("updated")
+        after = alice.history(channel)[answer["id"]]
+        assert after["content"] == "echo: moved communities (again)"
+        assert after["components"] == []
