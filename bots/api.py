@@ -22,6 +22,7 @@ from accounts.requests import AuthedRequest
 from accounts.services import serialize_user
 from bots import embeds as embed_rules
 from bots import interactions, services, shapes
+from bots.components import clean_components
 from bots.models import Application
 from guilds.models import Member
 from guilds.serialize import serialize_member
@@ -121,13 +122,28 @@ def _message(data: dict[str, Any], request: Request | None = None) -> dict[str, 
 
 
 def _embeds(data: dict[str, Any]) -> list[dict[str, Any]] | None:
-    if data.get("components") or data.get("sticker_ids"):
-        raise Invalid(errors={"components": ["Components and stickers are not supported yet."]})
+    if data.get("sticker_ids"):
+        raise Invalid(errors={"sticker_ids": ["Stickers are not supported yet."]})
     if "embeds" in data:
         return embed_rules.clean_embeds(data["embeds"])
     if "embed" in data:
         return embed_rules.clean_embeds([data["embed"]] if data["embed"] is not None else [])
     return None
+
+
+def _components(data: dict[str, Any], request: Any) -> dict[str, Any] | None:
+    """A bot's buttons and selects (discord.py's `view=`, discord.js's `components`), in
+    Discord's shapes (bots/components.py). The message carries the application's id, so a
+    member's click reaches this application as a MESSAGE_COMPONENT interaction."""
+    if "components" not in data:
+        return None
+    app = getattr(request, "auth", None)
+    cleaned = clean_components(data["components"])
+    if not isinstance(app, Application):
+        if cleaned:
+            raise Invalid(errors={"components": ["Only an application's bot sends components."]})
+        return None
+    return {"components": cleaned, "application_id": app.id}
 
 
 def _me(bot: User) -> dict[str, Any]:
@@ -264,6 +280,7 @@ class ChannelMessages(BotView):
             nonce=str(nonce) if isinstance(nonce, int | str) and nonce != "" else None,
             reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
             embeds=embeds,
+            rich=_components(data, request),
         )
         return Response(_message(serialize_message(message, viewer_id=request.user.id), request))
 
@@ -282,7 +299,12 @@ class ChannelMessage(BotView):
     def patch(self, request: AuthedRequest, channel_id: int, message_id: int) -> Response:
         data = _body(request)
         message = messages.check_edit_message(
-            request.user, channel_id, message_id, content=data.get("content"), embeds=_embeds(data)
+            request.user,
+            channel_id,
+            message_id,
+            content=data.get("content"),
+            embeds=_embeds(data),
+            rich=_components(data, request),
         )
         return Response(_message(serialize_message(message, viewer_id=request.user.id), request))
 

@@ -172,6 +172,7 @@ def check_send_message(
     embeds: list[dict[str, Any]] | None = None,
     access: ChannelAccess | None = None,
     gate: Any = None,
+    rich: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     """Validate and send. Returns (message, created); a repeated nonce returns the first.
 
@@ -193,7 +194,9 @@ def check_send_message(
         if refusal is not None:
             raise refusal
     # `embeds` come validated by the door that accepts them (bots/embeds.py).
-    content = _validate_content(content, allow_empty=bool(attachments or embeds))
+    content = _validate_content(
+        content, allow_empty=bool(attachments or embeds or (rich or {}).get("components"))
+    )
     if nonce is not None:
         nonce = str(nonce)
         if not nonce or len(nonce) > MAX_NONCE:
@@ -249,6 +252,7 @@ def check_send_message(
                 message_id=message_id,
                 stamp=stamp,
                 embeds=embeds,
+                rich=rich,
             )
     except IntegrityError:
         # A concurrent retry with the same nonce won the race: that one is the message. The
@@ -364,12 +368,16 @@ def check_edit_message(
     *,
     content: Any,
     embeds: list[dict[str, Any]] | None = None,
+    rich: dict[str, Any] | None = None,
 ) -> Message:
     """`embeds` (validated by their door) replace the message's; None keeps them, and then
-    `content` None keeps the text (Discord's PATCH with only embeds)."""
+    `content` None keeps the text (Discord's PATCH with only embeds). `rich`: other fields a
+    door validated (a bot's `components`), replaced the same way."""
     refuse_plaintext_dm(user, channel_id)
-    if content is not None or embeds is None:
-        content = _validate_content(content, allow_empty=bool(embeds))
+    if content is not None or (embeds is None and not rich):
+        content = _validate_content(
+            content, allow_empty=bool(embeds or (rich or {}).get("components"))
+        )
     with transaction.atomic():
         access, message = access_message(user, channel_id, message_id)
         if message.author_id != user.id:
@@ -380,9 +388,12 @@ def check_edit_message(
             raise unknown_message()
         if content is None:
             content = message.content
-        if content != message.content or (embeds is not None and embeds != message.embeds):
+        changed = (embeds is not None and embeds != message.embeds) or any(
+            getattr(message, k) != v for k, v in (rich or {}).items()
+        )
+        if content != message.content or changed:
             ratelimit.limit_user("edit", user.id, channel_id=access.channel.id)
-        return do_edit_message(access, message, content, embeds=embeds)
+        return do_edit_message(access, message, content, embeds=embeds, rich=rich)
 
 
 def do_edit_message(

@@ -290,15 +290,21 @@ def test_a_bot_reads_the_guild_as_discordpy_does(browser, guild):
     assert app_info["id"] == str(app.id) and app_info["owner"]["username"] == "alice"
 
 
-def test_components_and_stickers_are_refused_clearly(browser, guild):
-    # Embeds are accepted (tests/bots/test_webhooks.py); components are not yet.
+def test_stickers_are_refused_clearly_and_bad_components_name_the_field(browser, guild):
+    # Embeds are accepted (tests/bots/test_webhooks.py), components too (test_interactions.py).
     _, bot = installed(browser, guild)
-    response = bot.post(
-        f"/api/v10/channels/{general(guild)}/messages",
-        {"content": "x", "components": [{"type": 1, "components": []}]},
+    url = f"/api/v10/channels/{general(guild)}/messages"
+    stickers = bot.post(
+        url, {"content": "x", "sticker_ids": ["1"]}, content_type="application/json"
+    )
+    assert stickers.status_code == 400 and "sticker_ids" in stickers.json()["errors"]
+    bad = bot.post(
+        url,
+        {"content": "x", "components": [{"type": 1, "components": [{"type": 2}]}]},
         content_type="application/json",
     )
-    assert response.status_code == 400 and "components" in response.json()["errors"]
+    assert bad.status_code == 400
+    assert list(bad.json()["errors"]) == ["components.0.components.0.style"]
     assert not Message.objects.exists()
 
 

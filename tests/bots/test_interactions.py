@@ -734,3 +734,47 @@ def test_an_http_endpoint_gets_signed_interactions(
     browser.post(f"/settings/developer/{app.id}/interactions/", {"interactions_endpoint_url": ""})
     app.refresh_from_db()
     assert app.interactions_endpoint_url == ""
+
+
+def test_a_bot_s_own_message_with_a_button_is_clicked_into_an_interaction(bot, guild, make_user):
+    """discord.py's `channel.send(view=…)`, discord.js's `channel.send({components})`: the
+    buttons of an ordinary bot message work like those of an interaction's answer."""
+    app, http, _ = bot
+    bob = make_user("bob")
+    member_services.do_add_member(guild, bob)
+    channel = guild.default_channel_id
+    sent = http.post(
+        f"/api/v10/channels/{channel}/messages",
+        {"content": "Pick one", "components": [ROW]},
+        content_type="application/json",
+    )
+    assert sent.status_code == 200, sent.content
+    assert sent.json()["components"][0]["components"][0]["custom_id"] == "again"
+    message = Message.objects.get(id=sent.json()["id"])
+    assert message.application_id == app.id
+    viewer = Client()
+    viewer.force_login(bob)
+    page = viewer.get(f"/app/guilds/{guild.id}/channels/{channel}/").content.decode()
+    assert 'data-custom-id="again"' in page
+    status, body = invoke(
+        viewer,
+        {
+            "type": 3,
+            "channel_id": str(channel),
+            "message_id": str(message.id),
+            "custom_id": "again",
+        },
+    )
+    assert status == 200
+    d = created(app)
+    assert d["type"] == 3 and d["data"] == {"custom_id": "again", "component_type": 2}
+    assert d["message"]["id"] == str(message.id)
+    # The bot takes its buttons away with an ordinary edit (discord.py's `view=None`).
+    edited = http.patch(
+        f"/api/v10/channels/{channel}/messages/{message.id}",
+        {"components": []},
+        content_type="application/json",
+    )
+    assert edited.status_code == 200, edited.content
+    message.refresh_from_db()
+    assert message.components == [] and message.content == "Pick one"
