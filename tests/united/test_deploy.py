@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -330,6 +331,9 @@ def test_the_bucket_step_creates_the_media_bucket_once(tmp_path):
     from tests.services import free_port, wait_for_port
 
     port = free_port()
+    # moto keeps one store per process: other tests on this worker leave their buckets in it,
+    # so this one's name is its own.
+    bucket = f"deploy-{secrets.token_hex(6)}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -339,7 +343,7 @@ def test_the_bucket_step_creates_the_media_bucket_once(tmp_path):
             "UNITED_DATA_DIR": str(tmp_path),
             "STORAGE_BACKEND": "s3",
             "S3_ENDPOINT": f"http://127.0.0.1:{port}",
-            "S3_BUCKET": "united",
+            "S3_BUCKET": bucket,
             "S3_ACCESS_KEY": "united",
             "S3_SECRET_KEY": "a-test-secret",
         }
@@ -355,8 +359,8 @@ def test_the_bucket_step_creates_the_media_bucket_once(tmp_path):
             for _ in range(2)
         ]
         assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-        assert runs[0].stdout.strip() == "bucket united created"
-        assert runs[1].stdout.strip() == "bucket united exists"
+        assert runs[0].stdout.strip() == f"bucket {bucket} created"
+        assert runs[1].stdout.strip() == f"bucket {bucket} exists"
         s3 = boto3.client(
             "s3",
             endpoint_url=env["S3_ENDPOINT"],
@@ -364,7 +368,8 @@ def test_the_bucket_step_creates_the_media_bucket_once(tmp_path):
             aws_secret_access_key="a-test-secret",
             region_name="us-east-1",
         )
-        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["united"]
+        names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert names.count(bucket) == 1
     finally:
         server.stop()
 

@@ -155,8 +155,11 @@ def test_cameras_screen_share_and_a_late_joiner(node_factory, bundle, tmp_path):
                 " return t.firstFrameAt === undefined ? null : t.firstFrameAt - t.subscribedAt; })",
                 tiles,
             )
+            # How soon is a figure for a quiet machine, not this test's pass mark (speed goals
+            # are measured, not asserted: docs/voice.md): under the whole suite's load it has
+            # taken 8 s. That the relay brings the keyframe is tests/voice/test_video.py's.
             print("late joiner: ms from connected to first frame", delays)
-            assert all(d is not None and 0 < d < 1000 for d in delays), delays
+            assert all(d is not None and d > 0 for d in delays), delays
             expect(carol.locator("[data-video-tile]")).to_have_count(3)
             # And the others see her in the channel (her answer reached the worker).
             expect(alice.locator(f"[data-voice-user='{carol_id}']")).to_have_count(1)
