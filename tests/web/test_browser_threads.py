@@ -129,7 +129,8 @@ def journey(base: str, p, expect) -> None:
     connected(alice)
     alice.fill("#thread-composer-input", "I can do the release notes")
     alice.keyboard.press("Enter")
-    expect(panel.locator("[data-message]", has_text="release notes")).to_be_visible()
+    # Sent on the socket (or by POST): under the whole suite's load an answer has taken over 5 s.
+    expect(panel.locator("[data-message]", has_text="release notes")).to_be_visible(timeout=20_000)
     # In the channel's list, not the thread's: the reply only lives in the panel.
     expect(alice.locator("[data-pane] [data-message]", has_text="release notes")).to_have_count(0)
     expect(bob_link).to_contain_text("1 reply")
