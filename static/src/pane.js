@@ -28,6 +28,26 @@ export function friendlyTimes(root) {
   });
 }
 
+// A message re-rendered while its edit form is open (a reaction, an embed, the gateway's copy of
+// what the composer just placed) keeps the form, what was typed in it and the caret.
+export function swapMessage(existing, nodes) {
+  const form = existing.querySelector("[data-edit-form]");
+  const area = form && form.querySelector("textarea");
+  const focused = Boolean(area) && document.activeElement === area;
+  const caret = area ? [area.selectionStart, area.selectionEnd] : null;
+  existing.replaceWith(...nodes);
+  if (!form) return;
+  const fresh = nodes.find((node) => node.id === existing.id);
+  const body = fresh && fresh.querySelector("[data-body]");
+  if (!body) return;
+  body.hidden = true;
+  body.after(form);
+  if (focused) {
+    area.focus();
+    area.setSelectionRange(...caret);
+  }
+}
+
 export class Pane {
   constructor(root) {
     this.root = root;
@@ -91,7 +111,7 @@ export class Pane {
     const stick = this.nearBottom();
     fragmentNodes(html).forEach((node) => {
       const existing = node.id ? document.getElementById(node.id) : null;
-      if (existing) existing.replaceWith(node);
+      if (existing) swapMessage(existing, [node]);
       else this.list.appendChild(node);
     });
     if (stick) this.scrollToBottom();
@@ -141,7 +161,8 @@ export class Pane {
     const grouped = element.classList.contains("grouped") ? "1" : "0";
     const html = await getText(`${this.url(id, "fragment")}?grouped=${grouped}`);
     const [node] = fragmentNodes(html);
-    if (node && document.getElementById(`message-${id}`)) document.getElementById(`message-${id}`).replaceWith(node);
+    const current = document.getElementById(`message-${id}`);
+    if (node && current) swapMessage(current, [node]);
   }
 
   remove(id) {
@@ -156,7 +177,8 @@ export class Pane {
     }
   }
 
-  async act(url, fields, message) {
+  // keepEdit: an action other than saving the edit leaves an open edit form where it is.
+  async act(url, fields, message, { keepEdit = true } = {}) {
     const grouped = message.classList.contains("grouped") ? "1" : "0";
     const response = await postForm(`${url}?grouped=${grouped}`, fields);
     const html = await response.text();
@@ -164,8 +186,13 @@ export class Pane {
       this.flash(errorText(html));
       return;
     }
-    if (html.trim()) message.replaceWith(...fragmentNodes(html));
-    else this.remove(message.dataset.messageId);
+    // The message may have been re-rendered while the request was out: act on the one shown.
+    const shown = document.getElementById(message.id) || message;
+    if (html.trim()) {
+      const nodes = fragmentNodes(html);
+      if (keepEdit) swapMessage(shown, nodes);
+      else shown.replaceWith(...nodes);
+    } else this.remove(message.dataset.messageId);
   }
 
   flash(text) {
@@ -238,14 +265,18 @@ export class Pane {
     body.after(form);
     area.focus();
     area.setSelectionRange(area.value.length, area.value.length);
+    // The form outlives re-renders of its message (swapMessage): always act on the one shown.
+    const shown = () => document.getElementById(message.id) || message;
     const cancel = () => {
+      const current = shown();
       form.remove();
-      body.hidden = false;
+      const currentBody = current.querySelector("[data-body]");
+      if (currentBody) currentBody.hidden = false;
     };
     const save = () => {
       const content = encodeMentions(replaceShortcodes(area.value));
-      if (content.trim() === message.dataset.content.trim()) cancel();
-      else this.act(this.url(message.dataset.messageId, "edit"), { content }, message);
+      if (content.trim() === shown().dataset.content.trim()) cancel();
+      else this.act(this.url(message.dataset.messageId, "edit"), { content }, shown(), { keepEdit: false });
     };
     area.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {

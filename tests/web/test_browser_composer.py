@@ -5,7 +5,7 @@ is held up stays in the composer and the message shows once although the gateway
 arrives before the answer; a send the node answers with 503, or that never arrives, stays in
 the list with Retry (which posts it once) and Discard; a draft per channel survives leaving the
 channel and a reload, and another account on the same browser does not see it; Up-arrow edits
-the last message; a pasted picture becomes an upload tile. axe-core (every impact, both
+the last message, and the edit survives the message being re-rendered meanwhile; a pasted picture becomes an upload tile. axe-core (every impact, both
 themes) runs with a pending and a failed message."""
 
 from __future__ import annotations
@@ -214,6 +214,22 @@ def journey(base: str, p, expect) -> None:
     expect(editor).to_have_value("the node was down")
     editor.press("Escape")
     expect(editor).to_have_count(0)
+    # An edit under way survives its message being re-rendered (bob reacts meanwhile): the
+    # words typed, the caret and the focus stay, and Enter saves them.
+    box.press("ArrowUp")
+    expect(editor).to_have_value("the node was down")
+    page.keyboard.type(" for a minute")
+    target = message("the node was down")
+    mid = target.get_attribute("data-message-id")
+    bob_api("PUT", f"/channels/{general}/messages/{mid}/reactions/%F0%9F%91%8D/@me")
+    expect(target.locator(".reaction")).to_be_visible()
+    expect(editor).to_have_value("the node was down for a minute")
+    expect(editor).to_be_focused()
+    page.keyboard.type(", then back")
+    page.keyboard.press("Enter")
+    expect(message("the node was down for a minute, then back")).to_contain_text("(edited)")
+    expect(editor).to_have_count(0)
+    assert stored(alice_api, general, "the node was down for a minute, then back") == 1
 
     # A pasted picture becomes an upload tile, and is sent with the message.
     pasted = files(page, ("cat.png", "image/png", picture((120, 90), (250, 200, 90), (40, 40, 90))))
