@@ -5,8 +5,9 @@ is held up stays in the composer and the message shows once although the gateway
 arrives before the answer; a send the node answers with 503, or that never arrives, stays in
 the list with Retry (which posts it once) and Discard; a draft per channel survives leaving the
 channel and a reload, and another account on the same browser does not see it; Up-arrow edits
-the last message, and the edit survives the message being re-rendered meanwhile; a pasted picture becomes an upload tile. axe-core (every impact, both
-themes) runs with a pending and a failed message."""
+the last message, and the edit survives the message being re-rendered meanwhile; a pasted
+picture becomes an upload tile. axe-core (every impact, both themes) runs with a pending and a
+failed message."""
 
 from __future__ import annotations
 
