@@ -78,8 +78,17 @@ def bundle() -> None:
     build_bundle()
 
 
+# How long an `expect` waits for what a user would see. Playwright's 5 s was passed, under the
+# full suite's load on a 2-core CI machine, by a page reload and a sidebar refresh that take
+# well under a second alone. Patience, not a speed goal: those live in bench/.
+EXPECT_TIMEOUT_MS = 12_000
+
+
 def launch(playwright: Any, *extra_args: str) -> Any:
     """A headless Chromium from a `sync_playwright()` context, with ARGS and `extra_args`."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
 
 

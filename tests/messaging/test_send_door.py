@@ -75,6 +75,19 @@ async def send(ws, channel, content: str, nonce: str, **extra) -> dict:
     return await answer(ws)
 
 
+async def gate_dropped(guild_id: int) -> None:
+    """Until no hub of this process holds the guild's moderation gate (bounded at 10 s)."""
+    import asyncio
+    import time
+
+    from messaging.hub import Hub
+
+    deadline = time.monotonic() + 10
+    while any(guild_id in hub.gates for hub in list(Hub._hubs.values())):
+        assert time.monotonic() < deadline, "the rule's change never reached the hub"
+        await asyncio.sleep(0.02)
+
+
 stored = sync_to_async(lambda **where: list(Message.objects.filter(**where)))
 
 
@@ -232,6 +245,9 @@ async def test_a_new_automod_rule_applies_to_the_next_send(world):
         world.guild.id,
         {"name": "no coins", "type": "keyword", "config": {"words": ["coin*"]}, "action": "block"},
     )
+    # The change reaches the hub as a message (at once in embedded mode; over Redis in
+    # production, where a send racing it by a millisecond is as concurrent as it looks).
+    await gate_dropped(world.guild.id)
     result = await send(bob, world.channel, "free coins here", "a-2")
     assert result["status"] == 400 and result["error"]["code"] == automod_services.AUTOMOD_BLOCKED
     assert [m.content for m in await stored(author=world.bob)] == ["free coins? no"]
