@@ -3,6 +3,13 @@
 import { getText } from "./http.js";
 
 export function wireDialogs() {
+  // The node said the dialog's work is done (a voice channel or category created): close it.
+  document.body.addEventListener("united:dialog-done", () => {
+    document.querySelectorAll("dialog[open]").forEach((dialog) => {
+      dialog.querySelectorAll("form").forEach((form) => form.reset());
+      dialog.close();
+    });
+  });
   document.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-dialog-open]");
     if (opener) {

@@ -93,8 +93,12 @@ def journey(base: str, p, expect) -> None:
     expect(alice.locator("#create-channel input[name=type][value='2']")).to_be_checked()
     alice.fill("#new-channel-name", "Standup")
     shot(alice, "channels-create-voice")
+    alice.evaluate("() => { window.stillTheSamePage = true; }")
     alice.click("#create-channel button[type=submit]")
     expect(alice.locator("[data-voice-join][data-channel-name='Standup']")).to_be_visible()
+    # No reload for a channel there is nothing to open: the dialog closes, the list refreshes.
+    expect(alice.locator("#create-channel")).not_to_be_visible()
+    assert alice.evaluate("() => window.stillTheSamePage === true")
     expect(bob.locator("[data-voice-join][data-channel-name='Standup']")).to_be_visible()
     made = ids()["Standup"]
     assert made["type"] == 2 and made["parent_id"] == channels["Voice Channels"]["id"]

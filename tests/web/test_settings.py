@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from guilds.models import Channel, ChannelType, PermissionOverwrite, Role
@@ -231,7 +232,8 @@ def test_sidebar_creates_voice_channels_and_categories(browser, owner, guild, ge
     made = me.post(
         create, {"name": "Standup", "type": "2", "parent_id": voice.id}, HTTP_HX_REQUEST="true"
     )
-    assert made.status_code == 204 and made["HX-Refresh"] == "true"
+    assert made.status_code == 204 and "HX-Refresh" not in made
+    assert json.loads(made["HX-Trigger"]) == {"refresh-channels": True, "united:dialog-done": True}
     standup = guild.channels.get(name="Standup")
     assert (standup.type, standup.parent_id) == (ChannelType.GUILD_VOICE, voice.id)
     # A category ignores the parent a reused form may still carry.

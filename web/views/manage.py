@@ -4,6 +4,8 @@ Permission checks stay in the guild services."""
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -54,11 +56,12 @@ def create_channel(request: AuthedHttpRequest, guild_id: int) -> HttpResponse:
         return render(request, "web/_form_error.html", {"messages": messages}, status=exc.status)
     if channel.type not in TEXT_TYPES:
         # Nothing to open: a voice channel is joined from the list, a category holds others.
-        # The page reloads with the new entry in its channel list.
+        # The dialog closes and the channel list refreshes in place; no reload, so a voice
+        # call or a half-written message on the page goes on undisturbed.
         if getattr(request, "htmx", False):
-            refresh = HttpResponse(status=204)
-            refresh["HX-Refresh"] = "true"
-            return refresh
+            done = HttpResponse(status=204)
+            done["HX-Trigger"] = json.dumps({"refresh-channels": True, "united:dialog-done": True})
+            return done
         return redirect("web-guild", guild_id=guild_id)
     response: HttpResponse = redirect("web-channel", guild_id=guild_id, channel_id=channel.id)
     if getattr(request, "htmx", False):
