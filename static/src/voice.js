@@ -25,6 +25,22 @@ const STORE = "united.voice";
 const prefs = JSON.parse(localStorage.getItem("united.voice.prefs") || "{}");
 const savePrefs = () => localStorage.setItem("united.voice.prefs", JSON.stringify(prefs));
 
+// The connection panel's path line: direct to the voice server, or through the TURN relay and
+// over which transport (UDP, TCP, TLS), from the selected candidate pair of getStats().
+function pathText(report, pairId, relayMissing) {
+  const pair = pairId && report.get(pairId);
+  if (!pair) return relayMissing ? "Connecting directly: this node has no relay (TURN) server" : "";
+  const local = report.get(pair.localCandidateId) || {};
+  let text;
+  if (local.candidateType === "relay") {
+    text = `Relayed through TURN (${(local.relayProtocol || "udp").toUpperCase()})`;
+  } else {
+    const nat = local.candidateType === "srflx" || local.candidateType === "prflx";
+    text = `Direct (${nat ? "through NAT" : "local network"})`;
+  }
+  return relayMissing ? `${text} · this node has no relay (TURN) server` : text;
+}
+
 class Voice {
   constructor(gw, shell) {
     this.gw = gw;
@@ -189,7 +205,12 @@ class Voice {
       if (state.speaking) this.speaking.add(state.user_id);
     }
     this.connectedAt = null;
-    const pc = new RTCPeerConnection({ iceServers: offer.ice_servers || [] });
+    // "Always relay": only candidates through the node's TURN server, for networks that block
+    // direct UDP. A node without one has nothing to relay through: say so and connect directly.
+    const iceServers = offer.ice_servers || [];
+    const hasTurn = iceServers.some((server) => [].concat(server.urls || []).some((url) => /^turns?:/i.test(url)));
+    this.relayMissing = Boolean(prefs.relay) && !hasTurn;
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: prefs.relay && hasTurn ? "relay" : "all" });
     this.pc = pc;
     pc.addEventListener("track", (event) => this.play(event));
     pc.addEventListener("connectionstatechange", () => {
@@ -620,6 +641,11 @@ class Voice {
     } else if (el.matches("[data-voice-ptt-key]") && event.type === "change") {
       prefs.pttKey = el.value || "Space";
       savePrefs();
+    } else if (el.matches("[data-voice-relay]") && event.type === "change") {
+      prefs.relay = el.checked;
+      savePrefs();
+      // The ICE policy is fixed for a connection's life: connect again with the new one.
+      if (this.channelId) this.join(this.channelId, true);
     }
   }
 
@@ -651,6 +677,8 @@ class Voice {
     if (ptt) ptt.checked = Boolean(prefs.ptt);
     const key = this.panel.querySelector("[data-voice-ptt-key]");
     if (key) key.value = prefs.pttKey || "Space";
+    const relay = this.panel.querySelector("[data-voice-relay]");
+    if (relay) relay.checked = Boolean(prefs.relay);
   }
 
   async stats() {
@@ -661,6 +689,10 @@ class Voice {
     let received = 0;
     let jitter = null;
     let codec = null;
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
     report.forEach((s) => {
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
       if (s.type === "inbound-rtp" && s.kind === "audio") {
@@ -676,6 +708,9 @@ class Voice {
     box.textContent =
       `Latency ${rtt === null ? "–" : Math.round(rtt * 1000) + " ms"} · ` +
       `Loss ${loss} % · Jitter ${jitter === null ? "–" : Math.round(jitter * 1000) + " ms"} · ${codec || "opus"}`;
+    const path = this.panel.querySelector("[data-voice-path]");
+    const text = pathText(report, pairId, this.relayMissing);
+    if (path && path.textContent !== text) path.textContent = text;
   }
 
   status(text) {

@@ -380,3 +380,60 @@ def test_systemd_units_run_doctor_and_use_the_venv():
     for unit in ("united-worker.service", "united-beat.service"):
         text = (DEPLOY / "systemd" / unit).read_text()
         assert "/opt/united/.venv/bin/celery -A united" in text
+
+
+def test_coturn_starts_with_caddys_certificate_for_turn_over_tls(tmp_path):
+    """deploy/coturn-start.sh, run as the container runs it (a stand-in `turnserver` on PATH
+    records its arguments): with Caddy's certificate for the domain it copies certificate and
+    key where the unprivileged turnserver can read them and passes both; before Caddy has one,
+    it starts without TLS and says why. The compose file publishes 5349 and mounts both."""
+    import stat
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "turnserver"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_OUT"\n')
+    fake.chmod(0o755)
+    storage = tmp_path / "caddy"
+    tls_dir = tmp_path / "tls"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FEDERATION_DOMAIN": "chat.example.org",
+        "CADDY_STORAGE": str(storage),
+        "TURN_TLS_DIR": str(tls_dir),
+        "ARGS_OUT": str(tmp_path / "args"),
+    }
+
+    def start() -> tuple[list[str], str]:
+        run = subprocess.run(
+            ["sh", str(DEPLOY / "coturn-start.sh"), "-c", "/etc/coturn/turnserver.conf"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 0, run.stderr
+        return (tmp_path / "args").read_text().split(), run.stderr
+
+    args, said = start()
+    assert "--no-tls" in args and not any(a.startswith("--cert") for a in args)
+    assert "no certificate for chat.example.org" in said
+    assert args[:2] == ["-c", "/etc/coturn/turnserver.conf"] and "--proc-user=nobody" in args
+
+    issued = storage / "certificates" / "acme-v02.api.letsencrypt.org-directory"
+    (issued / "chat.example.org").mkdir(parents=True)
+    (issued / "chat.example.org" / "chat.example.org.crt").write_text("CERT")
+    (issued / "chat.example.org" / "chat.example.org.key").write_text("KEY")
+    args, _said = start()
+    assert f"--cert={tls_dir}/cert.pem" in args and f"--pkey={tls_dir}/key.pem" in args
+    assert "--no-tls" not in args and "--proc-user=nobody" in args
+    assert (tls_dir / "cert.pem").read_text() == "CERT"
+    assert (tls_dir / "key.pem").read_text() == "KEY"
+    assert stat.S_IMODE((tls_dir / "key.pem").stat().st_mode) == 0o600
+
+    coturn = raw_compose()["services"]["coturn"]
+    assert "5349:5349/tcp" in coturn["ports"]
+    assert "./coturn-start.sh:/etc/coturn/start.sh:ro" in coturn["volumes"]
+    assert "caddy-data:/caddy:ro" in coturn["volumes"]
+    assert coturn["entrypoint"] == ["/bin/sh", "/etc/coturn/start.sh"]

@@ -1,8 +1,10 @@
 """TURN through a real coturn on loopback: a relay-only aiortc client reaches the worker with
-the node's minted REST-API credentials, and a forged credential gets no relay at all."""
+the node's minted REST-API credentials, over UDP and over TLS (`turns:`, for networks that only
+let HTTPS-like traffic out), and a forged credential gets no relay at all."""
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import socket
 import subprocess
@@ -32,11 +34,73 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
         return sock.getsockname()[1]
 
 
-def _start_coturn(tmp) -> tuple[subprocess.Popen, int] | None:
-    """coturn on fresh loopback ports, once it answers a STUN binding request; None if it does
-    not within 30 s (it also listens on port+1, which a free port does not promise is free)."""
+def tls_certificate(tmp) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (the test's own CA): (cert path, key path)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "turn-cert.pem", tmp / "turn-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def _answers_stun(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        request = bytes.fromhex("000100002112a442") + b"\x01" * 12
+        sock.sendto(request, ("127.0.0.1", port))
+        try:
+            sock.recvfrom(512)
+            return True
+        except OSError:
+            return False
+
+
+def _accepts_tcp(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _start_coturn(tmp) -> tuple[subprocess.Popen, int, int] | None:
+    """coturn on fresh loopback ports (UDP, and TLS over TCP with `tls_certificate`), once it
+    answers a STUN binding request and takes TLS connections; None if it does not within 30 s
+    (it also listens on port+1, which a free port does not promise is free)."""
     port = free_port()
+    tls_port = free_port(socket.SOCK_STREAM)
     low = free_port()
+    cert, key = tls_certificate(tmp)
     proc = subprocess.Popen(
         [
             "turnserver",
@@ -51,7 +115,9 @@ def _start_coturn(tmp) -> tuple[subprocess.Popen, int] | None:
             "--realm=united.test",
             "--allow-loopback-peers",
             "--no-cli",
-            "--no-tls",
+            f"--tls-listening-port={tls_port}",
+            f"--cert={cert}",
+            f"--pkey={key}",
             "--no-dtls",
             "--no-tcp-relay",
             f"--pidfile={tmp / 'turn.pid'}",
@@ -63,34 +129,29 @@ def _start_coturn(tmp) -> tuple[subprocess.Popen, int] | None:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30  # a loaded CI machine was seen to need more than 10 s
-    while time.monotonic() < deadline:  # wait until it answers a STUN binding request
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(0.2)
-            request = bytes.fromhex("000100002112a442") + b"\x01" * 12
-            sock.sendto(request, ("127.0.0.1", port))
-            try:
-                sock.recvfrom(512)
-                break
-            except OSError:
-                continue
-    else:
-        proc.kill()
-        proc.wait(10)
-        return None
-    return proc, port
+    while time.monotonic() < deadline:
+        if _answers_stun(port) and _accepts_tcp(tls_port):
+            return proc, port, tls_port
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(10)
+    return None
+
+
+def start_coturn(tmp) -> tuple[subprocess.Popen, int, int]:
+    """A started coturn: (process, UDP port, TLS port); the caller terminates it."""
+    for _ in range(3):  # a port taken meanwhile: try others
+        started = _start_coturn(tmp)
+        if started is not None:
+            return started
+    raise RuntimeError("coturn did not start on three sets of ports")
 
 
 @pytest.fixture(scope="module")
 def coturn(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("coturn")
-    for _ in range(3):  # a port taken meanwhile: try others
-        started = _start_coturn(tmp)
-        if started is not None:
-            break
-    else:
-        raise RuntimeError("coturn did not start on three sets of ports")
-    proc, port = started
-    yield port
+    proc, port, tls_port = start_coturn(tmp)
+    yield port, tls_port, tmp
     proc.terminate()
     proc.wait(10)
 
@@ -122,8 +183,17 @@ def relay_pair(client: VoiceClient):
     return pairs.get(1)
 
 
-def test_a_relay_only_client_talks_through_coturn(make_user, worker_settings, client_loop, coturn):
-    worker_settings.TURN_URLS = [f"turn:127.0.0.1:{coturn}?transport=udp"]
+@pytest.mark.parametrize("over", ["udp", "tls"])
+def test_a_relay_only_client_talks_through_coturn(
+    make_user, worker_settings, client_loop, coturn, over, monkeypatch
+):
+    port, tls_port, tmp = coturn
+    if over == "tls":
+        # TURN over TLS on TCP: the client checks coturn's certificate against the test's CA.
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp / "turn-cert.pem"))
+        worker_settings.TURN_URLS = [f"turns:127.0.0.1:{tls_port}?transport=tcp"]
+    else:
+        worker_settings.TURN_URLS = [f"turn:127.0.0.1:{port}?transport=udp"]
     worker_settings.TURN_SECRET = SECRET
     owner = make_user("alice")
     guild = guild_services.check_create_guild(owner, name="Voice", description="")
@@ -156,6 +226,13 @@ def test_a_relay_only_client_talks_through_coturn(make_user, worker_settings, cl
         clients["forged"] = forged
         client_loop.run(forged.answer(offer))
         assert "typ relay" not in forged.pc.localDescription.sdp
+        if over == "tls":
+            # It is TLS, verified: a client that does not trust coturn's certificate gets none.
+            monkeypatch.delenv("SSL_CERT_FILE")
+            untrusting = VoiceClient(440.0, ice_servers=offer["ice_servers"], relay_only=True)
+            clients["untrusting"] = untrusting
+            client_loop.run(untrusting.answer(offer))
+            assert "typ relay" not in untrusting.pc.localDescription.sdp
     finally:
         for client in clients.values():
             client_loop.run(client.close())
