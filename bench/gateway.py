@@ -154,12 +154,16 @@ async def run(
         part = range(i, n, len(urls))
         chosen = [tokens[j] for j in part] if tokens is not None else None
         sockets += await open_clients(url, chosen, len(part))
+    # The clients read from here on, as a real client reads all along: what arrived while the
+    # others connected (the node's presence updates, ~50 per client at 100 clients) is read
+    # before the measure starts instead of in front of its first message (it made that one
+    # message 26-45 ms late, and one message of 100 is the whole p99).
+    latencies: list[float] = []
+    receivers = [asyncio.create_task(collector(ws, messages, latencies, marker)) for ws in sockets]
     # One unmeasured message first, on both servers: the figures are a channel's steady state,
     # not the first message after a restart (the node's is docs/performance.md's "cold").
     await (warm or send)("warm-up")
     await asyncio.sleep(1)
-    latencies: list[float] = []
-    receivers = [asyncio.create_task(collector(ws, messages, latencies, marker)) for ws in sockets]
     profiler = None
     if PROFILE_TO and pids:
         # Sample the node only while the messages flow (not while clients connect).
