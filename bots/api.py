@@ -13,6 +13,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,10 +22,11 @@ from accounts.models import User
 from accounts.requests import AuthedRequest
 from accounts.services import serialize_user
 from bots import embeds as embed_rules
-from bots import interactions, services, shapes
+from bots import interactions, services, shapes, uploads
 from bots.components import clean_components
 from bots.models import Application
 from guilds.models import Member
+from guilds.permissions import Permissions as P
 from guilds.serialize import serialize_member
 from guilds.services import channels as channel_services
 from guilds.services import guilds as guild_services
@@ -32,10 +34,13 @@ from guilds.services import members as member_services
 from guilds.services import roles as role_services
 from guilds.services.access import guild_context
 from guilds.services.guilds import guild_payload
+from media import services as media_services
 from messaging.services import messages, reactions
+from messaging.services.access import access_text_channel
 from messaging.services.serialize import serialize_message
 from united import ratelimit
 from united.errors import APIError, Invalid, NotFound
+from united.parsers import JSONParser
 
 GATEWAY_PATH = "/bot-gateway"
 # What GET /gateway/bot promises: one shard, and Discord's default daily IDENTIFY budget (the
@@ -113,7 +118,8 @@ def _message(data: dict[str, Any], request: Request | None = None) -> dict[str, 
     author = data.get("author") or {}
     guild_id = int(data["guild_id"]) if data.get("guild_id") else None
     ids = {int(author["id"])} if author.get("id") and not data.get("webhook_id") else set()
-    out = shapes.message(data, _members_of(guild_id, ids))
+    base = request.build_absolute_uri("/") if request is not None else None
+    out = shapes.message(data, _members_of(guild_id, ids), base)
     app = getattr(request, "auth", None) if request is not None else None
     if isinstance(app, Application) and not app.message_content:
         # Discord applies the MESSAGE_CONTENT rule to what the HTTP API answers too.
@@ -267,21 +273,41 @@ class ChannelMessages(BotView):
         # The node keeps tombstones in history; to Discord a deleted message is gone.
         return Response([_message(m, request) for m in rows if not m.get("deleted")])
 
+    # Discord's multipart form too: `payload_json` beside `files[n]` (discord.py's
+    # `send(file=...)`, discord.js's `files: [...]`).
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(summary="Send a message", request=dict, responses={200: dict})
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _body(request)
+        data = uploads.payload(request)
         embeds = _embeds(data)
         reference = data.get("message_reference") or {}
         nonce = data.get("nonce")
-        message, _ = messages.check_send_message(
-            request.user,
-            channel_id,
-            content=data.get("content", ""),
-            nonce=str(nonce) if isinstance(nonce, int | str) and nonce != "" else None,
-            reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
-            embeds=embeds,
-            rich=_components(data, request),
-        )
+        files = uploads.posted_files(request)
+        attachments = None
+        if files:
+            uploads.check_files(files)
+            # Refused before anything is stored: a bot that may not post files here.
+            access = access_text_channel(request.user, channel_id)
+            access.require(P.SEND_MESSAGES)
+            access.require(P.ATTACH_FILES)
+            attachments = uploads.store_files(request.user, channel_id, files)
+        try:
+            message, _ = messages.check_send_message(
+                request.user,
+                channel_id,
+                content=data.get("content", ""),
+                nonce=str(nonce) if isinstance(nonce, int | str) and nonce != "" else None,
+                reply_to=reference.get("message_id") if isinstance(reference, dict) else None,
+                embeds=embeds,
+                rich=_components(data, request),
+                attachments=[a.id for a in attachments] if attachments else None,
+            )
+        except APIError:
+            # Refused after all (rate limit, automod, a bad reference): the files go too.
+            for attachment in attachments or ():
+                media_services.do_delete_attachment(attachment)
+            raise
         return Response(_message(serialize_message(message, viewer_id=request.user.id), request))
 
 

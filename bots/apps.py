@@ -18,3 +18,9 @@ class BotsConfig(AppConfig):
         from united.bodies import register_body_limit
 
         register_body_limit(r"/api/(v\d+/)?webhooks/\d+/[^/]+/?$", upload_limit)
+        # A bot's message may carry files too, from a valid bot token within its quota.
+        from bots.uploads import bot_upload_allowance
+
+        register_body_limit(
+            r"/api/v(9|10)/channels/\d+/messages/?$", upload_limit, bot_upload_allowance
+        )

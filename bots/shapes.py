@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from media import links
+
 FLAG_BOT_HTTP_INTERACTIONS = 0
 # What GET /oauth2/applications/@me and READY say about the application: none of Discord's
 # flags (they concern verification and intents granted by Discord staff).
@@ -52,11 +54,24 @@ def member(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def attachment(data: dict[str, Any], base: str | None = None) -> dict[str, Any]:
+    """Discord's attachment: `url` and `proxy_url` absolute and signed for a day, so a bot
+    library reads the file without credentials, as from Discord's CDN (media/links.py).
+    `base`: the origin the bot reached the node at, when known."""
+    out = dict(data)
+    if out.get("id"):
+        out["url"] = out["proxy_url"] = links.signed_url(int(out["id"]), base=base)
+    return out
+
+
 def message(
-    data: dict[str, Any], members: dict[int, dict[str, Any]] | None = None
+    data: dict[str, Any],
+    members: dict[int, dict[str, Any]] | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """A message as Discord sends it. `members`: the guild's members this connection knows
-    (user id → member), for the `member` field of a guild message."""
+    (user id → member), for the `member` field of a guild message; `base`: the origin its
+    attachments' links start with (the node's public one if None)."""
     out = dict(data)
     for ours in ("content_html", "hlc", "deleted", "expires_at"):
         out.pop(ours, None)
@@ -67,7 +82,7 @@ def message(
     out.setdefault("mention_everyone", False)
     out.setdefault("embeds", [])
     out.setdefault("components", [])
-    out.setdefault("attachments", [])
+    out["attachments"] = [attachment(a, base) for a in data.get("attachments", [])]
     out.setdefault("sticker_items", [])
     out["flags"] = data.get("flags") or 0
     out["tts"] = False

@@ -8,7 +8,6 @@ the token in the path is the credential.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -21,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import BearerTokenAuthentication
 from accounts.requests import AuthedRequest
-from bots import shapes
+from bots import shapes, uploads
 from bots import webhook_execute as execute
 from bots import webhooks as hooks
 from bots.api import BotTokenAuthentication
@@ -44,24 +43,8 @@ class ManageView(APIView):
     authentication_classes = [MaybeBotToken, BearerTokenAuthentication, SessionAuthentication]
 
 
-def _body(request: Request) -> dict[str, Any]:
-    data: Any = request.data
-    if hasattr(data, "getlist") and "payload_json" in data:
-        # Discord's multipart form: the JSON body rides in `payload_json`.
-        try:
-            data = json.loads(data["payload_json"])
-        except ValueError:
-            raise Invalid(errors={"payload_json": ["Not valid JSON."]}) from None
-    elif hasattr(data, "getlist"):
-        data = {key: data.get(key) for key in data}
-    if not isinstance(data, dict):
-        raise Invalid(errors={"_errors": ["Expected a JSON object."]})
-    return data
-
-
-def _files(request: Request) -> list[Any]:
-    found = request.FILES if hasattr(request, "FILES") else None
-    return [f for key in found for f in found.getlist(key)] if found else []
+_body = uploads.payload
+_files = uploads.posted_files
 
 
 def _files_refused(request: Request) -> None:

@@ -10,15 +10,13 @@ messaging (messaging/services/webhook_posts.py).
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from bots import embeds as embed_rules
+from bots import uploads
 from bots.models import Webhook
 from bots.webhooks import authenticate, check_avatar_url, check_name
 from guilds.models import Channel, ChannelType
@@ -28,7 +26,6 @@ from messaging.services.messages import MAX_LENGTH, do_delete_message
 from united import names, ratelimit
 from united.errors import APIError, Invalid, NotFound
 
-MAX_FILES = 10
 ALLOWED_MENTION_KINDS = frozenset({"users", "roles", "everyone"})
 
 
@@ -109,61 +106,17 @@ def _embeds_of(data: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
-def _spool(upload: Any) -> tuple[Path, str, int]:
-    """A received file copied into the upload directory (where media stores from by a
-    rename), hashed on the way."""
-    directory = Path(settings.FILE_UPLOAD_TEMP_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
-    sha = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(
-        dir=directory, prefix="webhook-", suffix=".part", delete=False
-    ) as out:
-        for chunk in upload.chunks():
-            sha.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return Path(out.name), sha.hexdigest(), size
-
-
 def _check_files(webhook: Webhook, files: list[Any]) -> None:
-    """What can be said of the files before anything is spent or stored."""
-    if not files:
-        return
-    from media.uploads import TooLarge
-
-    if len(files) > MAX_FILES:
-        raise Invalid(errors={"files": [f"At most {MAX_FILES} files."]})
-    total = sum(int(f.size or 0) for f in files)
-    if total > settings.UNITED_MAX_UPLOAD_BYTES:
-        raise TooLarge(
-            f"The files are larger than the upload limit of {settings.UNITED_MAX_UPLOAD_BYTES} "
-            "bytes",
-            errors={"files": [f"At most {settings.UNITED_MAX_UPLOAD_BYTES} bytes together."]},
-        )
+    uploads.check_files(files)
     creator = webhook.creator
-    if creator is None or not creator.is_active:
+    if files and (creator is None or not creator.is_active):
         raise Invalid(errors={"files": ["Whoever made this webhook is gone: it posts no files."]})
 
 
 def _store_files(webhook: Webhook, channel: Channel, files: list[Any]) -> list[Any]:
-    """The posted files as attachments of the channel, through media's upload path (its
-    checks, sniffing, thumbnails and limits). A webhook has no storage of its own: the files
-    count against the quota of the member who made it."""
-    from media.services import check_upload
-    from media.uploads import StreamedUpload
-
-    stored = []
-    for upload in files:
-        path, sha, size = _spool(upload)
-        try:
-            streamed = StreamedUpload(
-                path, sha, size, upload.name or "file", upload.content_type or ""
-            )
-            stored.append(check_upload(webhook.creator, streamed, scope=f"channel:{channel.id}"))
-        finally:
-            path.unlink(missing_ok=True)
-    return stored
+    """A webhook has no storage of its own: the files count against the quota of the member
+    who made it."""
+    return uploads.store_files(webhook.creator, channel.id, files)
 
 
 def check_execute(

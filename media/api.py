@@ -97,7 +97,9 @@ class ContentView(APIView):
 
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY}, summary="Download (Range ok)")
     def get(self, request: Request, attachment_id: str) -> HttpResponseBase:
-        attachment = services.access_attachment(request.user, attachment_id)
+        attachment = services.access_attachment(
+            request.user, attachment_id, link=("content", request.query_params)
+        )
         return serve_blob(
             request._request,
             key=attachment.blob.key,
@@ -115,7 +117,9 @@ class ThumbnailView(APIView):
 
     @extend_schema(responses={(200, "image/webp"): OpenApiTypes.BINARY}, summary="A thumbnail")
     def get(self, request: Request, attachment_id: str, size: int) -> HttpResponseBase:
-        attachment = services.access_attachment(request.user, attachment_id)
+        attachment = services.access_attachment(
+            request.user, attachment_id, link=(f"thumbnails/{size}", request.query_params)
+        )
         thumb = Thumbnail.objects.filter(attachment=attachment, size=size).select_related("blob")
         thumbnail = thumb.first()
         if thumbnail is None:

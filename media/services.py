@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from media import images
+from media import images, links
 from media.access import may_read
 from media.models import Attachment, Blob, BlobDeletion, BlobState, Kind, Purpose, Thumbnail
 from media.storage import blob_store
@@ -93,12 +94,17 @@ def serialize_attachment(attachment: Attachment) -> dict[str, Any]:
     }
 
 
-def access_attachment(user: Any, attachment_id: int | str) -> Attachment:
-    """The attachment, if `user` may read it; 404, 401 or 403 otherwise."""
+def access_attachment(
+    user: Any, attachment_id: int | str, *, link: tuple[str, Mapping[str, Any]] | None = None
+) -> Attachment:
+    """The attachment, if `user` may read it, or `link` (what is read, the query) is a valid
+    signed link for it (media/links.py); 404, 401 or 403 otherwise."""
     try:
         attachment = Attachment.objects.get(id=int(attachment_id))
-    except (Attachment.DoesNotExist, ValueError):
+    except (Attachment.DoesNotExist, ValueError, OverflowError):
         raise NotFound("Unknown attachment") from None
+    if link is not None and links.valid(attachment.id, link[0], link[1]):
+        return attachment
     if not may_read(user, attachment):
         if user is None or not user.is_authenticated:
             raise APIError("Sign in to read this attachment", status=401, code=UNAUTHORIZED)

@@ -188,6 +188,11 @@ def upload_allowance(headers: dict[str, str]) -> int:
         left = quota_left(user)
     finally:
         close_old_connections()
+    return allowance(left, headers)
+
+
+def allowance(left: int, headers: dict[str, str]) -> int:
+    """Bytes a caller with `left` bytes of quota may send in one multipart body, or 413."""
     allowed = min(settings.UNITED_MAX_UPLOAD_BYTES, left) + MULTIPART_SLACK
     declared = headers.get("content-length", "")
     if left <= 0 or (declared.isdigit() and int(declared) > allowed):

@@ -378,3 +378,93 @@ def test_the_operator_locks_a_bot_out_from_the_admin(browser, make_user):
     )
     assert done.status_code == 302
     assert bot_client(token).get("/api/v10/users/@me").status_code == 401
+
+
+def test_a_bot_sends_files_in_discords_multipart_form(browser, guild, alice, make_user):
+    """discord.py's `send(file=...)` and discord.js's `files: [...]`: `payload_json` beside
+    `files[n]`; the files become the message's attachments, readable by the channel's members.
+    A bot that may not attach files, too many files and a refused message store nothing."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from media.models import Attachment
+    from moderation.services import automod
+    from tests.bots.test_webhooks import png
+
+    app, bot = installed(browser, guild)
+    url = f"/api/v10/channels/{general(guild)}/messages"
+    sent = bot.post(
+        url,
+        {
+            "payload_json": '{"content": "the chart", "attachments": [{"id": 0}]}',
+            "files[0]": SimpleUploadedFile("chart.png", png(), "image/png"),
+            "files[1]": SimpleUploadedFile("notes.txt", b"three notes", "text/plain"),
+        },
+    )
+    assert sent.status_code == 200, sent.content
+    body = sent.json()
+    assert body["content"] == "the chart"
+    assert [a["filename"] for a in body["attachments"]] == ["chart.png", "notes.txt"]
+    assert body["attachments"][0]["content_type"] == "image/png"
+    bob = make_user("bob")
+    member_services.do_add_member(guild, bob)
+    reader = Client()
+    reader.force_login(bob)
+    got = reader.get(body["attachments"][1]["url"])
+    assert got.status_code == 200 and b"".join(got.streaming_content) == b"three notes"
+    # The link is absolute and signed, as Discord's CDN links are: a bot library reads it with
+    # no credentials; a tampered, expired or borrowed signature reads nothing.
+    link = body["attachments"][1]["url"]
+    assert link.startswith("http://testserver/api/v1/attachments/") and "&hm=" in link
+    anonymous = Client().get(link)
+    assert anonymous.status_code == 200
+    assert b"".join(anonymous.streaming_content) == b"three notes"
+    assert Client().get(link[:-1] + ("0" if link[-1] != "0" else "1")).status_code == 401
+    from media import links
+
+    first, second = (int(a["id"]) for a in body["attachments"])
+    expired = links.signed_path(second, now=1_000_000)
+    assert Client().get(expired).status_code == 401
+    borrowed = links.signed_path(first).replace(f"/{first}/", f"/{second}/")
+    assert Client().get(borrowed).status_code == 401
+    assert Client().get(body["attachments"][1]["url"].split("?")[0]).status_code == 401
+
+    def stored() -> int:
+        return Attachment.objects.filter(uploader=app.bot).count()
+
+    # Eleven files: refused before anything is stored.
+    many = {f"files[{i}]": SimpleUploadedFile(f"{i}.txt", b"x", "text/plain") for i in range(11)}
+    too_many = bot.post(url, {"payload_json": '{"content": "spam"}', **many})
+    assert too_many.status_code == 400 and "files" in too_many.json()["errors"]
+    assert stored() == 2
+    # A message automod refuses takes its files along.
+    automod.check_create_rule(
+        alice,
+        guild.id,
+        {"name": "no spam", "type": "keyword", "config": {"words": ["spam"]}, "action": "block"},
+    )
+    refused = bot.post(
+        url,
+        {
+            "payload_json": '{"content": "spam"}',
+            "files[0]": SimpleUploadedFile("spam.txt", b"buy", "text/plain"),
+        },
+    )
+    assert refused.status_code == 400, refused.content
+    assert stored() == 2
+    # Without ATTACH_FILES (taken from @everyone; the bot's role never had it): 403, nothing kept.
+    everyone = guild.roles.get(id=guild.id)
+    role_services.check_update_role(
+        alice, guild.id, everyone.id, {"permissions": str(everyone.permissions & ~P.ATTACH_FILES)}
+    )
+    no_files = bot.post(
+        url,
+        {
+            "payload_json": '{"content": "a file"}',
+            "files[0]": SimpleUploadedFile("a.txt", b"a", "text/plain"),
+        },
+    )
+    assert no_files.status_code == 403, no_files.content
+    assert stored() == 2
+    assert list(Message.objects.filter(author=app.bot).values_list("content", flat=True)) == [
+        "the chart"
+    ]

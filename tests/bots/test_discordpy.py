@@ -8,6 +8,7 @@ asks), so both are set here, exactly as docs/bots.md tells bot authors to.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import zlib
@@ -54,7 +55,9 @@ def install(browser: httpx.Client, app_id: str, guild_id: str, permissions: int)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    node = Node("bots", tmp_path_factory.mktemp("bots")).start()
+    # Plain HTTP on loopback: the links the gateway hands out (attachments) say so.
+    node = Node("bots", tmp_path_factory.mktemp("bots"), extra_env={"FEDERATION_SCHEME": "http"})
+    node.start()
     node.create_user("alice", PASSWORD)
     node.create_user("bob", PASSWORD)
     api = httpx.Client(base_url=node.url)
@@ -215,6 +218,12 @@ async def test_a_discordpy_bot_reads_replies_reacts_edits_and_deletes(pointed_at
         note = await message.channel.send("first draft")
         note = await note.edit(content="second draft")
         assert note.content == "second draft" and note.edited_at is not None
+        # A file, as bots post reports and pictures: discord.py's multipart form.
+        report = await message.channel.send(
+            "the report", file=discord.File(io.BytesIO(b"all green\n"), filename="report.txt")
+        )
+        assert [a.filename for a in report.attachments] == ["report.txt"]
+        assert await report.attachments[0].read() == b"all green\n"
 
         async def alice_sees_it() -> list[dict] | None:
             rows = await history(world, alice)
