@@ -35,7 +35,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.requests import AuthedHttpRequest
-from bots import commands, interactions
+from bots import commands, embeds_view, interactions
 from bots.models import Interaction
 from messaging.services.access import access_text_channel
 from united.errors import APIError, Invalid, error_body
@@ -216,6 +216,8 @@ def ephemeral(request: HttpRequest, interaction_id: int) -> HttpResponse:
         rows = interactions.ephemeral_for(request.user, interaction_id)
     except APIError as exc:
         return _error(exc)
+    for row in rows:
+        row["embeds_view"] = embeds_view.view(row.get("embeds") or [])
     return render(
         request, "bots/_ephemeral.html", {"answers": rows, "interaction_id": interaction_id}
     )

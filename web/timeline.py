@@ -10,9 +10,9 @@ from typing import Any
 
 from django.utils.html import escape
 
+from bots import embeds_view as embeds
 from messaging.services.messages import get_message
 from united.errors import APIError
-from web import embeds
 from web.media import layout
 
 GROUP_WINDOW = timedelta(minutes=7)

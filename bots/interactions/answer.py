@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import serialize_user
 from bots import commands, components, shapes
+from bots import embeds as embed_rules
 from bots.interactions.common import (
     ALLOWED_CALLBACKS,
     ALREADY_ACKNOWLEDGED,
@@ -81,19 +82,23 @@ def access_by_application(application_id: int, token: Any) -> Interaction:
 
 
 def _message_fields(data: Any, *, partial: bool = False) -> dict[str, Any]:
-    """What a bot may put in an answer: content, components, flags (embeds and files come with
-    incoming webhooks, not here)."""
+    """What a bot may put in an answer: content, embeds (bots/embeds.py's rules), components,
+    flags (files and stickers are refused, saying so)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise Invalid(errors={"data": ["Must be an object."]})
-    if data.get("embeds") or data.get("attachments") or data.get("sticker_ids"):
+    if data.get("attachments") or data.get("sticker_ids"):
         raise Invalid(
-            errors={
-                "embeds": ["Embeds, files and stickers are not supported in interaction answers."]
-            }
+            errors={"attachments": ["Files and stickers are not supported in interaction answers."]}
         )
     out: dict[str, Any] = {}
+    if "embeds" in data:
+        out["embeds"] = embed_rules.clean_embeds(data["embeds"])
+    elif "embed" in data:  # the singular form older libraries send
+        out["embeds"] = embed_rules.clean_embeds([data["embed"]] if data["embed"] else [])
+    elif not partial:
+        out["embeds"] = []
     if "content" in data or not partial:
         content = data.get("content")
         if content is None:
@@ -114,7 +119,7 @@ def _message_fields(data: Any, *, partial: bool = False) -> dict[str, Any]:
                 }
             )
         out["flags"] = flags
-    if not partial and not out["content"] and not out["components"]:
+    if not partial and not out["content"] and not out["components"] and not out["embeds"]:
         raise Invalid(errors={"content": ["Cannot send an empty message."]}, code=50006)
     return out
 
@@ -143,6 +148,7 @@ def _send(interaction: Interaction, fields: dict[str, Any], *, loading: bool = F
         access,
         app.bot,
         fields.get("content", ""),
+        embeds=fields.get("embeds") or None,
         rich={
             "components": fields.get("components", []),
             "flags": flags | (LOADING if loading else 0),
@@ -162,9 +168,10 @@ def _edit(interaction: Interaction, message: Message, fields: dict[str, Any]) ->
     if "components" in fields:
         rich["components"] = fields["components"]
     content = fields.get("content", message.content)
-    if message.flags & LOADING and not content and not rich.get("components"):
+    embeds = fields.get("embeds")
+    if message.flags & LOADING and not content and not rich.get("components") and not embeds:
         raise Invalid(errors={"content": ["Cannot send an empty message."]}, code=50006)
-    return messages.do_edit_message(access, message, content, rich=rich)
+    return messages.do_edit_message(access, message, content, embeds=embeds, rich=rich)
 
 
 def _ephemeral(
@@ -178,7 +185,7 @@ def _ephemeral(
         "author": shapes.user(serialize_user(app.bot)),
         "content": fields.get("content", ""),
         "components": fields.get("components", []),
-        "embeds": [],
+        "embeds": fields.get("embeds", []),
         "attachments": [],
         "flags": EPHEMERAL | (LOADING if loading else 0),
         "application_id": str(app.id),

@@ -158,7 +158,7 @@ def _note_fields(note: dict[str, Any]) -> dict[str, Any]:
 
 
 # What a replica keeps of a host's embeds: Discord's count, and a bound on their size. They
-# are drawn only through the web client's validator (web/embeds.py), which drops what is not
+# are drawn only through the web client's validator (bots/embeds_view.py), which drops what is not
 # Discord's shape, so a hostile host cannot put anything else before a member.
 REMOTE_EMBEDS_MAX = 10
 REMOTE_EMBEDS_BYTES = 32 * 1024

@@ -344,6 +344,41 @@ def test_ephemeral_answers_reach_the_invoker_alone(browser, guild, bot, alice, m
     )
 
 
+def test_answers_carry_embeds_public_and_ephemeral(browser, guild, bot, alice):
+    """discord.py's `interaction.response.send_message(embed=...)`: the answer's embeds are
+    validated with Discord's rules, stored on a public answer, kept on an ephemeral one, drawn
+    for the invoker, and changed by an edit of @original."""
+    app, bot_http, ids = bot
+    interaction, token = start(alice, guild, ids)
+    card = {"title": "Rolled 4", "description": "on **d6**", "color": 0x3366FF}
+    answered = callback(Client(), interaction, token, {"type": 4, "data": {"embeds": [card]}})
+    assert answered.status_code == 204, answered.content
+    message = Message.objects.get(application_id=app.id, interaction__id=str(interaction.id))
+    assert message.content == "" and message.embeds[0]["title"] == "Rolled 4"
+    page = browser.get(f"/app/guilds/{guild.id}/channels/{guild.default_channel_id}/")
+    assert "Rolled 4" in page.content.decode()
+    base = f"/api/v10/webhooks/{app.id}/{token}"
+    changed = Client().patch(
+        f"{base}/messages/@original",
+        {"embeds": [{**card, "title": "Rolled 5"}]},
+        content_type="application/json",
+    )
+    assert changed.status_code == 200 and changed.json()["embeds"][0]["title"] == "Rolled 5"
+    assert Message.objects.get(id=message.id).embeds[0]["title"] == "Rolled 5"
+
+    # Ephemeral: kept on the interaction for the invoker alone, drawn in her page's answer.
+    interaction, token = start(alice, guild, ids)
+    secret = {"title": "Only yours", "fields": [{"name": "Seed", "value": "42"}]}
+    answered = callback(
+        Client(), interaction, token, {"type": 4, "data": {"embeds": [secret], "flags": 64}}
+    )
+    assert answered.status_code == 204, answered.content
+    drawn = browser.get(f"/interactions/{interaction.id}/ephemeral").content.decode()
+    assert "Only yours" in drawn and "Seed" in drawn and "Only you can see this" in drawn
+    stored = [m.embeds for m in Message.objects.all()]
+    assert all(not e or e[0].get("title") != "Only yours" for e in stored)
+
+
 def test_a_deferred_answer_shows_thinking_then_the_edit(browser, guild, bot, alice):
     app, _, ids = bot
     interaction, token = start(alice, guild, ids)
@@ -569,7 +604,8 @@ def test_permissions_and_bad_input_are_refused_clearly(browser, guild, bot, alic
         {"type": 4, "data": {"content": "x" * 2001}},
         {"type": 4, "data": {"content": "x", "flags": 1}},
         {"type": 4, "data": {"content": "x", "components": [{"type": 2}]}},
-        {"type": 4, "data": {"content": "x", "embeds": [{"title": "t"}]}},
+        {"type": 4, "data": {"content": "x", "embeds": [{"title": "t" * 257}]}},
+        {"type": 4, "data": {"content": "x", "attachments": [{"id": 0}]}},
         {"type": 9, "data": {"title": "x"}},
         {"type": 7, "data": {"content": "x"}},
         [],

@@ -1,4 +1,5 @@
-"""Embeds as the message pane draws them (templates/web/_embeds.html).
+"""Embeds as the message pane draws them (templates/web/_embeds.html), for channel messages
+and for the ephemeral answers of interactions alike.
 
 What is stored passed bots/embeds.py on its way in; it is read through the same validator
 again here, because a message may come from elsewhere (a federated copy, an older row) and
