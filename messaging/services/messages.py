@@ -104,17 +104,22 @@ def _mentions(
         wanted = {int(x) for x in _USER_MENTION.findall(content)}
         ids = access.channel.recipients.filter(id__in=wanted).values_list("id", flat=True)
         return list(ids), [], False
+    # Most messages mention nobody: no query is even built for them (the ORM's compiling was
+    # a visible share of a send, docs/performance.md).
     wanted_users = set() if mirrored else {int(x) for x in _USER_MENTION.findall(content)}
-    users = list(
-        Member.objects.filter(guild_id=guild_id, user_id__in=wanted_users).values_list(
-            "user_id", flat=True
+    users = (
+        list(
+            Member.objects.filter(guild_id=guild_id, user_id__in=wanted_users).values_list(
+                "user_id", flat=True
+            )
         )
+        if wanted_users
+        else []
     )
     users = list(dict.fromkeys([*users, *handle_mentions(guild_id, content)]))  # @name@node
     may_mention_all = bool(access.permissions & P.MENTION_EVERYONE)
-    roles = Role.objects.filter(
-        guild_id=guild_id, id__in={int(x) for x in _ROLE_MENTION.findall(content)}
-    )
+    wanted_roles = {int(x) for x in _ROLE_MENTION.findall(content)}
+    roles = Role.objects.filter(guild_id=guild_id, id__in=wanted_roles) if wanted_roles else []
     role_ids = [r.id for r in roles if r.mentionable or may_mention_all]
     everyone = bool(_EVERYONE.search(content)) and may_mention_all
     return users, role_ids, everyone
