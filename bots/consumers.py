@@ -181,6 +181,7 @@ class BotGatewayConsumer(GatewayConsumer):
         # READY is 1 and each guild's GUILD_CREATE the next: the hub numbers from after them.
         self.seq, self._held = 1 + len(guild_ids), []
         await self.hub.attach(self, groups)
+        await self.hub.before_ready(self, groups)
         ready, creates = await _db(bot_gateway.ready)(
             app,
             self.session_id,

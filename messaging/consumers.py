@@ -91,6 +91,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.seq = 0
         self.sent: dict[int, int] = {}  # event id → seq, oldest first
         self.resuming = False
+        self.in_ready: set[int] = set()  # set by the hub (attach, before_ready)
         self.hub = Hub.current()
         self.closed = False
         self._held: list[str] | None = None  # frames that wait for READY
@@ -259,7 +260,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # Follow first, then read: an event committed after this reaches the socket (held
         # until READY has gone out as seq 1), one committed before is in READY.
         self.seq, self._held = 1, []
-        await self.hub.attach(self, await _db(gateway.session_groups)(user))
+        groups = await _db(gateway.session_groups)(user)
+        await self.hub.attach(self, groups)
+        await self.hub.before_ready(self, groups)
         ready, _groups = await _db(gateway.ready_state)(user, self.session_id)
         await self._send(gateway.DISPATCH, ready, t="READY", s=1)
         held, self._held = self._held, None

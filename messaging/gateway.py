@@ -211,6 +211,12 @@ def missed_events(groups: Iterable[str], since_id: int, exclude: set[int]) -> li
     return [row for row in rows if row.id not in exclude]
 
 
+def stored_ids_since(groups: Iterable[str], since_id: int) -> set[int]:
+    """Ids of the stored events of `groups` from `since_id` on, as visible now."""
+    rows = GatewayEvent.objects.filter(group__in=list(groups), id__gte=since_id)
+    return set(rows.values_list("id", flat=True)[:REPLAY_LIMIT])
+
+
 def lookback_from(event_id: int | None, fallback_time: Any) -> int:
     moment = snowflake_time(event_id) if event_id else fallback_time
     return snowflake_at(moment - COMMIT_GRACE)

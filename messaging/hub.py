@@ -89,6 +89,7 @@ class Conn(Protocol):
     last_heartbeat: float
     floor: int
     resuming: bool  # attached, its RESUME's replay not yet sent: the hub holds its live events
+    in_ready: set[int]  # stored events its READY reflects: never sent to it afterwards
 
     async def push(self, frame: str) -> None: ...
 
@@ -178,12 +179,22 @@ class Hub:
         # The catch-up brings a socket only events from about when it started following:
         # anything older was in its READY (or is its RESUME's to replay).
         conn.floor = gateway.lookback_from(None, timezone.now())
+        conn.in_ready = set()
         self.conns.add(conn)
         self.per_user[conn.user_id] += 1
         for group in groups:
             await self.follow(conn, group)
         if conn.auth_session_id:
             self.by_auth[conn.auth_session_id].add(conn)
+
+    async def before_ready(self, conn: Conn, groups: list[str]) -> None:
+        """Call after `attach`, right before reading READY: the stored events of its groups
+        visible now are in the READY about to be read, so none of them goes to this socket
+        afterwards. Without this, the catch-up sent a new session every event of the last
+        COMMIT_GRACE seconds in groups this process had not followed before (in production
+        each process hears only the groups its sockets follow): a member already listed in
+        GUILD_CREATE came again as GUILD_MEMBER_ADD, which discord.js counts twice."""
+        conn.in_ready = await self.db(gateway.stored_ids_since, groups, conn.floor)
 
     def sessions_of(self, user_id: int) -> int:
         return self.per_user.get(user_id, 0)
@@ -452,7 +463,7 @@ class Hub:
                 self.held.setdefault(conn, []).append((t, d, event_id))
                 continue
             if event_id is not None:
-                if event_id in conn.sent:
+                if event_id in conn.sent or event_id in conn.in_ready:
                     continue
                 conn.sent[event_id] = conn.seq + 1
                 if len(conn.sent) > SENT_BUFFER:

@@ -176,6 +176,30 @@ async def test_heartbeat_catches_up_on_a_dropped_publish(alice, cookie, monkeypa
     await ws.disconnect()
 
 
+async def test_a_new_session_is_not_sent_what_its_ready_had(alice, cookie, monkeypatch):
+    """An event stored before IDENTIFY that this process never heard (in production a process
+    hears only the groups its sockets follow) is in READY; the catch-up that looks back
+    COMMIT_GRACE for late commits must not send it again (discord.js counted a member twice)."""
+    monkeypatch.setattr(events, "_send", lambda group, message: None)
+    await rename(alice, "before ready")
+    monkeypatch.undo()
+    ws, ready = await identify(cookie)
+    assert ready["d"]["user"]["global_name"] == "before ready"
+    await ws.send_json_to({"op": 1, "d": 1})  # a heartbeat asks the hub to catch up
+    seen = []
+    while not await ws.receive_nothing(timeout=2):
+        seen.append(await ws.receive_json_from())
+    assert 11 in [f["op"] for f in seen]
+    assert [f for f in seen if f.get("t") == "USER_UPDATE"] == []
+    # What comes after READY still comes.
+    await rename(alice, "after ready")
+    got = await recv(ws)
+    while got.get("t") != "USER_UPDATE":
+        got = await recv(ws)
+    assert got["d"]["global_name"] == "after ready"
+    await ws.disconnect()
+
+
 async def test_session_state_is_recorded_and_events_purged(alice, cookie):
     ws, ready = await identify(cookie)
     await rename(alice, "x")

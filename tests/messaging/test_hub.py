@@ -39,6 +39,7 @@ class FakeSocket:
     floor: int = 0
     resuming: bool = False
     sent: dict[int, int] = field(default_factory=dict)
+    in_ready: set[int] = field(default_factory=set)
     frames: list[dict] = field(default_factory=list)
 
     async def push(self, frame: str) -> None:
