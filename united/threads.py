@@ -56,14 +56,24 @@ def pooled(app: ASGIApp, threads: int = DEFAULT_THREADS) -> ASGIApp:
     workers = [_Worker(i) for i in range(max(1, threads))]
 
     async def pooled_app(scope: Scope, receive: Any, send: Any) -> None:
+        # Both branches name their executor: a context given one is this request's whatever
+        # the context inherited. A keep-alive connection's next request can start in a context
+        # copied from an earlier request (Twisted registers the socket's reader again from
+        # inside that request's `send`), whose thread-sensitive context has exited; a context
+        # without an executor would defer to it, asgiref would refuse every thread-sensitive
+        # call, and the request answered 500.
         worker = next((w for w in workers if not w.busy), None)
         if worker is None:
             # All busy: a thread of this request's own, as Django does, closed with it.
-            async with ThreadSensitiveContext():
-                try:
-                    await app(scope, receive, send)
-                finally:
-                    await sync_to_async(_close_connections, thread_sensitive=True)()
+            own = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-own")
+            try:
+                async with ThreadSensitiveContext(executor=own):
+                    try:
+                        await app(scope, receive, send)
+                    finally:
+                        await sync_to_async(_close_connections, thread_sensitive=True)()
+            finally:
+                own.shutdown(wait=False)
             return
         worker.busy += 1
         try:

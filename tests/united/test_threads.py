@@ -123,6 +123,39 @@ async def test_concurrent_requests_never_queue_behind_each_other():
     assert len(set(threads)) == 1
 
 
+async def test_a_request_that_inherits_an_ended_requests_context_is_served():
+    """Twisted registers a keep-alive connection's reader again from inside the application's
+    `send`, so the connection's next request can start in a context copied from an earlier
+    request, whose thread-sensitive context has exited. Served anyway, pooled or (all threads
+    busy) on a thread of its own; before, asgiref refused it and the node answered 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import ThreadSensitiveContext
+
+    threads: list[int] = []
+    gate = asyncio.Event()
+    app = pooled(thread_noting_app(threads, gate), threads=1)
+    statuses: list[int] = []
+
+    async def next_request_on_the_connection() -> None:
+        await asyncio.sleep(0.05)  # starts after the earlier request's context exited
+        statuses.append((await call(app))[0])
+
+    async with ThreadSensitiveContext(executor=ThreadPoolExecutor(max_workers=1)):
+        pooled_one = asyncio.create_task(next_request_on_the_connection())
+    await asyncio.sleep(0.2)
+    assert statuses == [] and len(threads) == 1  # it holds the pool's one thread
+    async with ThreadSensitiveContext(executor=ThreadPoolExecutor(max_workers=1)):
+        own_thread = asyncio.create_task(next_request_on_the_connection())
+    for _ in range(200):
+        if len(threads) == 2:
+            break
+        await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(pooled_one, own_thread)
+    assert statuses == [204, 204]
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_middleware_chain_and_the_view_run_in_one_hop_on_one_thread(settings):
     settings.ROOT_URLCONF = __name__
